@@ -1,0 +1,68 @@
+"""tvm-wasm: Tiered Virtual Memory for WebAssembly.
+
+Regions of typed bytes, reached only through generation-checked handles,
+moved between residency tiers and spread over several 32-bit memories.
+"""
+
+from __future__ import annotations
+
+from .core.allocators import Allocator, Bump, Freelist, Slab
+from .core.backing import BackingStore, MemoryBackingStore
+from .core.directory import RegionDirectory
+from .core.errors import (
+    AllocationFailed,
+    BackingStoreError,
+    GuestMemoryError,
+    NotResident,
+    OutOfBounds,
+    Pinned,
+    PolicyViolation,
+    RegionNotFound,
+    StaleHandle,
+    TvmError,
+    UnsupportedAllocator,
+)
+from .core.file_backing import FileBackingStore
+from .core.handle import Handle
+from .core.types import (
+    EvictionReport,
+    HandleRemap,
+    PlacementPolicy,
+    RegionInfo,
+    RegionKind,
+    RegionMetrics,
+    Residency,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AllocationFailed",
+    "Allocator",
+    "BackingStore",
+    "BackingStoreError",
+    "Bump",
+    "EvictionReport",
+    "FileBackingStore",
+    "Freelist",
+    "GuestMemoryError",
+    "Handle",
+    "HandleRemap",
+    "MemoryBackingStore",
+    "NotResident",
+    "OutOfBounds",
+    "Pinned",
+    "PlacementPolicy",
+    "PolicyViolation",
+    "RegionDirectory",
+    "RegionInfo",
+    "RegionKind",
+    "RegionMetrics",
+    "RegionNotFound",
+    "Residency",
+    "Slab",
+    "StaleHandle",
+    "TvmError",
+    "UnsupportedAllocator",
+    "__version__",
+]

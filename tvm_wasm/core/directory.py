@@ -1,0 +1,605 @@
+"""The region directory: the executable specification of tvm-wasm.
+
+Every later layer (the wasm data plane, the wasmtime host, the guest module)
+must behave exactly like this class. Region bytes live in ``bytearray``s here;
+subclasses move them elsewhere by overriding the small storage hooks
+(``_allocate_storage`` … ``_on_change``) and nothing else.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .allocators import Allocator, Bump
+from .backing import BackingStore
+from .errors import (
+    AllocationFailed,
+    BackingStoreError,
+    NotResident,
+    OutOfBounds,
+    Pinned,
+    PolicyViolation,
+    RegionNotFound,
+    StaleHandle,
+    TvmError,
+    UnsupportedAllocator,
+)
+from .handle import U16_MAX, U32_MAX, Handle, next_generation
+from .types import EvictionReport, HandleRemap, PlacementPolicy, RegionInfo, RegionKind, RegionMetrics, Residency
+
+FIRST_REGION_ID = 1
+MAX_REGION_ID = U16_MAX
+MAX_CAPACITY = U32_MAX
+
+EvictionOrder = Literal["largest_first", "smallest_first", "insertion_order", "lru"]
+ExternalLoader = Callable[[int, int], bytes]
+
+
+@dataclass
+class Counters:
+    """Mutable per-region counters; ``RegionMetrics`` is their snapshot."""
+
+    allocations: int = 0
+    bytes_allocated: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    faults: int = 0
+    promotions: int = 0
+    demotions: int = 0
+
+    def snapshot(self) -> RegionMetrics:
+        return RegionMetrics(**self.__dict__)
+
+
+@dataclass(eq=False)
+class Region:
+    """One live region's state. ``storage`` is whatever the storage hooks use."""
+
+    id: int
+    kind: RegionKind
+    capacity: int
+    policy: PlacementPolicy
+    allocator: Allocator
+    generation: int
+    residency: Residency
+    pinned: bool = False
+    storage: object = None
+    counters: Counters = field(default_factory=Counters)
+    last_access: int = 0
+    spilled_generation: int | None = None  # the backing store's copy, if any
+
+    def info(self) -> RegionInfo:
+        return RegionInfo(
+            self.id, self.generation, self.kind, self.capacity, self.allocator.used, self.residency, self.pinned
+        )
+
+
+def _check_int(name: str, value: object, maximum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not 0 <= value <= maximum:
+        raise ValueError(f"{name}={value} is outside 0..{maximum}")
+    return value
+
+
+class RegionDirectory:
+    """Regions, their allocators, residency tiers and spill, in plain Python.
+
+    ``backing`` stores Cold regions; with ``strict=True`` touching a Cold
+    region raises ``NotResident`` instead of faulting it back in.
+    """
+
+    def __init__(self, backing: BackingStore | None = None, *, strict: bool = False) -> None:
+        self.backing = backing
+        self.strict = strict
+        self._regions: dict[int, Region] = {}
+        self._tombstones: dict[int, int] = {}  # destroyed id -> generation its old handles can't match
+        self._next_fresh_id = FIRST_REGION_ID
+        self._clock = itertools.count(1)
+
+    # ------------------------------------------------------------------ storage hooks
+    def _allocate_storage(self, region: Region) -> None:
+        """Give ``region`` zeroed resident bytes."""
+        region.storage = bytearray(region.capacity)
+
+    def _release_storage(self, region: Region) -> None:
+        """Drop ``region``'s resident bytes (spill, external, destroy)."""
+        region.storage = None
+
+    def _read_bytes(self, region: Region, offset: int, length: int) -> bytes:
+        return bytes(region.storage[offset : offset + length])  # type: ignore[index]
+
+    def _write_bytes(self, region: Region, offset: int, data: bytes | bytearray | memoryview) -> None:
+        region.storage[offset : offset + len(data)] = data  # type: ignore[index]
+
+    def _move_bytes(self, src: Region, src_offset: int, dst: Region, dst_offset: int, length: int) -> None:
+        """Copy with memmove semantics (overlap within one region is safe)."""
+        self._write_bytes(dst, dst_offset, self._read_bytes(src, src_offset, length))
+
+    def _snapshot(self, region: Region) -> bytes:
+        """All ``capacity`` bytes of a resident region."""
+        return self._read_bytes(region, 0, region.capacity)
+
+    def _install(self, region: Region, data: bytes | bytearray | memoryview) -> None:
+        """Give a region fresh storage holding ``data`` followed by zeros."""
+        self._allocate_storage(region)
+        self._write_bytes(region, 0, data)
+
+    def _on_change(self, region: Region) -> None:
+        """Called after any change to a region's bytes layout, generation, residency or pin.
+
+        Caches of derived state (resolve caches, the wasm directory table) hook here.
+        """
+
+    # ------------------------------------------------------------------ lookup
+    def _region(self, region_id: int) -> Region:
+        region = self._regions.get(region_id)
+        if region is None:
+            raise RegionNotFound("no such region", region_id=region_id)
+        return region
+
+    def _validate(self, handle: Handle, length: int) -> Region:
+        """Check region, generation and bounds of ``[offset, offset+length)``, in that order."""
+        if not isinstance(handle, Handle):
+            raise TypeError(f"expected a Handle, not {type(handle).__name__}")
+        _check_int("length", length, MAX_CAPACITY)
+        region = self._regions.get(handle.region_id)
+        if region is None:
+            if handle.region_id in self._tombstones:
+                raise StaleHandle(
+                    "region was destroyed", region_id=handle.region_id, generation=handle.generation
+                )
+            raise RegionNotFound("no such region", region_id=handle.region_id)
+        if handle.generation != region.generation:
+            raise StaleHandle(
+                f"handle generation {handle.generation} is not the region's {region.generation}",
+                region_id=region.id,
+                generation=handle.generation,
+                offset=handle.offset,
+            )
+        self._check_span(region, handle.offset, length)
+        return region
+
+    @staticmethod
+    def _check_span(region: Region, offset: int, length: int) -> None:
+        if offset + length > region.capacity:
+            raise OutOfBounds(
+                "access outside the region",
+                region_id=region.id,
+                generation=region.generation,
+                offset=offset,
+                length=length,
+                capacity=region.capacity,
+            )
+
+    def _touch(self, region: Region) -> None:
+        region.last_access = next(self._clock)
+
+    def _make_resident(self, region: Region) -> None:
+        """Fault a Cold region back in for a data access, unless strict."""
+        if region.residency.is_resident:
+            return
+        if region.residency is Residency.COLD and not self.strict and self.backing is not None:
+            self.load_region(region.id)
+            return
+        how = "strict directory" if self.strict else "no way to fault it in"
+        raise NotResident(
+            f"region is {region.residency.name} ({how})", region_id=region.id, generation=region.generation
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+    def create_region(
+        self,
+        kind: RegionKind,
+        capacity: int,
+        *,
+        allocator: Allocator | None = None,
+        policy: PlacementPolicy | None = None,
+    ) -> int:
+        """Create a zeroed region and return its id (ids start at 1)."""
+        kind = RegionKind(kind)
+        _check_int("capacity", capacity, MAX_CAPACITY)
+        if capacity == 0:
+            raise ValueError("capacity must be at least 1 byte")
+        policy = policy or PlacementPolicy.for_kind(kind)
+        region_id, generation = self._take_id()
+        allocator = allocator or Bump()
+        allocator.attach(capacity)
+        region = Region(region_id, kind, capacity, policy, allocator, generation, policy.initial_residency)
+        self._allocate_storage(region)
+        self._regions[region_id] = region
+        self._tombstones.pop(region_id, None)
+        self._touch(region)
+        self._on_change(region)
+        return region_id
+
+    def _take_id(self) -> tuple[int, int]:
+        """A fresh id while any remain, then the longest-destroyed one (generation carried on)."""
+        if self._next_fresh_id <= MAX_REGION_ID:
+            region_id = self._next_fresh_id
+            self._next_fresh_id += 1
+            return region_id, 1
+        if self._tombstones:
+            region_id = next(iter(self._tombstones))
+            return region_id, self._tombstones[region_id]
+        raise AllocationFailed(f"all {MAX_REGION_ID} region ids are in use")
+
+    def destroy_region(self, region_id: int) -> None:
+        """Forget a region; its handles fail with ``StaleHandle`` from now on."""
+        region = self._region(region_id)
+        del self._regions[region_id]
+        self._tombstones[region_id] = next_generation(region.generation)
+        self._release_storage(region)
+        self._forget_spilled_copy(region)
+        region.generation = self._tombstones[region_id]
+        self._on_change(region)
+
+    def _forget_spilled_copy(self, region: Region) -> None:
+        if region.spilled_generation is not None and self.backing is not None:
+            try:
+                self.backing.delete(region.id, region.spilled_generation)
+            except (OSError, TvmError):
+                pass  # a leftover copy wastes disk but cannot be mistaken for live data
+        region.spilled_generation = None
+
+    # ------------------------------------------------------------------ allocation
+    def alloc(self, region_id: int, size: int, *, align: int = 1) -> Handle:
+        """Allocate ``size`` bytes in a region; metadata only, any residency."""
+        region = self._region(region_id)
+        _check_int("size", size, MAX_CAPACITY)
+        try:
+            offset = region.allocator.alloc(size, align)
+        except TvmError as exc:
+            raise exc.with_context(
+                region_id=region.id, generation=region.generation, length=size, capacity=region.capacity
+            ) from None
+        region.counters.allocations += 1
+        region.counters.bytes_allocated += size
+        return Handle(region.id, region.generation, offset)
+
+    def dealloc(self, handle: Handle) -> None:
+        """Return a block to its region's allocator (a no-op for Bump)."""
+        region = self._validate(handle, 0)
+        try:
+            region.allocator.dealloc(handle.offset)
+        except TvmError as exc:
+            raise exc.with_context(region_id=region.id, generation=region.generation) from None
+
+    # ------------------------------------------------------------------ data access
+    def read(self, handle: Handle, length: int) -> bytes:
+        region = self._validate(handle, length)
+        self._make_resident(region)
+        data = self._read_bytes(region, handle.offset, length)
+        region.counters.bytes_read += length
+        self._touch(region)
+        return data
+
+    def write(self, handle: Handle, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        region = self._validate(handle, view.nbytes)
+        self._make_resident(region)
+        self._write_bytes(region, handle.offset, view)
+        region.counters.bytes_written += view.nbytes
+        self._touch(region)
+
+    def copy(self, src: Handle, dst: Handle, length: int) -> None:
+        """Copy between two handles (both generation-checked); overlap-safe."""
+        src_region = self._validate(src, length)
+        dst_region = self._validate(dst, length)
+        self._transfer(src_region, src.offset, dst_region, dst.offset, length)
+
+    def copy_region(self, src_region: int, src_offset: int, dst_region: int, dst_offset: int, length: int) -> None:
+        """Copy between raw region offsets (no handles, so no generation check)."""
+        src, dst = self._region(src_region), self._region(dst_region)
+        _check_int("src_offset", src_offset, U32_MAX)
+        _check_int("dst_offset", dst_offset, U32_MAX)
+        _check_int("length", length, MAX_CAPACITY)
+        self._check_span(src, src_offset, length)
+        self._check_span(dst, dst_offset, length)
+        self._transfer(src, src_offset, dst, dst_offset, length)
+
+    def _transfer(self, src: Region, src_offset: int, dst: Region, dst_offset: int, length: int) -> None:
+        self._make_resident(src)
+        self._make_resident(dst)
+        self._move_bytes(src, src_offset, dst, dst_offset, length)
+        src.counters.bytes_read += length
+        dst.counters.bytes_written += length
+        self._touch(src)
+        self._touch(dst)
+
+    # ------------------------------------------------------------------ introspection
+    def region_info(self, region_id: int) -> RegionInfo:
+        return self._region(region_id).info()
+
+    def list_regions(self) -> list[RegionInfo]:
+        return [region.info() for region in sorted(self._regions.values(), key=lambda r: r.id)]
+
+    def metrics(self, region_id: int) -> RegionMetrics:
+        return self._region(region_id).counters.snapshot()
+
+    def __len__(self) -> int:
+        return len(self._regions)
+
+    def __contains__(self, region_id: object) -> bool:
+        return region_id in self._regions
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(sorted(self._regions))
+
+    def resident_bytes(self) -> int:
+        """Capacity of every Hot and Warm region: what their bytes can occupy."""
+        return sum(r.capacity for r in self._regions.values() if r.residency.is_resident)
+
+    def dump_layout(self) -> str:
+        rows = [f"regions: {len(self._regions)}  (id gen kind residency pin used/cap allocator)"]
+        for region in sorted(self._regions.values(), key=lambda r: r.id):
+            rows.append(
+                f"  r{region.id:<5} gen {region.generation:<5} {region.kind.name:<12} "
+                f"{region.residency.name:<8} {'pinned' if region.pinned else '-':<6} "
+                f"{region.allocator.used}/{region.capacity} {region.allocator.describe()}"
+            )
+        return "\n".join(rows)
+
+    # ------------------------------------------------------------------ pinning
+    def pin(self, region_id: int) -> None:
+        """Keep a resident region resident: no spill, no compaction, no External."""
+        region = self._region(region_id)
+        if not region.policy.pinnable:
+            raise PolicyViolation(f"{region.kind.name} regions are not pinnable", region_id=region_id)
+        if not region.residency.is_resident:
+            raise NotResident(f"cannot pin a {region.residency.name} region; load it first", region_id=region_id)
+        region.pinned = True
+        self._on_change(region)
+
+    def unpin(self, region_id: int) -> None:
+        region = self._region(region_id)
+        region.pinned = False
+        self._on_change(region)
+
+    # ------------------------------------------------------------------ residency
+    def _check_may_leave_hot(self, region: Region) -> None:
+        if region.pinned:
+            raise Pinned("region is pinned", region_id=region.id, generation=region.generation)
+        if not region.policy.spillable:
+            raise PolicyViolation(
+                f"{region.kind.name} region's policy forbids demotion and spill", region_id=region.id
+            )
+
+    def demote_region(self, region_id: int) -> None:
+        """Hot -> Warm (no backing needed); Warm -> Cold (spill); Cold stays Cold."""
+        region = self._region(region_id)
+        if region.residency is Residency.EXTERNAL:
+            raise NotResident("an External region cannot be demoted", region_id=region_id)
+        if region.residency is Residency.COLD:
+            return
+        self._check_may_leave_hot(region)
+        if region.residency is Residency.WARM:
+            self.spill_region(region_id)
+            return
+        region.residency = Residency.WARM
+        region.counters.demotions += 1
+        self._touch(region)
+        self._on_change(region)
+
+    def promote_region(self, region_id: int) -> None:
+        """Warm -> Hot; Cold -> load from the backing store; Hot stays Hot."""
+        region = self._region(region_id)
+        if region.residency is Residency.EXTERNAL:
+            raise NotResident("an External region needs load_external", region_id=region_id)
+        if region.residency is Residency.COLD:
+            self.load_region(region_id)
+        elif region.residency is Residency.WARM:
+            region.residency = Residency.HOT
+            region.counters.promotions += 1
+            self._touch(region)
+            self._on_change(region)
+
+    def _require_backing(self, region: Region) -> BackingStore:
+        if self.backing is None:
+            raise BackingStoreError("no backing store configured", region_id=region.id)
+        return self.backing
+
+    def spill_region(self, region_id: int) -> None:
+        """Write a resident region to the backing store and drop its bytes.
+
+        The bytes are dropped only after the store accepted them: a failed
+        spill leaves the region resident and unchanged.
+        """
+        region = self._region(region_id)
+        if region.residency is Residency.COLD:
+            return
+        if region.residency is Residency.EXTERNAL:
+            raise NotResident("an External region has no bytes to spill", region_id=region_id)
+        self._check_may_leave_hot(region)
+        backing = self._require_backing(region)
+        data = self._snapshot(region)
+        try:
+            backing.spill(region.id, region.generation, data)
+        except BackingStoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any store failure must keep the bytes
+            raise BackingStoreError(f"spill failed: {exc}", region_id=region.id, generation=region.generation) from exc
+        if region.spilled_generation not in (None, region.generation):
+            self._forget_spilled_copy(region)
+        region.spilled_generation = region.generation
+        self._release_storage(region)
+        region.residency = Residency.COLD
+        region.counters.demotions += 1
+        self._on_change(region)
+
+    def load_region(self, region_id: int) -> None:
+        """Bring a Cold region back from the backing store; resident regions are untouched."""
+        region = self._region(region_id)
+        if region.residency.is_resident:
+            return
+        if region.residency is Residency.EXTERNAL:
+            raise NotResident("an External region needs load_external", region_id=region_id)
+        backing = self._require_backing(region)
+        try:
+            data = backing.load(region.id, region.generation)
+        except BackingStoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise BackingStoreError(f"load failed: {exc}", region_id=region.id, generation=region.generation) from exc
+        if len(data) != region.capacity:
+            raise BackingStoreError(
+                f"spilled copy holds {len(data)} bytes, expected the full capacity",
+                region_id=region.id,
+                generation=region.generation,
+                capacity=region.capacity,
+            )
+        self._install(region, data)
+        region.residency = Residency.HOT
+        region.counters.promotions += 1
+        region.counters.faults += 1
+        self._touch(region)
+        self._on_change(region)
+
+    def mark_external(self, region_id: int) -> None:
+        """Drop a region's bytes; an external loader will provide them again."""
+        region = self._region(region_id)
+        if region.pinned:
+            raise Pinned("region is pinned", region_id=region_id)
+        if region.residency is Residency.EXTERNAL:
+            return
+        self._release_storage(region)
+        self._forget_spilled_copy(region)
+        region.residency = Residency.EXTERNAL
+        self._on_change(region)
+
+    def load_external(self, region_id: int, loader: ExternalLoader) -> None:
+        """Fill an External region from ``loader(id, generation)``; a no-op otherwise."""
+        region = self._region(region_id)
+        if region.residency is not Residency.EXTERNAL:
+            return
+        try:
+            data = memoryview(loader(region.id, region.generation)).cast("B")
+        except TvmError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the region stays External
+            raise BackingStoreError(f"external loader failed: {exc}", region_id=region_id) from exc
+        if data.nbytes > region.capacity:
+            raise OutOfBounds(
+                "external loader returned more bytes than the region holds",
+                region_id=region_id,
+                length=data.nbytes,
+                capacity=region.capacity,
+            )
+        self._install(region, data)
+        region.residency = Residency.HOT
+        region.counters.promotions += 1
+        region.counters.faults += 1
+        self._touch(region)
+        self._on_change(region)
+
+    # ------------------------------------------------------------------ compaction
+    def compact_region(self, region_id: int) -> HandleRemap:
+        """Pack live blocks from offset 0, zero the rest, bump the generation."""
+        region = self._region(region_id)
+        if region.pinned:
+            raise Pinned("region is pinned", region_id=region_id)
+        if not region.allocator.compactable:
+            raise UnsupportedAllocator(
+                f"{region.allocator.describe()} regions cannot be compacted", region_id=region_id
+            )
+        self._make_resident(region)
+        blocks = region.allocator.live_blocks()
+        mapping: dict[int, int] = {}
+        packed: list[tuple[int, int]] = []
+        cursor = 0
+        for offset, size in blocks:
+            mapping[offset] = cursor
+            packed.append((cursor, size))
+            cursor += size
+        self._relocate(region, [(old, new, size) for (old, size), (new, _) in zip(blocks, packed)])
+        region.allocator.rebuild_after_compact(packed)
+        old_generation = region.generation
+        region.generation = next_generation(old_generation)
+        self._forget_spilled_copy(region)
+        self._touch(region)
+        self._on_change(region)
+        return HandleRemap(region.id, old_generation, region.generation, mapping)
+
+    def _relocate(self, region: Region, moves: list[tuple[int, int, int]]) -> None:
+        """Slide blocks (old, new, size), ascending with new <= old, then zero the tail."""
+        for old, new, size in moves:
+            if old != new:
+                self._move_bytes(region, old, region, new, size)
+        end = moves[-1][1] + moves[-1][2] if moves else 0
+        self._write_bytes(region, end, bytes(region.capacity - end))
+
+    # ------------------------------------------------------------------ eviction
+    def demote_until(self, target_resident_bytes: int, *, order: EvictionOrder = "largest_first") -> EvictionReport:
+        """Spill Warm, then Hot, regions until resident bytes <= target.
+
+        Pinned and non-spillable regions are skipped; missing the target is
+        reported, not raised.
+        """
+        _check_int("target_resident_bytes", target_resident_bytes, 1 << 64)
+        keys: dict[str, Callable[[Region], object]] = {
+            "largest_first": lambda r: (-r.capacity, r.id),
+            "smallest_first": lambda r: (r.capacity, r.id),
+            "insertion_order": lambda r: r.id,
+            "lru": lambda r: (r.last_access, r.id),
+        }
+        if order not in keys:
+            raise ValueError(f"order must be one of {sorted(keys)}, not {order!r}")
+        freed = spilled = 0
+        resident = self.resident_bytes()
+        for tier in (Residency.WARM, Residency.HOT):
+            candidates = [
+                r
+                for r in self._regions.values()
+                if r.residency is tier and not r.pinned and r.policy.spillable
+            ]
+            for region in sorted(candidates, key=keys[order]):
+                if resident <= target_resident_bytes:
+                    break
+                self.spill_region(region.id)
+                resident -= region.capacity
+                freed += region.capacity
+                spilled += 1
+        return EvictionReport(freed, spilled, resident <= target_resident_bytes)
+
+    # ------------------------------------------------------------------ snapshots
+    def snapshot_region(self, region_id: int, path: str | os.PathLike[str]) -> None:
+        """Write a region's raw bytes to ``path`` (atomically: temp file + rename)."""
+        region = self._region(region_id)
+        self._make_resident(region)
+        data = self._snapshot(region)
+        target = Path(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def restore_region(self, region_id: int, path: str | os.PathLike[str]) -> None:
+        """Replace a region's bytes with a snapshot (zero tail); the region becomes Hot."""
+        region = self._region(region_id)
+        data = Path(path).read_bytes()
+        if len(data) > region.capacity:
+            raise OutOfBounds(
+                "snapshot is larger than the region", region_id=region_id, length=len(data), capacity=region.capacity
+            )
+        if region.residency.is_resident:
+            self._write_bytes(region, 0, data)
+            self._write_bytes(region, len(data), bytes(region.capacity - len(data)))
+        else:
+            self._forget_spilled_copy(region)
+            self._install(region, data)
+            region.residency = Residency.HOT
+        region.counters.bytes_written += len(data)
+        self._touch(region)
+        self._on_change(region)
