@@ -12,7 +12,7 @@ import itertools
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
@@ -54,7 +54,7 @@ class Counters:
     demotions: int = 0
 
     def snapshot(self) -> RegionMetrics:
-        return RegionMetrics(**self.__dict__)
+        return RegionMetrics(**{f.name: getattr(self, f.name) for f in fields(RegionMetrics)})
 
 
 @dataclass(eq=False)
@@ -130,6 +130,18 @@ class RegionDirectory:
         """Give a region fresh storage holding ``data`` followed by zeros."""
         self._allocate_storage(region)
         self._write_bytes(region, 0, data)
+
+    def _adopt_allocator(self, region_id: int, allocator: Allocator) -> Allocator:
+        """The allocator a new region will use (subclasses keep its state elsewhere)."""
+        return allocator
+
+    def _new_counters(self, region_id: int) -> Counters:
+        """Zeroed counters for a new region (subclasses keep them elsewhere)."""
+        return Counters()
+
+    def _recency(self, region: Region) -> tuple[int, ...]:
+        """Sort key for least-recently-used eviction: smaller is older."""
+        return (region.last_access,)
 
     def _on_change(self, region: Region) -> None:
         """Called after any change to a region's bytes layout, generation, residency or pin.
@@ -209,9 +221,12 @@ class RegionDirectory:
             raise ValueError("capacity must be at least 1 byte")
         policy = policy or PlacementPolicy.for_kind(kind)
         region_id, generation = self._take_id()
-        allocator = allocator or Bump()
+        allocator = self._adopt_allocator(region_id, allocator or Bump())
         allocator.attach(capacity)
-        region = Region(region_id, kind, capacity, policy, allocator, generation, policy.initial_residency)
+        region = Region(
+            region_id, kind, capacity, policy, allocator, generation, policy.initial_residency,
+            counters=self._new_counters(region_id),
+        )
         self._allocate_storage(region)
         self._regions[region_id] = region
         self._tombstones.pop(region_id, None)
@@ -546,7 +561,7 @@ class RegionDirectory:
             "largest_first": lambda r: (-r.capacity, r.id),
             "smallest_first": lambda r: (r.capacity, r.id),
             "insertion_order": lambda r: r.id,
-            "lru": lambda r: (r.last_access, r.id),
+            "lru": lambda r: (*self._recency(r), r.id),
         }
         if order not in keys:
             raise ValueError(f"order must be one of {sorted(keys)}, not {order!r}")
@@ -599,7 +614,7 @@ class RegionDirectory:
         else:
             self._forget_spilled_copy(region)
             self._install(region, data)
-            region.residency = Residency.HOT
+        region.residency = Residency.HOT  # from Warm too, as documented
         region.counters.bytes_written += len(data)
         self._touch(region)
         self._on_change(region)
