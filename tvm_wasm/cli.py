@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
     _add_demo(commands)
+    _add_bench(commands)
     return parser
 
 
@@ -110,6 +111,36 @@ def _run_demo(args: argparse.Namespace) -> int:
             f"demo verification failed: {len(result.failed)} of {len(result.checks)} checks failed",
             EXIT_FAILURE,
         )
+    return 0
+
+
+def _add_bench(commands: Any) -> None:
+    sub = commands.add_parser(
+        "bench",
+        help="run benchmarks (for now: --micro, the host data-plane micro-benchmarks)",
+        description=(
+            "Measure raw-ABI operations side by side with their native counterparts in one run "
+            "and print the ratios. Timings are medians of calibrated samples (each sample one "
+            "call running the kernel many times inside wasm; warm-up excluded)."
+        ),
+    )
+    sub.add_argument("--micro", action="store_true", help="host data-plane micro-benchmarks")
+    sub.add_argument("--samples", type=int, default=7, metavar="N", help="timed samples per row (default 7)")
+    sub.set_defaults(handler=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from .bench.report import render_micro  # imported late: wasmtime compile work stays off --help
+    from .bench.micro import run_micro
+
+    if not args.micro:
+        return _fail("only 'bench --micro' is available so far (the full matrix is not built yet)", EXIT_USAGE)
+    if args.samples < 1:
+        return _fail("--samples must be at least 1", EXIT_USAGE)
+    console = Console(highlight=False)
+    with console.status("measuring...") as status:
+        rows = run_micro(samples=args.samples, progress=lambda name: status.update(f"measuring {name}"))
+    render_micro(rows, console)
     return 0
 
 

@@ -35,6 +35,10 @@ class Allocator(ABC):
             raise RuntimeError(f"{type(self).__name__} is not attached to a region")
         return self._capacity
 
+    @property
+    def attached(self) -> bool:
+        return self._capacity is not None
+
     def attach(self, capacity: int) -> None:
         """Bind to a region of ``capacity`` bytes; an allocator serves one region only."""
         if self._capacity is not None:

@@ -220,30 +220,36 @@ class RegionDirectory:
         if capacity == 0:
             raise ValueError("capacity must be at least 1 byte")
         policy = policy or PlacementPolicy.for_kind(kind)
-        region_id, generation = self._take_id()
-        allocator = self._adopt_allocator(region_id, allocator or Bump())
-        allocator.attach(capacity)
-        region = Region(
-            region_id, kind, capacity, policy, allocator, generation, policy.initial_residency,
-            counters=self._new_counters(region_id),
-        )
-        self._allocate_storage(region)
+        allocator = allocator or Bump()
+        if allocator.attached:
+            raise ValueError(f"this {type(allocator).__name__} already serves another region")
+        region_id, generation = self._peek_id()
+        region = Region(region_id, kind, capacity, policy, allocator, generation, policy.initial_residency)
+        self._allocate_storage(region)  # may fail (no room): nothing has changed yet
+        self._commit_id(region_id)
+        region.allocator = self._adopt_allocator(region_id, allocator)
+        region.allocator.attach(capacity)
+        region.counters = self._new_counters(region_id)
         self._regions[region_id] = region
-        self._tombstones.pop(region_id, None)
         self._touch(region)
         self._on_change(region)
         return region_id
 
-    def _take_id(self) -> tuple[int, int]:
-        """A fresh id while any remain, then the longest-destroyed one (generation carried on)."""
+    def _peek_id(self) -> tuple[int, int]:
+        """The id the next region gets: a fresh one while any remain, then the longest-destroyed
+        one (its generation carried on, so old handles stay stale)."""
         if self._next_fresh_id <= MAX_REGION_ID:
-            region_id = self._next_fresh_id
-            self._next_fresh_id += 1
-            return region_id, 1
+            return self._next_fresh_id, 1
         if self._tombstones:
             region_id = next(iter(self._tombstones))
             return region_id, self._tombstones[region_id]
         raise AllocationFailed(f"all {MAX_REGION_ID} region ids are in use")
+
+    def _commit_id(self, region_id: int) -> None:
+        if region_id == self._next_fresh_id:
+            self._next_fresh_id += 1
+        else:
+            del self._tombstones[region_id]
 
     def destroy_region(self, region_id: int) -> None:
         """Forget a region; its handles fail with ``StaleHandle`` from now on."""

@@ -1,0 +1,1 @@
+"""The wasmtime host: Python control plane over the generated wasm data plane."""

@@ -1,0 +1,385 @@
+"""TvmHost: the model's semantics, with region bytes in wasm pools and a wasm data plane.
+
+The control plane is ``RegionDirectory`` itself; this subclass only moves
+storage into pool spans, mirrors every change into the shared directory
+table, and instantiates the generated runtime for each guest. Guests reach
+bytes through the runtime's ``tvm`` exports at wasm speed; Python is entered
+only to fault a Cold region in or to run a Freelist allocation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import wasmtime
+
+from ..core.allocators import Allocator, Bump, Freelist, Slab
+from ..core.backing import BackingStore
+from ..core.directory import Counters, Region, RegionDirectory
+from ..core.errors import AllocationFailed, NotResident, PolicyViolation, RegionNotFound, TvmError, error_for_code
+from ..core.handle import Handle
+from ..core.types import PlacementPolicy, RegionKind, Residency
+from ..runtime import layout as L
+from ..runtime.bridge_module import BRIDGE_EXPORTS, GUEST
+from ..runtime.core_module import HOST, META_MEM
+from . import native
+from .pools import PoolSet, Span
+from .runtime import RuntimeModules, runtime_modules
+from .table import DirectoryTable, TableBump, TableCounters, TableSlab
+
+DEFAULT_POOLS = 4
+ModuleSource = bytes | str | wasmtime.Module
+
+
+@dataclass
+class GuestBinding:
+    """A guest instance and the runtime instance that serves its ``tvm`` imports."""
+
+    guest: wasmtime.Instance
+    runtime: wasmtime.Instance
+
+
+def default_engine() -> wasmtime.Engine:
+    config = wasmtime.Config()
+    config.memory_may_move = False  # NumPy views over pools stay valid across growth
+    return wasmtime.Engine(config)
+
+
+class TvmHost(RegionDirectory):
+    """Regions in wasmtime memories, served to guests by the generated runtime."""
+
+    def __init__(
+        self,
+        *,
+        backing: BackingStore | None = None,
+        strict: bool = False,
+        budget_bytes: int | None = None,
+        engine: wasmtime.Engine | None = None,
+        pools: int = DEFAULT_POOLS,
+    ) -> None:
+        super().__init__(backing, strict=strict)
+        if budget_bytes is not None and budget_bytes < 0:
+            raise ValueError(f"budget_bytes must be >= 0, got {budget_bytes}")
+        self.budget_bytes = budget_bytes
+        self.engine = engine or default_engine()
+        self.store = wasmtime.Store(self.engine)
+        self.table = DirectoryTable(self.store)
+        self.table.strict = strict
+        self.pools = PoolSet(self.store, pools)
+        self.python_entries = 0
+        self.linker = wasmtime.Linker(self.engine)
+        self.linker.allow_shadowing = True
+        self._modules: RuntimeModules = runtime_modules(self.engine, pools)
+        self._define_host_imports()
+        self._bindings: list[GuestBinding] = []
+        self._imported: dict[int, wasmtime.Memory] = {}
+        self._creating_imported = False
+        self.runtime = self._new_runtime()
+        self.linker.define_instance(self.store, "tvm", self.runtime)
+
+    # ------------------------------------------------------------------ wiring
+    def _define_host_imports(self) -> None:
+        i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
+        self.linker.define(self.store, HOST, META_MEM, self.table.memory)
+        for pool in self.pools.pools:
+            self.linker.define(self.store, HOST, f"pool{pool.index}", pool.memory)
+        slow_paths: list[tuple[str, list[wasmtime.ValType], list[wasmtime.ValType], Callable[..., int]]] = [
+            ("fault", [i32], [i32], self._host_fault),
+            ("alloc", [i32, i32], [i64], self._host_alloc),
+            ("dealloc", [i64], [i32], self._host_dealloc),
+        ]
+        for name, params, results, fn in slow_paths:
+            func = wasmtime.Func(self.store, wasmtime.FuncType(params, results), self._counted(fn))
+            self.linker.define(self.store, HOST, name, func)
+
+    def _counted(self, fn: Callable[..., int]) -> Callable[..., int]:
+        def entry(*args: int) -> int:
+            self.python_entries += 1
+            return fn(*args)
+
+        return entry
+
+    def _new_runtime(self) -> wasmtime.Instance:
+        return self.linker.instantiate(self.store, self._modules.core)
+
+    def bind_guest_memory(self, memory: wasmtime.Memory, runtime: wasmtime.Instance | None = None) -> None:
+        """Let ``runtime`` (default: the one ``linker`` serves as ``tvm``) copy to and from ``memory``.
+
+        Only needed when instantiating guests through ``linker`` directly;
+        ``instantiate`` does it for you.
+        """
+        self._bind_guest_memory(runtime or self.runtime, memory)
+
+    def _bind_guest_memory(self, runtime: wasmtime.Instance, memory: wasmtime.Memory) -> None:
+        """Instantiate a bridge over ``memory`` and plug it into the runtime's table."""
+        linker = wasmtime.Linker(self.engine)
+        for pool in self.pools.pools:
+            linker.define(self.store, HOST, f"pool{pool.index}", pool.memory)
+        linker.define(self.store, GUEST, "memory", memory)
+        bridge = linker.instantiate(self.store, self._modules.bridge)
+        exports = bridge.exports(self.store)
+        table = runtime.exports(self.store)["bridge"]
+        assert isinstance(table, wasmtime.Table)
+        for slot, name in enumerate(BRIDGE_EXPORTS):
+            table.set(self.store, slot, exports[name])
+
+    # ------------------------------------------------------------------ guests
+    def _as_module(self, module: ModuleSource) -> wasmtime.Module:
+        if isinstance(module, wasmtime.Module):
+            return module
+        return wasmtime.Module(self.engine, module)
+
+    def instantiate(self, module: ModuleSource, *, memory: str = "memory") -> wasmtime.Instance:
+        """Instantiate a guest whose ``tvm`` imports are served by a runtime of its own.
+
+        A guest that imports its memory gets one created here; a guest that
+        defines its memory must export it as ``memory``.
+        """
+        compiled = self._as_module(module)
+        runtime = self._new_runtime()
+        self.linker.define_instance(self.store, "tvm", runtime)
+        imported = [imp for imp in compiled.imports if isinstance(imp.type, wasmtime.MemoryType)]
+        guest_memory: wasmtime.Memory | None = None
+        for imp in imported:
+            if imp.module.startswith("tvm"):
+                continue  # imported regions and pools are defined already
+            limits = imp.type.limits
+            guest_memory = wasmtime.Memory(self.store, wasmtime.MemoryType(wasmtime.Limits(limits.min, limits.max)))
+            self.linker.define(self.store, imp.module, imp.name, guest_memory)
+            self._bind_guest_memory(runtime, guest_memory)
+            break
+        instance = self.linker.instantiate(self.store, compiled)
+        if guest_memory is None:
+            exported = instance.exports(self.store).get(memory)
+            if isinstance(exported, wasmtime.Memory):
+                self._bind_guest_memory(runtime, exported)
+            # A guest without memory can still use typed access and reducers.
+        self._bindings.append(GuestBinding(instance, runtime))
+        self.runtime = runtime
+        return instance
+
+    def call(self, instance: wasmtime.Instance, name: str, *args: object) -> object:
+        """Call a guest export; a trap raised by the ``tvm`` runtime becomes its ``TvmError``."""
+        func = instance.exports(self.store)[name]
+        try:
+            return func(self.store, *args)  # type: ignore[operator]
+        except wasmtime.Trap as trap:
+            raise self._error_from_trap(instance, trap) from trap
+
+    def _error_from_trap(self, instance: wasmtime.Instance, trap: wasmtime.Trap) -> Exception:
+        for binding in self._bindings:
+            if binding.guest is instance:
+                code_global = binding.runtime.exports(self.store)["trap_code"]
+                assert isinstance(code_global, wasmtime.Global)
+                code = int(code_global.value(self.store))
+                if code:
+                    code_global.set_value(self.store, wasmtime.Val.i32(0))
+                    handle_global = binding.runtime.exports(self.store)["trap_handle"]
+                    assert isinstance(handle_global, wasmtime.Global)
+                    handle = Handle.unpack(int(handle_global.value(self.store)))
+                    return error_for_code(
+                        code,
+                        f"invalid typed access through {handle} in {name_of(trap)}",
+                        region_id=handle.region_id,
+                        generation=handle.generation,
+                        offset=handle.offset,
+                    )
+        return trap
+
+    # ------------------------------------------------------------------ slow paths (entered from wasm)
+    def _host_fault(self, region_id: int) -> int:
+        try:
+            region = self._region(region_id)
+            self._make_resident(region)
+            return 0
+        except TvmError as exc:
+            return exc.code
+        except Exception:  # noqa: BLE001 - never unwind through wasm
+            return 9
+
+    def _host_alloc(self, region_id: int, size: int) -> int:
+        try:
+            return self.alloc(region_id, size).pack()
+        except TvmError as exc:
+            return -exc.code
+        except Exception:  # noqa: BLE001
+            return -9
+
+    def _host_dealloc(self, packed: int) -> int:
+        try:
+            self.dealloc(Handle.unpack(packed))
+            return 0
+        except TvmError as exc:
+            return exc.code
+        except Exception:  # noqa: BLE001
+            return 9
+
+    # ------------------------------------------------------------------ storage hooks
+    def _adopt_allocator(self, region_id: int, allocator: Allocator) -> Allocator:
+        if type(allocator) is Bump:
+            return TableBump(self.table, region_id)
+        if type(allocator) is Slab:
+            return TableSlab(self.table, region_id, allocator.class_size)
+        if type(allocator) is Freelist:
+            return allocator
+        raise TypeError(f"TvmHost supports Bump, Freelist and Slab allocators, not {type(allocator).__name__}")
+
+    def _new_counters(self, region_id: int) -> Counters:
+        self.table.clear(region_id)
+        return TableCounters(self.table, region_id)
+
+    def _allocate_storage(self, region: Region) -> None:
+        self._make_room(region.capacity, keep=region)
+        if self._creating_imported:
+            pages = max(1, -(-region.capacity // L.PAGE))
+            memory = wasmtime.Memory(self.store, wasmtime.MemoryType(wasmtime.Limits(pages, pages)))
+            self._imported[region.id] = memory
+            self.linker.define(self.store, "tvm", f"r{region.id}", memory)
+            region.storage = memory
+        else:
+            region.storage = self.pools.allocate(region.capacity)
+
+    def _release_storage(self, region: Region) -> None:
+        if isinstance(region.storage, Span):
+            self.pools.release(region.storage)
+        elif isinstance(region.storage, wasmtime.Memory):
+            self._span_view(region)[:] = 0  # guests may still hold the memory: leave nothing behind
+            self._imported.pop(region.id, None)
+        region.storage = None
+
+    def _span_view(self, region: Region) -> np.ndarray:
+        if isinstance(region.storage, wasmtime.Memory):
+            return native.memory_view(region.storage, self.store)[: region.capacity]
+        assert isinstance(region.storage, Span)
+        return self.pools.bytes_of(region.storage)
+
+    # ------------------------------------------------------------------ imported regions (TVM-MM)
+    def imported_region(
+        self, kind: RegionKind, capacity: int, *, allocator: Allocator | None = None, pinnable: bool | None = None
+    ) -> int:
+        """A region that is a whole memory of its own, imported by guests as ``tvm.r{id}``.
+
+        Guests reach it with native loads and stores (no dispatch, no handle
+        checks). From Python it supports the region API: alloc/dealloc,
+        read/write/copy, view, pin/unpin, metrics, destroy (which zeroes the
+        memory). It can never leave memory: native loads cannot fault, so
+        demote, spill, mark_external and compact raise ``PolicyViolation`` /
+        ``UnsupportedAllocator``; raw-ABI handle access to it returns code 9.
+        """
+        default = PlacementPolicy.for_kind(kind)
+        policy = PlacementPolicy(Residency.HOT, default.pinnable if pinnable is None else pinnable, spillable=False)
+        self._creating_imported = True
+        try:
+            return self.create_region(kind, capacity, allocator=allocator, policy=policy)
+        finally:
+            self._creating_imported = False
+
+    def imported_memory(self, region_id: int) -> wasmtime.Memory:
+        """The memory guests import as ``tvm.r{id}``."""
+        try:
+            return self._imported[region_id]
+        except KeyError:
+            raise RegionNotFound("no imported region with this id", region_id=region_id) from None
+
+    def mark_external(self, region_id: int) -> None:
+        if region_id in self._imported:
+            raise PolicyViolation("an imported region cannot go External (native loads cannot fault)", region_id=region_id)
+        super().mark_external(region_id)
+
+    def _read_bytes(self, region: Region, offset: int, length: int) -> bytes:
+        return self._span_view(region)[offset : offset + length].tobytes()
+
+    def _write_bytes(self, region: Region, offset: int, data: bytes | bytearray | memoryview) -> None:
+        chunk = np.frombuffer(data, dtype=np.uint8)
+        self._span_view(region)[offset : offset + len(chunk)] = chunk
+
+    def _move_bytes(self, src: Region, src_offset: int, dst: Region, dst_offset: int, length: int) -> None:
+        source = self._span_view(src)[src_offset : src_offset + length]
+        self._span_view(dst)[dst_offset : dst_offset + length] = source  # NumPy handles overlap
+
+    def _touch(self, region: Region) -> None:
+        super()._touch(region)
+        if region.id in self._regions:
+            self.table.set(region.id, L.SLOT_LAST_EPOCH, self.table.next_epoch())
+
+    def _recency(self, region: Region) -> tuple[int, ...]:
+        return (self.table.get(region.id, L.SLOT_LAST_EPOCH), region.last_access)
+
+    def _on_change(self, region: Region) -> None:
+        """Mirror the region into its slot: what the data plane checks on every access."""
+        table, rid = self.table, region.id
+        if rid not in self._regions:
+            if isinstance(region.allocator, TableSlab):
+                region.allocator.release()
+            table.clear(rid)
+            table.set(rid, L.SLOT_STATE, region.generation | L.FLAG_TOMBSTONE)
+            return
+        state = region.generation | L.FLAG_LIVE
+        if isinstance(region.storage, wasmtime.Memory):
+            state |= L.FLAG_RESIDENT  # resident, but in no pool: handle access answers code 9
+            table.set(rid, L.SLOT_POOL, L.NO_POOL)
+        elif region.residency.is_resident and isinstance(region.storage, Span):
+            state |= L.FLAG_RESIDENT
+            table.set(rid, L.SLOT_POOL, region.storage.pool)
+            table.set(rid, L.SLOT_BASE, region.storage.base)
+        else:
+            table.set(rid, L.SLOT_POOL, L.NO_POOL)
+            table.set(rid, L.SLOT_BASE, 0)
+        table.set(rid, L.SLOT_CAPACITY, region.capacity)
+        allocator = region.allocator
+        if isinstance(allocator, TableSlab):
+            table.set(rid, L.SLOT_ALLOCATOR, L.ALLOC_SLAB)
+            table.set(rid, L.SLOT_CLASS_SIZE, allocator.class_size)
+            table.set(rid, L.SLOT_SLAB_TABLE, allocator.side_offset)
+        elif isinstance(allocator, TableBump):
+            table.set(rid, L.SLOT_ALLOCATOR, L.ALLOC_BUMP)
+        else:
+            table.set(rid, L.SLOT_ALLOCATOR, L.ALLOC_FREELIST)
+        table.set(rid, L.SLOT_STATE, state)
+
+    # ------------------------------------------------------------------ budget
+    def _make_room(self, needed: int, *, keep: Region) -> None:
+        """Spill Warm, then Hot, least recently used first, until ``needed`` more bytes fit."""
+        if self.budget_bytes is None:
+            return
+        if needed > self.budget_bytes:
+            raise AllocationFailed(
+                f"region of {needed} bytes can never fit the {self.budget_bytes}-byte budget",
+                region_id=keep.id,
+                capacity=needed,
+            )
+        resident = self.resident_bytes()
+        if resident + needed <= self.budget_bytes:
+            return
+        for tier in (Residency.WARM, Residency.HOT):
+            candidates = [
+                r for r in self._regions.values()
+                if r.residency is tier and not r.pinned and r.policy.spillable and r is not keep
+            ]
+            for region in sorted(candidates, key=lambda r: (*self._recency(r), r.id)):
+                if resident + needed <= self.budget_bytes:
+                    return
+                self.spill_region(region.id)
+                resident -= region.capacity
+        if resident + needed > self.budget_bytes:
+            raise AllocationFailed(
+                f"budget of {self.budget_bytes} bytes: {resident} resident bytes are pinned or unspillable, "
+                f"no room for {needed} more",
+                region_id=keep.id,
+                capacity=needed,
+            )
+
+    # ------------------------------------------------------------------ views
+    def view(self, region_id: int) -> np.ndarray:
+        """Zero-copy uint8 view of a resident region's bytes (valid until it moves)."""
+        region = self._region(region_id)
+        if not region.residency.is_resident:
+            raise NotResident(f"region is {region.residency.name}", region_id=region_id)
+        return self._span_view(region)
+
+
+def name_of(trap: wasmtime.Trap) -> str:
+    frames = getattr(trap, "frames", None) or []
+    return frames[0].func_name or "wasm" if frames else "wasm"

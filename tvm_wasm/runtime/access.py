@@ -1,0 +1,179 @@
+"""Emitters for the per-access path: handle validation, bounds, residency, metrics.
+
+Every raw-ABI function is built from these. The fast path (live, matching
+generation, resident) is inlined; anything else calls ``$check_handle`` and
+``$ensure_resident``, which may enter the host once to fault a Cold region in.
+The order of checks is the model's: region, generation, bounds, residency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..core.errors import OutOfBounds
+from . import layout as L
+from .wat import Code, Func, if_
+
+META = "$meta"
+
+# Locals every function that resolves a handle declares.
+RESOLVE_LOCALS = [("slot", "i32"), ("slow", "i32"), ("code", "i32"), ("addr", "i32")]
+
+OnError = Callable[[], Code]
+"""Code run with the error code in ``$code``; it must not fall through."""
+
+
+def slot_field(field_offset: int, load: str = "i32.load") -> Code:
+    """Load a field of the slot whose address is in ``$slot``."""
+    return ["local.get $slot", f"{load} {META} offset={L.SLOTS + field_offset}"]
+
+
+def slot_of_handle(handle: str) -> Code:
+    """``$slot`` = byte index of the handle's region slot (region id * slot size)."""
+    return [
+        f"local.get ${handle}",
+        "i64.const 48",
+        "i64.shr_u",
+        "i32.wrap_i64",
+        f"i32.const {L.SLOT_SHIFT}",
+        "i32.shl",
+        "local.set $slot",
+    ]
+
+
+def generation_of(handle: str) -> Code:
+    return [f"local.get ${handle}", "i64.const 32", "i64.shr_u", "i32.wrap_i64", f"i32.const {L.GEN_MASK}", "i32.and"]
+
+
+def offset_of_i64(handle: str) -> Code:
+    return [f"local.get ${handle}", "i64.const 0xFFFFFFFF", "i64.and"]
+
+
+def fail_with(code: int, on_error: OnError) -> Code:
+    return [f"i32.const {code}", "local.set $code", *on_error()]
+
+
+def validate_handle(handle: str, extra: Code, on_error: OnError) -> Code:
+    """Region and generation, then bounds of ``offset + extra`` (an i64 expression).
+
+    Leaves ``$slow`` = 1 when the region may need faulting in (checked by
+    ``ensure_resident``). Never enters the host.
+    """
+    return [
+        *slot_of_handle(handle),
+        *slot_field(L.SLOT_STATE),
+        *generation_of(handle),
+        f"i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT}",
+        "i32.or",
+        "i32.ne",
+        "local.tee $slow",
+        *if_([], [f"local.get ${handle}", "call $check_handle", "local.tee $code", *if_([], on_error())]),
+        *offset_of_i64(handle),
+        *extra,
+        *slot_field(L.SLOT_CAPACITY, "i64.load32_u"),
+        "i64.gt_u",
+        *if_([], fail_with(OutOfBounds.code, on_error)),
+    ]
+
+
+def ensure_resident(handle: str, on_error: OnError) -> Code:
+    """Fault the region in if the fast check failed (may enter the host once)."""
+    return if_(
+        ["local.get $slow"],
+        [
+            f"local.get ${handle}",
+            "i64.const 48",
+            "i64.shr_u",
+            "i32.wrap_i64",
+            "call $ensure_resident",
+            "local.tee $code",
+            *if_([], on_error()),
+        ],
+    )
+
+
+def region_address(handle: str, extra: Code) -> Code:
+    """``$addr`` = pool address of ``offset + extra`` (an i32 expression); bounds already checked."""
+    return [*slot_field(L.SLOT_BASE), f"local.get ${handle}", "i32.wrap_i64", "i32.add", *extra, "i32.add", "local.set $addr"]
+
+
+def resolve(handle: str, extra_i64: Code, extra_i32: Code, on_error: OnError) -> Code:
+    """Full validation of ``[offset, offset + extra)`` and ``$addr`` of the handle's offset + rel."""
+    return [
+        *validate_handle(handle, extra_i64, on_error),
+        *ensure_resident(handle, on_error),
+        *region_address(handle, extra_i32),
+    ]
+
+
+def count(field_offset: int, amount: Code) -> Code:
+    """Add the i64 ``amount`` to a u64 counter of the slot in ``$slot``."""
+    return [
+        "local.get $slot",
+        *slot_field(field_offset, "i64.load"),
+        *amount,
+        "i64.add",
+        f"i64.store {META} offset={L.SLOTS + field_offset}",
+    ]
+
+
+def stamp_epoch() -> Code:
+    """Record the current epoch in the slot, so the host's LRU sees data-plane use."""
+    return [
+        "local.get $slot",
+        "i32.const 0",
+        f"i32.load {META} offset={L.HDR_EPOCH}",
+        f"i32.store {META} offset={L.SLOTS + L.SLOT_LAST_EPOCH}",
+    ]
+
+
+def pool_index() -> Code:
+    return slot_field(L.SLOT_POOL)
+
+
+def check_handle_func() -> Func:
+    """Slow-path classification: 1 region not found, 2 stale, 0 live with this generation."""
+    body = [
+        *slot_of_handle("h"),
+        *slot_field(L.SLOT_STATE),
+        "local.set $state",
+        *if_(
+            ["local.get $state", f"i32.const {L.FLAG_LIVE}", "i32.and", "i32.eqz"],
+            [
+                "i32.const 2",
+                "i32.const 1",
+                "local.get $state",
+                f"i32.const {L.FLAG_TOMBSTONE}",
+                "i32.and",
+                "select",
+                "return",
+            ],
+        ),
+        "local.get $state",
+        f"i32.const {L.GEN_MASK}",
+        "i32.and",
+        *generation_of("h"),
+        "i32.ne",
+        "i32.const 1",
+        "i32.shl",  # 2 when stale, 0 otherwise
+    ]
+    return Func("check_handle", [("h", "i64")], ["i32"], [("slot", "i32"), ("state", "i32")], body)
+
+
+def ensure_resident_func() -> Func:
+    """0 if the region is (now) resident; 4 in strict mode; else whatever the host's fault returns."""
+    body = [
+        "local.get $id",
+        f"i32.const {L.SLOT_SHIFT}",
+        "i32.shl",
+        f"i32.load {META} offset={L.SLOTS + L.SLOT_STATE}",
+        f"i32.const {L.FLAG_RESIDENT}",
+        "i32.and",
+        *if_([], ["i32.const 0", "return"]),
+        "i32.const 0",
+        f"i32.load {META} offset={L.HDR_STRICT}",
+        *if_([], ["i32.const 4", "return"]),
+        "local.get $id",
+        "call $host_fault",
+    ]
+    return Func("ensure_resident", [("id", "i32")], ["i32"], [], body)

@@ -1,0 +1,582 @@
+"""The runtime module: the raw ``tvm`` ABI served from inside wasm.
+
+It imports the shared ``meta`` memory (directory table), the pool memories
+and three host functions for the rare slow paths (fault a Cold region in,
+Freelist alloc and dealloc). Operations that touch the guest's own memory go
+through the ``bridge`` table, filled by the host with functions of a bridge
+module that imports that guest's memory (see ``bridge_module``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..core.errors import AllocationFailed, OutOfBounds, RegionNotFound
+from . import access as A
+from . import layout as L
+from . import reducers as R
+from .wat import Code, Func, Module, dispatch, if_, import_func, import_memory, per_pool
+
+HOST = "tvm_host"
+META_MEM = "meta"
+
+# Bridge table slots and their types (params, results).
+BRIDGE_COPY_OUT = 0  # (pool, addr, dst, len) -> code   region -> guest
+BRIDGE_COPY_IN = 1  # (pool, addr, src, len) -> code    guest -> region
+BRIDGE_GATHER = 2  # (pool, region_addr, capacity_left, indices, count, item_size, dst) -> code
+BRIDGE_HISTOGRAM = 3  # (pool, addr, out, len) -> code   (the export is byte_histogram(h, len, out))
+BRIDGE_TYPES = {
+    BRIDGE_COPY_OUT: ("t_copy", ["i32"] * 4, ["i32"]),
+    BRIDGE_COPY_IN: ("t_copy", ["i32"] * 4, ["i32"]),
+    BRIDGE_GATHER: ("t_gather", ["i32"] * 7, ["i32"]),
+    BRIDGE_HISTOGRAM: ("t_copy", ["i32"] * 4, ["i32"]),
+}
+BRIDGE_SLOTS = len(BRIDGE_TYPES)
+
+
+@dataclass(frozen=True)
+class TypedAccess:
+    """One typed load/store pair: wasm value type, width and the instructions."""
+
+    name: str
+    value_type: str
+    width: int
+    load: str
+    store: str
+
+
+TYPED = [
+    TypedAccess("u8", "i32", 1, "i32.load8_u", "i32.store8"),
+    TypedAccess("u16", "i32", 2, "i32.load16_u", "i32.store16"),
+    TypedAccess("u32", "i32", 4, "i32.load", "i32.store"),
+    TypedAccess("i64", "i64", 8, "i64.load", "i64.store"),
+    TypedAccess("f32", "f32", 4, "f32.load", "f32.store"),
+    TypedAccess("f64", "f64", 8, "f64.load", "f64.store"),
+]
+
+
+def pool_name(k: int) -> str:
+    return f"$p{k}"
+
+
+# ---------------------------------------------------------------- error conventions
+def trap_on_error() -> Code:
+    """Typed accesses trap; the code and handle are left in globals for the host to report."""
+    return ["local.get $h", "global.set $trap_handle", "local.get $code", "global.set $trap_code", "unreachable"]
+
+
+def return_code_on_error() -> Code:
+    return ["local.get $code", "global.set $last_error", "local.get $code", "return"]
+
+
+def return_sentinel_on_error(sentinel: str) -> Code:
+    return ["local.get $code", "global.set $last_error", sentinel, "return"]
+
+
+def bad_pool() -> Code:
+    """A slot whose pool this runtime cannot reach (an imported region): code 9."""
+    return ["i32.const 9", "local.set $code"]
+
+
+# ---------------------------------------------------------------- typed access
+def typed_load(pools: int, t: TypedAccess) -> Func:
+    width_i64 = ["local.get $off", "i64.extend_i32_u", "i64.add", f"i64.const {t.width}", "i64.add"]
+    body = [
+        *A.resolve("h", width_i64, ["local.get $off"], trap_on_error),
+        *A.count(L.SLOT_BYTES_READ, [f"i64.const {t.width}"]),
+        *per_pool(
+            pools,
+            lambda k: ["local.get $addr", f"{t.load} {pool_name(k)}", "return"],
+            A.pool_index(),
+            [*bad_pool(), *trap_on_error()],
+        ),
+    ]
+    return Func(
+        f"load_{t.name}", [("h", "i64"), ("off", "i32")], [t.value_type], A.RESOLVE_LOCALS, body, export=f"load_{t.name}"
+    )
+
+
+def typed_store(pools: int, t: TypedAccess) -> Func:
+    width_i64 = ["local.get $off", "i64.extend_i32_u", "i64.add", f"i64.const {t.width}", "i64.add"]
+    body = [
+        *A.resolve("h", width_i64, ["local.get $off"], trap_on_error),
+        *A.count(L.SLOT_BYTES_WRITTEN, [f"i64.const {t.width}"]),
+        *per_pool(
+            pools,
+            lambda k: ["local.get $addr", "local.get $v", f"{t.store} {pool_name(k)}", "return"],
+            A.pool_index(),
+            [*bad_pool(), *trap_on_error()],
+        ),
+    ]
+    return Func(
+        f"store_{t.name}",
+        [("h", "i64"), ("off", "i32"), ("v", t.value_type)],
+        [],
+        A.RESOLVE_LOCALS,
+        body,
+        export=f"store_{t.name}",
+    )
+
+
+# ---------------------------------------------------------------- allocation
+def slot_of_region_id() -> Code:
+    """``$slot`` from the i32 ``$region``; ids above 65535 name no region."""
+    return [
+        *if_(
+            ["local.get $region", "i32.const 0xFFFF", "i32.gt_u"],
+            A.fail_with(RegionNotFound.code, lambda: return_sentinel_on_error("i64.const 0")),
+        ),
+        "local.get $region",
+        f"i32.const {L.SLOT_SHIFT}",
+        "i32.shl",
+        "local.set $slot",
+    ]
+
+
+def make_handle(offset: Code) -> Code:
+    """Pack (region id, current generation, offset) from ``$region`` and the slot."""
+    return [
+        "local.get $region",
+        "i64.extend_i32_u",
+        "i64.const 48",
+        "i64.shl",
+        *A.slot_field(L.SLOT_STATE),
+        f"i32.const {L.GEN_MASK}",
+        "i32.and",
+        "i64.extend_i32_u",
+        "i64.const 32",
+        "i64.shl",
+        "i64.or",
+        *offset,
+        "i64.extend_i32_u",
+        "i64.or",
+    ]
+
+
+def count_allocation() -> Code:
+    return [
+        *A.count(L.SLOT_ALLOCATIONS, ["i64.const 1"]),
+        *A.count(L.SLOT_BYTES_ALLOCATED, ["local.get $size", "i64.extend_i32_u"]),
+    ]
+
+
+def bump_alloc() -> Code:
+    fail = A.fail_with(AllocationFailed.code, lambda: return_sentinel_on_error("i64.const 0"))
+    return [
+        *A.slot_field(L.SLOT_USED),
+        "local.set $offset",
+        "local.get $offset",
+        "i64.extend_i32_u",
+        "local.get $size",
+        "i64.extend_i32_u",
+        "i64.add",
+        *A.slot_field(L.SLOT_CAPACITY, "i64.load32_u"),
+        "i64.gt_u",
+        *if_([], fail),
+        "local.get $slot",
+        "local.get $offset",
+        "local.get $size",
+        "i32.add",
+        f"i32.store {A.META} offset={L.SLOTS + L.SLOT_USED}",
+        *count_allocation(),
+        *make_handle(["local.get $offset"]),
+        "return",
+    ]
+
+
+def slab_alloc() -> Code:
+    """Pop the free stack in the slab side table (LIFO), exactly like ``Slab``."""
+    fail = A.fail_with(AllocationFailed.code, lambda: return_sentinel_on_error("i64.const 0"))
+    meta = A.META
+    return [
+        *if_(["local.get $size", *A.slot_field(L.SLOT_CLASS_SIZE), "i32.ne"], fail),
+        *A.slot_field(L.SLOT_SLAB_TABLE),
+        "local.set $table",
+        "local.get $table",
+        f"i32.load {meta} offset={L.SLAB_COUNT}",
+        "local.tee $count",
+        "i32.eqz",
+        *if_([], fail),
+        "local.get $table",
+        "local.get $count",
+        "i32.const 1",
+        "i32.sub",
+        "local.tee $count",
+        f"i32.store {meta} offset={L.SLAB_COUNT}",
+        # index = stack[count]
+        "local.get $table",
+        "local.get $count",
+        "i32.const 2",
+        "i32.shl",
+        "i32.add",
+        f"i32.load {meta} offset={L.SLAB_STACK}",
+        "local.set $index",
+        # is_free[index] = 0
+        "local.get $table",
+        "local.get $table",
+        f"i32.load {meta} offset={L.SLAB_SLOTS}",
+        "i32.const 2",
+        "i32.shl",
+        "i32.add",
+        "local.get $index",
+        "i32.add",
+        "i32.const 0",
+        f"i32.store8 {meta} offset={L.SLAB_STACK}",
+        "local.get $slot",
+        *A.slot_field(L.SLOT_USED),
+        "local.get $size",
+        "i32.add",
+        f"i32.store {meta} offset={L.SLOTS + L.SLOT_USED}",
+        *count_allocation(),
+        *make_handle(["local.get $index", "local.get $size", "i32.mul"]),
+        "return",
+    ]
+
+
+def alloc_func() -> Func:
+    body = [
+        *slot_of_region_id(),
+        *if_(
+            [*A.slot_field(L.SLOT_STATE), f"i32.const {L.FLAG_LIVE}", "i32.and", "i32.eqz"],
+            A.fail_with(RegionNotFound.code, lambda: return_sentinel_on_error("i64.const 0")),
+        ),
+        *A.slot_field(L.SLOT_ALLOCATOR),
+        "local.tee $kind",
+        f"i32.const {L.ALLOC_BUMP}",
+        "i32.eq",
+        *if_([], bump_alloc()),
+        "local.get $kind",
+        f"i32.const {L.ALLOC_SLAB}",
+        "i32.eq",
+        *if_([], slab_alloc()),
+        # Freelist: the host's allocator (one entry into the host).
+        "local.get $region",
+        "local.get $size",
+        "call $host_alloc",
+        "local.tee $result",
+        "i64.const 0",
+        "i64.lt_s",
+        *if_([], ["i64.const 0", "local.get $result", "i64.sub", "i32.wrap_i64", "global.set $last_error", "i64.const 0", "return"]),
+        "local.get $result",
+    ]
+    locals_ = [("slot", "i32"), ("code", "i32"), ("kind", "i32"), ("offset", "i32"), ("table", "i32"),
+               ("count", "i32"), ("index", "i32"), ("result", "i64")]
+    return Func("alloc", [("region", "i32"), ("size", "i32")], ["i64"], locals_, body, export="alloc")
+
+
+def slab_dealloc() -> Code:
+    fail = A.fail_with(OutOfBounds.code, return_code_on_error)
+    meta = A.META
+    return [
+        *A.slot_field(L.SLOT_CLASS_SIZE),
+        "local.set $class",
+        *A.slot_field(L.SLOT_SLAB_TABLE),
+        "local.set $table",
+        # misaligned or beyond the last slot -> 3
+        "local.get $h",
+        "i32.wrap_i64",
+        "local.get $class",
+        "i32.rem_u",
+        *if_([], fail),
+        "local.get $h",
+        "i32.wrap_i64",
+        "local.get $class",
+        "i32.div_u",
+        "local.tee $index",
+        "local.get $table",
+        f"i32.load {meta} offset={L.SLAB_SLOTS}",
+        "i32.ge_u",
+        *if_([], fail),
+        # $flag = address of is_free[index]
+        "local.get $table",
+        "local.get $table",
+        f"i32.load {meta} offset={L.SLAB_SLOTS}",
+        "i32.const 2",
+        "i32.shl",
+        "i32.add",
+        "local.get $index",
+        "i32.add",
+        "local.tee $flag",
+        f"i32.load8_u {meta} offset={L.SLAB_STACK}",
+        *if_([], fail),  # double free
+        "local.get $flag",
+        "i32.const 1",
+        f"i32.store8 {meta} offset={L.SLAB_STACK}",
+        # stack[count++] = index
+        "local.get $table",
+        f"i32.load {meta} offset={L.SLAB_COUNT}",
+        "local.set $count",
+        "local.get $table",
+        "local.get $count",
+        "i32.const 2",
+        "i32.shl",
+        "i32.add",
+        "local.get $index",
+        f"i32.store {meta} offset={L.SLAB_STACK}",
+        "local.get $table",
+        "local.get $count",
+        "i32.const 1",
+        "i32.add",
+        f"i32.store {meta} offset={L.SLAB_COUNT}",
+        "local.get $slot",
+        *A.slot_field(L.SLOT_USED),
+        "local.get $class",
+        "i32.sub",
+        f"i32.store {meta} offset={L.SLOTS + L.SLOT_USED}",
+        "i32.const 0",
+        "return",
+    ]
+
+
+def dealloc_func() -> Func:
+    body = [
+        *A.validate_handle("h", [], return_code_on_error),
+        *A.slot_field(L.SLOT_ALLOCATOR),
+        "local.tee $kind",
+        f"i32.const {L.ALLOC_BUMP}",
+        "i32.eq",
+        *if_([], ["i32.const 0", "return"]),
+        "local.get $kind",
+        f"i32.const {L.ALLOC_SLAB}",
+        "i32.eq",
+        *if_([], slab_dealloc()),
+        "local.get $h",
+        "call $host_dealloc",
+        "local.tee $code",
+        *if_([], return_code_on_error()),
+        "i32.const 0",
+    ]
+    locals_ = [*A.RESOLVE_LOCALS, ("kind", "i32"), ("class", "i32"), ("table", "i32"), ("index", "i32"),
+               ("flag", "i32"), ("count", "i32")]
+    return Func("dealloc", [("h", "i64")], ["i32"], locals_, body, export="dealloc")
+
+
+# ---------------------------------------------------------------- bulk movement
+def len_i64() -> Code:
+    return ["local.get $len", "i64.extend_i32_u", "i64.add"]
+
+
+def bridge_call(slot: int) -> Code:
+    type_name = BRIDGE_TYPES[slot][0]
+    return [f"i32.const {slot}", f"call_indirect $bridge (type ${type_name})"]
+
+
+def guest_transfer(name: str, slot: int, counter: int, guest_param: str, *, len_first: bool = False) -> Func:
+    """read/write: validate the handle's span, then the bridge copies to/from guest memory.
+
+    The export takes ``(h, guest_ptr, len)``, or ``(h, len, guest_ptr)`` with
+    ``len_first`` (``byte_histogram``'s ABI order); the bridge always gets
+    ``(pool, addr, guest_ptr, len)``.
+    """
+    body = [
+        *A.resolve("h", len_i64(), ["i32.const 0"], return_code_on_error),
+        *A.pool_index(),
+        "local.get $addr",
+        f"local.get ${guest_param}",
+        "local.get $len",
+        *bridge_call(slot),
+        "local.tee $code",
+        *if_([], return_code_on_error()),
+        *A.count(counter, ["local.get $len", "i64.extend_i32_u"]),
+        "i32.const 0",
+    ]
+    params = [("h", "i64"), (guest_param, "i32"), ("len", "i32")]
+    if len_first:
+        params = [("h", "i64"), ("len", "i32"), (guest_param, "i32")]
+    return Func(name, params, ["i32"], A.RESOLVE_LOCALS, body, export=name)
+
+
+def read_gather_func() -> Func:
+    """Gather ``count`` items of ``item_size`` bytes at offset + index[i] into guest memory."""
+    body = [
+        *A.resolve("h", [], ["i32.const 0"], return_code_on_error),
+        *A.pool_index(),
+        "local.get $addr",
+        # bytes left from the handle's offset to the end of the region
+        *A.slot_field(L.SLOT_CAPACITY),
+        "local.get $h",
+        "i32.wrap_i64",
+        "i32.sub",
+        "local.get $indices",
+        "local.get $count",
+        "local.get $item_size",
+        "local.get $dst",
+        *bridge_call(BRIDGE_GATHER),
+        "local.tee $code",
+        *if_([], return_code_on_error()),
+        *A.count(
+            L.SLOT_BYTES_READ,
+            ["local.get $count", "i64.extend_i32_u", "local.get $item_size", "i64.extend_i32_u", "i64.mul"],
+        ),
+        "i32.const 0",
+    ]
+    params = [("h", "i64"), ("indices", "i32"), ("count", "i32"), ("item_size", "i32"), ("dst", "i32")]
+    return Func("read_gather", params, ["i32"], A.RESOLVE_LOCALS, body, export="read_gather")
+
+
+def pool_to_pool_copy(pools: int, src_pool: Code, dst_pool: Code, src: Code, dst: Code, length: Code) -> Code:
+    """memory.copy between two pools chosen at run time (pools x pools specialised arms)."""
+
+    def outer(s: int) -> Code:
+        return per_pool(
+            pools,
+            lambda d: [*dst, *src, *length, f"memory.copy {pool_name(d)} {pool_name(s)}", "br $copied"],
+            dst_pool,
+            ["unreachable"],
+            label="dst",
+        )
+
+    return ["block $copied", *per_pool(pools, outer, src_pool, ["unreachable"], label="src"), "end"]
+
+
+def copy_func(pools: int) -> Func:
+    """copy(src, dst, len): both handles validated (region, generation, bounds), then residency."""
+    body = [
+        *A.validate_handle("src", len_i64(), return_code_on_error),
+        "local.get $slot",
+        "local.set $src_slot",
+        "local.get $slow",
+        "local.set $src_slow",
+        *A.validate_handle("dst", len_i64(), return_code_on_error),
+        "local.get $slot",
+        "local.set $dst_slot",
+        *_both_resident("src", "dst", "$src_slow", "$slow"),
+        *_copy_between_slots(pools, "$src_slot", ["local.get $src", "i32.wrap_i64"], "$dst_slot", ["local.get $dst", "i32.wrap_i64"]),
+        "i32.const 0",
+    ]
+    locals_ = [*A.RESOLVE_LOCALS, ("src_slot", "i32"), ("dst_slot", "i32"), ("src_slow", "i32")]
+    return Func("copy", [("src", "i64"), ("dst", "i64"), ("len", "i32")], ["i32"], locals_, body, export="copy")
+
+
+def _both_resident(src: str, dst: str, src_slow: str, dst_slow: str) -> Code:
+    """Fault both in; a budget too small for both at once shows as code 5."""
+    resident_flag = [f"i32.load {A.META} offset={L.SLOTS + L.SLOT_STATE}", f"i32.const {L.FLAG_RESIDENT}", "i32.and"]
+    return [
+        *if_([f"local.get {src_slow}"], [f"local.get ${src}", "i64.const 48", "i64.shr_u", "i32.wrap_i64",
+                                          "call $ensure_resident", "local.tee $code", *if_([], return_code_on_error())]),
+        *if_([f"local.get {dst_slow}"], [f"local.get ${dst}", "i64.const 48", "i64.shr_u", "i32.wrap_i64",
+                                          "call $ensure_resident", "local.tee $code", *if_([], return_code_on_error())]),
+        *if_(
+            ["local.get $src_slot", *resident_flag, "i32.eqz", "local.get $dst_slot", *resident_flag, "i32.eqz", "i32.or"],
+            A.fail_with(AllocationFailed.code, return_code_on_error),
+        ),
+    ]
+
+
+def _copy_between_slots(pools: int, src_slot: str, src_off: Code, dst_slot: str, dst_off: Code) -> Code:
+    """Copy ``$len`` bytes and count them on both regions (bounds already checked)."""
+    def field(slot: str, offset: int) -> Code:
+        return [f"local.get {slot}", f"i32.load {A.META} offset={L.SLOTS + offset}"]
+
+    code = pool_to_pool_copy(
+        pools,
+        field(src_slot, L.SLOT_POOL),
+        field(dst_slot, L.SLOT_POOL),
+        [*field(src_slot, L.SLOT_BASE), *src_off, "i32.add"],
+        [*field(dst_slot, L.SLOT_BASE), *dst_off, "i32.add"],
+        ["local.get $len"],
+    )
+    for slot, counter in ((src_slot, L.SLOT_BYTES_READ), (dst_slot, L.SLOT_BYTES_WRITTEN)):
+        code += [f"local.get {slot}", "local.set $slot", *A.count(counter, ["local.get $len", "i64.extend_i32_u"])]
+    return code
+
+
+def copy_region_func(pools: int) -> Func:
+    """copy_region(src_region, src_off, dst_region, dst_off, len): raw offsets, no generation check."""
+
+    def region_slot(region: str, slot: str) -> Code:
+        return [
+            *if_([f"local.get ${region}", "i32.const 0xFFFF", "i32.gt_u"], A.fail_with(RegionNotFound.code, return_code_on_error)),
+            f"local.get ${region}",
+            f"i32.const {L.SLOT_SHIFT}",
+            "i32.shl",
+            f"local.tee {slot}",
+            f"i32.load {A.META} offset={L.SLOTS + L.SLOT_STATE}",
+            f"i32.const {L.FLAG_LIVE}",
+            "i32.and",
+            "i32.eqz",
+            *if_([], A.fail_with(RegionNotFound.code, return_code_on_error)),
+        ]
+
+    def bounds(slot: str, offset: str) -> Code:
+        return [
+            f"local.get ${offset}",
+            "i64.extend_i32_u",
+            *len_i64(),
+            f"local.get {slot}",
+            f"i64.load32_u {A.META} offset={L.SLOTS + L.SLOT_CAPACITY}",
+            "i64.gt_u",
+            *if_([], A.fail_with(OutOfBounds.code, return_code_on_error)),
+        ]
+
+    def not_resident(slot: str, flag: str) -> Code:
+        return [f"local.get {slot}", f"i32.load {A.META} offset={L.SLOTS + L.SLOT_STATE}",
+                f"i32.const {L.FLAG_RESIDENT}", "i32.and", "i32.eqz", f"local.set {flag}"]
+
+    body = [
+        *region_slot("src_region", "$src_slot"),
+        *region_slot("dst_region", "$dst_slot"),
+        *bounds("$src_slot", "src_off"),
+        *bounds("$dst_slot", "dst_off"),
+        *not_resident("$src_slot", "$src_slow"),
+        *not_resident("$dst_slot", "$dst_slow"),
+        *_both_resident_ids("src_region", "dst_region"),
+        *_copy_between_slots(pools, "$src_slot", ["local.get $src_off"], "$dst_slot", ["local.get $dst_off"]),
+        "i32.const 0",
+    ]
+    params = [("src_region", "i32"), ("src_off", "i32"), ("dst_region", "i32"), ("dst_off", "i32"), ("len", "i32")]
+    locals_ = [("slot", "i32"), ("code", "i32"), ("src_slot", "i32"), ("dst_slot", "i32"), ("src_slow", "i32"), ("dst_slow", "i32")]
+    return Func("copy_region", params, ["i32"], locals_, body, export="copy_region")
+
+
+def _both_resident_ids(src: str, dst: str) -> Code:
+    resident_flag = [f"i32.load {A.META} offset={L.SLOTS + L.SLOT_STATE}", f"i32.const {L.FLAG_RESIDENT}", "i32.and"]
+    return [
+        *if_(["local.get $src_slow"], [f"local.get ${src}", "call $ensure_resident", "local.tee $code", *if_([], return_code_on_error())]),
+        *if_(["local.get $dst_slow"], [f"local.get ${dst}", "call $ensure_resident", "local.tee $code", *if_([], return_code_on_error())]),
+        *if_(
+            ["local.get $src_slot", *resident_flag, "i32.eqz", "local.get $dst_slot", *resident_flag, "i32.eqz", "i32.or"],
+            A.fail_with(AllocationFailed.code, return_code_on_error),
+        ),
+    ]
+
+
+def last_error_func() -> Func:
+    body = ["global.get $last_error", "i32.const 0", "global.set $last_error"]
+    return Func("last_error", [], ["i32"], [], body, export="last_error")
+
+
+# ---------------------------------------------------------------- the module
+def build_core_wat(pools: int) -> str:
+    """WAT of the runtime module for ``pools`` pool memories."""
+    if not 1 <= pools <= 64:
+        raise ValueError(f"pools must be in 1..64, got {pools}")
+    module = Module()
+    module.imports.append(import_memory(HOST, META_MEM, "meta", L.META_INITIAL_PAGES))
+    module.imports += [import_memory(HOST, f"pool{k}", f"p{k}", 0, L.WASM32_MAX_PAGES) for k in range(pools)]
+    module.imports.append(import_func(HOST, "fault", "host_fault", ["i32"], ["i32"]))
+    module.imports.append(import_func(HOST, "alloc", "host_alloc", ["i32", "i32"], ["i64"]))
+    module.imports.append(import_func(HOST, "dealloc", "host_dealloc", ["i64"], ["i32"]))
+    for name, params, results in {v[0]: v for v in BRIDGE_TYPES.values()}.values():
+        sig = "".join(f" (param {p})" for p in params) + "".join(f" (result {r})" for r in results)
+        module.fields.append(f"(type ${name} (func{sig}))")
+    module.fields += [
+        f'(table $bridge (export "bridge") {BRIDGE_SLOTS} funcref)',
+        '(global $last_error (mut i32) (i32.const 0))',
+        '(global $trap_code (export "trap_code") (mut i32) (i32.const 0))',
+        '(global $trap_handle (export "trap_handle") (mut i64) (i64.const 0))',
+    ]
+    for func in (A.check_handle_func(), A.ensure_resident_func(), alloc_func(), dealloc_func(), last_error_func()):
+        module.add(func)
+    for t in TYPED:
+        module.add(typed_load(pools, t))
+        module.add(typed_store(pools, t))
+    module.add(guest_transfer("read", BRIDGE_COPY_OUT, L.SLOT_BYTES_READ, "dst"))
+    module.add(guest_transfer("write", BRIDGE_COPY_IN, L.SLOT_BYTES_WRITTEN, "src"))
+    module.add(guest_transfer("byte_histogram", BRIDGE_HISTOGRAM, L.SLOT_BYTES_READ, "out", len_first=True))
+    module.add(read_gather_func())
+    module.add(copy_func(pools))
+    module.add(copy_region_func(pools))
+    for func in R.reducer_funcs(pools):
+        module.add(func)
+    return module.render()

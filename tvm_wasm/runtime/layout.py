@@ -1,0 +1,63 @@
+"""Byte layout of the directory table that Python and wasm share.
+
+The ``meta`` memory holds a header page, then one 128-byte slot per region
+id (0..65535), then per-region side tables (slab free stacks). Python reads
+and writes it through NumPy views; the runtime module reads it with loads.
+"""
+
+from __future__ import annotations
+
+PAGE = 65536
+WASM32_MAX_PAGES = 65536
+
+# Header (offsets in the meta memory).
+HDR_STRICT = 0  # u32: 1 = never fault Cold regions in from the data plane
+HDR_EPOCH = 4  # u32: bumped by Python; stamped into a slot on each access
+
+SLOTS = PAGE  # slot table starts after the header page
+SLOT_SHIFT = 7
+SLOT_SIZE = 1 << SLOT_SHIFT
+MAX_SLOTS = 1 << 16
+SIDE_TABLES = SLOTS + SLOT_SIZE * MAX_SLOTS  # first byte after the slot table
+META_INITIAL_PAGES = SIDE_TABLES // PAGE
+
+# Slot fields (byte offsets inside a slot).
+SLOT_STATE = 0  # u32: generation (bits 0-15) | flags
+SLOT_POOL = 4  # u32: pool index; NO_POOL for regions the data plane cannot reach
+SLOT_BASE = 8  # u32: byte offset of the region in its pool
+SLOT_CAPACITY = 12  # u32
+SLOT_USED = 16  # u32: bump pointer / live bytes
+SLOT_ALLOCATOR = 20  # u32: ALLOC_* kind
+SLOT_CLASS_SIZE = 24  # u32: slab class size
+SLOT_SLAB_TABLE = 28  # u32: meta offset of the slab side table
+SLOT_ALLOCATIONS = 32  # u64
+SLOT_BYTES_ALLOCATED = 40  # u64
+SLOT_BYTES_READ = 48  # u64
+SLOT_BYTES_WRITTEN = 56  # u64
+SLOT_LAST_EPOCH = 64  # u32
+
+# State flags above the 16 generation bits.
+GEN_MASK = 0xFFFF
+FLAG_LIVE = 1 << 16
+FLAG_RESIDENT = 1 << 17
+FLAG_TOMBSTONE = 1 << 18
+
+NO_POOL = 0xFFFF_FFFF
+
+# Allocator kinds.
+ALLOC_BUMP = 0
+ALLOC_FREELIST = 1
+ALLOC_SLAB = 2
+
+# Slab side table: u32 free count, u32 slot count, then u32 stack[slots], then u8 is_free[slots].
+SLAB_COUNT = 0
+SLAB_SLOTS = 4
+SLAB_STACK = 8
+
+
+def slot_offset(region_id: int) -> int:
+    return SLOTS + (region_id << SLOT_SHIFT)
+
+
+def slab_table_size(slots: int) -> int:
+    return SLAB_STACK + 4 * slots + slots
