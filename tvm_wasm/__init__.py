@@ -24,6 +24,7 @@ from .core.errors import (
 )
 from .core.file_backing import FileBackingStore
 from .core.handle import Handle
+from .host.tvm_host import TvmHost
 from .core.types import (
     EvictionReport,
     HandleRemap,
@@ -63,6 +64,7 @@ __all__ = [
     "Slab",
     "StaleHandle",
     "TvmError",
+    "TvmHost",
     "UnsupportedAllocator",
     "__version__",
 ]
