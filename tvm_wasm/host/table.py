@@ -47,9 +47,19 @@ class DirectoryTable:
     def strict(self, value: bool) -> None:
         self.u32[L.HDR_STRICT // 4] = int(value)
 
+    @property
+    def host_error(self) -> int:
+        return int(self.u32[L.HDR_HOST_ERROR // 4])
+
+    @host_error.setter
+    def host_error(self, code: int) -> None:
+        self.u32[L.HDR_HOST_ERROR // 4] = code
+
     def next_epoch(self) -> int:
-        epoch = int(self.u32[L.HDR_EPOCH // 4]) + 1
-        self.u32[L.HDR_EPOCH // 4] = epoch & 0xFFFF_FFFF
+        """Advance the access clock shared with the runtime (u64, never wraps in practice)."""
+        clock = self.u8[L.HDR_EPOCH : L.HDR_EPOCH + 8].view(np.uint64)
+        epoch = int(clock[0]) + 1
+        clock[0] = epoch
         return epoch
 
     # slots

@@ -79,6 +79,18 @@ class TvmHost(RegionDirectory):
         self.runtime = self._new_runtime()
         self.linker.define_instance(self.store, "tvm", self.runtime)
 
+    @property  # type: ignore[override]
+    def strict(self) -> bool:
+        return self._strict
+
+    @strict.setter
+    def strict(self, value: bool) -> None:
+        """Strictness may change at any time (as in the model); the data plane follows."""
+        self._strict = bool(value)
+        table = self.__dict__.get("table")
+        if table is not None:
+            table.strict = self._strict
+
     # ------------------------------------------------------------------ wiring
     def _define_host_imports(self) -> None:
         i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
@@ -153,9 +165,11 @@ class TvmHost(RegionDirectory):
         instance = self.linker.instantiate(self.store, compiled)
         if guest_memory is None:
             exported = instance.exports(self.store).get(memory)
-            if isinstance(exported, wasmtime.Memory):
-                self._bind_guest_memory(runtime, exported)
-            # A guest without memory can still use typed access and reducers.
+            if not isinstance(exported, wasmtime.Memory):
+                # A guest without (exported) memory can still use typed access and
+                # reducers; every guest range it names is outside its memory: code 7.
+                exported = wasmtime.Memory(self.store, wasmtime.MemoryType(wasmtime.Limits(0, 0)))
+            self._bind_guest_memory(runtime, exported)
         self._bindings.append(GuestBinding(instance, runtime))
         self.runtime = runtime
         return instance
@@ -200,12 +214,15 @@ class TvmHost(RegionDirectory):
             return 9
 
     def _host_alloc(self, region_id: int, size: int) -> int:
+        """The packed handle (as an i64), or 0 with the error code left in the table header."""
         try:
-            return self.alloc(region_id, size).pack()
+            # wasm passes i32s as signed ints; the ABI means them unsigned
+            return self.alloc(region_id & 0xFFFF_FFFF, size & 0xFFFF_FFFF).to_i64()
         except TvmError as exc:
-            return -exc.code
-        except Exception:  # noqa: BLE001
-            return -9
+            self.table.host_error = exc.code
+        except Exception:  # noqa: BLE001 - never unwind through wasm
+            self.table.host_error = 9
+        return 0
 
     def _host_dealloc(self, packed: int) -> int:
         try:
@@ -302,10 +319,10 @@ class TvmHost(RegionDirectory):
     def _touch(self, region: Region) -> None:
         super()._touch(region)
         if region.id in self._regions:
-            self.table.set(region.id, L.SLOT_LAST_EPOCH, self.table.next_epoch())
+            self.table.set64(region.id, L.SLOT_LAST_EPOCH, self.table.next_epoch())
 
     def _recency(self, region: Region) -> tuple[int, ...]:
-        return (self.table.get(region.id, L.SLOT_LAST_EPOCH), region.last_access)
+        return (self.table.get64(region.id, L.SLOT_LAST_EPOCH), region.last_access)
 
     def _on_change(self, region: Region) -> None:
         """Mirror the region into its slot: what the data plane checks on every access."""
@@ -340,36 +357,60 @@ class TvmHost(RegionDirectory):
         table.set(rid, L.SLOT_STATE, state)
 
     # ------------------------------------------------------------------ budget
-    def _make_room(self, needed: int, *, keep: Region) -> None:
-        """Spill Warm, then Hot, least recently used first, until ``needed`` more bytes fit."""
-        if self.budget_bytes is None:
-            return
-        if needed > self.budget_bytes:
+    def create_region(self, kind, capacity, *, allocator=None, policy=None):  # type: ignore[no-untyped-def]
+        """The model's ``create_region``; a region the budget can never make room for
+        fails before it takes an id or any table space."""
+        if isinstance(capacity, int) and not isinstance(capacity, bool) and capacity > 0:
+            self._spill_candidates(capacity, region_id=None)
+        return super().create_region(kind, capacity, allocator=allocator, policy=policy)
+
+    def _spill_candidates(self, needed: int, *, region_id: int | None, keep: Region | None = None) -> list[Region]:
+        """Regions to spill, in order (Warm, then Hot, least recently used first), to fit
+        ``needed`` more bytes; raises ``AllocationFailed`` when even all of them would not do."""
+        budget = self.budget_bytes
+        if budget is None:
+            return []
+        if needed > budget:
             raise AllocationFailed(
-                f"region of {needed} bytes can never fit the {self.budget_bytes}-byte budget",
-                region_id=keep.id,
+                f"region of {needed} bytes can never fit the {budget}-byte budget",
+                region_id=region_id,
                 capacity=needed,
             )
         resident = self.resident_bytes()
-        if resident + needed <= self.budget_bytes:
-            return
-        for tier in (Residency.WARM, Residency.HOT):
-            candidates = [
-                r for r in self._regions.values()
-                if r.residency is tier and not r.pinned and r.policy.spillable and r is not keep
-            ]
-            for region in sorted(candidates, key=lambda r: (*self._recency(r), r.id)):
-                if resident + needed <= self.budget_bytes:
-                    return
-                self.spill_region(region.id)
-                resident -= region.capacity
-        if resident + needed > self.budget_bytes:
+        if resident + needed <= budget:
+            return []
+        candidates = [
+            region
+            for tier in (Residency.WARM, Residency.HOT)
+            for region in sorted(
+                (
+                    r for r in self._regions.values()
+                    if r.residency is tier and not r.pinned and r.policy.spillable and r is not keep
+                ),
+                key=lambda r: (*self._recency(r), r.id),
+            )
+        ]
+        stuck = resident - sum(r.capacity for r in candidates)
+        if stuck + needed > budget:
             raise AllocationFailed(
-                f"budget of {self.budget_bytes} bytes: {resident} resident bytes are pinned or unspillable, "
+                f"budget of {budget} bytes: {stuck} resident bytes are pinned or unspillable, "
                 f"no room for {needed} more",
-                region_id=keep.id,
+                region_id=region_id,
                 capacity=needed,
             )
+        return candidates
+
+    def _make_room(self, needed: int, *, keep: Region) -> None:
+        """Spill Warm, then Hot, least recently used first, until ``needed`` more bytes fit.
+
+        A request that cannot succeed spills nothing.
+        """
+        resident = self.resident_bytes()
+        for region in self._spill_candidates(needed, region_id=keep.id, keep=keep):
+            if resident + needed <= self.budget_bytes:  # type: ignore[operator]
+                return
+            self.spill_region(region.id)
+            resident -= region.capacity
 
     # ------------------------------------------------------------------ views
     def view(self, region_id: int) -> np.ndarray:

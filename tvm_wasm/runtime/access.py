@@ -107,23 +107,36 @@ def resolve(handle: str, extra_i64: Code, extra_i32: Code, on_error: OnError) ->
 
 
 def count(field_offset: int, amount: Code) -> Code:
-    """Add the i64 ``amount`` to a u64 counter of the slot in ``$slot``."""
-    return [
+    """Add the i64 ``amount`` to a u64 counter of the slot in ``$slot``.
+
+    Counting bytes read or written is what every data access does once it
+    succeeded, so it also stamps the access clock (see ``stamp_epoch``).
+    """
+    code = [
         "local.get $slot",
         *slot_field(field_offset, "i64.load"),
         *amount,
         "i64.add",
         f"i64.store {META} offset={L.SLOTS + field_offset}",
     ]
+    if field_offset in (L.SLOT_BYTES_READ, L.SLOT_BYTES_WRITTEN):
+        code += stamp_epoch()
+    return code
 
 
 def stamp_epoch() -> Code:
-    """Record the current epoch in the slot, so the host's LRU sees data-plane use."""
+    """Advance the shared access clock and record it in the slot, so the host's LRU sees data-plane use."""
     return [
+        "i32.const 0",
+        "i32.const 0",
+        f"i64.load {META} offset={L.HDR_EPOCH}",
+        "i64.const 1",
+        "i64.add",
+        f"i64.store {META} offset={L.HDR_EPOCH}",
         "local.get $slot",
         "i32.const 0",
-        f"i32.load {META} offset={L.HDR_EPOCH}",
-        f"i32.store {META} offset={L.SLOTS + L.SLOT_LAST_EPOCH}",
+        f"i64.load {META} offset={L.HDR_EPOCH}",
+        f"i64.store {META} offset={L.SLOTS + L.SLOT_LAST_EPOCH}",
     ]
 
 

@@ -62,7 +62,12 @@ def copy_func(name: str, pools: int, outward: bool) -> Func:
 
 
 def gather_func(pools: int) -> Func:
-    """Check every index first (no partial writes), then copy item by item."""
+    """Check every index first (no partial writes), then copy item by item.
+
+    Each index is read again when its item is copied and checked again, so a
+    destination that overlaps the index array can change later indices but
+    can never reach outside the region (it then fails with code 3 part way).
+    """
     item_end = ["local.get $index", "i64.extend_i32_u", "local.get $item_size", "i64.extend_i32_u", "i64.add"]
 
     def index_at_i() -> Code:
@@ -81,6 +86,9 @@ def gather_func(pools: int) -> Func:
             *loop("copy", [
                 "local.get $i", "local.get $count", "i32.ge_u", "br_if $copy_exit",
                 *index_at_i(),
+                # Checked again: when ``dst`` overlaps the index array, an earlier item
+                # may have overwritten this index since the check above.
+                *if_([*item_end, "local.get $left", "i64.extend_i32_u", "i64.gt_u"], fail(OutOfBounds.code)),
                 "local.get $dst", "local.get $i", "local.get $item_size", "i32.mul", "i32.add",
                 "local.get $addr", "local.get $index", "i32.add",
                 "local.get $item_size",

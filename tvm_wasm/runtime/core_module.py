@@ -249,14 +249,16 @@ def alloc_func() -> Func:
         f"i32.const {L.ALLOC_SLAB}",
         "i32.eq",
         *if_([], slab_alloc()),
-        # Freelist: the host's allocator (one entry into the host).
+        # Freelist: the host's allocator (one entry into the host). It returns the
+        # packed handle, or 0 with the error code in the header (handles of
+        # regions >= 0x8000 are negative i64s, so the sign cannot carry errors).
         "local.get $region",
         "local.get $size",
         "call $host_alloc",
         "local.tee $result",
-        "i64.const 0",
-        "i64.lt_s",
-        *if_([], ["i64.const 0", "local.get $result", "i64.sub", "i32.wrap_i64", "global.set $last_error", "i64.const 0", "return"]),
+        "i64.eqz",
+        *if_([], ["i32.const 0", f"i32.load {A.META} offset={L.HDR_HOST_ERROR}", "global.set $last_error",
+                  "i64.const 0", "return"]),
         "local.get $result",
     ]
     locals_ = [("slot", "i32"), ("code", "i32"), ("kind", "i32"), ("offset", "i32"), ("table", "i32"),

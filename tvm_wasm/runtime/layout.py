@@ -12,7 +12,8 @@ WASM32_MAX_PAGES = 65536
 
 # Header (offsets in the meta memory).
 HDR_STRICT = 0  # u32: 1 = never fault Cold regions in from the data plane
-HDR_EPOCH = 4  # u32: bumped by Python; stamped into a slot on each access
+HDR_EPOCH = 8  # u64: access clock, bumped by Python and by the runtime on each access
+HDR_HOST_ERROR = 16  # u32: error code of the host slow path (alloc) that last returned 0
 
 SLOTS = PAGE  # slot table starts after the header page
 SLOT_SHIFT = 7
@@ -34,7 +35,7 @@ SLOT_ALLOCATIONS = 32  # u64
 SLOT_BYTES_ALLOCATED = 40  # u64
 SLOT_BYTES_READ = 48  # u64
 SLOT_BYTES_WRITTEN = 56  # u64
-SLOT_LAST_EPOCH = 64  # u32
+SLOT_LAST_EPOCH = 64  # u64: HDR_EPOCH at the region's last access (LRU eviction order)
 
 # State flags above the 16 generation bits.
 GEN_MASK = 0xFFFF

@@ -1,0 +1,24 @@
+"""Fixtures for the host acceptance tests: one shared engine (the runtime compiles once), host factories."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # host_guests, whatever the import mode
+
+from host_guests import shared_engine  # noqa: E402
+from tvm_wasm.host.tvm_host import TvmHost  # noqa: E402
+
+
+@pytest.fixture
+def make_host():
+    """``make_host(**kwargs)`` -> a TvmHost on the shared engine."""
+
+    def make(**kwargs: object) -> TvmHost:
+        kwargs.setdefault("engine", shared_engine())
+        return TvmHost(**kwargs)  # type: ignore[arg-type]
+
+    return make
