@@ -14,7 +14,6 @@ import math
 import random
 import struct
 
-import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +25,6 @@ from tvm_wasm import (
     OutOfBounds,
     RegionDirectory,
     RegionKind,
-    Residency,
     Slab,
     TvmError,
 )

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from host_guests import TYPED, Guest, compiled, fnv1a, proxy_guest, raw_handle, s64, shared_engine, typed_bytes
-from tvm_wasm import Freelist, Handle, MemoryBackingStore, RegionKind, Residency, Slab, TvmError
+from tvm_wasm import Freelist, Handle, MemoryBackingStore, RegionKind, Slab, TvmError
 from tvm_wasm.host.tvm_host import TvmHost
 
 U32 = 0xFFFF_FFFF

@@ -69,8 +69,11 @@ class TvmHost(RegionDirectory):
         self.table.strict = strict
         self.pools = PoolSet(self.store, pools)
         self.python_entries = 0
-        self.linker = wasmtime.Linker(self.engine)
+        self.linker = wasmtime.Linker(self.engine)  # what guests may import: ``tvm`` only
         self.linker.allow_shadowing = True
+        # The runtime's own imports (directory table, pools, slow paths) live in a linker
+        # guests never see: a guest importing the pools or the table could bypass every check.
+        self._runtime_linker = wasmtime.Linker(self.engine)
         self._modules: RuntimeModules = runtime_modules(self.engine, pools)
         self._define_host_imports()
         self._bindings: list[GuestBinding] = []
@@ -94,9 +97,9 @@ class TvmHost(RegionDirectory):
     # ------------------------------------------------------------------ wiring
     def _define_host_imports(self) -> None:
         i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
-        self.linker.define(self.store, HOST, META_MEM, self.table.memory)
+        self._runtime_linker.define(self.store, HOST, META_MEM, self.table.memory)
         for pool in self.pools.pools:
-            self.linker.define(self.store, HOST, f"pool{pool.index}", pool.memory)
+            self._runtime_linker.define(self.store, HOST, f"pool{pool.index}", pool.memory)
         slow_paths: list[tuple[str, list[wasmtime.ValType], list[wasmtime.ValType], Callable[..., int]]] = [
             ("fault", [i32], [i32], self._host_fault),
             ("alloc", [i32, i32], [i64], self._host_alloc),
@@ -104,7 +107,7 @@ class TvmHost(RegionDirectory):
         ]
         for name, params, results, fn in slow_paths:
             func = wasmtime.Func(self.store, wasmtime.FuncType(params, results), self._counted(fn))
-            self.linker.define(self.store, HOST, name, func)
+            self._runtime_linker.define(self.store, HOST, name, func)
 
     def _counted(self, fn: Callable[..., int]) -> Callable[..., int]:
         def entry(*args: int) -> int:
@@ -114,7 +117,7 @@ class TvmHost(RegionDirectory):
         return entry
 
     def _new_runtime(self) -> wasmtime.Instance:
-        return self.linker.instantiate(self.store, self._modules.core)
+        return self._runtime_linker.instantiate(self.store, self._modules.core)
 
     def bind_guest_memory(self, memory: wasmtime.Memory, runtime: wasmtime.Instance | None = None) -> None:
         """Let ``runtime`` (default: the one ``linker`` serves as ``tvm``) copy to and from ``memory``.
@@ -156,7 +159,7 @@ class TvmHost(RegionDirectory):
         guest_memory: wasmtime.Memory | None = None
         for imp in imported:
             if imp.module.startswith("tvm"):
-                continue  # imported regions and pools are defined already
+                continue  # imported regions (tvm.r{id}) are defined already; pools never are
             limits = imp.type.limits
             guest_memory = wasmtime.Memory(self.store, wasmtime.MemoryType(wasmtime.Limits(limits.min, limits.max)))
             self.linker.define(self.store, imp.module, imp.name, guest_memory)
@@ -183,23 +186,25 @@ class TvmHost(RegionDirectory):
             raise self._error_from_trap(instance, trap) from trap
 
     def _error_from_trap(self, instance: wasmtime.Instance, trap: wasmtime.Trap) -> Exception:
-        for binding in self._bindings:
-            if binding.guest is instance:
-                code_global = binding.runtime.exports(self.store)["trap_code"]
-                assert isinstance(code_global, wasmtime.Global)
-                code = int(code_global.value(self.store))
-                if code:
-                    code_global.set_value(self.store, wasmtime.Val.i32(0))
-                    handle_global = binding.runtime.exports(self.store)["trap_handle"]
-                    assert isinstance(handle_global, wasmtime.Global)
-                    handle = Handle.unpack(int(handle_global.value(self.store)))
-                    return error_for_code(
-                        code,
-                        f"invalid typed access through {handle} in {name_of(trap)}",
-                        region_id=handle.region_id,
-                        generation=handle.generation,
-                        offset=handle.offset,
-                    )
+        # The trap may come from the runtime of another guest the called one calls into
+        # (cross-instance imports): look at the called guest's runtime first, then every other.
+        bindings = sorted(self._bindings, key=lambda b: b.guest is not instance)
+        for binding in bindings:
+            code_global = binding.runtime.exports(self.store)["trap_code"]
+            assert isinstance(code_global, wasmtime.Global)
+            code = int(code_global.value(self.store))
+            if code:
+                code_global.set_value(self.store, wasmtime.Val.i32(0))
+                handle_global = binding.runtime.exports(self.store)["trap_handle"]
+                assert isinstance(handle_global, wasmtime.Global)
+                handle = Handle.unpack(int(handle_global.value(self.store)))
+                return error_for_code(
+                    code,
+                    f"invalid typed access through {handle} in {name_of(trap)}",
+                    region_id=handle.region_id,
+                    generation=handle.generation,
+                    offset=handle.offset,
+                )
         return trap
 
     # ------------------------------------------------------------------ slow paths (entered from wasm)
