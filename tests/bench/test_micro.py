@@ -1,0 +1,39 @@
+"""The micro-benchmark runs end to end and pairs every TVM row with what it claims."""
+
+from __future__ import annotations
+
+from tvm_wasm.bench.micro import run_micro
+from tvm_wasm.bench.timing import calibrate, measure
+from tvm_wasm.cli import main
+
+
+def test_measure_discards_warmup_and_reports_per_repetition() -> None:
+    calls: list[int] = []
+    timing = measure(calls.append, samples=3, warmup=2, min_sample_s=0.0)
+    assert timing.reps == 1 and len(timing.samples_ns) == 3
+    assert len(calls) == 1 + 2 + 3  # calibration, warm-up, samples
+
+
+def test_calibrate_doubles_until_the_sample_is_long_enough() -> None:
+    import time
+
+    assert calibrate(lambda reps: time.sleep(reps * 0.001), min_sample_s=0.004) in (4, 8)
+
+
+def test_run_micro_rows_are_complete_and_positive() -> None:
+    rows = run_micro(samples=1, min_sample_s=0.001)
+    names = [row.operation for row in rows]
+    assert any("load_u32" in name for name in names) and any("read 64 KiB" in name for name in names)
+    assert any("spill 16 MiB" in name for name in names) and any("fault-in 64 KiB" in name for name in names)
+    assert all(row.ns_per_op > 0 for row in rows)
+
+
+def test_cli_bench_micro_prints_a_table(capsys) -> None:
+    assert main(["bench", "--micro", "--samples", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "load_u32 through" in out and "speed vs native" in out
+
+
+def test_cli_bench_without_a_mode_is_a_usage_error(capsys) -> None:
+    assert main(["bench"]) == 2
+    assert "bench --micro" in capsys.readouterr().err
