@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..core.errors import OutOfBounds
+from ..core.errors import AllocationFailed, OutOfBounds
 from . import layout as L
 from .wat import Code, Func, if_
 
@@ -190,3 +190,29 @@ def ensure_resident_func() -> Func:
         "call $host_fault",
     ]
     return Func("ensure_resident", [("id", "i32")], ["i32"], [], body)
+
+
+def region_id_of(handle: str) -> Code:
+    return [f"local.get ${handle}", "i64.const 48", "i64.shr_u", "i32.wrap_i64"]
+
+
+def both_resident(
+    first: tuple[Code, str, str], second: tuple[Code, str, str], on_error: OnError
+) -> Code:
+    """Fault two regions in, each given as (region id code, slow flag local, slot local).
+
+    A budget too small to hold both at once shows as code 5 rather than a loop.
+    """
+    not_resident = [f"i32.load {META} offset={L.SLOTS + L.SLOT_STATE}", f"i32.const {L.FLAG_RESIDENT}", "i32.and", "i32.eqz"]
+
+    def fault_in(region_id: Code, slow: str) -> Code:
+        return if_([f"local.get {slow}"], [*region_id, "call $ensure_resident", "local.tee $code", *if_([], on_error())])
+
+    return [
+        *fault_in(first[0], first[1]),
+        *fault_in(second[0], second[1]),
+        *if_(
+            [f"local.get {first[2]}", *not_resident, f"local.get {second[2]}", *not_resident, "i32.or"],
+            fail_with(AllocationFailed.code, on_error),
+        ),
+    ]

@@ -15,7 +15,7 @@ from ..core.errors import AllocationFailed, OutOfBounds, RegionNotFound
 from . import access as A
 from . import layout as L
 from . import reducers as R
-from .wat import Code, Func, Module, dispatch, if_, import_func, import_memory, per_pool
+from .wat import Code, Func, Module, if_, import_func, import_memory, per_pool
 
 HOST = "tvm_host"
 META_MEM = "meta"
@@ -184,6 +184,20 @@ def bump_alloc() -> Code:
     ]
 
 
+def slab_flag_address(index: str) -> Code:
+    """Address (less SLAB_STACK) of ``is_free[index]`` in the slab side table at ``$table``."""
+    return [
+        "local.get $table",
+        "local.get $table",
+        f"i32.load {A.META} offset={L.SLAB_SLOTS}",
+        "i32.const 2",
+        "i32.shl",
+        "i32.add",
+        f"local.get ${index}",
+        "i32.add",
+    ]
+
+
 def slab_alloc() -> Code:
     """Pop the free stack in the slab side table (LIFO), exactly like ``Slab``."""
     fail = A.fail_with(AllocationFailed.code, lambda: return_sentinel_on_error("i64.const 0"))
@@ -211,15 +225,7 @@ def slab_alloc() -> Code:
         "i32.add",
         f"i32.load {meta} offset={L.SLAB_STACK}",
         "local.set $index",
-        # is_free[index] = 0
-        "local.get $table",
-        "local.get $table",
-        f"i32.load {meta} offset={L.SLAB_SLOTS}",
-        "i32.const 2",
-        "i32.shl",
-        "i32.add",
-        "local.get $index",
-        "i32.add",
+        *slab_flag_address("index"),  # is_free[index] = 0
         "i32.const 0",
         f"i32.store8 {meta} offset={L.SLAB_STACK}",
         "local.get $slot",
@@ -289,15 +295,7 @@ def slab_dealloc() -> Code:
         f"i32.load {meta} offset={L.SLAB_SLOTS}",
         "i32.ge_u",
         *if_([], fail),
-        # $flag = address of is_free[index]
-        "local.get $table",
-        "local.get $table",
-        f"i32.load {meta} offset={L.SLAB_SLOTS}",
-        "i32.const 2",
-        "i32.shl",
-        "i32.add",
-        "local.get $index",
-        "i32.add",
+        *slab_flag_address("index"),
         "local.tee $flag",
         f"i32.load8_u {meta} offset={L.SLAB_STACK}",
         *if_([], fail),  # double free
@@ -442,27 +440,15 @@ def copy_func(pools: int) -> Func:
         *A.validate_handle("dst", len_i64(), return_code_on_error),
         "local.get $slot",
         "local.set $dst_slot",
-        *_both_resident("src", "dst", "$src_slow", "$slow"),
+        *A.both_resident(
+            (A.region_id_of("src"), "$src_slow", "$src_slot"), (A.region_id_of("dst"), "$slow", "$dst_slot"),
+            return_code_on_error,
+        ),
         *_copy_between_slots(pools, "$src_slot", ["local.get $src", "i32.wrap_i64"], "$dst_slot", ["local.get $dst", "i32.wrap_i64"]),
         "i32.const 0",
     ]
     locals_ = [*A.RESOLVE_LOCALS, ("src_slot", "i32"), ("dst_slot", "i32"), ("src_slow", "i32")]
     return Func("copy", [("src", "i64"), ("dst", "i64"), ("len", "i32")], ["i32"], locals_, body, export="copy")
-
-
-def _both_resident(src: str, dst: str, src_slow: str, dst_slow: str) -> Code:
-    """Fault both in; a budget too small for both at once shows as code 5."""
-    resident_flag = [f"i32.load {A.META} offset={L.SLOTS + L.SLOT_STATE}", f"i32.const {L.FLAG_RESIDENT}", "i32.and"]
-    return [
-        *if_([f"local.get {src_slow}"], [f"local.get ${src}", "i64.const 48", "i64.shr_u", "i32.wrap_i64",
-                                          "call $ensure_resident", "local.tee $code", *if_([], return_code_on_error())]),
-        *if_([f"local.get {dst_slow}"], [f"local.get ${dst}", "i64.const 48", "i64.shr_u", "i32.wrap_i64",
-                                          "call $ensure_resident", "local.tee $code", *if_([], return_code_on_error())]),
-        *if_(
-            ["local.get $src_slot", *resident_flag, "i32.eqz", "local.get $dst_slot", *resident_flag, "i32.eqz", "i32.or"],
-            A.fail_with(AllocationFailed.code, return_code_on_error),
-        ),
-    ]
 
 
 def _copy_between_slots(pools: int, src_slot: str, src_off: Code, dst_slot: str, dst_off: Code) -> Code:
@@ -522,25 +508,16 @@ def copy_region_func(pools: int) -> Func:
         *bounds("$dst_slot", "dst_off"),
         *not_resident("$src_slot", "$src_slow"),
         *not_resident("$dst_slot", "$dst_slow"),
-        *_both_resident_ids("src_region", "dst_region"),
+        *A.both_resident(
+            (["local.get $src_region"], "$src_slow", "$src_slot"), (["local.get $dst_region"], "$dst_slow", "$dst_slot"),
+            return_code_on_error,
+        ),
         *_copy_between_slots(pools, "$src_slot", ["local.get $src_off"], "$dst_slot", ["local.get $dst_off"]),
         "i32.const 0",
     ]
     params = [("src_region", "i32"), ("src_off", "i32"), ("dst_region", "i32"), ("dst_off", "i32"), ("len", "i32")]
     locals_ = [("slot", "i32"), ("code", "i32"), ("src_slot", "i32"), ("dst_slot", "i32"), ("src_slow", "i32"), ("dst_slow", "i32")]
     return Func("copy_region", params, ["i32"], locals_, body, export="copy_region")
-
-
-def _both_resident_ids(src: str, dst: str) -> Code:
-    resident_flag = [f"i32.load {A.META} offset={L.SLOTS + L.SLOT_STATE}", f"i32.const {L.FLAG_RESIDENT}", "i32.and"]
-    return [
-        *if_(["local.get $src_slow"], [f"local.get ${src}", "call $ensure_resident", "local.tee $code", *if_([], return_code_on_error())]),
-        *if_(["local.get $dst_slow"], [f"local.get ${dst}", "call $ensure_resident", "local.tee $code", *if_([], return_code_on_error())]),
-        *if_(
-            ["local.get $src_slot", *resident_flag, "i32.eqz", "local.get $dst_slot", *resident_flag, "i32.eqz", "i32.or"],
-            A.fail_with(AllocationFailed.code, return_code_on_error),
-        ),
-    ]
 
 
 def last_error_func() -> Func:

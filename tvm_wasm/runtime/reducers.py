@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..core.errors import AllocationFailed
 from . import access as A
 from . import layout as L
 from .wat import Code, Func, if_, indent, loop, per_pool
@@ -385,25 +384,6 @@ def span_reducer_func(pools: int, name: str) -> Func:
     return Func(name, params, [conv.result], [*A.RESOLVE_LOCALS, *kernel.locals], body, export=name)
 
 
-def both_resident(a: str, b: str, on_error: Callable[[], Code]) -> Code:
-    """Fault both regions in (``$a_slow``/``$slow`` from validation); not both resident -> code 5.
-
-    ``core_module._both_resident`` with this reducer's error convention.
-    """
-    resident = [f"i32.load {A.META} offset={L.SLOTS + L.SLOT_STATE}", f"i32.const {L.FLAG_RESIDENT}", "i32.and", "i32.eqz"]
-
-    def fault_in(handle: str, slow: str) -> Code:
-        fault = [f"local.get ${handle}", "i64.const 48", "i64.shr_u", "i32.wrap_i64", "call $ensure_resident", "local.tee $code"]
-        return if_([f"local.get ${slow}"], [*fault, *if_([], on_error())])
-
-    return [
-        *fault_in(a, "a_slow"),
-        *fault_in(b, "slow"),
-        *if_(["local.get $a_slot", *resident, "local.get $b_slot", *resident, "i32.or"],
-             A.fail_with(AllocationFailed.code, on_error)),
-    ]
-
-
 def slot_address(slot: str, handle: str) -> Code:
     """Pool address of the handle's offset in the region of ``$slot``."""
     return [f"local.get ${slot}", f"i32.load {A.META} offset={L.SLOTS + L.SLOT_BASE}", f"local.get ${handle}", "i32.wrap_i64", "i32.add"]
@@ -437,7 +417,7 @@ def eq_func(pools: int) -> Func:
         *A.validate_handle("b", span_len_i64(), on_error),
         "local.get $slot",
         "local.set $b_slot",
-        *both_resident("a", "b", on_error),
+        *A.both_resident((A.region_id_of("a"), "$a_slow", "$a_slot"), (A.region_id_of("b"), "$slow", "$b_slot"), on_error),
         *slot_address("a_slot", "a"),
         "local.set $addr",
         *slot_address("b_slot", "b"),
