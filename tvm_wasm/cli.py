@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,13 +21,9 @@ from typing import Any, NoReturn
 from rich.console import Console
 
 from . import __version__, demo
+from .cli_support import EXIT_FAILURE, EXIT_USAGE, PROG, byte_size, fail
+from .bench import command as bench_command
 from .core.errors import TvmError
-
-PROG = "tvm-wasm"
-
-#: Exit codes: 1 = the command failed, 2 = the command line was wrong.
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -44,21 +39,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-_SIZE_RE = re.compile(r"(\d+)\s*(?:([kmg])i?b?|b)?", re.IGNORECASE)
-_UNITS = {None: 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-
-
-def byte_size(text: str) -> int:
-    """Parse a byte count such as ``65536``, ``64K``, ``64KiB`` or ``1M`` (binary units)."""
-    match = _SIZE_RE.fullmatch(text.strip())
-    if match is None:
-        raise argparse.ArgumentTypeError(
-            f"invalid byte count {text!r} (expected a non-negative size such as 65536, 64K or 1M)"
-        )
-    unit = match.group(2).lower() if match.group(2) else None
-    return int(match.group(1)) * _UNITS[unit]
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The full parser; one ``_add_*`` call per subcommand."""
     parser = _Parser(
@@ -71,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
     _add_demo(commands)
-    _add_bench(commands)
+    bench_command.register(commands)
     return parser
 
 
@@ -107,48 +87,11 @@ def _run_demo(args: argparse.Namespace) -> int:
     result = demo.run_demo(budget=args.budget, directory=args.dir)
     demo.render_demo(result, Console(highlight=False))
     if not result.ok:
-        return _fail(
+        return fail(
             f"demo verification failed: {len(result.failed)} of {len(result.checks)} checks failed",
             EXIT_FAILURE,
         )
     return 0
-
-
-def _add_bench(commands: Any) -> None:
-    sub = commands.add_parser(
-        "bench",
-        help="run benchmarks (for now: --micro, the host data-plane micro-benchmarks)",
-        description=(
-            "Measure raw-ABI operations side by side with their native counterparts in one run "
-            "and print the ratios. Timings are medians of calibrated samples (each sample one "
-            "call running the kernel many times inside wasm; warm-up excluded)."
-        ),
-    )
-    sub.add_argument("--micro", action="store_true", help="host data-plane micro-benchmarks")
-    sub.add_argument("--samples", type=int, default=7, metavar="N", help="timed samples per row (default 7)")
-    sub.set_defaults(handler=_run_bench)
-
-
-def _run_bench(args: argparse.Namespace) -> int:
-    from .bench.report import render_micro  # imported late: wasmtime compile work stays off --help
-    from .bench.micro import run_micro
-
-    if not args.micro:
-        return _fail("only 'bench --micro' is available so far (the full matrix is not built yet)", EXIT_USAGE)
-    if args.samples < 1:
-        return _fail("--samples must be at least 1", EXIT_USAGE)
-    console = Console(highlight=False)
-    with console.status("measuring...") as status:
-        rows = run_micro(samples=args.samples, progress=lambda name: status.update(f"measuring {name}"))
-    render_micro(rows, console)
-    return 0
-
-
-def _fail(message: str, code: int) -> int:
-    """Report one failure as a single stderr line and hand back the exit code."""
-    one_line = " ".join(str(message).split())
-    print(f"{PROG}: error: {one_line}", file=sys.stderr)
-    return code
 
 
 def _describe_os_error(exc: OSError) -> str:
@@ -163,16 +106,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except UsageError as exc:
-        return _fail(f"{exc} (see '{PROG} --help')", EXIT_USAGE)
+        return fail(f"{exc} (see '{PROG} --help')", EXIT_USAGE)
     except SystemExit as exc:  # --help and --version print, then exit 0
         return exc.code if isinstance(exc.code, int) else 0
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
-        return _fail(f"no command given (see '{PROG} --help')", EXIT_USAGE)
+        return fail(f"no command given (see '{PROG} --help')", EXIT_USAGE)
     try:
         return handler(args)
     except TvmError as exc:
-        return _fail(f"{type(exc).__name__}: {exc}", EXIT_FAILURE)
+        return fail(f"{type(exc).__name__}: {exc}", EXIT_FAILURE)
     except BrokenPipeError:
         # The reader went away (e.g. piped into `head`): say nothing more, and
         # point stdout at /dev/null so the flush at exit cannot fail again.
@@ -183,9 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             pass
         return EXIT_FAILURE
     except OSError as exc:
-        return _fail(_describe_os_error(exc), EXIT_FAILURE)
+        return fail(_describe_os_error(exc), EXIT_FAILURE)
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+        return fail("interrupted", 130)
 
 
 if __name__ == "__main__":
