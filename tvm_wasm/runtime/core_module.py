@@ -526,36 +526,58 @@ def last_error_func() -> Func:
 
 
 # ---------------------------------------------------------------- the module
-def build_core_wat(pools: int) -> str:
-    """WAT of the runtime module for ``pools`` pool memories."""
+def check_pool_count(pools: int) -> None:
     if not 1 <= pools <= 64:
         raise ValueError(f"pools must be in 1..64, got {pools}")
+
+
+def abi_fields() -> list[str]:
+    """Types, the bridge table and the error globals every ABI provider declares."""
+    fields = []
+    for name, params, results in {v[0]: v for v in BRIDGE_TYPES.values()}.values():
+        sig = "".join(f" (param {p})" for p in params) + "".join(f" (result {r})" for r in results)
+        fields.append(f"(type ${name} (func{sig}))")
+    return fields + [
+        f'(table $bridge (export "bridge") {BRIDGE_SLOTS} funcref)',
+        '(global $last_error (mut i32) (i32.const 0))',
+        '(global $trap_code (export "trap_code") (mut i32) (i32.const 0))',
+        '(global $trap_handle (export "trap_handle") (mut i64) (i64.const 0))',
+    ]
+
+
+def abi_funcs(pools: int) -> list[Func]:
+    """The raw ABI over ``pools`` pools.
+
+    Needs, from whoever assembles the module: memories ``$meta`` and
+    ``$p0..``, ``abi_fields()``, the bridge table filled with the bridge
+    functions, and functions ``$host_fault``, ``$host_alloc``,
+    ``$host_dealloc`` (imports on the host, internal in a self-contained module).
+    """
+    funcs = [A.check_handle_func(), A.ensure_resident_func(), alloc_func(), dealloc_func(), last_error_func()]
+    for t in TYPED:
+        funcs += [typed_load(pools, t), typed_store(pools, t)]
+    funcs += [
+        guest_transfer("read", BRIDGE_COPY_OUT, L.SLOT_BYTES_READ, "dst"),
+        guest_transfer("write", BRIDGE_COPY_IN, L.SLOT_BYTES_WRITTEN, "src"),
+        guest_transfer("byte_histogram", BRIDGE_HISTOGRAM, L.SLOT_BYTES_READ, "out", len_first=True),
+        read_gather_func(),
+        copy_func(pools),
+        copy_region_func(pools),
+        *R.reducer_funcs(pools),
+    ]
+    return funcs
+
+
+def build_core_wat(pools: int) -> str:
+    """WAT of the host's runtime module: the ABI over imported meta and pool memories."""
+    check_pool_count(pools)
     module = Module()
     module.imports.append(import_memory(HOST, META_MEM, "meta", L.META_INITIAL_PAGES))
     module.imports += [import_memory(HOST, f"pool{k}", f"p{k}", 0, L.WASM32_MAX_PAGES) for k in range(pools)]
     module.imports.append(import_func(HOST, "fault", "host_fault", ["i32"], ["i32"]))
     module.imports.append(import_func(HOST, "alloc", "host_alloc", ["i32", "i32"], ["i64"]))
     module.imports.append(import_func(HOST, "dealloc", "host_dealloc", ["i64"], ["i32"]))
-    for name, params, results in {v[0]: v for v in BRIDGE_TYPES.values()}.values():
-        sig = "".join(f" (param {p})" for p in params) + "".join(f" (result {r})" for r in results)
-        module.fields.append(f"(type ${name} (func{sig}))")
-    module.fields += [
-        f'(table $bridge (export "bridge") {BRIDGE_SLOTS} funcref)',
-        '(global $last_error (mut i32) (i32.const 0))',
-        '(global $trap_code (export "trap_code") (mut i32) (i32.const 0))',
-        '(global $trap_handle (export "trap_handle") (mut i64) (i64.const 0))',
-    ]
-    for func in (A.check_handle_func(), A.ensure_resident_func(), alloc_func(), dealloc_func(), last_error_func()):
-        module.add(func)
-    for t in TYPED:
-        module.add(typed_load(pools, t))
-        module.add(typed_store(pools, t))
-    module.add(guest_transfer("read", BRIDGE_COPY_OUT, L.SLOT_BYTES_READ, "dst"))
-    module.add(guest_transfer("write", BRIDGE_COPY_IN, L.SLOT_BYTES_WRITTEN, "src"))
-    module.add(guest_transfer("byte_histogram", BRIDGE_HISTOGRAM, L.SLOT_BYTES_READ, "out", len_first=True))
-    module.add(read_gather_func())
-    module.add(copy_func(pools))
-    module.add(copy_region_func(pools))
-    for func in R.reducer_funcs(pools):
+    module.fields += abi_fields()
+    for func in abi_funcs(pools):
         module.add(func)
     return module.render()
