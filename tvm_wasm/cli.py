@@ -23,6 +23,7 @@ from rich.console import Console
 from . import __version__, demo
 from .cli_support import EXIT_FAILURE, EXIT_USAGE, PROG, byte_size, fail
 from .bench import command as bench_command
+from .guest import command as guest_command
 from .core.errors import TvmError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
     _add_demo(commands)
     bench_command.register(commands)
+    guest_command.register(commands)
     return parser
 
 

@@ -158,8 +158,10 @@ class TvmHost(RegionDirectory):
         imported = [imp for imp in compiled.imports if isinstance(imp.type, wasmtime.MemoryType)]
         guest_memory: wasmtime.Memory | None = None
         for imp in imported:
-            if imp.module.startswith("tvm"):
+            if imp.module.startswith("tvm") and (imp.module, imp.name) != ("tvm", "memory"):
                 continue  # imported regions (tvm.r{id}) are defined already; pools never are
+            # ``tvm.memory`` is the guest memory the self-contained guest module exports, so a
+            # guest written against it gets its own guest memory here too (one ABI, two deployments).
             limits = imp.type.limits
             guest_memory = wasmtime.Memory(self.store, wasmtime.MemoryType(wasmtime.Limits(limits.min, limits.max)))
             self.linker.define(self.store, imp.module, imp.name, guest_memory)

@@ -1,0 +1,66 @@
+"""The ``tvm-wasm guest`` subcommand: build the self-contained module to a file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..cli_support import EXIT_FAILURE, EXIT_USAGE, fail
+from ..runtime import layout as L
+
+
+def register(commands: Any) -> None:
+    """Add ``guest build`` to the ``tvm-wasm`` command line."""
+    guest = commands.add_parser(
+        "guest",
+        help="the self-contained multi-memory module (regions and handles with no host)",
+        description="Build the self-contained guest-side module, which runs in any engine with multi-memory.",
+    )
+    actions = guest.add_subparsers(dest="guest_command", title="guest commands", metavar="ACTION")
+    build = actions.add_parser(
+        "build",
+        help="write the module (binary, or WAT with --wat)",
+        description=(
+            "Generate, validate and write the module: N pool memories exported as mem0..mem{N-1}, "
+            "the default memory exported as 'memory', the raw tvm ABI and the in-wasm control plane. "
+            "It imports nothing."
+        ),
+    )
+    build.add_argument("--pools", type=int, required=True, metavar="N", help="number of pool memories (1..64)")
+    build.add_argument("-o", "--output", type=Path, required=True, metavar="PATH", help="file to write")
+    build.add_argument("--wat", action="store_true", help="write the text format instead of the binary")
+    build.add_argument("--initial-pages", type=int, default=1, metavar="P", help="initial pages per pool (default 1)")
+    build.add_argument(
+        "--max-pages", type=int, default=None, metavar="P",
+        help=f"maximum pages per pool (default {L.WASM32_MAX_PAGES} = 4 GiB; use 256 for browsers)",
+    )
+    build.add_argument("--browser", action="store_true",
+                       help="modest maxima that browsers can reserve: 256 pages per pool, a small directory")
+    build.add_argument("--user-wat", type=Path, default=None, metavar="FILE",
+                       help="module fields (functions, exports; no imports) to splice into the module")
+    build.set_defaults(handler=run_build)
+    guest.set_defaults(handler=lambda _args: fail("guest needs an action: build (see 'tvm-wasm guest --help')",
+                                                  EXIT_USAGE))
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from wasmtime import WasmtimeError
+
+    from .module import BROWSER_MAX_PAGES, BROWSER_META_MAX_PAGES, build_module  # late: keeps --help fast
+
+    max_pages = args.max_pages or (BROWSER_MAX_PAGES if args.browser else L.WASM32_MAX_PAGES)
+    meta_max = BROWSER_META_MAX_PAGES if args.browser else L.WASM32_MAX_PAGES
+    user_wat = args.user_wat.read_text() if args.user_wat else None
+    try:
+        module = build_module(pools=args.pools, initial_pages=args.initial_pages, max_pages=max_pages,
+                              user_wat=user_wat, meta_max_pages=meta_max)
+    except ValueError as exc:
+        return fail(str(exc), EXIT_USAGE)
+    except WasmtimeError as exc:  # only spliced user WAT can fail to assemble or validate
+        return fail(f"the module with the spliced user WAT is invalid: {exc}", EXIT_FAILURE)
+    path = module.save(args.output, wat=args.wat)
+    size = path.stat().st_size
+    print(f"wrote {path}: {module.pools} pools x {module.max_pages} pages "
+          f"(up to {module.max_bytes / (1 << 30):.2f} GiB of regions), {size} bytes, no imports")
+    return 0

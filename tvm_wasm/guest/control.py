@@ -1,0 +1,437 @@
+"""The control plane of the self-contained module, in wasm: what Python does for ``TvmHost``.
+
+Region lifecycle (create with span placement and side tables, destroy with
+a generation bump), pin/unpin with each kind's placement policy compiled
+in, Hot/Warm tiers as an LRU hint, compaction, and the accessors an embedder
+needs for zero-copy views. Every function writes the shared slot layout, so
+the ABI code of :mod:`tvm_wasm.runtime.core_module` serves these regions
+unchanged.
+
+Error reporting follows the raw ABI: functions returning a code return it
+(and leave it in ``last_error``); ``create_region`` returns 0 and accessors
+return -1 with the code in ``last_error``. The codes are the model's: 1 no
+such region, 5 allocation failed (no room, no id), 6 pinned, 9 policy,
+unsupported allocator, bad argument, or no Cold tier to demote into.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..core.errors import AllocationFailed, Pinned, PolicyViolation, RegionNotFound
+from ..core.types import PlacementPolicy, RegionKind, Residency
+from ..runtime import access as A
+from ..runtime import layout as L
+from ..runtime.wat import Code, Func, dispatch
+from . import layout as G
+from .spans import round_span
+
+META = "$meta"
+MAX_KIND = max(RegionKind)
+
+# Per-kind policy bits, 4 per kind: pinnable, spillable, starts Warm.
+POLICY_PINNABLE = 1
+POLICY_SPILLABLE = 2
+POLICY_WARM = 4
+
+
+def policy_bits(policy: PlacementPolicy) -> int:
+    return (
+        (POLICY_PINNABLE if policy.pinnable else 0)
+        | (POLICY_SPILLABLE if policy.spillable else 0)
+        | (POLICY_WARM if policy.initial_residency is Residency.WARM else 0)
+    )
+
+
+POLICY_TABLE = sum(policy_bits(PlacementPolicy.for_kind(kind)) << (4 * kind) for kind in RegionKind)
+
+
+# ---------------------------------------------------------------- small pieces
+def slot_load(field: int, load: str = "i32.load") -> str:
+    return f"({load} {META} offset={L.SLOTS + field} (local.get $slot))"
+
+
+def slot_store(field: int, value: str, store: str = "i32.store") -> str:
+    return f"({store} {META} offset={L.SLOTS + field} (local.get $slot) {value})"
+
+
+def header(field: int) -> str:
+    return f"(i32.load {META} offset={field} (i32.const 0))"
+
+
+def set_header(field: int, value: str) -> str:
+    return f"(i32.store {META} offset={field} (i32.const 0) {value})"
+
+
+def fail(code: int, result: str | None = None) -> str:
+    """A ``then`` clause: record ``code`` in ``last_error`` and return ``result`` (the code by default)."""
+    return f"(then {' '.join(failing(code, result))})"
+
+
+def failing(code: int, result: str | None = None) -> Code:
+    return [f"(global.set $last_error (i32.const {code}))", f"(return {result or f'(i32.const {code})'})"]
+
+
+def policy_of(kind: str) -> str:
+    """Folded i32: the policy bits of the kind in ``kind`` (an i32 expression)."""
+    return f"(i32.and (i32.shr_u (i32.const {POLICY_TABLE}) (i32.shl {kind} (i32.const 2))) (i32.const 15))"
+
+
+def next_generation(gen: str) -> str:
+    """Folded i32: 1..65535, wrapping to 1 (never 0), like ``core.handle.next_generation``."""
+    return f"(select (i32.const 1) (i32.add {gen} (i32.const 1)) (i32.ge_u {gen} (i32.const {L.GEN_MASK})))"
+
+
+def current_generation() -> str:
+    return f"(i32.and {slot_load(L.SLOT_STATE)} (i32.const {L.GEN_MASK}))"
+
+
+def live_region(on_missing: str) -> Code:
+    """``$slot`` of the live region ``$id``, or run ``on_missing`` (a ``then`` clause)."""
+    return [
+        "(local.set $slot (call $live_slot (local.get $id)))",
+        f"(if (i32.lt_s (local.get $slot) (i32.const 0)) {on_missing})",
+    ]
+
+
+def stamp() -> Code:
+    """Record an access in the shared LRU clock (the shared emitter reads ``$slot``)."""
+    return A.stamp_epoch()
+
+
+def bump_counter(field: int) -> str:
+    return slot_store(field, f"(i64.add {slot_load(field, 'i64.load')} (i64.const 1))", "i64.store")
+
+
+# ---------------------------------------------------------------- helpers
+def live_slot_func() -> Func:
+    """Slot byte index of region ``id`` if it is live, else -1 (ids 0 and above 65535 are never live)."""
+    body = [
+        "(if (i32.or (i32.eqz (local.get $id)) (i32.gt_u (local.get $id) (i32.const 0xFFFF)))"
+        " (then (return (i32.const -1))))",
+        f"(local.set $slot (i32.shl (local.get $id) (i32.const {L.SLOT_SHIFT})))",
+        f"(select (local.get $slot) (i32.const -1) (i32.and {slot_load(L.SLOT_STATE)} (i32.const {L.FLAG_LIVE})))",
+    ]
+    return Func("live_slot", [("id", "i32")], ["i32"], [("slot", "i32")], body)
+
+
+def peek_id_func() -> Func:
+    """The id the next region gets: a never-used one while any remain, then a destroyed one; 0 if none."""
+    body = [
+        f"(local.set $id {header(G.GH_NEXT_ID)})",
+        "(if (i32.le_u (local.get $id) (i32.const 0xFFFF)) (then (return (local.get $id))))",
+        "(local.set $id (i32.const 1))",
+        "(block $none (loop $scan",
+        "  (br_if $none (i32.gt_u (local.get $id) (i32.const 0xFFFF)))",
+        f"  (if (i32.and (i32.load {META} offset={L.SLOTS + L.SLOT_STATE} (i32.shl (local.get $id)"
+        f" (i32.const {L.SLOT_SHIFT}))) (i32.const {L.FLAG_TOMBSTONE}))",
+        "    (then (return (local.get $id))))",
+        "  (local.set $id (i32.add (local.get $id) (i32.const 1)))",
+        "  (br $scan)))",
+        "(i32.const 0)",
+    ]
+    return Func("peek_id", [], ["i32"], [("id", "i32")], body)
+
+
+# ---------------------------------------------------------------- create / destroy
+def place_span(pools: int) -> Code:
+    """``$pool``/``$base`` of a span of ``$size`` bytes: the first pool with room (freed spans, then growth)."""
+    return [
+        "(local.set $base (i64.const -1))",
+        "(block $placed (loop $try",
+        f"  (br_if $placed (i32.ge_u (local.get $pool) (i32.const {pools})))",
+        "  (local.set $base (call $span_take (local.get $pool) (local.get $size)))",
+        "  (br_if $placed (i64.ge_s (local.get $base) (i64.const 0)))",
+        "  (local.set $pool (i32.add (local.get $pool) (i32.const 1)))",
+        "  (br $try)))",
+        f"(if (i64.lt_s (local.get $base) (i64.const 0)) {fail(AllocationFailed.code, '(i32.const 0)')})",
+    ]
+
+
+def side_table(pools: int) -> Code:
+    """Size and place the slab or block side table; give the pool span back if there is no room."""
+    slab_len = round_span("(i64.add (i64.const 8) (i64.mul (i64.const 5) (i64.extend_i32_u (local.get $slots))))")
+    block_len = round_span(f"(i64.add (i64.const {G.BT_ENTRIES}) (i64.mul (i64.const {G.BLOCK_SIZE})"
+                           " (i64.extend_i32_u (local.get $entries))))")
+    return [
+        f"(if (i32.eq (local.get $allocator) (i32.const {G.ALLOC_SLAB})) (then",
+        "  (local.set $slots (i32.div_u (local.get $capacity) (local.get $param)))",
+        f"  (local.set $side_len {slab_len})))",
+        f"(if (i32.eq (local.get $allocator) (i32.const {G.ALLOC_BLOCKS})) (then",
+        f"  (local.set $entries (select (local.get $param) (i32.const {G.DEFAULT_BLOCKS}) (local.get $param)))",
+        f"  (local.set $side_len {block_len})))",
+        "(if (i64.ne (local.get $side_len) (i64.const 0)) (then",
+        f"  (local.set $side (call $span_take (i32.const {pools}) (local.get $side_len)))",
+        "  (if (i64.lt_s (local.get $side) (i64.const 0)) (then",
+        "    (call $span_give (local.get $pool) (local.get $base) (local.get $size))",
+        f"    (global.set $last_error (i32.const {AllocationFailed.code})) (return (i32.const 0))))))",
+    ]
+
+
+def init_slab() -> Code:
+    """The shared slab side table: all slots free, popped in ascending order (like ``Slab``)."""
+    stack_entry = f"(i32.add (local.get $table) (i32.shl (local.get $i) (i32.const 2)))"
+    return [
+        f"(if (i32.eq (local.get $allocator) (i32.const {G.ALLOC_SLAB})) (then",
+        "  (local.set $table (i32.wrap_i64 (local.get $side)))",
+        f"  (i32.store {META} offset={L.SLAB_COUNT} (local.get $table) (local.get $slots))",
+        f"  (i32.store {META} offset={L.SLAB_SLOTS} (local.get $table) (local.get $slots))",
+        "  (block $filled (loop $fill",
+        "    (br_if $filled (i32.ge_u (local.get $i) (local.get $slots)))",
+        f"    (i32.store {META} offset={L.SLAB_STACK} {stack_entry}",
+        "      (i32.sub (i32.sub (local.get $slots) (local.get $i)) (i32.const 1)))",
+        "    (local.set $i (i32.add (local.get $i) (i32.const 1)))",
+        "    (br $fill)))",
+        f"  (memory.fill {META} (i32.add (i32.add (local.get $table) (i32.const {L.SLAB_STACK}))"
+        " (i32.shl (local.get $slots) (i32.const 2))) (i32.const 1) (local.get $slots))",
+        f"  {slot_store(L.SLOT_CLASS_SIZE, '(local.get $param)')}",
+        f"  {slot_store(L.SLOT_SLAB_TABLE, '(local.get $table)')}))",
+    ]
+
+
+def init_blocks() -> Code:
+    return [
+        f"(if (i32.eq (local.get $allocator) (i32.const {G.ALLOC_BLOCKS})) (then",
+        "  (local.set $table (i32.wrap_i64 (local.get $side)))",
+        f"  (i32.store {META} offset={G.BT_CAP} (local.get $table) (local.get $entries))",
+        f"  (i32.store {META} offset={G.BT_COUNT} (local.get $table) (i32.const 0))",
+        f"  (i32.store {META} offset={G.BT_BUMP} (local.get $table) (i32.const 0))))",
+    ]
+
+
+def create_func(pools: int) -> Func:
+    """create_region_with(kind, capacity, allocator, param) -> region id, or 0 with ``last_error``.
+
+    ``allocator``: 0 bump, 1 compactable blocks (``param`` = block-table
+    entries, 0 for the default), 2 slab (``param`` = class size). Nothing
+    changes on failure: the id is taken only once the span and side table are.
+    """
+    bad = fail(PolicyViolation.code, "(i32.const 0)")
+    body = [
+        f"(if (i32.gt_u (local.get $kind) (i32.const {MAX_KIND})) {bad})",
+        f"(if (i32.eqz (local.get $capacity)) {bad})",
+        f"(if (i32.gt_u (local.get $allocator) (i32.const {G.ALLOC_SLAB})) {bad})",
+        f"(if (i32.and (i32.eq (local.get $allocator) (i32.const {G.ALLOC_SLAB})) (i32.eqz (local.get $param))) {bad})",
+        "(local.set $id (call $peek_id))",
+        f"(if (i32.eqz (local.get $id)) {fail(AllocationFailed.code, '(i32.const 0)')})",
+        f"(local.set $size {round_span('(i64.extend_i32_u (local.get $capacity))')})",
+        *place_span(pools),
+        *side_table(pools),
+        # Commit: the id, then its slot (a destroyed id carries its bumped generation on).
+        f"(local.set $slot (i32.shl (local.get $id) (i32.const {L.SLOT_SHIFT})))",
+        f"(local.set $gen {current_generation()})",
+        "(if (i32.eqz (local.get $gen)) (then (local.set $gen (i32.const 1))))",
+        f"(if (i32.eq (local.get $id) {header(G.GH_NEXT_ID)})"
+        f" (then {set_header(G.GH_NEXT_ID, '(i32.add (local.get $id) (i32.const 1))')}))",
+        f"(memory.fill {META} (i32.add (local.get $slot) (i32.const {L.SLOTS})) (i32.const 0) (i32.const {L.SLOT_SIZE}))",
+        slot_store(L.SLOT_POOL, "(local.get $pool)"),
+        slot_store(L.SLOT_BASE, "(i32.wrap_i64 (local.get $base))"),
+        slot_store(L.SLOT_CAPACITY, "(local.get $capacity)"),
+        slot_store(L.SLOT_ALLOCATOR, "(local.get $allocator)"),
+        slot_store(G.GS_KIND, "(local.get $kind)"),
+        slot_store(G.GS_TIER, f"(i32.shr_u (i32.and {policy_of('(local.get $kind)')} (i32.const {POLICY_WARM}))"
+                              " (i32.const 2))"),
+        slot_store(G.GS_SPAN, "(local.get $size)", "i64.store"),
+        slot_store(G.GS_SIDE, "(i32.wrap_i64 (local.get $side))"),
+        slot_store(G.GS_SIDE_LEN, "(i32.wrap_i64 (local.get $side_len))"),
+        *init_slab(),
+        *init_blocks(),
+        slot_store(L.SLOT_STATE, f"(i32.or (local.get $gen) (i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT}))"),
+        *stamp(),
+        set_header(G.GH_LIVE, f"(i32.add {header(G.GH_LIVE)} (i32.const 1))"),
+        "(local.get $id)",
+    ]
+    params = [("kind", "i32"), ("capacity", "i32"), ("allocator", "i32"), ("param", "i32")]
+    locals_ = [("id", "i32"), ("gen", "i32"), ("slot", "i32"), ("pool", "i32"), ("size", "i64"), ("base", "i64"),
+               ("side", "i64"), ("side_len", "i64"), ("slots", "i32"), ("entries", "i32"), ("table", "i32"),
+               ("i", "i32")]
+    return Func("create_region_with", params, ["i32"], locals_, body, export="create_region_with")
+
+
+def create_bump_func() -> Func:
+    """create_region(kind, capacity): a Bump region, as ``TvmHost.create_region`` makes by default."""
+    body = ["(call $create_region_with (local.get $kind) (local.get $capacity) (i32.const 0) (i32.const 0))"]
+    return Func("create_region", [("kind", "i32"), ("capacity", "i32")], ["i32"], [], body, export="create_region")
+
+
+def destroy_func(pools: int) -> Func:
+    """Give the span and side table back and leave a tombstone: old handles now fail with code 2."""
+    body = [
+        *live_region(fail(RegionNotFound.code)),
+        f"(call $span_give {slot_load(L.SLOT_POOL)} (i64.extend_i32_u {slot_load(L.SLOT_BASE)})"
+        f" {slot_load(G.GS_SPAN, 'i64.load')})",
+        f"(if {slot_load(G.GS_SIDE_LEN)} (then (call $span_give (i32.const {pools})"
+        f" (i64.extend_i32_u {slot_load(G.GS_SIDE)}) (i64.extend_i32_u {slot_load(G.GS_SIDE_LEN)}))))",
+        f"(local.set $gen {next_generation(current_generation())})",
+        f"(memory.fill {META} (i32.add (local.get $slot) (i32.const {L.SLOTS})) (i32.const 0) (i32.const {L.SLOT_SIZE}))",
+        slot_store(L.SLOT_STATE, f"(i32.or (local.get $gen) (i32.const {L.FLAG_TOMBSTONE}))"),
+        set_header(G.GH_LIVE, f"(i32.sub {header(G.GH_LIVE)} (i32.const 1))"),
+        "(i32.const 0)",
+    ]
+    return Func("destroy_region", [("id", "i32")], ["i32"], [("slot", "i32"), ("gen", "i32")], body,
+                export="destroy_region")
+
+
+# ---------------------------------------------------------------- pin, tiers, compaction
+def region_op(name: str, code: Code, doc_locals: list[tuple[str, str]] | None = None) -> Func:
+    """``name(id) -> code``: find the live region, run ``code`` (which returns on failure), answer 0."""
+    body = [*live_region(fail(RegionNotFound.code)), *code, "(i32.const 0)"]
+    return Func(name, [("id", "i32")], ["i32"], [("slot", "i32"), *(doc_locals or [])], body, export=name)
+
+
+def kind_policy() -> str:
+    return policy_of(slot_load(G.GS_KIND))
+
+
+def pin_func() -> Func:
+    """Only pinnable kinds (the policy table) may pin; every region here is resident."""
+    return region_op("pin", [
+        f"(if (i32.eqz (i32.and {kind_policy()} (i32.const {POLICY_PINNABLE}))) {fail(PolicyViolation.code)})",
+        slot_store(G.GS_PINNED, "(i32.const 1)"),
+    ])
+
+
+def unpin_func() -> Func:
+    return region_op("unpin", [slot_store(G.GS_PINNED, "(i32.const 0)")])
+
+
+def demote_func() -> Func:
+    """Hot -> Warm, an LRU hint for the embedder; Warm has nowhere colder to go without a host (9)."""
+    return region_op("demote_region", [
+        f"(if {slot_load(G.GS_PINNED)} {fail(Pinned.code)})",
+        f"(if (i32.eqz (i32.and {kind_policy()} (i32.const {POLICY_SPILLABLE}))) {fail(PolicyViolation.code)})",
+        f"(if (i32.eq {slot_load(G.GS_TIER)} (i32.const {Residency.WARM})) {fail(PolicyViolation.code)})",
+        slot_store(G.GS_TIER, f"(i32.const {Residency.WARM})"),
+        bump_counter(G.GS_DEMOTIONS),
+        *stamp(),
+    ])
+
+
+def promote_func() -> Func:
+    """Warm -> Hot; Hot stays Hot."""
+    return region_op("promote_region", [
+        f"(if (i32.eq {slot_load(G.GS_TIER)} (i32.const {Residency.WARM})) (then",
+        f"  {slot_store(G.GS_TIER, f'(i32.const {Residency.HOT})')}",
+        f"  {bump_counter(G.GS_PROMOTIONS)}",
+        *[f"  {line}" for line in stamp()],
+        "))",
+    ])
+
+
+def compact_region_func() -> Func:
+    """Pack a blocks region, bump its generation (old handles: code 2 until ``migrate``d)."""
+    return region_op("compact_region", [
+        f"(if {slot_load(G.GS_PINNED)} {fail(Pinned.code)})",
+        f"(if (i32.ne {slot_load(L.SLOT_ALLOCATOR)} (i32.const {G.ALLOC_BLOCKS})) {fail(PolicyViolation.code)})",
+        "(call $compact_blocks (local.get $slot))",
+        "(local.set $gen " + current_generation() + ")",
+        slot_store(G.GS_PREV_GEN, "(local.get $gen)"),
+        slot_store(L.SLOT_STATE, f"(i32.or {next_generation('(local.get $gen)')}"
+                                 f" (i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT}))"),
+        *stamp(),
+    ], [("gen", "i32")])
+
+
+# ---------------------------------------------------------------- accessors
+def accessor(name: str, value: Callable[[], str], result: str = "i32") -> Func:
+    """``name(id)``: a field of a live region, or -1 with ``last_error`` = 1."""
+    body = [*live_region(fail(RegionNotFound.code, f"({result}.const -1)")), value()]
+    return Func(name, [("id", "i32")], [result], [("slot", "i32")], body, export=name)
+
+
+ACCESSORS: dict[str, Callable[[], str]] = {
+    "region_used": lambda: slot_load(L.SLOT_USED),
+    "region_generation": current_generation,
+    "region_pool": lambda: slot_load(L.SLOT_POOL),
+    "region_base": lambda: slot_load(L.SLOT_BASE),
+    "region_capacity": lambda: slot_load(L.SLOT_CAPACITY),
+    "region_allocator": lambda: slot_load(L.SLOT_ALLOCATOR),
+    "region_kind": lambda: slot_load(G.GS_KIND),
+    "region_residency": lambda: slot_load(G.GS_TIER),
+    "region_pinned": lambda: slot_load(G.GS_PINNED),
+}
+
+# ``region_metric(id, index)``: the fields of ``RegionMetrics``, in order.
+METRIC_FIELDS: list[int | None] = [
+    L.SLOT_ALLOCATIONS, L.SLOT_BYTES_ALLOCATED, L.SLOT_BYTES_READ, L.SLOT_BYTES_WRITTEN,
+    None,  # faults: there is no Cold tier to fault from
+    G.GS_PROMOTIONS, G.GS_DEMOTIONS,
+]
+
+
+def metric_func() -> Func:
+    arms = [[f"(return {slot_load(f, 'i64.load') if f is not None else '(i64.const 0)'})"] for f in METRIC_FIELDS]
+    body = [
+        *live_region(fail(RegionNotFound.code, "(i64.const -1)")),
+        *dispatch(["(local.get $index)"], arms, failing(PolicyViolation.code, "(i64.const -1)"), "metric"),
+    ]
+    return Func("region_metric", [("id", "i32"), ("index", "i32")], ["i64"], [("slot", "i32")], body,
+                export="region_metric")
+
+
+def last_access_func() -> Func:
+    return accessor("region_last_access", lambda: slot_load(L.SLOT_LAST_EPOCH, "i64.load"), "i64")
+
+
+def region_count_func() -> Func:
+    return Func("region_count", [], ["i32"], [], [header(G.GH_LIVE)], export="region_count")
+
+
+def lru_candidate_func() -> Func:
+    """The region an embedder should evict first: Warm before Hot, least recently used first.
+
+    Pinned and unspillable regions are never candidates; 0 when there is none.
+    This is the host's eviction order, offered as a hint (nothing here spills).
+    """
+    key = (f"(i64.or (i64.shl (i64.extend_i32_u (i32.ne {slot_load(G.GS_TIER)} (i32.const {Residency.WARM})))"
+           f" (i64.const 63)) {slot_load(L.SLOT_LAST_EPOCH, 'i64.load')})")
+    body = [
+        "(local.set $best_key (i64.const -1))",
+        f"(local.set $end (select {header(G.GH_NEXT_ID)} (i32.const 0x10000)"
+        f" (i32.le_u {header(G.GH_NEXT_ID)} (i32.const 0x10000))))",
+        "(local.set $id (i32.const 1))",
+        "(block $done (loop $scan",
+        "  (br_if $done (i32.ge_u (local.get $id) (local.get $end)))",
+        f"  (local.set $slot (i32.shl (local.get $id) (i32.const {L.SLOT_SHIFT})))",
+        f"  (if (i32.and (i32.and (i32.ne (i32.and {slot_load(L.SLOT_STATE)} (i32.const {L.FLAG_LIVE})) (i32.const 0))",
+        f"                        (i32.eqz {slot_load(G.GS_PINNED)}))",
+        f"               (i32.ne (i32.and {kind_policy()} (i32.const {POLICY_SPILLABLE})) (i32.const 0)))",
+        "    (then",
+        f"      (local.set $key {key})",
+        "      (if (i64.lt_u (local.get $key) (local.get $best_key))",
+        "        (then (local.set $best_key (local.get $key)) (local.set $best (local.get $id))))))",
+        "  (local.set $id (i32.add (local.get $id) (i32.const 1)))",
+        "  (br $scan)))",
+        "(local.get $best)",
+    ]
+    locals_ = [("id", "i32"), ("end", "i32"), ("slot", "i32"), ("best", "i32"), ("key", "i64"), ("best_key", "i64")]
+    return Func("lru_candidate", [], ["i32"], locals_, body, export="lru_candidate")
+
+
+def handle_address_func() -> Func:
+    """handle_address(h, len) -> ``pool << 32 | address`` of ``[offset, offset + len)``, or -code.
+
+    What an embedder needs for a zero-copy view of a handle's bytes, with the
+    same region, generation and bounds checks as every data access.
+    """
+    on_error = lambda: [  # noqa: E731 - the shared emitters take a thunk
+        "(global.set $last_error (local.get $code))",
+        "(return (i64.sub (i64.const 0) (i64.extend_i32_u (local.get $code))))",
+    ]
+    body = [
+        *A.validate_handle("h", ["local.get $len", "i64.extend_i32_u", "i64.add"], on_error),
+        f"(i64.or (i64.shl (i64.extend_i32_u {slot_load(L.SLOT_POOL)}) (i64.const 32))",
+        f"  (i64.extend_i32_u (i32.add {slot_load(L.SLOT_BASE)} (i32.wrap_i64 (local.get $h)))))",
+    ]
+    return Func("handle_address", [("h", "i64"), ("len", "i32")], ["i64"], A.RESOLVE_LOCALS, body,
+                export="handle_address")
+
+
+def control_funcs(pools: int) -> list[Func]:
+    return [
+        live_slot_func(), peek_id_func(),
+        create_func(pools), create_bump_func(), destroy_func(pools),
+        pin_func(), unpin_func(), demote_func(), promote_func(), compact_region_func(),
+        *(accessor(name, value) for name, value in ACCESSORS.items()),
+        metric_func(), last_access_func(), region_count_func(), lru_candidate_func(), handle_address_func(),
+    ]

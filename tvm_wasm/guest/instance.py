@@ -1,0 +1,237 @@
+"""Drive a built module from Python on wasmtime: the embedder's view, as JavaScript has it too.
+
+Nothing here adds semantics: every method calls one export of the module and
+turns its error code into the model's typed error. It exists for tests,
+benchmarks and Python embedders; ``js/tvm-guest.js`` is the same for browsers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import wasmtime
+
+from ..core.allocators import Allocator, Bump, Freelist, Slab
+from ..core.errors import TvmError, error_for_code
+from ..core.handle import Handle
+from ..core.types import RegionKind, RegionMetrics, Residency
+from ..host import native
+from . import layout as G
+from .module import GuestModule, validation_engine
+
+ModuleSource = GuestModule | bytes | str | wasmtime.Module
+
+
+@dataclass(frozen=True, slots=True)
+class GuestRegionInfo:
+    """A region as the module's directory holds it (the model's fields plus where its bytes are)."""
+
+    id: int
+    generation: int
+    kind: RegionKind
+    capacity: int
+    used: int
+    residency: Residency
+    pinned: bool
+    pool: int
+    base: int
+    allocator: int
+
+
+def allocator_args(allocator: Allocator | None, max_blocks: int) -> tuple[int, int]:
+    """(allocator kind, param) for ``create_region_with``; Freelist is served by the block allocator."""
+    if allocator is None or type(allocator) is Bump:
+        return G.ALLOC_BUMP, 0
+    if type(allocator) is Freelist:
+        return G.ALLOC_BLOCKS, max_blocks
+    if type(allocator) is Slab:
+        return G.ALLOC_SLAB, allocator.class_size
+    raise TypeError(f"the guest module offers Bump, Freelist (compactable blocks) and Slab, not {type(allocator).__name__}")
+
+
+def u32(value: int) -> int:
+    return value & 0xFFFF_FFFF
+
+
+def s32(value: int) -> int:
+    value &= 0xFFFF_FFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+class GuestInstance:
+    """One instance of a guest module in its own store (or a given one)."""
+
+    def __init__(self, module: ModuleSource, *, engine: wasmtime.Engine | None = None,
+                 store: wasmtime.Store | None = None) -> None:
+        self.engine = store.engine if store is not None else (engine or validation_engine())
+        self.store = store or wasmtime.Store(self.engine)
+        self.module = self._compile(module)
+        self.instance = wasmtime.Instance(self.store, self.module, [])
+        self.exports = self.instance.exports(self.store)
+        self.pools = sum(1 for e in self.module.exports if e.name.startswith("mem") and e.name[3:].isdigit())
+
+    def _compile(self, module: ModuleSource) -> wasmtime.Module:
+        if isinstance(module, wasmtime.Module):
+            return module
+        if isinstance(module, GuestModule):
+            module = module.wasm
+        return wasmtime.Module(self.engine, module)
+
+    # ------------------------------------------------------------------ raw calls
+    def raw(self, name: str, *args: object) -> object:
+        """Call an export; a trap from an invalid typed access becomes its ``TvmError``."""
+        func = self.exports[name]
+        try:
+            return func(self.store, *args)  # type: ignore[operator]
+        except wasmtime.Trap as trap:
+            raise self.error_from_trap(trap) from trap
+
+    def error_from_trap(self, trap: wasmtime.Trap) -> Exception:
+        """The typed error a runtime trap stands for (the code and handle are left in globals)."""
+        code_global = self.exports["trap_code"]
+        assert isinstance(code_global, wasmtime.Global)
+        code = int(code_global.value(self.store))
+        if not code:
+            return trap
+        code_global.set_value(self.store, wasmtime.Val.i32(0))
+        handle_global = self.exports["trap_handle"]
+        assert isinstance(handle_global, wasmtime.Global)
+        handle = Handle.unpack(int(handle_global.value(self.store)))
+        return error_for_code(code, f"invalid typed access through {handle}", region_id=handle.region_id,
+                              generation=handle.generation, offset=handle.offset)
+
+    def last_error(self) -> int:
+        return int(self.raw("last_error"))  # type: ignore[arg-type]
+
+    def _checked(self, code: object, what: str, region_id: int | None = None) -> None:
+        if code:
+            self.last_error()  # the code is reported here; leave nothing behind
+            raise error_for_code(int(code), what, region_id=region_id)  # type: ignore[arg-type]
+
+    def _value(self, result: object, what: str, region_id: int) -> int:
+        """Accessor results: -1 means failure, with the code in ``last_error``."""
+        if result == -1:
+            code = self.last_error()
+            if code:
+                raise error_for_code(code, what, region_id=region_id)
+        return int(result)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ control plane
+    def create_region(self, kind: RegionKind, capacity: int, *, allocator: Allocator | None = None,
+                      max_blocks: int = 0) -> int:
+        """Create a zeroed region; ``Freelist()`` asks for the compactable block allocator."""
+        kind_value, param = allocator_args(allocator, max_blocks)
+        if not 0 < capacity <= 0xFFFF_FFFF:
+            raise ValueError(f"capacity must be in 1..{0xFFFF_FFFF}, got {capacity}")
+        region_id = int(self.raw("create_region_with", int(RegionKind(kind)), s32(capacity), kind_value, s32(param)))  # type: ignore[arg-type]
+        if region_id == 0:
+            raise error_for_code(self.last_error(), "create_region failed", capacity=capacity)
+        return region_id
+
+    def destroy_region(self, region_id: int) -> None:
+        self._checked(self.raw("destroy_region", region_id), "destroy_region", region_id)
+
+    def pin(self, region_id: int) -> None:
+        self._checked(self.raw("pin", region_id), "pin", region_id)
+
+    def unpin(self, region_id: int) -> None:
+        self._checked(self.raw("unpin", region_id), "unpin", region_id)
+
+    def demote_region(self, region_id: int) -> None:
+        self._checked(self.raw("demote_region", region_id), "demote_region", region_id)
+
+    def promote_region(self, region_id: int) -> None:
+        self._checked(self.raw("promote_region", region_id), "promote_region", region_id)
+
+    def compact_region(self, region_id: int) -> None:
+        """Pack the region; its old handles are stale until passed through :meth:`migrate`."""
+        self._checked(self.raw("compact_region", region_id), "compact_region", region_id)
+
+    def migrate(self, handle: Handle) -> Handle:
+        result = int(self.raw("migrate", handle.to_i64()))  # type: ignore[arg-type]
+        if result == 0:
+            raise error_for_code(self.last_error(), f"cannot migrate {handle}", region_id=handle.region_id)
+        return Handle.unpack(result)
+
+    def lru_candidate(self) -> int | None:
+        region_id = int(self.raw("lru_candidate"))  # type: ignore[arg-type]
+        return region_id or None
+
+    def region_count(self) -> int:
+        return int(self.raw("region_count"))  # type: ignore[arg-type]
+
+    def region_info(self, region_id: int) -> GuestRegionInfo:
+        def field(name: str) -> int:
+            return self._value(self.raw(f"region_{name}", region_id), f"region_{name}", region_id)
+
+        return GuestRegionInfo(
+            region_id, field("generation"), RegionKind(field("kind")), u32(field("capacity")), u32(field("used")),
+            Residency(field("residency")), bool(field("pinned")), field("pool"), u32(field("base")),
+            field("allocator"),
+        )
+
+    def metrics(self, region_id: int) -> RegionMetrics:
+        values = [self._value(self.raw("region_metric", region_id, i), "region_metric", region_id) for i in range(7)]
+        return RegionMetrics(*values)
+
+    # ------------------------------------------------------------------ data plane conveniences
+    def alloc(self, region_id: int, size: int) -> Handle:
+        packed = int(self.raw("alloc", s32(region_id), s32(size)))  # type: ignore[arg-type]
+        if packed == 0:
+            raise error_for_code(self.last_error(), "alloc failed", region_id=region_id, length=size)
+        return Handle.unpack(packed)
+
+    def dealloc(self, handle: Handle) -> None:
+        self._checked(self.raw("dealloc", handle.to_i64()), "dealloc", handle.region_id)
+
+    def pool_memory(self, pool: int) -> wasmtime.Memory:
+        memory = self.exports[f"mem{pool}"]
+        assert isinstance(memory, wasmtime.Memory)
+        return memory
+
+    @property
+    def guest_memory(self) -> wasmtime.Memory:
+        memory = self.exports["memory"]
+        assert isinstance(memory, wasmtime.Memory)
+        return memory
+
+    def view(self, region_id: int) -> np.ndarray:
+        """Zero-copy view of a region's bytes in its pool (valid until the pool grows)."""
+        info = self.region_info(region_id)
+        return native.memory_view(self.pool_memory(info.pool), self.store)[info.base : info.base + info.capacity]
+
+    def handle_view(self, handle: Handle, length: int) -> np.ndarray:
+        """Zero-copy view of ``[offset, offset + length)``, checked like any access."""
+        packed = int(self.raw("handle_address", handle.to_i64(), s32(length)))  # type: ignore[arg-type]
+        if packed < 0:
+            self.last_error()
+            raise error_for_code(-packed, f"no view through {handle}", region_id=handle.region_id,
+                                 offset=handle.offset, length=length)
+        pool, address = packed >> 32, packed & 0xFFFF_FFFF
+        return native.memory_view(self.pool_memory(pool), self.store)[address : address + length]
+
+    def read(self, handle: Handle, length: int) -> bytes:
+        return self.handle_view(handle, length).tobytes()
+
+    def write(self, handle: Handle, data: bytes) -> None:
+        self.handle_view(handle, len(data))[:] = np.frombuffer(data, dtype=np.uint8)
+
+    # ------------------------------------------------------------------ user modules
+    def link(self, user: bytes | str | wasmtime.Module, *, name: str = "tvm") -> wasmtime.Instance:
+        """Instantiate a user module whose ``tvm.*`` imports (functions and ``memory``) are this module's exports."""
+        compiled = user if isinstance(user, wasmtime.Module) else wasmtime.Module(self.engine, user)
+        linker = wasmtime.Linker(self.engine)
+        linker.define_instance(self.store, name, self.instance)
+        return linker.instantiate(self.store, compiled)
+
+    def call(self, instance: wasmtime.Instance, name: str, *args: object) -> object:
+        """Call a linked user module's export; a runtime trap becomes its ``TvmError``."""
+        func = instance.exports(self.store)[name]
+        try:
+            return func(self.store, *args)  # type: ignore[operator]
+        except wasmtime.Trap as trap:
+            error = self.error_from_trap(trap)
+            if isinstance(error, TvmError):
+                raise error from trap
+            raise

@@ -1,0 +1,86 @@
+"""What the self-contained module keeps in its ``$meta`` memory beyond the shared layout.
+
+The slot table, slab side tables and the header fields of
+:mod:`tvm_wasm.runtime.layout` are used unchanged, so the shared ABI code
+reads this module's directory exactly as it reads the host's. On top of
+them the guest module keeps, all inside wasm:
+
+- a guest header (next region id, the free-extent count, one *arena* record
+  per pool plus one for side tables in ``$meta``);
+- guest-only slot fields in the unused tail of each 128-byte slot (kind,
+  tier, pin, span length, side table, tier counters, previous generation);
+- a table of free extents (spans given back by destroyed regions), shared by
+  every arena;
+- side tables: slab free stacks (shared layout) and block tables of the
+  compactable allocator.
+"""
+
+from __future__ import annotations
+
+from ..runtime import layout as L
+
+# ---------------------------------------------------------------- guest header (inside the header page)
+GH_NEXT_ID = 256  # u32: next never-used region id (ids start at 1)
+GH_EXTENTS = 260  # u32: number of free extents in the extent table
+GH_LIVE = 264  # u32: live regions
+GH_ARENAS = 1024  # one ARENA_SIZE record per arena: pools 0..N-1, then the side-table arena N
+ARENA_SIZE = 32
+ARENA_TOP = 0  # i64: end of the highest span handed out
+ARENA_HIGH = 8  # i64: highest top ever; bytes at or above it were never handed out (still zero)
+ARENA_LIMIT = 16  # i64: the arena's byte limit (its memory's maximum)
+
+# ---------------------------------------------------------------- guest slot fields (after the shared ones)
+GS_KIND = 72  # u32: RegionKind
+GS_TIER = 76  # u32: Residency (0 Hot, 1 Warm; nothing colder without a host)
+GS_PINNED = 80  # u32
+GS_PREV_GEN = 84  # u32: generation before the last compaction (0: none), for ``migrate``
+GS_SPAN = 88  # i64: span length in the pool (capacity rounded up to SPAN_ALIGN)
+GS_SIDE = 96  # u32: meta offset of the region's side table (slab or block table), 0: none
+GS_SIDE_LEN = 100  # u32: its length
+GS_PROMOTIONS = 104  # u64
+GS_DEMOTIONS = 112  # u64
+assert GS_KIND >= L.SLOT_LAST_EPOCH + 8 and GS_DEMOTIONS + 8 <= L.SLOT_SIZE
+
+# ---------------------------------------------------------------- free extents
+# Every free extent is followed by a live span of its arena (neighbours merge
+# and a free span at the top lowers the top instead), so there are never more
+# free extents than live spans: at most one pool span and one side table per
+# region id.
+EXTENTS = L.SIDE_TABLES
+EXTENT_SIZE = 16  # u32 arena, u32 start, u32 length, u32 unused
+MAX_EXTENTS = 2 * L.MAX_SLOTS
+EXT_ARENA = 0
+EXT_START = 4
+EXT_LEN = 8
+
+SIDE_START = EXTENTS + EXTENT_SIZE * MAX_EXTENTS  # the side-table arena starts here
+META_INITIAL_PAGES = SIDE_START // L.PAGE
+assert SIDE_START % L.PAGE == 0
+
+SPAN_ALIGN = 16  # pool spans and side tables start 16-byte aligned (v128 loads)
+
+# ---------------------------------------------------------------- block tables (compactable allocator)
+BT_COUNT = 0  # u32: entries in use
+BT_CAP = 4  # u32: entries the table holds
+BT_BUMP = 8  # u32: next free offset in the region
+BT_ENTRIES = 16
+BLOCK_SIZE = 16  # u32 offset, u32 size, u32 offset before the last compaction, u32 live
+BLK_OFFSET = 0
+BLK_SIZE = 4
+BLK_PREV = 8
+BLK_LIVE = 12
+NO_PREV = 0xFFFF_FFFF
+DEFAULT_BLOCKS = 4096
+
+# Allocator kinds as ``create_region_with`` takes them (the shared ALLOC_* values).
+ALLOC_BUMP = L.ALLOC_BUMP
+ALLOC_BLOCKS = L.ALLOC_FREELIST  # the compactable allocator serves the Freelist slot kind
+ALLOC_SLAB = L.ALLOC_SLAB
+
+
+def block_table_size(entries: int) -> int:
+    return BT_ENTRIES + BLOCK_SIZE * entries
+
+
+def arena_field(arena: int, field: int) -> int:
+    return GH_ARENAS + ARENA_SIZE * arena + field

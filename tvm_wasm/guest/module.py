@@ -1,0 +1,181 @@
+"""Assemble the self-contained module: the shared ABI plus an in-wasm control plane.
+
+Memories, in index order: ``$g`` (the default memory, exported as
+``memory``: spliced user code's plain loads hit it and run-time-linked user
+modules import it as ``tvm.memory``), ``$meta`` (the directory, internal)
+and the pools ``$p0..`` (exported as ``mem0..`` for zero-copy views). The
+module imports nothing, so it runs in any engine with multi-memory, SIMD
+and bulk memory: wasmtime, and V8 in Chromium and Node.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import wasmtime
+
+from ..runtime import bridge_module as B
+from ..runtime import layout as L
+from ..runtime.core_module import abi_fields, abi_funcs, check_pool_count
+from ..runtime.wat import Func, Module
+from . import layout as G
+from .blocks import block_funcs
+from .control import control_funcs
+from .spans import initial_arenas, span_funcs
+from .specialised import specialised_funcs
+
+USER_BEGINS = ";; --- user body begins ---"
+USER_ENDS = ";; --- user body ends ---"
+BROWSER_MAX_PAGES = 256  # per pool: browsers reserve address space for each memory's maximum
+BROWSER_META_MAX_PAGES = G.META_INITIAL_PAGES + 256
+
+
+@dataclass(frozen=True)
+class GuestModule:
+    """A built module: its WAT, its validated binary, and the parameters it was built with."""
+
+    pools: int
+    initial_pages: int
+    max_pages: int
+    meta_max_pages: int
+    wat: str
+    wasm: bytes
+
+    def save(self, path: str | os.PathLike[str], *, wat: bool = False) -> Path:
+        """Write the binary (or, with ``wat``, the text) to ``path``, creating parent folders."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if wat:
+            target.write_text(self.wat)
+        else:
+            target.write_bytes(self.wasm)
+        return target
+
+    @property
+    def max_bytes(self) -> int:
+        """Region bytes the pools can hold at most."""
+        return self.pools * self.max_pages * L.PAGE
+
+
+def validation_engine() -> wasmtime.Engine:
+    """An engine with exactly the proposals the module uses, for validation and default instances."""
+    config = wasmtime.Config()
+    config.wasm_multi_memory = True
+    config.wasm_simd = True
+    config.wasm_bulk_memory = True
+    config.wasm_reference_types = True
+    return wasmtime.Engine(config)
+
+
+def check_limits(pools: int, initial_pages: int, max_pages: int, meta_max_pages: int) -> None:
+    check_pool_count(pools)
+    if not 1 <= max_pages <= L.WASM32_MAX_PAGES:
+        raise ValueError(f"max_pages must be in 1..{L.WASM32_MAX_PAGES}, got {max_pages}")
+    if not 0 <= initial_pages <= max_pages:
+        raise ValueError(f"initial_pages must be in 0..max_pages ({max_pages}), got {initial_pages}")
+    if not G.META_INITIAL_PAGES <= meta_max_pages <= L.WASM32_MAX_PAGES:
+        raise ValueError(f"meta_max_pages must be in {G.META_INITIAL_PAGES}..{L.WASM32_MAX_PAGES}, got {meta_max_pages}")
+
+
+def memories(pools: int, initial_pages: int, max_pages: int, meta_max_pages: int, guest_pages: int) -> list[str]:
+    return [
+        f'(memory {B.GUEST_MEMORY} (export "memory") {guest_pages})',
+        f"(memory $meta {G.META_INITIAL_PAGES} {meta_max_pages})",
+        *(f'(memory $p{k} (export "mem{k}") {initial_pages} {max_pages})' for k in range(pools)),
+    ]
+
+
+def private_bridge_fields() -> list[str]:
+    """``abi_fields()`` with the bridge table kept inside: here nothing outside may refill it."""
+    fields = []
+    for text in abi_fields():
+        if text.startswith("(table $bridge"):
+            private = text.replace('(export "bridge") ', "")
+            assert private != text, "the shared bridge table declaration changed shape"
+            text = private
+        fields.append(text)
+    return fields
+
+
+def bridge_funcs(pools: int) -> list[Func]:
+    """The host's bridge functions over ``$g``, internal, in bridge-table slot order."""
+    made = {
+        "copy_out": B.copy_func("copy_out", pools, outward=True),
+        "copy_in": B.copy_func("copy_in", pools, outward=False),
+        "gather": B.gather_func(pools),
+        "histogram": B.histogram_func(pools),
+    }
+    return [dataclasses.replace(made[name], export=None) for name in B.BRIDGE_EXPORTS]
+
+
+def header_data(pools: int, max_pages: int, meta_max_pages: int) -> str:
+    """A data segment with the directory's starting header: next id 1 and every arena's top and limit."""
+    values = initial_arenas(pools, max_pages, meta_max_pages)
+    end = max(values) + 8
+    image = bytearray(end - G.GH_NEXT_ID)
+    struct.pack_into("<I", image, 0, 1)
+    for offset, value in values.items():
+        struct.pack_into("<Q", image, offset - G.GH_NEXT_ID, value)
+    escaped = "".join(f"\\{byte:02x}" for byte in image)
+    return f'(data (memory $meta) (i32.const {G.GH_NEXT_ID}) "{escaped}")'
+
+
+def build_wat(
+    pools: int,
+    initial_pages: int,
+    max_pages: int,
+    meta_max_pages: int,
+    *,
+    guest_pages: int = 1,
+    user_wat: str | None = None,
+    specialised: bool = True,
+) -> str:
+    module = Module()
+    module.fields += memories(pools, initial_pages, max_pages, meta_max_pages, guest_pages)
+    module.fields += private_bridge_fields()
+    bridges = bridge_funcs(pools)
+    module.fields.append(f"(elem (table $bridge) (i32.const 0) func {' '.join('$' + f.name for f in bridges)})")
+    module.fields.append(header_data(pools, max_pages, meta_max_pages))
+    funcs = [*abi_funcs(pools), *bridges, *span_funcs(pools), *block_funcs(pools), *control_funcs(pools)]
+    if specialised:
+        funcs += specialised_funcs(pools)
+    for func in funcs:
+        module.add(func)
+    text = module.render()
+    if user_wat:
+        assert text.endswith(")")
+        text = f"{text[:-1]}{USER_BEGINS}\n{user_wat}\n{USER_ENDS}\n)"
+    return text
+
+
+def build_module(
+    *,
+    pools: int,
+    initial_pages: int = 1,
+    max_pages: int = L.WASM32_MAX_PAGES,
+    user_wat: str | None = None,
+    guest_pages: int = 1,
+    meta_max_pages: int = L.WASM32_MAX_PAGES,
+    specialised: bool = True,
+) -> GuestModule:
+    """Build and validate a self-contained module with ``pools`` pool memories.
+
+    ``initial_pages``/``max_pages`` apply to every pool (pools grow on demand
+    as regions are created, up to ``max_pages``); ``guest_pages`` is the
+    initial size of the default memory. ``user_wat`` is spliced into the
+    module as extra module fields (functions, globals, exports; no imports):
+    it calls the ABI by name (``call $alloc``, ``call $load_u32``...) and its
+    plain loads and stores hit the default memory. For browsers use
+    ``max_pages=BROWSER_MAX_PAGES`` and ``meta_max_pages=BROWSER_META_MAX_PAGES``.
+    ``specialised`` adds the per-pool typed accessors (12 exports per pool).
+    """
+    check_limits(pools, initial_pages, max_pages, meta_max_pages)
+    wat = build_wat(pools, initial_pages, max_pages, meta_max_pages, guest_pages=guest_pages, user_wat=user_wat,
+                    specialised=specialised)
+    wasm = bytes(wasmtime.wat2wasm(wat))
+    wasmtime.Module.validate(validation_engine(), wasm)
+    return GuestModule(pools, initial_pages, max_pages, meta_max_pages, wat, wasm)

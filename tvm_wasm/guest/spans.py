@@ -1,0 +1,206 @@
+"""Span placement inside wasm: first-fit over free extents, then growth at the top.
+
+An *arena* is a memory spans are cut from: pool ``k`` is arena ``k`` and the
+side tables in ``$meta`` are arena ``pools``. Each arena bumps a top pointer
+and grows its memory on demand, up to the memory's maximum; spans given back
+merge with free neighbours (a free span at the top lowers the top instead),
+so a pool never fragments into more free extents than it has live regions.
+
+Spans are zeroed when they are handed out again, not when they are given
+back: destroying a 2 GiB region must not touch 2 GiB of pages. Bytes at or
+above an arena's high-water mark were never handed out and are still zero,
+so only reused bytes are filled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..runtime import layout as L
+from ..runtime.core_module import pool_name
+from ..runtime.wat import Code, Func, dispatch
+from . import layout as G
+
+META = "$meta"
+FILL_CHUNK = 1 << 30  # memory.fill takes an i32 length; a span may be 4 GiB
+
+
+def arena_mem(pools: int, arena: int) -> str:
+    return pool_name(arena) if arena < pools else META
+
+
+def arena_field(field: int, load: str = "i64.load") -> str:
+    """Folded load of a field of the arena record of ``$arena``."""
+    return f"({load} {META} offset={G.GH_ARENAS + field} (i32.shl (local.get $arena) (i32.const 5)))"
+
+
+def set_arena_field(field: int, value: str) -> str:
+    return f"(i64.store {META} offset={G.GH_ARENAS + field} (i32.shl (local.get $arena) (i32.const 5)) {value})"
+
+
+def per_arena(pools: int, arm: Callable[[str], Code], label: str) -> Code:
+    """Run ``arm(memory)`` for the memory of arena ``$arena`` (pools, then ``$meta``)."""
+    arms = [arm(arena_mem(pools, k)) for k in range(pools + 1)]
+    return dispatch(["local.get $arena"], arms, ["unreachable"], label)
+
+
+def grow_to_func(pools: int) -> Func:
+    """Grow the arena's memory to hold ``end`` bytes; 0 when its maximum (or the engine) says no."""
+
+    def arm(mem: str) -> Code:
+        return [
+            f"(if (i64.gt_u (local.get $pages) (i64.extend_i32_u (memory.size {mem})))",
+            f"  (then (if (i32.eq (memory.grow {mem} (i32.wrap_i64 (i64.sub (local.get $pages)"
+            f" (i64.extend_i32_u (memory.size {mem}))))) (i32.const -1))",
+            "    (then (return (i32.const 0))))))",
+            "(return (i32.const 1))",
+        ]
+
+    body = [
+        "(local.set $pages (i64.shr_u (i64.add (local.get $end) (i64.const 65535)) (i64.const 16)))",
+        *per_arena(pools, arm, "grow"),
+    ]
+    return Func("arena_grow_to", [("arena", "i32"), ("end", "i64")], ["i32"], [("pages", "i64")], body)
+
+
+def zero_func(pools: int) -> Func:
+    """Zero ``len`` bytes at ``start`` of the arena's memory, in chunks an i32 length can carry."""
+
+    def arm(mem: str) -> Code:
+        return [f"(memory.fill {mem} (i32.wrap_i64 (local.get $start)) (i32.const 0) (local.get $n))", "br $chunk_done"]
+
+    body = [
+        "(block $done (loop $next",
+        "  (br_if $done (i64.eqz (local.get $len)))",
+        f"  (local.set $n (i32.wrap_i64 (select (local.get $len) (i64.const {FILL_CHUNK})"
+        f" (i64.lt_u (local.get $len) (i64.const {FILL_CHUNK})))))",
+        "  (block $chunk_done",
+        *per_arena(pools, arm, "fill"),
+        "  )",
+        "  (local.set $start (i64.add (local.get $start) (i64.extend_i32_u (local.get $n))))",
+        "  (local.set $len (i64.sub (local.get $len) (i64.extend_i32_u (local.get $n))))",
+        "  (br $next)))",
+    ]
+    params = [("arena", "i32"), ("start", "i64"), ("len", "i64")]
+    return Func("arena_zero", params, [], [("n", "i32")], body)
+
+
+def extent(field: int, load: str = "i32.load") -> str:
+    """Folded load of a field of the free extent at meta address ``$e``."""
+    return f"({load} {META} offset={field} (local.get $e))"
+
+
+def extent_at(index: str) -> str:
+    return f"(i32.add (i32.const {G.EXTENTS}) (i32.shl (local.get ${index}) (i32.const 4)))"
+
+
+def remove_extent_func() -> Func:
+    """Drop extent ``i`` (the last one takes its place)."""
+    count = f"(i32.load {META} offset={G.GH_EXTENTS} (i32.const 0))"
+    body = [
+        f"(local.set $last (i32.sub {count} (i32.const 1)))",
+        f"(i32.store {META} offset={G.GH_EXTENTS} (i32.const 0) (local.get $last))",
+        f"(memory.copy {META} {META} {extent_at('i')} {extent_at('last')} (i32.const {G.EXTENT_SIZE}))",
+    ]
+    return Func("remove_extent", [("i", "i32")], [], [("last", "i32")], body)
+
+
+def take_func() -> Func:
+    """Start of a zeroed span of ``size`` bytes (a multiple of SPAN_ALIGN) in the arena, or -1."""
+    count = f"(i32.load {META} offset={G.GH_EXTENTS} (i32.const 0))"
+    first_fit = [
+        "(block $scanned (loop $scan",
+        f"  (br_if $scanned (i32.ge_u (local.get $i) {count}))",
+        f"  (local.set $e {extent_at('i')})",
+        f"  (if (i32.and (i32.eq {extent(G.EXT_ARENA)} (local.get $arena))",
+        f"               (i64.ge_u {extent(G.EXT_LEN, 'i64.load32_u')} (local.get $size)))",
+        "    (then",
+        f"      (local.set $start {extent(G.EXT_START, 'i64.load32_u')})",
+        f"      (if (i64.eq {extent(G.EXT_LEN, 'i64.load32_u')} (local.get $size))",
+        "        (then (call $remove_extent (local.get $i)))",
+        "        (else",
+        f"          (i32.store {META} offset={G.EXT_START} (local.get $e)"
+        f" (i32.wrap_i64 (i64.add (local.get $start) (local.get $size))))",
+        f"          (i32.store {META} offset={G.EXT_LEN} (local.get $e)"
+        f" (i32.sub {extent(G.EXT_LEN)} (i32.wrap_i64 (local.get $size))))))",
+        "      (call $arena_zero (local.get $arena) (local.get $start) (local.get $size))",
+        "      (return (local.get $start))))",
+        "  (local.set $i (i32.add (local.get $i) (i32.const 1)))",
+        "  (br $scan)))",
+    ]
+    at_top = [
+        f"(local.set $start {arena_field(G.ARENA_TOP)})",
+        "(local.set $end (i64.add (local.get $start) (local.get $size)))",
+        f"(if (i64.gt_u (local.get $end) {arena_field(G.ARENA_LIMIT)}) (then (return (i64.const -1))))",
+        "(if (i32.eqz (call $arena_grow_to (local.get $arena) (local.get $end))) (then (return (i64.const -1))))",
+        # Bytes between the top and the high-water mark belonged to spans freed at the top.
+        f"(local.set $high {arena_field(G.ARENA_HIGH)})",
+        "(if (i64.gt_u (local.get $high) (local.get $start))",
+        "  (then (call $arena_zero (local.get $arena) (local.get $start)",
+        "    (i64.sub (select (local.get $end) (local.get $high) (i64.lt_u (local.get $end) (local.get $high)))"
+        " (local.get $start)))))",
+        set_arena_field(G.ARENA_TOP, "(local.get $end)"),
+        f"(if (i64.gt_u (local.get $end) (local.get $high)) (then {set_arena_field(G.ARENA_HIGH, '(local.get $end)')}))",
+        "(local.get $start)",
+    ]
+    locals_ = [("i", "i32"), ("e", "i32"), ("start", "i64"), ("end", "i64"), ("high", "i64")]
+    return Func("span_take", [("arena", "i32"), ("size", "i64")], ["i64"], locals_, [*first_fit, *at_top])
+
+
+def give_func() -> Func:
+    """Give a span back: merge with free neighbours, lower the top or record a free extent."""
+    count = f"(i32.load {META} offset={G.GH_EXTENTS} (i32.const 0))"
+    body = [
+        "(block $scanned (loop $scan",
+        f"  (br_if $scanned (i32.ge_u (local.get $i) {count}))",
+        f"  (local.set $e {extent_at('i')})",
+        f"  (if (i32.eq {extent(G.EXT_ARENA)} (local.get $arena))",
+        "    (then",
+        f"      (if (i64.eq (i64.add {extent(G.EXT_START, 'i64.load32_u')} {extent(G.EXT_LEN, 'i64.load32_u')})"
+        " (local.get $start))",
+        "        (then",
+        f"          (local.set $start {extent(G.EXT_START, 'i64.load32_u')})",
+        f"          (local.set $size (i64.add (local.get $size) {extent(G.EXT_LEN, 'i64.load32_u')}))",
+        "          (call $remove_extent (local.get $i))",
+        "          (br $scan)))",
+        f"      (if (i64.eq {extent(G.EXT_START, 'i64.load32_u')} (i64.add (local.get $start) (local.get $size)))",
+        "        (then",
+        f"          (local.set $size (i64.add (local.get $size) {extent(G.EXT_LEN, 'i64.load32_u')}))",
+        "          (call $remove_extent (local.get $i))",
+        "          (br $scan)))))",
+        "  (local.set $i (i32.add (local.get $i) (i32.const 1)))",
+        "  (br $scan)))",
+        f"(if (i64.eq (i64.add (local.get $start) (local.get $size)) {arena_field(G.ARENA_TOP)})",
+        f"  (then {set_arena_field(G.ARENA_TOP, '(local.get $start)')} (return)))",
+        f"(local.set $e (i32.add (i32.const {G.EXTENTS}) (i32.shl {count} (i32.const 4))))",
+        f"(i32.store {META} offset={G.EXT_ARENA} (local.get $e) (local.get $arena))",
+        f"(i32.store {META} offset={G.EXT_START} (local.get $e) (i32.wrap_i64 (local.get $start)))",
+        f"(i32.store {META} offset={G.EXT_LEN} (local.get $e) (i32.wrap_i64 (local.get $size)))",
+        f"(i32.store {META} offset={G.GH_EXTENTS} (i32.const 0) (i32.add {count} (i32.const 1)))",
+    ]
+    params = [("arena", "i32"), ("start", "i64"), ("size", "i64")]
+    return Func("span_give", params, [], [("i", "i32"), ("e", "i32")], body)
+
+
+def span_funcs(pools: int) -> list[Func]:
+    return [grow_to_func(pools), zero_func(pools), remove_extent_func(), take_func(), give_func()]
+
+
+def round_span(size: str) -> str:
+    """Folded i64: ``size`` (an i64 expression) rounded up to SPAN_ALIGN."""
+    mask = G.SPAN_ALIGN - 1
+    return f"(i64.and (i64.add {size} (i64.const {mask})) (i64.const {~mask}))"
+
+
+def initial_arenas(pools: int, max_pages: int, meta_max_pages: int) -> dict[int, int]:
+    """Header bytes (offset -> i64) the module starts with: every arena's top and limit."""
+    values = {}
+    for arena in range(pools):
+        values[G.arena_field(arena, G.ARENA_TOP)] = 0
+        values[G.arena_field(arena, G.ARENA_HIGH)] = 0
+        values[G.arena_field(arena, G.ARENA_LIMIT)] = max_pages * L.PAGE
+    side = pools
+    values[G.arena_field(side, G.ARENA_TOP)] = G.SIDE_START
+    values[G.arena_field(side, G.ARENA_HIGH)] = G.SIDE_START
+    values[G.arena_field(side, G.ARENA_LIMIT)] = meta_max_pages * L.PAGE
+    return values
