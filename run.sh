@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Quick start, part 1: set up .venv if needed, then run the main job.
-# Extra arguments go to `tvm-wasm demo` (e.g. ./run.sh --budget 64K).
+# Quick start, part 1: set up .venv if needed, then run the main job: the benchmark
+# matrix in quick mode (JSON, Markdown report and PNG plot land in results/).
+# Extra arguments go to `tvm-wasm bench --quick` (e.g. ./run.sh --classes sequential_sum).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 EXTRAS=""
 STAMP_KIND="run"
 source scripts/setup-venv.sh
-exec .venv/bin/tvm-wasm demo "$@"
+exec .venv/bin/tvm-wasm bench --quick "$@"

@@ -54,3 +54,75 @@ def measure(kernel: Kernel, *, samples: int = 7, warmup: int = 2, min_sample_s: 
         kernel(reps)
         times.append((time.perf_counter_ns() - start) / reps)
     return Timing(reps, tuple(times))
+
+
+class Sampler:
+    """One kernel being timed: calibrated once, then sampled call by call, so the matrix can
+    interleave the samples of several variants (drift and noise then hit all of them alike)."""
+
+    def __init__(
+        self,
+        call: Callable[[int], object],
+        *,
+        before: Callable[[], None] | None = None,
+        check: Callable[[int, object], None] | None = None,
+        max_reps: int = 1 << 30,
+        reject_preempted: bool = True,
+    ) -> None:
+        self.call, self.before, self.check, self.max_reps = call, before, check, max_reps
+        self.reject_preempted = reject_preempted
+        self.reps = 1
+        self.samples_ns: list[float] = []
+        self.durations_ns: list[int] = []
+        self.warmup = 0
+        self.retaken = 0  # samples taken again because the thread was not on a CPU for all of it
+        self.last_cpu_ns = 0
+
+    def once(self, reps: int) -> int:
+        if self.before is not None:
+            self.before()
+        cpu = time.thread_time_ns()
+        start = time.perf_counter_ns()
+        result = self.call(reps)
+        elapsed = time.perf_counter_ns() - start
+        self.last_cpu_ns = time.thread_time_ns() - cpu
+        if self.check is not None:
+            self.check(reps, result)
+        return elapsed
+
+    def calibrate(self, min_sample_s: float) -> int:
+        """Double ``reps`` until one call lasts ``min_sample_s`` (or ``max_reps`` is reached)."""
+        reps = 1
+        while reps < self.max_reps and self.once(reps) < min_sample_s * 1e9:
+            reps = min(self.max_reps, reps * 2)
+        self.reps = reps
+        return reps
+
+    def warm(self, calls: int) -> None:
+        for _ in range(calls):
+            self.once(self.reps)
+        self.warmup += calls
+
+    def sample(self, retries: int = 3) -> float:
+        """One timed call. A CPU-bound kernel whose thread got less than 97% of the wall time
+        (preempted by another process on a shared machine) is measured again, up to ``retries``
+        times; the last attempt is kept either way."""
+        for attempt in range(retries + 1):
+            elapsed = self.once(self.reps)
+            if not self.reject_preempted or self.last_cpu_ns >= 0.97 * elapsed or attempt == retries:
+                break
+            self.retaken += 1
+        self.durations_ns.append(elapsed)
+        self.samples_ns.append(elapsed / self.reps)
+        return self.samples_ns[-1]
+
+    def call_overhead_ns(self, calls: int = 5) -> float:
+        """Median time of an empty call (``reps`` = 0): what every sample pays once."""
+        times = []
+        for _ in range(calls):
+            if self.before is not None:
+                self.before()
+            start = time.perf_counter_ns()
+            self.call(0)
+            times.append(time.perf_counter_ns() - start)
+        return float(statistics.median(times))
