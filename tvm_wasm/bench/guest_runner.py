@@ -40,9 +40,7 @@ class GuestLowering(BulkLowering):
 
     def header(self) -> None:  # the module defines the default memory ``$g``; only globals here
         self.handle_globals()
-        for a in self.k.arenas:
-            for g in ("tl", "tle", "tlf"):
-                self.module.fields.append(f'(global ${g}_{a.name} (export "{g}_{a.name}") (mut i32) (i32.const 0))')
+        self.tlab_globals()
 
     def memory_name(self) -> str:
         return GUEST_MEMORY

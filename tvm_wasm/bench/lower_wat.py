@@ -13,10 +13,12 @@ subclass only says how a buffer is reached:
   16 KiB chunks, random-access buffers copied in once per repetition, rarely
   touched buffers stay per-access, and arenas hand out blocks from 16 KiB
   thread-local allocation buffers (one ``tvm.alloc`` per chunk, written back
-  with ``tvm.write``) -- the way a real runtime would use the ABI.
+  with ``tvm.write`` when full and before returning to the host) -- the way a
+  real runtime would use the ABI.
 - ``tvm-mm``: every buffer is an imported region memory (``tvm.r{id}``) and
   read with native loads; a buffer in several regions needs a ``br_table``
-  over its memories; arenas allocate through ``tvm.alloc``.
+  over its memories; arenas hand out blocks from 16 KiB TLABs taken with
+  ``tvm.alloc`` (no write-back: the stores land in the region directly).
 
 Each module exports ``run(reps) -> i64``: the kernel ``reps`` times, the sum of
 the answers.
@@ -228,6 +230,9 @@ class Lowering:
     def rep_epilogue(self) -> Code:
         return []
 
+    def call_epilogue(self) -> Code:
+        return []
+
     def load(self, buf: str, kind: str, addr: Expr) -> Code:
         raise NotImplementedError
 
@@ -268,6 +273,7 @@ class Lowering:
             "    br_if $reps_loop",
             "  end",
             "end",
+            *self.call_epilogue(),
             "local.get $__total",
         ]
         locals_ = [*self.k.locals().items(), ("__total", I64), ("__rep", I32), *self._temps, *self.extra_locals()]
@@ -380,8 +386,11 @@ class LinearLowering(Lowering):
 
 # ---------------------------------------------------------------- TVM through the raw ABI
 class HandleLowering(Lowering):
-    """Shared by the raw-ABI variants: handles in locals (from exported globals) and a
-    handle table in guest memory for buffers split across several regions."""
+    """Shared by the raw-ABI variants: handles in locals (from exported globals), a
+    handle table in guest memory for buffers split across several regions, and TLAB
+    allocation (``write_back``: TLABs are built in guest memory and written to the region)."""
+
+    write_back = False
 
     def __init__(self, kernel: Kernel, arena_caps: dict[str, int], *, pad: int = 0) -> None:
         super().__init__(kernel, arena_caps, pad=pad)
@@ -465,6 +474,68 @@ class HandleLowering(Lowering):
             "i32.wrap_i64",
         ]
 
+    def refill_func(self, a: str) -> Func:
+        """(Write back the current TLAB and) take a new one from the region: one ``tvm.alloc``."""
+        fn = self.need("alloc", [I32, I32], [I64])
+        body = [
+            *(self.flush(a) if self.write_back else []),
+            f"global.get $gr_{a}",
+            f"i32.const {TLAB}",
+            f"call {fn}",
+            "local.tee $h",
+            "i64.eqz",
+            "if",
+            "  unreachable",
+            "end",
+            "local.get $h",
+            "i32.wrap_i64",
+            "local.tee $c",
+            f"global.set $tl_{a}",
+            "local.get $c",
+            f"global.set $tlf_{a}",
+            "local.get $c",
+            f"i32.const {TLAB}",
+            "i32.add",
+            f"global.set $tle_{a}",
+        ]
+        # the flush reads $h_{a}: the refill function takes it as a parameter
+        params = [(f"h_{a}", I64)] if self.write_back else []
+        return Func(f"refill_{a}", params, [], [("h", I64), ("c", I32)], body)
+
+    def tlab_globals(self) -> None:
+        for a in self.k.arenas:
+            for g in ("tl", "tle", "tlf"):
+                self.module.fields.append(f'(global ${g}_{a.name} (export "{g}_{a.name}") (mut i32) (i32.const 0))')
+
+    def tlab_alloc(self, buf: str, size: int) -> Code:
+        """Bump-allocate in the guest from a 16 KiB thread-local allocation buffer (TLAB) that
+        ``tvm.alloc`` hands out; a block never straddles two TLABs."""
+        if size > TLAB:
+            raise ValueError(f"blocks of {size} bytes do not fit a {TLAB}-byte TLAB")
+        if not any(f.name == f"refill_{buf}" for f in self.funcs):
+            self.funcs.append(self.refill_func(buf))
+        t = self.temp(I32)
+        return [
+            f"global.get $tl_{buf}",
+            f"i32.const {size}",
+            "i32.add",
+            f"global.get $tle_{buf}",
+            "i32.gt_u",
+            "if",
+            *([f"  local.get $h_{buf}"] if self.write_back else []),
+            f"  call $refill_{buf}",
+            "end",
+            f"global.get $tl_{buf}",
+            f"local.tee {t}",
+            f"i32.const {size}",
+            "i32.add",
+            f"global.set $tl_{buf}",
+            f"local.get {t}",
+        ]
+
+    def flush(self, a: str) -> Code:
+        raise NotImplementedError("only write-back lowerings flush")
+
     def guest_memory(self, pages: int) -> None:
         self.module.fields.append(f'(memory $mem (export "memory") {pages})')
 
@@ -492,6 +563,7 @@ class BulkLowering(HandleLowering):
     """``tvm-bulk``: move spans with ``read``/``write``, compute on guest memory."""
 
     variant = "tvm-bulk"
+    write_back = True
 
     def __init__(self, kernel: Kernel, arena_caps: dict[str, int], *, pad: int = 0) -> None:
         super().__init__(kernel, arena_caps, pad=pad)
@@ -509,9 +581,7 @@ class BulkLowering(HandleLowering):
     def header(self) -> None:
         self.guest_memory(self.end // PAGE)
         self.handle_globals()
-        for a in self.k.arenas:
-            for g in ("tl", "tle", "tlf"):
-                self.module.fields.append(f'(global ${g}_{a.name} (export "{g}_{a.name}") (mut i32) (i32.const 0))')
+        self.tlab_globals()
 
     def checked(self, call: Code) -> Code:
         return [*call, "if", "  unreachable", "end"]  # a non-zero ABI code fails the run
@@ -563,57 +633,13 @@ class BulkLowering(HandleLowering):
             "end",
         ]
 
-    def rep_epilogue(self) -> Code:
+    def call_epilogue(self) -> Code:
+        """Write back what the TLABs hold before control returns to the host (a full TLAB is
+        written back when it is replaced): the regions are current whenever anyone else can look."""
         return [c for a in self.k.arenas for c in self.flush(a.name)]
 
-    def refill_func(self, a: str) -> Func:
-        """Flush the current TLAB and take a new one from the region (one ``tvm.alloc``)."""
-        fn = self.need("alloc", [I32, I32], [I64])
-        body = [
-            *self.flush(a),
-            f"global.get $gr_{a}",
-            f"i32.const {TLAB}",
-            f"call {fn}",
-            "local.tee $h",
-            "i64.eqz",
-            "if",
-            "  unreachable",
-            "end",
-            "local.get $h",
-            "i32.wrap_i64",
-            "local.tee $c",
-            f"global.set $tl_{a}",
-            "local.get $c",
-            f"global.set $tlf_{a}",
-            "local.get $c",
-            f"i32.const {TLAB}",
-            "i32.add",
-            f"global.set $tle_{a}",
-        ]
-        # the flush reads $h_{a}: the refill function takes it as a parameter
-        return Func(f"refill_{a}", [(f"h_{a}", I64)], [], [("h", I64), ("c", I32)], body)
-
     def alloc(self, buf: str, size: int) -> Code:
-        if not any(f.name == f"refill_{buf}" for f in self.funcs):
-            self.funcs.append(self.refill_func(buf))
-        t = self.temp(I32)
-        return [
-            f"global.get $tl_{buf}",
-            f"i32.const {size}",
-            "i32.add",
-            f"global.get $tle_{buf}",
-            "i32.gt_u",
-            "if",
-            f"  local.get $h_{buf}",
-            f"  call $refill_{buf}",
-            "end",
-            f"global.get $tl_{buf}",
-            f"local.tee {t}",
-            f"i32.const {size}",
-            "i32.add",
-            f"global.set $tl_{buf}",
-            f"local.get {t}",
-        ]
+        return self.tlab_alloc(buf, size)
 
     def load(self, buf: str, kind: str, addr: Expr) -> Code:
         access = self.k.buffer(buf).access
@@ -717,6 +743,7 @@ class MMLowering(HandleLowering):
                 self.module.imports.append(import_memory("tvm", f"r{rid}", ident, pages, pages))
         self.guest_memory(1)
         self.handle_globals()
+        self.tlab_globals()
 
     def call_prologue(self) -> Code:
         return []
@@ -748,7 +775,7 @@ class MMLowering(HandleLowering):
         return [*self.expr(addr), *self.expr(value), f"{STORE_OPS[kind]} $m_{buf}"]
 
     def alloc(self, buf: str, size: int) -> Code:
-        return self.abi_alloc(buf, size)
+        return self.tlab_alloc(buf, size)
 
 
 def lower(variant: str, kernel: Kernel, arena_caps: dict[str, int], **kwargs: object) -> str:

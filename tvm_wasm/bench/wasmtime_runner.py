@@ -147,7 +147,7 @@ def prepare_tvm(variant: str, kernel: Kernel, engines: Engines, arena_limit: int
     def reset() -> None:
         for arena in kernel.arenas:
             host._region(region_ids[arena.name][0]).allocator.reset()  # type: ignore[attr-defined]
-            if variant == "tvm-bulk":
+            if variant in ("tvm-bulk", "tvm-mm"):
                 for g in ("tl", "tle", "tlf"):
                     _set_global(instance, store, f"{g}_{arena.name}", 0)
 
@@ -157,6 +157,10 @@ def prepare_tvm(variant: str, kernel: Kernel, engines: Engines, arena_limit: int
     notes = []
     if variant == "tvm-bulk":
         notes.append(_bulk_note(kernel))
+    elif variant == "tvm" and kernel.arenas:
+        notes.append("one tvm.alloc per block")
+    elif variant == "tvm-mm" and kernel.arenas:
+        notes.append("arenas: 16 KiB TLABs from tvm.alloc, blocks bump-allocated in the guest, native stores")
     prepared = Prepared(call, reset if kernel.arenas else None, max_reps, notes, keep=[host, instance])
     prepared.keep.append(lambda: host.python_entries)
     return prepared
@@ -169,7 +173,7 @@ def _bulk_note(kernel: Kernel) -> str:
             "stream": f"{b.name}: 16 KiB chunks via read",
             "random": f"{b.name}: read whole per repetition",
             "rare": f"{b.name}: per-access typed loads",
-            "arena": f"{b.name}: 16 KiB TLABs, write-back",
+            "arena": f"{b.name}: 16 KiB TLABs in guest memory, written back when full and at return",
         }[b.access])
     return "bulk plan: " + "; ".join(parts)
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import wasmtime
+import wasmtime.component
 
 from ..core.allocators import Allocator, Bump, Freelist, Slab
 from ..core.backing import BackingStore
@@ -28,6 +30,9 @@ from . import native
 from .pools import PoolSet, Span
 from .runtime import RuntimeModules, runtime_modules
 from .table import DirectoryTable, TableBump, TableCounters, TableSlab
+
+if TYPE_CHECKING:
+    from .component import ComponentGuest
 
 DEFAULT_POOLS = 4
 ModuleSource = bytes | str | wasmtime.Module
@@ -208,6 +213,20 @@ class TvmHost(RegionDirectory):
                     offset=handle.offset,
                 )
         return trap
+
+    # ------------------------------------------------------------------ component model (WIT path)
+    def component_linker(self, *, max_transfer: int | None = None) -> wasmtime.component.Linker:
+        """A component linker serving the ``tvm:memory`` WIT interfaces (``wit/tvm.wit``) over these regions."""
+        from .component import DEFAULT_MAX_TRANSFER, component_linker  # the WIT path loads on first use
+
+        return component_linker(self, max_transfer=DEFAULT_MAX_TRANSFER if max_transfer is None else max_transfer)
+
+    def instantiate_component(self, component: object) -> ComponentGuest:
+        """Instantiate a component (``Component``, its bytes, or a path) in this host's store,
+        so it shares regions, metrics and errors with raw-ABI guests."""
+        from .component import instantiate_component
+
+        return instantiate_component(self, component)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ slow paths (entered from wasm)
     def _host_fault(self, region_id: int) -> int:
