@@ -1,0 +1,182 @@
+"""Guests and helpers for the component-path tests.
+
+* the **proxy** guest re-exports every ``tvm:memory`` function and forwards each
+  call to its import, so Python drives the host through a real guest;
+* the **scenario** guest is hand-written WAT that runs a whole workflow inside
+  wasm and reads results at their canonical-ABI offsets itself;
+* the **raw** guest is a core module on the raw ``tvm`` ABI, for coexistence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wasmtime.component import Record, Variant
+
+from tvm_wasm.host.component import ComponentGuest
+from tvm_wasm.host.component_build import REALLOC_WAT, RESULT_AREA, CoreAbi
+
+SCENARIO_WIT = """package tvm:test;
+
+world scenario {
+    include tvm:memory/tvm-guest@0.1.0;
+    /// The whole workflow inside the guest: 0 when every step passed, else the failing step.
+    export run: func() -> u32;
+}
+"""
+
+PAYLOAD = b"component path!!"  # 16 bytes, in the scenario guest's data segment at 0x400
+
+
+def scenario_wat(abi: CoreAbi) -> str:
+    """A guest that creates, writes, reads back, checks, destroys, and sees the stale handle.
+
+    Offsets are the canonical ABI's: a result's discriminant at +0 and its
+    payload at +8 (tvm-error is 8-aligned); inside a tvm-error payload the
+    case discriminant is at +8 and its own payload at +16.
+    """
+    r = RESULT_AREA
+    decls = "\n  ".join(
+        abi.import_decl(interface, name, alias)
+        for interface, name, alias in (
+            ("manager", "create-region", "create"),
+            ("manager", "alloc", "alloc"),
+            ("manager", "describe-region", "describe"),
+            ("manager", "destroy-region", "destroy"),
+            ("bytes", "write", "write"),
+            ("bytes", "read", "read"),
+            ("diagnostics", "bytes-read-count", "read_count"),
+        )
+    )
+
+    def expect(step: int, condition: str) -> str:
+        return f"(if (i32.eqz {condition}) (then (return (i32.const {step}))))"
+
+    ok = f"(i32.eqz (i32.load8_u (i32.const {r})))"
+    return f"""(module
+  {decls}
+  (memory (export "cm32p2_memory") 1)
+  (data (i32.const 0x400) "{PAYLOAD.decode()}")
+  {REALLOC_WAT}
+  (func (export "cm32p2||run") (result i32)
+    (local $rid i32) (local $gen i32) (local $off i32) (local $ptr i32) (local $i i32)
+    ;; 1: create-region(object-arena, 4096) -> ok(u16)
+    (call $create (i32.const 1) (i32.const 4096) (i32.const {r}))
+    {expect(1, ok)}
+    (local.set $rid (i32.load16_u (i32.const {r + 8})))
+    ;; 2: alloc(rid, 16) -> ok(handle{{region-id, generation, offset}})
+    (call $alloc (local.get $rid) (i32.const 16) (i32.const {r}))
+    {expect(2, ok)}
+    {expect(2, f"(i32.eq (i32.load16_u (i32.const {r + 8})) (local.get $rid))")}
+    (local.set $gen (i32.load16_u (i32.const {r + 10})))
+    (local.set $off (i32.load (i32.const {r + 12})))
+    ;; 3: write(handle, the data segment)
+    (call $write (local.get $rid) (local.get $gen) (local.get $off) (i32.const 0x400) (i32.const 16) (i32.const {r}))
+    {expect(3, ok)}
+    ;; 4: read(handle, 16) -> ok(list) equal to what was written
+    (call $read (local.get $rid) (local.get $gen) (local.get $off) (i32.const 16) (i32.const {r}))
+    {expect(4, ok)}
+    {expect(4, f"(i32.eq (i32.load (i32.const {r + 12})) (i32.const 16))")}
+    (local.set $ptr (i32.load (i32.const {r + 8})))
+    (block $same (loop $cmp
+      (br_if $same (i32.eq (local.get $i) (i32.const 16)))
+      {expect(4, "(i32.eq (i32.load8_u (i32.add (local.get $ptr) (local.get $i))) (i32.load8_u (i32.add (i32.const 0x400) (local.get $i))))")}
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $cmp)))
+    ;; 5: describe-region -> region-info: id@8 generation@10 kind@12 capacity@16 used@20 residency@24
+    (call $describe (local.get $rid) (i32.const {r}))
+    {expect(5, ok)}
+    {expect(5, f"(i32.eq (i32.load (i32.const {r + 16})) (i32.const 4096))")}
+    {expect(5, f"(i32.eq (i32.load (i32.const {r + 20})) (i32.const 16))")}
+    {expect(5, f"(i32.eq (i32.load8_u (i32.const {r + 12})) (i32.const 1))")}
+    ;; 6: the counters saw the read
+    {expect(6, "(i64.eq (call $read_count (local.get $rid)) (i64.const 16))")}
+    ;; 7: destroy-region
+    (call $destroy (local.get $rid) (i32.const {r}))
+    {expect(7, ok)}
+    ;; 8: the old handle is now stale: err(stale-handle) = case 1
+    (call $read (local.get $rid) (local.get $gen) (local.get $off) (i32.const 16) (i32.const {r}))
+    {expect(8, f"(i32.eq (i32.load8_u (i32.const {r})) (i32.const 1))")}
+    {expect(8, f"(i32.eq (i32.load8_u (i32.const {r + 8})) (i32.const 1))")}
+    ;; 9: describe -> err(region-not-found(rid)) = case 0 with the id as payload
+    (call $describe (local.get $rid) (i32.const {r}))
+    {expect(9, f"(i32.eq (i32.load8_u (i32.const {r})) (i32.const 1))")}
+    {expect(9, f"(i32.eqz (i32.load8_u (i32.const {r + 8})))")}
+    {expect(9, f"(i32.eq (i32.load16_u (i32.const {r + 16})) (local.get $rid))")}
+    ;; 10: an unknown region counts nothing
+    {expect(10, "(i64.eqz (call $read_count (local.get $rid)))")}
+    (i32.const 0))
+)"""
+
+
+RAW_WAT = """(module
+  (import "tvm" "read" (func $read (param i64 i32 i32) (result i32)))
+  (import "tvm" "write" (func $write (param i64 i32 i32) (result i32)))
+  (import "tvm" "alloc" (func $alloc (param i32 i32) (result i64)))
+  (import "tvm" "last_error" (func $last_error (result i32)))
+  (memory (export "memory") 2)
+  (func (export "alloc") (param i32 i32) (result i64) (call $alloc (local.get 0) (local.get 1)))
+  (func (export "last_error") (result i32) (call $last_error))
+  ;; write `len` bytes of `byte` through h
+  (func (export "fill_write") (param $h i64) (param $byte i32) (param $len i32) (result i32)
+    (memory.fill (i32.const 0) (local.get $byte) (local.get $len))
+    (call $write (local.get $h) (i32.const 0) (local.get $len)))
+  ;; read `len` bytes through h; the error code, or 0x100 + their byte sum's low byte
+  (func (export "read_sum") (param $h i64) (param $len i32) (result i32) (local $code i32) (local $i i32) (local $sum i32)
+    (local.set $code (call $read (local.get $h) (i32.const 0x8000) (local.get $len)))
+    (if (local.get $code) (then (return (local.get $code))))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $i) (local.get $len)))
+      (local.set $sum (i32.add (local.get $sum) (i32.load8_u (i32.add (i32.const 0x8000) (local.get $i)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $next)))
+    (i32.or (i32.const 0x100) (i32.and (local.get $sum) (i32.const 0xff))))
+)"""
+
+
+class Wit:
+    """The proxy guest, one method per interface: ``wit.manager("alloc", rid, 16)``."""
+
+    def __init__(self, guest: ComponentGuest) -> None:
+        self.guest = guest
+
+    def manager(self, name: str, *args: Any) -> Any:
+        return self.guest.call(name, *args, interface="manager")
+
+    def bytes(self, name: str, *args: Any) -> Any:
+        return self.guest.call(name, *args, interface="bytes")
+
+    def diagnostics(self, name: str, *args: Any) -> Any:
+        return self.guest.call(name, *args, interface="diagnostics")
+
+
+def is_err(value: Any) -> bool:
+    return isinstance(value, Variant)
+
+
+def ok(value: Any) -> Any:
+    """The ok value of a result, failing the test with the error otherwise."""
+    assert not isinstance(value, Variant), f"expected ok, got {describe(value)}"
+    return value
+
+
+def err(value: Any, case: str) -> Any:
+    """The payload of an ``err(case)``."""
+    assert isinstance(value, Variant), f"expected err({case}), got ok {describe(value)}"
+    assert value.tag == case, f"expected err({case}), got {describe(value)}"
+    return value.payload
+
+
+def fields(value: Any) -> dict[str, Any]:
+    """A record (or a plain value) as a dict, recursively, for assertions and messages."""
+    if isinstance(value, Record):
+        return {k: fields(v) for k, v in vars(value).items()}
+    if isinstance(value, list):
+        return [fields(v) for v in value]  # type: ignore[return-value]
+    return value
+
+
+def describe(value: Any) -> str:
+    if isinstance(value, Variant):
+        return f"{value.tag}({fields(value.payload)!r})"
+    return repr(fields(value))

@@ -1,0 +1,322 @@
+"""The component-model path: ``tvm:memory`` WIT interfaces served by a ``TvmHost``.
+
+Every WIT function is a thin call into the same ``TvmHost`` method the Python
+API uses, so semantics, metrics and errors are the model's, and a region is
+one region whichever path touches it: raw-ABI guests and components in the
+host's store share its directory. Failures come back as the ``tvm-error``
+variant; a host function never raises (wasmtime would turn that into a trap).
+
+The WIT lives in ``wit/tvm.wit`` (package ``tvm:memory@0.1.0``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wasmtime.component import Component, Func, Instance, Linker
+
+from ..core.errors import RegionNotFound
+from ..core.handle import Handle
+from . import component_lists
+from .component_errors import TransferTooLarge, to_wit_error
+from .component_values import (
+    field,
+    from_eviction,
+    from_handle,
+    from_metrics,
+    from_region_info,
+    from_remap,
+    to_allocator,
+    to_eviction_order,
+    to_handle,
+    to_kind,
+)
+
+if TYPE_CHECKING:
+    from .tvm_host import TvmHost
+
+PACKAGE = "tvm:memory"
+VERSION = "0.1.0"
+INTERFACES = ("types", "manager", "bytes", "diagnostics")
+# Each byte of a list crosses as a tagged value (32 bytes in wasmtime-py's C API, more
+# inside wasmtime), and wasmtime traps a host call that copies more than its hostcall
+# fuel allows (128 MiB by default, not configurable from Python): measured, a list
+# of about 2.67 MiB in either direction. A cap below that turns an oversized
+# transfer into a typed ``transfer-too-large`` instead of a trap, which would
+# poison every component instance in the store.
+DEFAULT_MAX_TRANSFER = 2 << 20
+WIT_DIR = Path(__file__).resolve().parents[2] / "wit"
+
+HostFunc = Callable[..., Any]
+ComponentSource = Component | bytes | bytearray | str | os.PathLike[str]
+
+
+def interface_name(name: str) -> str:
+    """``"manager"`` -> ``"tvm:memory/manager@0.1.0"``; full names pass through."""
+    return name if ":" in name else f"{PACKAGE}/{name}@{VERSION}"
+
+
+class TvmInterfaces:
+    """The host side of ``manager``, ``bytes`` and ``diagnostics`` for one ``TvmHost``."""
+
+    def __init__(self, host: TvmHost, *, max_transfer: int = DEFAULT_MAX_TRANSFER) -> None:
+        if not 0 < max_transfer <= 0xFFFF_FFFF:
+            raise ValueError(f"max_transfer must be in 1..2**32-1, got {max_transfer}")
+        self.host = host
+        self.max_transfer = max_transfer
+
+    # ------------------------------------------------------------------ plumbing
+    def _entry(self, fn: HostFunc) -> HostFunc:
+        """An infallible host function: counts the entry into Python."""
+        host = self.host
+
+        def entry(_store: object, *args: Any) -> Any:
+            host.python_entries += 1
+            return fn(*args)
+
+        return entry
+
+    def _fallible(self, fn: HostFunc) -> HostFunc:
+        """A ``result<T, tvm-error>`` host function: any failure becomes an ``err``."""
+        host = self.host
+
+        def entry(_store: object, *args: Any) -> Any:
+            host.python_entries += 1
+            try:
+                return fn(*args)
+            except Exception as exc:  # noqa: BLE001 - never unwind into the guest as a trap
+                return to_wit_error(exc, region_id=_region_hint(args))
+
+        return entry
+
+    def _limit(self, length: int) -> None:
+        if length > self.max_transfer:
+            raise TransferTooLarge(length, self.max_transfer)
+
+    def _at_current_generation(self, region_id: int, offset: int) -> Handle:
+        """A handle for a raw region offset (read-into / write-from check only the other side)."""
+        return Handle(region_id, self.host.region_info(region_id).generation, offset)
+
+    # ------------------------------------------------------------------ manager
+    def create_region(self, kind: str, capacity: int) -> int:
+        return self.host.create_region(to_kind(kind), capacity)
+
+    def create_region_with(self, kind: str, capacity: int, allocator: object) -> int:
+        return self.host.create_region(to_kind(kind), capacity, allocator=to_allocator(allocator))
+
+    def destroy_region(self, region_id: int) -> None:
+        self.host.destroy_region(region_id)
+
+    def alloc(self, region_id: int, size: int) -> object:
+        return from_handle(self.host.alloc(region_id, size))
+
+    def dealloc(self, h: object) -> None:
+        self.host.dealloc(to_handle(h))
+
+    def describe_region(self, region_id: int) -> object:
+        return from_region_info(self.host.region_info(region_id))
+
+    def promote_region(self, region_id: int) -> None:
+        self.host.promote_region(region_id)
+
+    def demote_region(self, region_id: int) -> None:
+        self.host.demote_region(region_id)  # Hot -> Warm needs no backing store
+
+    def spill_region(self, region_id: int) -> None:
+        self.host.spill_region(region_id)  # a failed spill leaves the region resident
+
+    def load_region(self, region_id: int) -> None:
+        self.host.load_region(region_id)
+
+    def pin(self, region_id: int) -> None:
+        self.host.pin(region_id)
+
+    def unpin(self, region_id: int) -> None:
+        self.host.unpin(region_id)
+
+    def compact_region(self, region_id: int) -> object:
+        return from_remap(self.host.compact_region(region_id))
+
+    def mark_external(self, region_id: int) -> None:
+        self.host.mark_external(region_id)
+
+    def load_external(self, region_id: int, data: bytes) -> None:
+        self._limit(len(data))
+        self.host.load_external(region_id, lambda _id, _generation: data)
+
+    def demote_until(self, target: int, order: str) -> object:
+        return from_eviction(self.host.demote_until(target, order=to_eviction_order(order)))  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ bytes
+    def read(self, h: object, length: int) -> bytes:
+        self._limit(length)
+        return self.host.read(to_handle(h), length)
+
+    def write(self, h: object, data: bytes) -> None:
+        self._limit(len(data))
+        self.host.write(to_handle(h), data)
+
+    def copy(self, src: object, dst: object, length: int) -> None:
+        self.host.copy(to_handle(src), to_handle(dst), length)
+
+    def read_into(self, src: object, dst_region: int, dst_offset: int, length: int) -> None:
+        source = to_handle(src)
+        self.host.copy(source, self._at_current_generation(dst_region, dst_offset), length)
+
+    def write_from(self, src_region: int, src_offset: int, dst: object, length: int) -> None:
+        target = to_handle(dst)
+        self.host.copy(self._at_current_generation(src_region, src_offset), target, length)
+
+    def copy_region(self, src_region: int, src_offset: int, dst_region: int, dst_offset: int, length: int) -> None:
+        self.host.copy_region(src_region, src_offset, dst_region, dst_offset, length)
+
+    # ------------------------------------------------------------------ diagnostics
+    def list_regions(self) -> list[object]:
+        return [from_region_info(info) for info in self.host.list_regions()]
+
+    def _counter(self, name: str) -> HostFunc:
+        def count(region_id: int) -> int:
+            try:
+                return int(getattr(self.host.metrics(region_id), name))
+            except RegionNotFound:
+                return 0  # the reference's contract: unknown regions count nothing
+
+        return count
+
+    def metrics_snapshot(self, region_id: int) -> object:
+        return from_metrics(self.host.metrics(region_id))
+
+    def resident_bytes(self) -> int:
+        return self.host.resident_bytes()
+
+    def budget_bytes(self) -> int | None:
+        return self.host.budget_bytes
+
+    def get_max_transfer(self) -> int:
+        return self.max_transfer
+
+    # ------------------------------------------------------------------ the WIT surface
+    def functions(self) -> dict[str, dict[str, HostFunc]]:
+        """Interface -> WIT function name -> host function, ready for ``LinkerInstance.add_func``."""
+        fallible, entry = self._fallible, self._entry
+        return {
+            "manager": {
+                "create-region": fallible(self.create_region),
+                "create-region-with": fallible(self.create_region_with),
+                "destroy-region": fallible(self.destroy_region),
+                "alloc": fallible(self.alloc),
+                "dealloc": fallible(self.dealloc),
+                "describe-region": fallible(self.describe_region),
+                "promote-region": fallible(self.promote_region),
+                "demote-region": fallible(self.demote_region),
+                "spill-region": fallible(self.spill_region),
+                "load-region": fallible(self.load_region),
+                "pin": fallible(self.pin),
+                "unpin": fallible(self.unpin),
+                "compact-region": fallible(self.compact_region),
+                "mark-external": fallible(self.mark_external),
+                "load-external": fallible(self.load_external),
+                "demote-until": fallible(self.demote_until),
+            },
+            "bytes": {
+                "read": fallible(self.read),
+                "write": fallible(self.write),
+                "copy": fallible(self.copy),
+                "read-into": fallible(self.read_into),
+                "write-from": fallible(self.write_from),
+                "copy-region": fallible(self.copy_region),
+            },
+            "diagnostics": {
+                "list-regions": entry(self.list_regions),
+                "fault-count": entry(self._counter("faults")),
+                "allocation-count": entry(self._counter("allocations")),
+                "bytes-read-count": entry(self._counter("bytes_read")),
+                "bytes-written-count": entry(self._counter("bytes_written")),
+                "metrics-snapshot": fallible(self.metrics_snapshot),
+                "resident-bytes": entry(self.resident_bytes),
+                "budget-bytes": entry(self.budget_bytes),
+                "max-transfer": entry(self.get_max_transfer),
+            },
+        }
+
+
+def _region_hint(args: tuple[Any, ...]) -> int:
+    """The region a failed call was about, for a not-found error without one."""
+    if not args:
+        return 0
+    first = args[0]
+    if isinstance(first, int) and not isinstance(first, bool):
+        return first if 0 <= first <= 0xFFFF else 0
+    try:
+        return int(field(first, "region-id"))  # type: ignore[call-overload]
+    except (AttributeError, TypeError, ValueError):
+        return 0
+
+
+def component_linker(host: TvmHost, *, max_transfer: int = DEFAULT_MAX_TRANSFER) -> Linker:
+    """A component ``Linker`` whose ``tvm:memory`` imports are served by ``host``.
+
+    More imports (WASI, say) may be added to it before instantiating.
+    """
+    component_lists.install()
+    bindings = TvmInterfaces(host, max_transfer=max_transfer)
+    linker = Linker(host.engine)
+    with linker.root() as root:
+        for interface, functions in bindings.functions().items():
+            with root.add_instance(interface_name(interface)) as instance:
+                for name, fn in functions.items():
+                    instance.add_func(name, fn)
+    return linker
+
+
+def load_component(host: TvmHost, component: ComponentSource) -> Component:
+    """A ``Component`` from itself, its binary, or a path to it."""
+    if isinstance(component, Component):
+        return component
+    if isinstance(component, (bytes, bytearray)):
+        return Component(host.engine, bytes(component))
+    return Component.from_file(host.engine, os.fspath(component))
+
+
+def instantiate_component(host: TvmHost, component: ComponentSource, *, linker: Linker | None = None) -> ComponentGuest:
+    """Instantiate a component in ``host.store`` (so it shares regions with raw-ABI guests)."""
+    if linker is None:
+        linker = getattr(host, "_wit_linker", None)
+        if linker is None:
+            linker = component_linker(host)
+            host._wit_linker = linker  # type: ignore[attr-defined] - one linker per host, built on first use
+    instance = linker.instantiate(host.store, load_component(host, component))
+    return ComponentGuest(host, instance)
+
+
+class ComponentGuest:
+    """An instantiated component and its exports, looked up once each."""
+
+    def __init__(self, host: TvmHost, instance: Instance) -> None:
+        self.host = host
+        self.instance = instance
+        self._funcs: dict[tuple[str | None, str], Func] = {}
+
+    def func(self, name: str, interface: str | None = None) -> Func:
+        """The export ``name`` of the world (``interface=None``) or of an exported interface."""
+        key = (interface, name)
+        found = self._funcs.get(key)
+        if found is None:
+            store = self.host.store
+            parent = None
+            if interface is not None:
+                parent = self.instance.get_export_index(store, interface_name(interface))
+                if parent is None:
+                    raise KeyError(f"component exports no interface {interface_name(interface)}")
+            index = self.instance.get_export_index(store, name, parent)
+            found = self.instance.get_func(store, index) if index is not None else None
+            if found is None:
+                raise KeyError(f"component exports no function {name!r}" + (f" in {interface}" if interface else ""))
+            self._funcs[key] = found
+        return found
+
+    def call(self, name: str, *args: Any, interface: str | None = None) -> Any:
+        return self.func(name, interface)(self.host.store, *args)
