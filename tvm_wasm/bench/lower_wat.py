@@ -319,7 +319,7 @@ class LinearLowering(Lowering):
 
     def header(self) -> None:
         index = "i64 " if self.memory64 else ""
-        max_pages = 65536 if not self.memory64 else 1 << 20
+        max_pages = 65536 if not self.memory64 else 1 << 18  # 16 GiB: V8's memory64 limit
         self.module.fields.append(f'(memory $mem (export "memory") {index}{self.fixed_end // PAGE} {max_pages})')
         for arena in self.k.arenas:
             self.module.fields.append(f'(global $bump_{arena.name} (export "bump_{arena.name}") (mut i32) (i32.const 0))')

@@ -98,7 +98,6 @@ class Matrix:
         from .engines import ExternalEngines
 
         external = ExternalEngines(self.cfg)
-        self.out.engine_notes.update(external.notes())
         for cls in self.cfg.classes:
             if cls in SPECIAL_CLASSES:
                 rows = special.run(cls, self.cfg, self.engines, lambda d: self.progress(d, self.done))
@@ -109,6 +108,7 @@ class Matrix:
                 self._group(kernel)
                 self._add(external.run_kernel(kernel, self.cfg, lambda d: self.progress(d, self.done)))
         self._add(external.finish(lambda d: self.progress(d, self.done)))
+        self.out.engine_notes.update(external.notes())
         annotate(self.out.rows)
         return self.out
 

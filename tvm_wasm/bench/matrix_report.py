@@ -75,7 +75,7 @@ def render_terminal(rows: list[Row], console: Console, info: RunInfo) -> None:
             show_lines=False,
             pad_edge=False,
         )
-        variants = variants_present(r for r in rows if r.engine == engine or r.variant == "native")
+        variants = variants_present(r for r in rows if r.engine == engine or (r.variant == "native" and engine == "wasmtime"))
         table.add_column("class")
         table.add_column("size", justify="right")
         for v in variants:
@@ -123,7 +123,7 @@ def target_lines(rows: list[Row]) -> list[str]:
 
 
 def headline_markdown(rows: list[Row], engine: str = "wasmtime") -> str:
-    variants = variants_present(r for r in rows if r.engine == engine or r.variant == "native")
+    variants = variants_present(r for r in rows if r.engine == engine or (r.variant == "native" and engine == "wasmtime"))
     out = ["| class | size | " + " | ".join(variants) + " |", "|---|---:|" + "---:|" * len(variants)]
     for (cls, size), by in groups(rows, engine).items():
         out.append(f"| {cls} | {size_label(size)} | " + " | ".join(_cell(by.get(v)) for v in variants) + " |")
