@@ -185,7 +185,7 @@ def model_call(model: RegionDirectory, handles: list[Handle], op: tuple[Any, ...
         if name == "demote-until":
             return from_eviction(model.demote_until(args[0], order=to_eviction_order(args[1])))  # type: ignore[arg-type]
         return getattr(model, name.replace("-", "_"))(*args)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - every model failure becomes its WIT error
         return to_wit_error(exc, region_id=args[0] if args and isinstance(args[0], int) and args[0] <= U16 else 0)
 
 

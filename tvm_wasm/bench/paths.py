@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..core.types import RegionKind
 from ..host import component_lists
-from ..host.component import ComponentGuest, instantiate_component
+from ..host.component import ComponentGuest, component_linker, instantiate_component
 from ..host.component_build import REALLOC_WAT, RESULT_AREA, build_component, core_abi
 from ..host.component_values import from_handle
 from ..host.tvm_host import TvmHost
@@ -142,17 +142,24 @@ class PathRow:
 
 
 def run_paths(
-    *, samples: int = 5, min_sample_s: float = 0.05, bulk_lists: bool = True, progress: Callable[[str], None] | None = None
+    *,
+    samples: int = 5,
+    min_sample_s: float = 0.05,
+    stock: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> list[PathRow]:
-    """Measure every row; ``bulk_lists=False`` uses wasmtime-py's stock element-wise list conversion."""
+    """Measure every row; ``stock=True`` serves the WIT path with wasmtime-py's own
+    trampoline and element-wise list conversion instead of ``component_calls`` and
+    ``component_lists``."""
     note = progress or (lambda _: None)
     with tempfile.TemporaryDirectory(prefix="tvm-paths-") as tmp:
         component = build_bench_component(Path(tmp))
     host = TvmHost()
-    wit: ComponentGuest = instantiate_component(host, component)
+    linker = component_linker(host, fast_calls=not stock)
+    wit: ComponentGuest = instantiate_component(host, component, linker=linker)
     raw = host.instantiate(RAW_WAT)
     raw_exports = raw.exports(host.store)
-    if not bulk_lists:
+    if stock:
         component_lists.uninstall()
     try:
         src_region = host.create_region(RegionKind.BLOB_ARENA, 1 << 20)
@@ -220,13 +227,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tvm_wasm.bench.paths", description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=5, help="timed samples per row (default 5)")
     parser.add_argument(
-        "--stock-lists", action="store_true", help="also measure with wasmtime-py's element-wise list<u8> conversion"
+        "--stock",
+        action="store_true",
+        help="also measure the WIT path served by wasmtime-py's own trampoline and list conversion",
     )
     args = parser.parse_args(argv)
     print(render(run_paths(samples=args.samples, progress=lambda s: print(f"  measuring {s}", flush=True))))
-    if args.stock_lists:
-        print("\nwith wasmtime-py's stock (element-wise) list<u8> conversion:")
-        print(render(run_paths(samples=args.samples, bulk_lists=False)))
+    if args.stock:
+        print("\nWIT path with wasmtime-py's stock trampoline and element-wise list<u8> conversion:")
+        print(render(run_paths(samples=args.samples, stock=True)))
     return 0
 
 

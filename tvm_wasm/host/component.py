@@ -21,6 +21,7 @@ from wasmtime.component import Component, Func, Instance, Linker
 from ..core.errors import RegionNotFound
 from ..core.handle import Handle
 from . import component_lists
+from .component_calls import Signature, add_fast_func
 from .component_errors import TransferTooLarge, to_wit_error
 from .component_values import (
     field,
@@ -199,6 +200,45 @@ class TvmInterfaces:
         return self.max_transfer
 
     # ------------------------------------------------------------------ the WIT surface
+    @staticmethod
+    def signatures() -> dict[str, dict[str, Signature]]:
+        """How each function's values move (see ``component_calls``); must match ``wit/tvm.wit``."""
+        unit, sig = "result unit", Signature.of
+        return {
+            "manager": {
+                "create-region": sig("enum u32", "result u16"),
+                "create-region-with": sig("any", "result u16"),
+                "destroy-region": sig("u16", unit),
+                "alloc": sig("u16 u32", "result handle"),
+                "dealloc": sig("handle", unit),
+                "describe-region": sig("u16", "result any"),
+                **{name: sig("u16", unit) for name in (
+                    "promote-region", "demote-region", "spill-region", "load-region", "pin", "unpin", "mark-external",
+                )},
+                "compact-region": sig("u16", "result any"),
+                "load-external": sig("u16 bytes", unit),
+                "demote-until": sig("u64 enum", "result any"),
+            },
+            "bytes": {
+                "read": sig("handle u32", "result bytes"),
+                "write": sig("handle bytes", unit),
+                "copy": sig("handle handle u32", unit),
+                "read-into": sig("handle u16 u32 u32", unit),
+                "write-from": sig("u16 u32 handle u32", unit),
+                "copy-region": sig("u16 u32 u16 u32 u32", unit),
+            },
+            "diagnostics": {
+                "list-regions": sig("", "any"),
+                **{name: sig("u16", "u64") for name in (
+                    "fault-count", "allocation-count", "bytes-read-count", "bytes-written-count",
+                )},
+                "metrics-snapshot": sig("u16", "result any"),
+                "resident-bytes": sig("", "u64"),
+                "budget-bytes": sig("", "any"),
+                "max-transfer": sig("", "u32"),
+            },
+        }
+
     def functions(self) -> dict[str, dict[str, HostFunc]]:
         """Interface -> WIT function name -> host function, ready for ``LinkerInstance.add_func``."""
         fallible, entry = self._fallible, self._entry
@@ -256,19 +296,25 @@ def _region_hint(args: tuple[Any, ...]) -> int:
         return 0
 
 
-def component_linker(host: TvmHost, *, max_transfer: int = DEFAULT_MAX_TRANSFER) -> Linker:
+def component_linker(host: TvmHost, *, max_transfer: int = DEFAULT_MAX_TRANSFER, fast_calls: bool = True) -> Linker:
     """A component ``Linker`` whose ``tvm:memory`` imports are served by ``host``.
 
-    More imports (WASI, say) may be added to it before instantiating.
+    ``fast_calls=False`` uses wasmtime-py's own trampoline for every call (the
+    benchmark compares the two). More imports (WASI, say) may be added to the
+    linker before instantiating.
     """
     component_lists.install()
     bindings = TvmInterfaces(host, max_transfer=max_transfer)
+    signatures = bindings.signatures()
     linker = Linker(host.engine)
     with linker.root() as root:
         for interface, functions in bindings.functions().items():
             with root.add_instance(interface_name(interface)) as instance:
                 for name, fn in functions.items():
-                    instance.add_func(name, fn)
+                    if fast_calls:
+                        add_fast_func(instance, name, fn, signatures[interface][name])
+                    else:
+                        instance.add_func(name, fn)
     return linker
 
 

@@ -75,14 +75,17 @@ def wit_dir(workdir: Path, extra_wit: str | None = None) -> Path:
     return root
 
 
-def build_component(core_wat: str, world: str, workdir: Path, *, extra_wit: str | None = None) -> bytes:
-    """A component binary: ``core_wat`` embedded with ``world``'s WIT, then ``component new``."""
+def build_component(
+    core_wat: str, world: str, workdir: Path, *, extra_wit: str | None = None, wit: Path | None = None
+) -> bytes:
+    """A component binary: ``core_wat`` embedded with ``world``'s WIT (``wit``, else
+    ``wit_dir(workdir, extra_wit)``), then ``component new``."""
     workdir.mkdir(parents=True, exist_ok=True)
     core = workdir / f"{world}.core.wat"
     embedded = workdir / f"{world}.embedded.wasm"
     component = workdir / f"{world}.component.wasm"
     core.write_text(core_wat)
-    run_wasm_tools("component", "embed", wit_dir(workdir, extra_wit), "--world", world, core, "-o", embedded)
+    run_wasm_tools("component", "embed", wit or wit_dir(workdir, extra_wit), "--world", world, core, "-o", embedded)
     run_wasm_tools("component", "new", embedded, "-o", component)
     return component.read_bytes()
 
@@ -121,11 +124,11 @@ class CoreAbi:
         return f'(import "{self.module_of(interface)}" "{name}" (func ${alias}{sig.wat()}))'
 
 
-def core_abi(world: str, workdir: Path, *, extra_wit: str | None = None) -> CoreAbi:
+def core_abi(world: str, workdir: Path, *, extra_wit: str | None = None, wit: Path | None = None) -> CoreAbi:
     """Signatures of ``world``'s core imports and exports, from wasm-tools' dummy module."""
     workdir.mkdir(parents=True, exist_ok=True)
     dummy = workdir / f"{world}.dummy.wasm"
-    run_wasm_tools("component", "embed", wit_dir(workdir, extra_wit), "--world", world, "--dummy", "-o", dummy)
+    run_wasm_tools("component", "embed", wit or wit_dir(workdir, extra_wit), "--world", world, "--dummy", "-o", dummy)
     module = wasmtime.Module(wasmtime.Engine(), dummy.read_bytes())
     abi = CoreAbi()
     for imp in module.imports:
@@ -196,7 +199,9 @@ def proxy_wat(abi: CoreAbi) -> str:
     return "\n".join(lines)
 
 
-def build_proxy(workdir: Path) -> bytes:
-    """The proxy guest component (see ``PROXY_WIT``)."""
-    abi = core_abi("proxy", workdir, extra_wit=PROXY_WIT)
-    return build_component(proxy_wat(abi), "proxy", workdir, extra_wit=PROXY_WIT)
+def build_proxy(workdir: Path, *, world: str = "proxy", wit: Path | None = None) -> bytes:
+    """The proxy guest component (see ``PROXY_WIT``), or a proxy of another world that
+    imports and exports the same interfaces."""
+    extra = None if wit else PROXY_WIT
+    abi = core_abi(world, workdir, extra_wit=extra, wit=wit)
+    return build_component(proxy_wat(abi), world, workdir, extra_wit=extra, wit=wit)

@@ -39,7 +39,7 @@ def _grid(address: int, count: int) -> np.ndarray:
     return np.ctypeslib.as_array(buffer).reshape(count, _VAL_SIZE)
 
 
-def _lower_bytes(data: bytes | bytearray | memoryview) -> Any:
+def lower_bytes(data: bytes | bytearray | memoryview) -> Any:
     """A new C ``vallist`` of u8 values holding ``data``; the caller owns it."""
     payload = np.frombuffer(data, dtype=np.uint8)
     raw = ffi.wasmtime_component_vallist_t()
@@ -51,7 +51,7 @@ def _lower_bytes(data: bytes | bytearray | memoryview) -> Any:
     return raw
 
 
-def _lift_bytes(raw: Any) -> bytes:
+def lift_bytes(raw: Any) -> bytes:
     """The bytes of a C ``vallist`` of u8 values (ownership stays with the caller)."""
     count = int(raw.size)
     if count == 0:
@@ -64,7 +64,7 @@ def _convert_to_c(self: Any, store: Any, val: Any, ptr: Any) -> None:
         return _stock_to_c(self, store, val, ptr)
     if not isinstance(val, (bytes, bytearray, memoryview)):
         raise TypeError("expected bytes value")
-    raw = _lower_bytes(val)
+    raw = lower_bytes(val)
     ptr.contents.kind = ffi.WASMTIME_COMPONENT_LIST
     ptr.contents.of.list = raw
     return None
@@ -75,7 +75,7 @@ def _convert_from_c(self: Any, c: Any) -> Any:
         return _stock_from_c(self, c)
     assert c.kind == ffi.WASMTIME_COMPONENT_LIST.value
     try:
-        return _lift_bytes(c.of.list)
+        return lift_bytes(c.of.list)
     finally:
         ffi.wasmtime_component_vallist_delete(ctypes.byref(c.of.list))
 
@@ -83,14 +83,14 @@ def _convert_from_c(self: Any, c: Any) -> Any:
 def self_check() -> bool:
     """Do the bulk routines agree with ctypes' element-wise view of the same memory?"""
     sample = bytes(range(256)) * 3 + b"\x00\xff"
-    raw = _lower_bytes(sample)
+    raw = lower_bytes(sample)
     try:
         for i, byte in enumerate(sample):
             if raw.data[i].kind != _KIND_U8 or raw.data[i].of.u8 != byte:
                 return False
         for i in range(len(sample)):  # and back: ctypes writes, the bulk path reads
             raw.data[i].of.u8 = sample[-1 - i]
-        return _lift_bytes(raw) == sample[::-1]
+        return lift_bytes(raw) == sample[::-1]
     finally:
         ffi.wasmtime_component_vallist_delete(ctypes.byref(raw))
 

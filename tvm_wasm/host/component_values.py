@@ -47,7 +47,9 @@ def enum_member(cls: type[E], case: str) -> E:
 
 
 def to_handle(value: object) -> Handle:
-    """A WIT ``handle`` record as the model's ``Handle``."""
+    """A WIT ``handle`` record as the model's ``Handle`` (a ``Handle`` passes through)."""
+    if isinstance(value, Handle):
+        return value
     return Handle(int(field(value, "region-id")), int(field(value, "generation")), int(field(value, "offset")))  # type: ignore[call-overload]
 
 
