@@ -110,3 +110,13 @@ def test_cli_reports_bad_input(tmp_path, capsys):
     assert "user WAT" in capsys.readouterr().err
     assert not (tmp_path / "y.wasm").exists()
     assert main(["guest"]) == 2
+
+
+def test_cli_splices_user_wat(tmp_path):
+    user = tmp_path / "user.wat"
+    user.write_text('(func (export "answer") (result i32) (call $region_count) (i32.const 42) (i32.add))')
+    out = tmp_path / "with-user.wasm"
+    assert main(["guest", "build", "--pools", "2", "--max-pages", "16", "--user-wat", str(user), "-o", str(out)]) == 0
+    store = wasmtime.Store(engine())
+    instance = wasmtime.Instance(store, wasmtime.Module(engine(), out.read_bytes()), [])
+    assert instance.exports(store)["answer"](store) == 42

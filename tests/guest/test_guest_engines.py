@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from web_harness import find_chromium, run_in_chromium, run_in_node
+from web_harness import big_assets, find_chromium, run_in_chromium, run_in_node
 
 
 def failures(report: dict) -> list[str]:
@@ -29,6 +29,20 @@ def test_checks_pass_in_headless_chromium():
     assert "Chrome/" in report["engine"]
     assert failures(report) == []
     assert len(report["results"]) == 9
+
+
+def test_more_than_4_gib_in_one_chromium_tab():
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no chromium binary found (Debian's chromium package; .ci/run installs it)")
+    report = run_in_chromium(chromium, files=big_assets())
+    assert "error" not in report, report.get("error")
+    regions = report["regions"]
+    assert [r["pool"] for r in regions] == [0, 0, 1, 2]
+    assert sum(r["capacity"] for r in regions) == 3 * 2**31 + 2**32 - 1  # 10 GiB
+    for n, r in enumerate(regions):
+        assert (r["first"], r["second"], r["last"]) == (0x10 + n, 0x20 + n, 0xE0 + n)
+        assert r["pastEnd"] == 3  # one past the end: the typed access traps as OutOfBounds
 
 
 def node_has_multi_memory(node: str) -> bool:

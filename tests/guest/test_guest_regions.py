@@ -6,6 +6,7 @@ import struct
 
 import numpy as np
 import pytest
+import wasmtime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -204,8 +205,11 @@ def test_block_allocator_limits(make_guest):
     assert g.raw("dealloc", raw_handle(r, 2, 5)) == 3  # no block starts there
 
 
+RAW_POOL_LOAD = '(func (export "raw_load_p0") (param i32) (result i32) (i32.load8_u $p0 (local.get 0)))'
+
+
 def test_pools_grow_on_demand_up_to_their_maximum(make_guest):
-    g = make_guest(pools=2, max_pages=8, initial_pages=1)
+    g = make_guest(pools=2, max_pages=8, initial_pages=1, user_wat=RAW_POOL_LOAD)
     pages = lambda: [g.pool_memory(k).size(g.store) for k in range(2)]  # noqa: E731
     assert pages() == [1, 1]
     a = g.create_region(ARENA, 3 * PAGE)
@@ -223,9 +227,13 @@ def test_pools_grow_on_demand_up_to_their_maximum(make_guest):
         assert g.raw("load_u8", h.to_i64(), cap - 1) == 0x7F
         with pytest.raises(OutOfBounds):
             g.raw("store_u8", h.to_i64(), cap, 0)
-    # an engine-level access past a pool's maximum traps too: the memory cannot grow further
+    # below the handles, the pool itself: its last byte is there, one past its maximum traps,
+    # and it cannot grow further
+    assert g.raw("raw_load_p0", 8 * PAGE - 1) == 0x7F  # b's last byte, written through its handle
+    with pytest.raises(wasmtime.Trap, match="out of bounds"):
+        g.raw("raw_load_p0", 8 * PAGE)
     assert g.pool_memory(0).grow(g.store, 0) == 8
-    with pytest.raises(Exception):
+    with pytest.raises(wasmtime.WasmtimeError):
         g.pool_memory(0).grow(g.store, 1)
     g.destroy_region(a)
     assert g.region_info(g.create_region(ARENA, 3 * PAGE)).base == 0  # the freed span is reused

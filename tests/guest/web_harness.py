@@ -74,6 +74,43 @@ def assets() -> dict[str, tuple[str, bytes]]:
     }
 
 
+BIG_PAGE = """<!doctype html>
+<script type="module">
+  // More than 4 GiB in one tab: four regions (2, 2, 2 and 4 GiB - 1) across three pools,
+  // sentinels at both ends written and read through the ABI and through zero-copy views.
+  import { instantiate, RegionKind, packHandle } from "/tvm-guest.js";
+  const report = { engine: navigator.userAgent, regions: [] };
+  try {
+    const g = await instantiate("/big.wasm");
+    for (const [n, cap] of [2 ** 31, 2 ** 31, 2 ** 31, 2 ** 32 - 1].entries()) {
+      const r = g.createRegion(RegionKind.BLOB_ARENA, cap);
+      const h = packHandle(r, 1, 0);
+      g.exports.store_u8(h, 0, 0x10 + n);
+      g.exports.store_u8(h, (cap - 1) | 0, 0xe0 + n);
+      const view = g.regionBytes(r);
+      view[1] = 0x20 + n;
+      let pastEnd = 0;
+      try { g.guard(() => g.exports.load_u8(h, cap | 0)); } catch (error) { pastEnd = error.code ?? -1; }
+      report.regions.push({ pool: g.regionInfo(r).pool, capacity: view.length, first: g.exports.load_u8(h, 0),
+        second: g.exports.load_u8(h, 1), last: view[cap - 1], pastEnd });
+    }
+  } catch (error) {
+    report.error = String(error && error.stack ? error.stack : error);
+  }
+  await fetch("/result", { method: "POST", body: JSON.stringify(report) });
+</script>
+"""
+
+
+def big_assets() -> dict[str, tuple[str, bytes]]:
+    """A page and a module with 4 pools of up to 4 GiB each."""
+    return {
+        "/": ("text/html", BIG_PAGE.encode()),
+        "/tvm-guest.js": ("text/javascript", tvm_guest_js()),
+        "/big.wasm": ("application/wasm", build_module(pools=4).wasm),
+    }
+
+
 def find_chromium() -> str | None:
     for name in ("chromium", "chromium-browser"):
         found = shutil.which(name)
@@ -124,9 +161,10 @@ def serve(files: dict[str, tuple[str, bytes]]) -> Iterator[tuple[str, dict, thre
         server.server_close()
 
 
-def run_in_chromium(chromium: str, timeout: float = 90.0) -> dict:
-    """Open the page in headless Chromium (fresh profile) and wait for its posted report."""
-    with serve(assets()) as (url, report, done), tempfile.TemporaryDirectory(prefix="tvm-chromium-") as profile:
+def run_in_chromium(chromium: str, timeout: float = 90.0, files: dict[str, tuple[str, bytes]] | None = None) -> dict:
+    """Open the page at ``/`` of ``files`` (default: the checks) in headless Chromium with a fresh
+    profile, and wait for the report it posts to ``/result``."""
+    with serve(files or assets()) as (url, report, done), tempfile.TemporaryDirectory(prefix="tvm-chromium-") as profile:
         log = Path(profile) / "chromium.log"
         with open(log, "wb") as sink:
             browser = subprocess.Popen(
