@@ -9,8 +9,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # guest_helpers, whatever the import mode
 
-from guest_helpers import compiled, engine  # noqa: E402
-from tvm_wasm.guest.instance import GuestInstance  # noqa: E402
+from guest_helpers import compiled, engine
+
+from tvm_wasm.guest.instance import GuestInstance
 
 
 @pytest.fixture

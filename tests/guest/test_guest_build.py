@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import wasmtime
-
 from guest_helpers import CONTROL, RAW_ABI, built, engine, wasm_tools_validate
+
 from tvm_wasm.cli import main
 from tvm_wasm.guest import build_module
 from tvm_wasm.guest.module import USER_BEGINS, USER_ENDS
@@ -63,8 +63,8 @@ def test_save_writes_binary_or_text(tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(pools=0), dict(pools=65), dict(pools=2, max_pages=0), dict(pools=2, max_pages=65537),
-     dict(pools=2, initial_pages=5, max_pages=4), dict(pools=2, meta_max_pages=10)],
+    [{"pools": 0}, {"pools": 65}, {"pools": 2, "max_pages": 0}, {"pools": 2, "max_pages": 65537},
+     {"pools": 2, "initial_pages": 5, "max_pages": 4}, {"pools": 2, "meta_max_pages": 10}],
 )
 def test_bad_parameters_are_refused(kwargs):
     with pytest.raises(ValueError):

@@ -15,10 +15,10 @@ import struct
 
 import numpy as np
 import wasmtime
+from guest_helpers import RAW_ABI, compiled, engine, proxy_user, raw_handle, s32, s64
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guest_helpers import RAW_ABI, compiled, engine, proxy_user, raw_handle, s32, s64
 from tvm_wasm import RegionKind, Slab, TvmError, TvmHost
 from tvm_wasm.guest.instance import GuestInstance
 from tvm_wasm.host.native import memory_view
@@ -34,12 +34,12 @@ TYPED = {"u8": ("i32", 0xFF), "u16": ("i32", 0xFFFF), "u32": ("i32", 0xFFFF_FFFF
 REDUCERS = ["sum_u8", "count_byte", "find_byte", "popcount", "min_max_u8", "hash_fnv1a", "fill"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def host_engine() -> wasmtime.Engine:
     return default_engine()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def user_modules() -> tuple[wasmtime.Module, wasmtime.Module]:
     return wasmtime.Module(host_engine(), USER), wasmtime.Module(engine(), USER)
 

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 
 import numpy as np
 import pytest
 import wasmtime
+from guest_helpers import raw_handle, s32
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guest_helpers import raw_handle, s32
 from tvm_wasm import (
-    AllocationFailed, Freelist, Handle, OutOfBounds, Pinned, RegionKind, RegionNotFound, Residency, Slab,
-    StaleHandle, TvmError,
+    AllocationFailed,
+    Freelist,
+    Handle,
+    OutOfBounds,
+    Pinned,
+    RegionKind,
+    RegionNotFound,
+    Residency,
+    Slab,
+    StaleHandle,
+    TvmError,
 )
 from tvm_wasm.runtime.layout import PAGE
 
@@ -210,7 +220,7 @@ RAW_POOL_LOAD = '(func (export "raw_load_p0") (param i32) (result i32) (i32.load
 
 def test_pools_grow_on_demand_up_to_their_maximum(make_guest):
     g = make_guest(pools=2, max_pages=8, initial_pages=1, user_wat=RAW_POOL_LOAD)
-    pages = lambda: [g.pool_memory(k).size(g.store) for k in range(2)]  # noqa: E731
+    pages = lambda: [g.pool_memory(k).size(g.store) for k in range(2)]
     assert pages() == [1, 1]
     a = g.create_region(ARENA, 3 * PAGE)
     assert pages() == [3, 1]
@@ -273,7 +283,7 @@ def test_live_spans_never_overlap_and_start_zeroed(make_guest, ops):
         view[:] = 0xA5  # leave junk for whoever reuses the span
         live.append(r)
         spans = sorted((g.region_info(x).pool, g.region_info(x).base, g.region_info(x).capacity) for x in live)
-        for (p1, b1, c1), (p2, b2, _) in zip(spans, spans[1:]):
+        for (p1, b1, c1), (p2, b2, _) in itertools.pairwise(spans):
             assert p1 != p2 or b1 + c1 <= b2
         for pool, base, cap in spans:
             assert base + cap <= g.pool_memory(pool).data_len(g.store)

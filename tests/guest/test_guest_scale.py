@@ -7,8 +7,8 @@ import os
 import struct
 
 import pytest
-
 from guest_helpers import proxy_user, s32, s64
+
 from tvm_wasm import Handle, OutOfBounds, RegionKind
 from tvm_wasm.host.native import resident_set_bytes
 

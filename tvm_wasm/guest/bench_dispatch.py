@@ -31,13 +31,13 @@ calls discarded, median of the samples reported.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import random
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
-import dataclasses
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -245,7 +245,7 @@ def tree_dispatch() -> Iterator[None]:
     """Build with ``per_pool_tree`` for the what-if rows (restored on exit; nothing else is built meanwhile)."""
     from ..runtime import bridge_module, core_module
 
-    saved = [(m, m.per_pool) for m in (core_module, reducers_module(), bridge_module)]
+    saved = [(m, m.per_pool) for m in (core_module, R, bridge_module)]
     try:
         for module, _ in saved:
             module.per_pool = per_pool_tree
@@ -253,10 +253,6 @@ def tree_dispatch() -> Iterator[None]:
     finally:
         for module, original in saved:
             module.per_pool = original
-
-
-def reducers_module():  # noqa: ANN201 - the module object
-    return R
 
 
 def bench_abi(engine: wasmtime.Engine, pools: int, samples: int) -> list[Row]:
@@ -331,7 +327,7 @@ def bench_reducers(engine: wasmtime.Engine, samples: int, spans: Sequence[int]) 
     for span in spans:
         for name in REDUCERS:
             args: tuple[int, ...] = (span, 255) if name in ("count_byte", "find_byte") else (span,)
-            kernels = {mode: (lambda reps, f=exports[f"{name}_{mode}"]: f(store, reps, *args)) for mode in ("simd", "scalar")}
+            kernels = {mode: (lambda reps, f=exports[f"{name}_{mode}"], a=args: f(store, reps, *a)) for mode in ("simd", "scalar")}
             timings = interleaved(kernels, samples)  # type: ignore[arg-type]
             label = f"{name} over {span // 1024} KiB"
             scalar = timings["scalar"][0]

@@ -67,8 +67,8 @@ def find_func() -> Func:
         "  (br $halve)))",
         f"(if (i32.ge_u (local.get $lo) {table_u32(G.BT_COUNT)}) (then (return (i32.const -1))))",
         f"(local.set $e {block_at('lo')})",
-        "(select (local.get $lo) (i32.const -1)"
-        " (i32.eq (i32.load $meta (i32.add (local.get $e) (local.get $field))) (local.get $key)))",
+        ("(select (local.get $lo) (i32.const -1)"
+        " (i32.eq (i32.load $meta (i32.add (local.get $e) (local.get $field))) (local.get $key)))"),
     ]
     params = [("table", "i32"), ("field", "i32"), ("key", "i32")]
     locals_ = [("lo", "i32"), ("hi", "i32"), ("mid", "i32"), ("e", "i32")]
@@ -88,8 +88,8 @@ def alloc_func() -> Func:
         f"(local.set $count {table_u32(G.BT_COUNT)})",
         f"(if (i32.ge_u (local.get $count) {table_u32(G.BT_CAP)}) {fail})",
         f"(local.set $offset {table_u32(G.BT_BUMP)})",
-        "(if (i64.gt_u (i64.add (i64.extend_i32_u (local.get $offset)) (i64.extend_i32_u (local.get $size)))"
-        f" (i64.load32_u {META} offset={L.SLOTS + L.SLOT_CAPACITY} (local.get $slot))) {fail})",
+        ("(if (i64.gt_u (i64.add (i64.extend_i32_u (local.get $offset)) (i64.extend_i32_u (local.get $size)))"
+        f" (i64.load32_u {META} offset={L.SLOTS + L.SLOT_CAPACITY} (local.get $slot))) {fail})"),
         f"(local.set $e {block_at('count')})",
         f"(i32.store {META} offset={G.BLK_OFFSET} (local.get $e) (local.get $offset))",
         f"(i32.store {META} offset={G.BLK_SIZE} (local.get $e) (local.get $size))",
@@ -97,8 +97,8 @@ def alloc_func() -> Func:
         f"(i32.store {META} offset={G.BLK_LIVE} (local.get $e) (i32.const 1))",
         set_table_u32(G.BT_COUNT, "(i32.add (local.get $count) (i32.const 1))"),
         set_table_u32(G.BT_BUMP, "(i32.add (local.get $offset) (local.get $size))"),
-        f"(i32.store {META} offset={L.SLOTS + L.SLOT_USED} (local.get $slot)"
-        f" (i32.add {slot_u32(L.SLOT_USED)} (local.get $size)))",
+        (f"(i32.store {META} offset={L.SLOTS + L.SLOT_USED} (local.get $slot)"
+        f" (i32.add {slot_u32(L.SLOT_USED)} (local.get $size)))"),
         *count_allocation(),
         *make_handle(["local.get $offset"]),
     ]
@@ -111,14 +111,14 @@ def dealloc_func() -> Func:
     body = [
         *A.slot_of_handle("h"),
         f"(local.set $table {slot_u32(G.GS_SIDE)})",
-        f"(local.set $index (call $block_find (local.get $table) (i32.const {G.BLK_OFFSET})"
-        " (i32.wrap_i64 (local.get $h))))",
+        (f"(local.set $index (call $block_find (local.get $table) (i32.const {G.BLK_OFFSET})"
+        " (i32.wrap_i64 (local.get $h))))"),
         f"(if (i32.lt_s (local.get $index) (i32.const 0)) (then (return (i32.const {OutOfBounds.code}))))",
         f"(local.set $e {block_at('index')})",
         f"(if (i32.eqz {block_field(G.BLK_LIVE)}) (then (return (i32.const {OutOfBounds.code}))))",
         f"(i32.store {META} offset={G.BLK_LIVE} (local.get $e) (i32.const 0))",
-        f"(i32.store {META} offset={L.SLOTS + L.SLOT_USED} (local.get $slot)"
-        f" (i32.sub {slot_u32(L.SLOT_USED)} {block_field(G.BLK_SIZE)}))",
+        (f"(i32.store {META} offset={L.SLOTS + L.SLOT_USED} (local.get $slot)"
+        f" (i32.sub {slot_u32(L.SLOT_USED)} {block_field(G.BLK_SIZE)}))"),
         "(i32.const 0)",
     ]
     locals_ = [("slot", "i32"), ("table", "i32"), ("index", "i32"), ("e", "i32")]
@@ -133,8 +133,8 @@ def compact_func(pools: int) -> Func:
     slide = per_pool(
         pools,
         lambda k: [
-            f"(memory.copy {pool_name(k)} {pool_name(k)} (i32.add (local.get $base) (local.get $cursor))"
-            " (i32.add (local.get $base) (local.get $offset)) (local.get $size))",
+            (f"(memory.copy {pool_name(k)} {pool_name(k)} (i32.add (local.get $base) (local.get $cursor))"
+            " (i32.add (local.get $base) (local.get $offset)) (local.get $size))"),
             "br $slid",
         ],
         ["(local.get $pool)"],
@@ -169,8 +169,8 @@ def compact_func(pools: int) -> Func:
         set_table_u32(G.BT_BUMP, "(local.get $cursor)"),
         # Like the model: everything after the packed blocks reads as zero.
         "(call $arena_zero (local.get $pool) (i64.extend_i32_u (i32.add (local.get $base) (local.get $cursor)))",
-        f"  (i64.sub (i64.load32_u {META} offset={L.SLOTS + L.SLOT_CAPACITY} (local.get $slot))"
-        " (i64.extend_i32_u (local.get $cursor))))",
+        (f"  (i64.sub (i64.load32_u {META} offset={L.SLOTS + L.SLOT_CAPACITY} (local.get $slot))"
+        " (i64.extend_i32_u (local.get $cursor))))"),
     ]
     locals_ = [("table", "i32"), ("pool", "i32"), ("base", "i32"), ("count", "i32"), ("i", "i32"), ("e", "i32"),
                ("offset", "i32"), ("size", "i32"), ("cursor", "i32"), ("kept", "i32")]
@@ -190,8 +190,8 @@ def migrate_func() -> Func:
         f"(if (i32.eqz (i32.and {slot_u32(L.SLOT_STATE)} (i32.const {L.FLAG_LIVE})))",
         "  (then (global.set $last_error (call $check_handle (local.get $h))) (return (i64.const 0))))",
         f"(local.set $gen (i32.and (i32.wrap_i64 (i64.shr_u (local.get $h) (i64.const 32))) (i32.const {L.GEN_MASK})))",
-        f"(if (i32.eq (local.get $gen) (i32.and {slot_u32(L.SLOT_STATE)} (i32.const {L.GEN_MASK})))"
-        " (then (return (local.get $h))))",
+        (f"(if (i32.eq (local.get $gen) (i32.and {slot_u32(L.SLOT_STATE)} (i32.const {L.GEN_MASK})))"
+        " (then (return (local.get $h))))"),
         f"(if (i32.ne {slot_u32(L.SLOT_ALLOCATOR)} (i32.const {G.ALLOC_BLOCKS})) {stale})",
         f"(if (i32.or (i32.eqz {slot_u32(G.GS_PREV_GEN)}) (i32.ne (local.get $gen) {slot_u32(G.GS_PREV_GEN)})) {stale})",
         f"(if (i32.eq (i32.wrap_i64 (local.get $h)) (i32.const {G.NO_PREV})) {stale})",
@@ -200,8 +200,8 @@ def migrate_func() -> Func:
         f"(if (i32.lt_s (local.get $index) (i32.const 0)) {stale})",
         f"(local.set $e {block_at('index')})",
         "(i64.or (i64.and (local.get $h) (i64.const 0xFFFF000000000000))",
-        "  (i64.or (i64.shl (i64.extend_i32_u (i32.and "
-        f"{slot_u32(L.SLOT_STATE)} (i32.const {L.GEN_MASK}))) (i64.const 32))",
+        ("  (i64.or (i64.shl (i64.extend_i32_u (i32.and "
+        f"{slot_u32(L.SLOT_STATE)} (i32.const {L.GEN_MASK}))) (i64.const 32))"),
         f"    (i64.extend_i32_u {block_field(G.BLK_OFFSET)})))",
     ]
     locals_ = [("slot", "i32"), ("gen", "i32"), ("table", "i32"), ("index", "i32"), ("e", "i32")]

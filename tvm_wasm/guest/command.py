@@ -47,7 +47,11 @@ def register(commands: Any) -> None:
 def run_build(args: argparse.Namespace) -> int:
     from wasmtime import WasmtimeError
 
-    from .module import BROWSER_MAX_PAGES, BROWSER_META_MAX_PAGES, build_module  # late: keeps --help fast
+    from .module import (  # late: keeps --help fast
+        BROWSER_MAX_PAGES,
+        BROWSER_META_MAX_PAGES,
+        build_module,
+    )
 
     max_pages = args.max_pages or (BROWSER_MAX_PAGES if args.browser else L.WASM32_MAX_PAGES)
     meta_max = BROWSER_META_MAX_PAGES if args.browser else L.WASM32_MAX_PAGES

@@ -107,8 +107,8 @@ def bump_counter(field: int) -> str:
 def live_slot_func() -> Func:
     """Slot byte index of region ``id`` if it is live, else -1 (ids 0 and above 65535 are never live)."""
     body = [
-        "(if (i32.or (i32.eqz (local.get $id)) (i32.gt_u (local.get $id) (i32.const 0xFFFF)))"
-        " (then (return (i32.const -1))))",
+        ("(if (i32.or (i32.eqz (local.get $id)) (i32.gt_u (local.get $id) (i32.const 0xFFFF)))"
+        " (then (return (i32.const -1))))"),
         f"(local.set $slot (i32.shl (local.get $id) (i32.const {L.SLOT_SHIFT})))",
         f"(select (local.get $slot) (i32.const -1) (i32.and {slot_load(L.SLOT_STATE)} (i32.const {L.FLAG_LIVE})))",
     ]
@@ -123,8 +123,8 @@ def peek_id_func() -> Func:
         "(local.set $id (i32.const 1))",
         "(block $none (loop $scan",
         "  (br_if $none (i32.gt_u (local.get $id) (i32.const 0xFFFF)))",
-        f"  (if (i32.and (i32.load {META} offset={L.SLOTS + L.SLOT_STATE} (i32.shl (local.get $id)"
-        f" (i32.const {L.SLOT_SHIFT}))) (i32.const {L.FLAG_TOMBSTONE}))",
+        (f"  (if (i32.and (i32.load {META} offset={L.SLOTS + L.SLOT_STATE} (i32.shl (local.get $id)"
+        f" (i32.const {L.SLOT_SHIFT}))) (i32.const {L.FLAG_TOMBSTONE}))"),
         "    (then (return (local.get $id))))",
         "  (local.set $id (i32.add (local.get $id) (i32.const 1)))",
         "  (br $scan)))",
@@ -170,7 +170,7 @@ def side_table(pools: int) -> Code:
 
 def init_slab() -> Code:
     """The shared slab side table: all slots free, popped in ascending order (like ``Slab``)."""
-    stack_entry = f"(i32.add (local.get $table) (i32.shl (local.get $i) (i32.const 2)))"
+    stack_entry = "(i32.add (local.get $table) (i32.shl (local.get $i) (i32.const 2)))"
     return [
         f"(if (i32.eq (local.get $allocator) (i32.const {G.ALLOC_SLAB})) (then",
         "  (local.set $table (i32.wrap_i64 (local.get $side)))",
@@ -182,8 +182,8 @@ def init_slab() -> Code:
         "      (i32.sub (i32.sub (local.get $slots) (local.get $i)) (i32.const 1)))",
         "    (local.set $i (i32.add (local.get $i) (i32.const 1)))",
         "    (br $fill)))",
-        f"  (memory.fill {META} (i32.add (i32.add (local.get $table) (i32.const {L.SLAB_STACK}))"
-        " (i32.shl (local.get $slots) (i32.const 2))) (i32.const 1) (local.get $slots))",
+        (f"  (memory.fill {META} (i32.add (i32.add (local.get $table) (i32.const {L.SLAB_STACK}))"
+        " (i32.shl (local.get $slots) (i32.const 2))) (i32.const 1) (local.get $slots))"),
         f"  {slot_store(L.SLOT_CLASS_SIZE, '(local.get $param)')}",
         f"  {slot_store(L.SLOT_SLAB_TABLE, '(local.get $table)')}))",
     ]
@@ -221,8 +221,8 @@ def create_func(pools: int) -> Func:
         f"(local.set $slot (i32.shl (local.get $id) (i32.const {L.SLOT_SHIFT})))",
         f"(local.set $gen {current_generation()})",
         "(if (i32.eqz (local.get $gen)) (then (local.set $gen (i32.const 1))))",
-        f"(if (i32.eq (local.get $id) {header(G.GH_NEXT_ID)})"
-        f" (then {set_header(G.GH_NEXT_ID, '(i32.add (local.get $id) (i32.const 1))')}))",
+        (f"(if (i32.eq (local.get $id) {header(G.GH_NEXT_ID)})"
+        f" (then {set_header(G.GH_NEXT_ID, '(i32.add (local.get $id) (i32.const 1))')}))"),
         f"(memory.fill {META} (i32.add (local.get $slot) (i32.const {L.SLOTS})) (i32.const 0) (i32.const {L.SLOT_SIZE}))",
         slot_store(L.SLOT_POOL, "(local.get $pool)"),
         slot_store(L.SLOT_BASE, "(i32.wrap_i64 (local.get $base))"),
@@ -258,10 +258,10 @@ def destroy_func(pools: int) -> Func:
     """Give the span and side table back and leave a tombstone: old handles now fail with code 2."""
     body = [
         *live_region(fail(RegionNotFound.code)),
-        f"(call $span_give {slot_load(L.SLOT_POOL)} (i64.extend_i32_u {slot_load(L.SLOT_BASE)})"
-        f" {slot_load(G.GS_SPAN, 'i64.load')})",
-        f"(if {slot_load(G.GS_SIDE_LEN)} (then (call $span_give (i32.const {pools})"
-        f" (i64.extend_i32_u {slot_load(G.GS_SIDE)}) (i64.extend_i32_u {slot_load(G.GS_SIDE_LEN)}))))",
+        (f"(call $span_give {slot_load(L.SLOT_POOL)} (i64.extend_i32_u {slot_load(L.SLOT_BASE)})"
+        f" {slot_load(G.GS_SPAN, 'i64.load')})"),
+        (f"(if {slot_load(G.GS_SIDE_LEN)} (then (call $span_give (i32.const {pools})"
+        f" (i64.extend_i32_u {slot_load(G.GS_SIDE)}) (i64.extend_i32_u {slot_load(G.GS_SIDE_LEN)}))))"),
         f"(local.set $gen {next_generation(current_generation())})",
         f"(memory.fill {META} (i32.add (local.get $slot) (i32.const {L.SLOTS})) (i32.const 0) (i32.const {L.SLOT_SIZE}))",
         slot_store(L.SLOT_STATE, f"(i32.or (local.get $gen) (i32.const {L.FLAG_TOMBSTONE}))"),
@@ -273,10 +273,10 @@ def destroy_func(pools: int) -> Func:
 
 
 # ---------------------------------------------------------------- pin, tiers, compaction
-def region_op(name: str, code: Code, doc_locals: list[tuple[str, str]] | None = None) -> Func:
+def region_op(name: str, code: Code, extra_locals: list[tuple[str, str]] | None = None) -> Func:
     """``name(id) -> code``: find the live region, run ``code`` (which returns on failure), answer 0."""
     body = [*live_region(fail(RegionNotFound.code)), *code, "(i32.const 0)"]
-    return Func(name, [("id", "i32")], ["i32"], [("slot", "i32"), *(doc_locals or [])], body, export=name)
+    return Func(name, [("id", "i32")], ["i32"], [("slot", "i32"), *(extra_locals or [])], body, export=name)
 
 
 def kind_policy() -> str:
@@ -387,8 +387,8 @@ def lru_candidate_func() -> Func:
            f" (i64.const 63)) {slot_load(L.SLOT_LAST_EPOCH, 'i64.load')})")
     body = [
         "(local.set $best_key (i64.const -1))",
-        f"(local.set $end (select {header(G.GH_NEXT_ID)} (i32.const 0x10000)"
-        f" (i32.le_u {header(G.GH_NEXT_ID)} (i32.const 0x10000))))",
+        (f"(local.set $end (select {header(G.GH_NEXT_ID)} (i32.const 0x10000)"
+        f" (i32.le_u {header(G.GH_NEXT_ID)} (i32.const 0x10000))))"),
         "(local.set $id (i32.const 1))",
         "(block $done (loop $scan",
         "  (br_if $done (i32.ge_u (local.get $id) (local.get $end)))",
@@ -414,7 +414,7 @@ def handle_address_func() -> Func:
     What an embedder needs for a zero-copy view of a handle's bytes, with the
     same region, generation and bounds checks as every data access.
     """
-    on_error = lambda: [  # noqa: E731 - the shared emitters take a thunk
+    on_error = lambda: [
         "(global.set $last_error (local.get $code))",
         "(return (i64.sub (i64.const 0) (i64.extend_i32_u (local.get $code))))",
     ]

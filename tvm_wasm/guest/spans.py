@@ -50,8 +50,8 @@ def grow_to_func(pools: int) -> Func:
     def arm(mem: str) -> Code:
         return [
             f"(if (i64.gt_u (local.get $pages) (i64.extend_i32_u (memory.size {mem})))",
-            f"  (then (if (i32.eq (memory.grow {mem} (i32.wrap_i64 (i64.sub (local.get $pages)"
-            f" (i64.extend_i32_u (memory.size {mem}))))) (i32.const -1))",
+            (f"  (then (if (i32.eq (memory.grow {mem} (i32.wrap_i64 (i64.sub (local.get $pages)"
+            f" (i64.extend_i32_u (memory.size {mem}))))) (i32.const -1))"),
             "    (then (return (i32.const 0))))))",
             "(return (i32.const 1))",
         ]
@@ -72,8 +72,8 @@ def zero_func(pools: int) -> Func:
     body = [
         "(block $done (loop $next",
         "  (br_if $done (i64.eqz (local.get $len)))",
-        f"  (local.set $n (i32.wrap_i64 (select (local.get $len) (i64.const {FILL_CHUNK})"
-        f" (i64.lt_u (local.get $len) (i64.const {FILL_CHUNK})))))",
+        (f"  (local.set $n (i32.wrap_i64 (select (local.get $len) (i64.const {FILL_CHUNK})"
+        f" (i64.lt_u (local.get $len) (i64.const {FILL_CHUNK})))))"),
         "  (block $chunk_done",
         *per_arena(pools, arm, "fill"),
         "  )",
@@ -119,10 +119,10 @@ def take_func() -> Func:
         f"      (if (i64.eq {extent(G.EXT_LEN, 'i64.load32_u')} (local.get $size))",
         "        (then (call $remove_extent (local.get $i)))",
         "        (else",
-        f"          (i32.store {META} offset={G.EXT_START} (local.get $e)"
-        f" (i32.wrap_i64 (i64.add (local.get $start) (local.get $size))))",
-        f"          (i32.store {META} offset={G.EXT_LEN} (local.get $e)"
-        f" (i32.sub {extent(G.EXT_LEN)} (i32.wrap_i64 (local.get $size))))))",
+        (f"          (i32.store {META} offset={G.EXT_START} (local.get $e)"
+        f" (i32.wrap_i64 (i64.add (local.get $start) (local.get $size))))"),
+        (f"          (i32.store {META} offset={G.EXT_LEN} (local.get $e)"
+        f" (i32.sub {extent(G.EXT_LEN)} (i32.wrap_i64 (local.get $size))))))"),
         "      (call $arena_zero (local.get $arena) (local.get $start) (local.get $size))",
         "      (return (local.get $start))))",
         "  (local.set $i (i32.add (local.get $i) (i32.const 1)))",
@@ -137,8 +137,8 @@ def take_func() -> Func:
         f"(local.set $high {arena_field(G.ARENA_HIGH)})",
         "(if (i64.gt_u (local.get $high) (local.get $start))",
         "  (then (call $arena_zero (local.get $arena) (local.get $start)",
-        "    (i64.sub (select (local.get $end) (local.get $high) (i64.lt_u (local.get $end) (local.get $high)))"
-        " (local.get $start)))))",
+        ("    (i64.sub (select (local.get $end) (local.get $high) (i64.lt_u (local.get $end) (local.get $high)))"
+        " (local.get $start)))))"),
         set_arena_field(G.ARENA_TOP, "(local.get $end)"),
         f"(if (i64.gt_u (local.get $end) (local.get $high)) (then {set_arena_field(G.ARENA_HIGH, '(local.get $end)')}))",
         "(local.get $start)",
@@ -156,8 +156,8 @@ def give_func() -> Func:
         f"  (local.set $e {extent_at('i')})",
         f"  (if (i32.eq {extent(G.EXT_ARENA)} (local.get $arena))",
         "    (then",
-        f"      (if (i64.eq (i64.add {extent(G.EXT_START, 'i64.load32_u')} {extent(G.EXT_LEN, 'i64.load32_u')})"
-        " (local.get $start))",
+        (f"      (if (i64.eq (i64.add {extent(G.EXT_START, 'i64.load32_u')} {extent(G.EXT_LEN, 'i64.load32_u')})"
+        " (local.get $start))"),
         "        (then",
         f"          (local.set $start {extent(G.EXT_START, 'i64.load32_u')})",
         f"          (local.set $size (i64.add (local.get $size) {extent(G.EXT_LEN, 'i64.load32_u')}))",
