@@ -108,5 +108,22 @@ def dispatch(selector: Code, arms: Sequence[Code], default: Code, label: str = "
 
 
 def per_pool(pools: int, arm: Callable[[int], Code], selector: Code, default: Code, label: str = "pool") -> Code:
-    """``dispatch`` over pool indices with one specialised arm per pool."""
-    return dispatch(selector, [arm(k) for k in range(pools)], default, label)
+    """One specialised arm per pool, chosen by a balanced branch tree on ``selector``.
+
+    ``selector`` must be cheap and side-effect free (it is evaluated at every
+    level). A tree beats ``br_table`` when the pool is unpredictable (measured
+    by ``python -m tvm_wasm.guest.bench_dispatch``: about 1.6-2.6x faster on
+    random pools, equal on a fixed one). Arms and ``default`` must not fall through.
+    """
+
+    def tree(lo: int, hi: int) -> Code:
+        if hi - lo == 1:
+            return arm(lo)
+        mid = (lo + hi) // 2
+        return if_([*selector, f"i32.const {mid}", "i32.lt_u"], tree(lo, mid), tree(mid, hi))
+
+    return [
+        *if_([*selector, f"i32.const {pools}", "i32.ge_u"], default),
+        *tree(0, pools),
+        "unreachable",
+    ]
