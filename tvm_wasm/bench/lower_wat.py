@@ -16,8 +16,8 @@ subclass only says how a buffer is reached:
   with ``tvm.write`` when full and before returning to the host) -- the way a
   real runtime would use the ABI.
 - ``tvm-mm``: every buffer is an imported region memory (``tvm.r{id}``) and
-  read with native loads; a buffer in several regions needs a ``br_table``
-  over its memories; arenas hand out blocks from 16 KiB TLABs taken with
+  read with native loads; a buffer in several regions needs a branch tree
+  over its memories (a memory index is an immediate); arenas hand out blocks from 16 KiB TLABs taken with
   ``tvm.alloc`` (no write-back: the stores land in the region directly).
 
 Each module exports ``run(reps) -> i64``: the kernel ``reps`` times, the sum of
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..runtime.wat import Code, Func, Module, dispatch, if_, import_func, import_memory, indent
+from ..runtime.wat import Code, Func, Module, if_, import_func, import_memory, indent, per_pool
 from .ir import (
     I32,
     I64,
@@ -756,16 +756,18 @@ class MMLowering(HandleLowering):
         op = LOAD_OPS[kind]
         if b.segments == 1:
             return [*self.expr(addr), f"{op} $m_{buf}"]
-        a = self.temp(I32)
+        a, seg = self.temp(I32), self.temp(I32)
         done = self.label("seg")
         shift = (b.size // b.segments).bit_length() - 1
-        arms = [[*self.segment_offset(b, a), f"{op} $m_{buf}_{k}", f"br ${done}"] for k in range(b.segments)]
-        selector = [f"local.get {a}", f"i32.const {shift}", "i32.shr_u"]
         return [
             *self.expr(addr),
-            f"local.set {a}",
+            f"local.tee {a}",
+            f"i32.const {shift}",
+            "i32.shr_u",
+            f"local.set {seg}",
             f"block ${done} (result {KINDS[kind][1]})",
-            *indent(dispatch(selector, arms, ["unreachable"], label=f"{done}_")),
+            *indent(per_pool(b.segments, lambda k: [*self.segment_offset(b, a), f"{op} $m_{buf}_{k}", f"br ${done}"],
+                             [f"local.get {seg}"], ["unreachable"])),
             "end",
         ]
 

@@ -96,7 +96,10 @@ class CLowering:
             a = self.expr(e.a)
             return {"extend_u": f"((uint64_t){a})", "wrap": f"((uint32_t){a})", "eqz": f"((uint32_t)({a} == 0))"}[e.op]
         if isinstance(e, Select):
-            return f"({self.expr(e.cond)} ? {self.expr(e.a)} : {self.expr(e.b)})"
+            # Both sides evaluated and no branch, as wasm's ``select``: a C ``?:`` may compile to a branch
+            t = C_TYPE[e.a.ty]
+            mask = f"(({t})0 - ({t})({self.expr(e.cond)} != 0))"
+            return f"((({self.expr(e.a)}) & {mask}) | (({self.expr(e.b)}) & ~{mask}))"
         if isinstance(e, Load):
             return f"ld_{e.kind}(B_{e.buf}, {self.expr(e.addr)})"
         if isinstance(e, Alloc):

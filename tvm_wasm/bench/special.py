@@ -32,7 +32,7 @@ from ..core.handle import Handle
 from ..core.types import RegionKind
 from ..host import native
 from ..host.tvm_host import TvmHost
-from ..runtime.wat import Func, Module, dispatch, import_func, import_memory
+from ..runtime.wat import Func, Module, import_func, import_memory, per_pool
 from .results import Row
 from .timing import Sampler
 from .wasmtime_runner import Engines, WrongAnswer
@@ -373,12 +373,13 @@ def _prepare_4g(variant: str, addrs: np.ndarray, values: np.ndarray,
         for k, rid in enumerate(ids):
             m.imports.append(import_memory("tvm", f"r{rid}", f"r{k}", REGION_4G // PAGE, REGION_4G // PAGE))
         m.fields.append(f'(memory $mem (export "memory") {list_pages + 1})')
-        arms = [["local.get $a", "i32.wrap_i64", f"i32.const {REGION_4G - 1}", "i32.and", f"i64.load $r{k}", "br $got"]
-                for k in range(len(ids))]
-        sel = ["local.get $a", "i64.const 31", "i64.shr_u", "i32.wrap_i64"]
-        load = ["block $got (result i64)", *dispatch(sel, arms, ["unreachable"], label="r_"), "end"]
-        m.add(_reps_func(_probe_loop(n, load, ("i64.load $mem",)), []))
-        notes = ["3 imported regions (memories) of 2 GiB; br_table over them per probe"]
+        load = ["local.get $a", "i64.const 31", "i64.shr_u", "i32.wrap_i64", "local.set $k",
+                "block $got (result i64)",
+                *per_pool(len(ids), lambda k: ["local.get $a", "i32.wrap_i64", f"i32.const {REGION_4G - 1}", "i32.and",
+                                                f"i64.load $r{k}", "br $got"], ["local.get $k"], ["unreachable"]),
+                "end"]
+        m.add(_reps_func(_probe_loop(n, load, ("i64.load $mem",)), [("k", "i32")]))
+        notes = ["3 imported regions (memories) of 2 GiB; a branch tree picks the memory per probe"]
     else:  # tvm-bulk: one read_gather per region into guest memory, then a local sum
         m.imports.append(import_func("tvm", "read_gather", "read_gather", ["i64", "i32", "i32", "i32", "i32"], ["i32"]))
         groups = [np.flatnonzero(region_of == k) for k in range(len(ids))]
