@@ -224,3 +224,15 @@ def test_cli_rejects_unknown_classes_variants_and_sizes(capsys) -> None:
     assert main(["bench", "--engines", "spidermonkey"]) == 2
     err = capsys.readouterr().err
     assert "unknown class" in err and "unknown variant" in err and "powers of two" in err
+
+
+def test_beyond_4gib_runs_every_variant_that_can_address_6_gib() -> None:
+    cfg = Config.quick_config(classes=("beyond_4gib",), samples=2, probes_4g=256)
+    out = run_matrix(cfg)
+    by = {r.variant: r for r in out.rows}
+    assert not out.failures, out.failures
+    assert by["m32"].status == "infeasible" and by["m32-checked"].status == "infeasible"
+    expected = {"m64", "tvm", "tvm-bulk", "tvm-mm", "guest"} | ({"native"} if compiler() else set())
+    for variant in expected:
+        assert by[variant].status == "ok" and by[variant].size_bytes == 6 << 30, (variant, by[variant].notes)
+        assert by[variant].speedup_vs_m64 is not None

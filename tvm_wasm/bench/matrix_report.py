@@ -257,6 +257,7 @@ def render_png(rows: list[Row], path: Path, engine: str = "wasmtime") -> None:
                     ys.append(value)
             ax.bar(xs, ys, width=width, color=COLOURS.get(v, "#999999"), label=v)
         ax.set_xticks(range(len(sizes)), [size_label(s) for s in sizes])
+        ax.set_xlim(-0.6, max(len(sizes), 2) - 0.4)
         ax.set_yscale("log")
         if cls == "spill_driven":
             ax.set_ylabel("ms per cycle")

@@ -275,8 +275,10 @@ def beyond_4gib(cfg: Config, engines: Engines, progress: Callable[[str], None]) 
                                    "32-bit memory can address"))
             continue
         if variant == "native":
-            rows.append(Row(variant, cls, WS_4G, "native", cfg.seed, status="unavailable",
-                            notes=["not measured: the C lowering covers 32-bit offsets only"]))
+            from .native_c import run_native_probes
+
+            progress(f"{cls}: native")
+            rows.append(run_native_probes(addrs, values, expected, WS_4G, cfg))
             continue
         if variant == "guest":
             from .guest_runner import guest_beyond_4gib
