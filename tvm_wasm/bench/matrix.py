@@ -41,7 +41,7 @@ class Config:
     samples: int = 20
     warmup: int = 2
     min_sample_s: float = 0.02
-    layouts: int = 3  # code layouts per wasm variant (samples alternate between them)
+    layouts: int = 5  # code layouts per wasm variant (samples alternate between them)
     seed: int = SEED
     quick: bool = False
     arena_limit: int = 64 * MIB  # bytes an arena may take before the harness resets it (between calls)
@@ -50,7 +50,7 @@ class Config:
 
     @classmethod
     def quick_config(cls, **overrides: object) -> Config:
-        base = dict(sizes=QUICK_SIZES, samples=8, warmup=1, min_sample_s=0.005, layouts=2, quick=True, arena_limit=16 * MIB,
+        base = dict(sizes=QUICK_SIZES, samples=9, warmup=1, min_sample_s=0.005, layouts=3, quick=True, arena_limit=16 * MIB,
                     spill_cycles=4, probes_4g=2048)
         base.update(overrides)
         return cls(**base)  # type: ignore[arg-type]
