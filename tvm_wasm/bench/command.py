@@ -64,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _micro(args: argparse.Namespace) -> int:
-    from .micro import run_micro  # imported late: compiling the runtime stays off --help
+    from .micro import (
+        run_micro,  # imported late: compiling the runtime stays off --help
+    )
     from .report import render_micro
 
     samples = 7 if args.samples is None else args.samples
@@ -140,7 +142,13 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def _matrix(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from .machine import machine_info, package_versions
     from .matrix import planned_rows, run_matrix

@@ -28,7 +28,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..runtime.wat import Code, Func, Module, if_, import_func, import_memory, indent, per_pool
+from ..runtime.wat import (
+    Code,
+    Func,
+    Module,
+    if_,
+    import_func,
+    import_memory,
+    indent,
+    per_pool,
+)
 from .ir import (
     I32,
     I64,

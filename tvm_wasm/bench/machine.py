@@ -14,7 +14,8 @@ PACKAGES = ("tvm-wasm", "wasmtime", "numpy", "rich", "matplotlib")
 
 def _lscpu() -> dict[str, str]:
     try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, env={**os.environ, "LC_ALL": "C"}).stdout
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=False,
+                             env={**os.environ, "LC_ALL": "C"}).stdout
     except (OSError, subprocess.SubprocessError):
         return {}
     fields = {}

@@ -20,7 +20,7 @@ from .classes import CLASSES, KIB, MIB
 from .ir import Kernel
 from .results import Row, annotate
 from .timing import Sampler
-from .wasmtime_runner import PREPARERS, Engines, Prepared, WrongAnswer, sampler
+from .wasmtime_runner import PREPARERS, Engines, Prepared, sampler
 
 SEED = 0xDEADBEEF
 VARIANTS = ("m32", "m32-checked", "m64", "tvm", "tvm-bulk", "tvm-mm", "guest", "native")
@@ -50,8 +50,10 @@ class Config:
 
     @classmethod
     def quick_config(cls, **overrides: object) -> Config:
-        base = dict(sizes=QUICK_SIZES, samples=9, warmup=1, min_sample_s=0.005, layouts=3, quick=True, arena_limit=16 * MIB,
-                    spill_cycles=4, probes_4g=2048)
+        base: dict[str, object] = {
+            "sizes": QUICK_SIZES, "samples": 9, "warmup": 1, "min_sample_s": 0.005, "layouts": 3, "quick": True,
+            "arena_limit": 16 * MIB, "spill_cycles": 4, "probes_4g": 2048,
+        }
         base.update(overrides)
         return cls(**base)  # type: ignore[arg-type]
 

@@ -191,10 +191,10 @@ def render_markdown(rows: list[Row], info: RunInfo) -> str:
         f"- date: {info.created}",
         f"- command: `{info.command}`",
         f"- duration: {info.duration_s:.0f} s",
-        f"- machine: {m.get('cpu_model')} ({m.get('architecture')}), {m.get('logical_cpus')} logical CPUs, "
-        f"{m.get('threads_per_core')} thread(s) per core; {caches}; "
-        f"{(m.get('memory_bytes') or 0) / (1 << 30):.0f} GiB RAM; {m.get('os')}; hypervisor {m.get('hypervisor') or 'none'}; "
-        f"Python {m.get('python')}",
+        (f"- machine: {m.get('cpu_model')} ({m.get('architecture')}), {m.get('logical_cpus')} logical CPUs, "
+         f"{m.get('threads_per_core')} thread(s) per core; {caches}; "
+         f"{(m.get('memory_bytes') or 0) / (1 << 30):.0f} GiB RAM; {m.get('os')}; "
+         f"hypervisor {m.get('hypervisor') or 'none'}; Python {m.get('python')}"),
         "- packages: " + ", ".join(f"{k} {v}" for k, v in info.packages.items()),
         "",
         "## Engines",
@@ -207,9 +207,10 @@ def render_markdown(rows: list[Row], info: RunInfo) -> str:
     ]
     for engine in sorted({r.engine for r in rows if r.variant != "native"}, key=lambda e: e != "wasmtime"):
         parts += [f"## Headline ({engine})", "",
-                  "Median time per kernel run; (×) is the speed relative to m32 of the same engine, a ratio of "
-                  "medians (above 1 = faster); where a class has no m32 row, relative to m64. Means, percentiles "
-                  "and 95% confidence intervals are in the full table below and in the JSON.", "", headline_markdown(rows, engine), ""]
+                  ("Median time per kernel run; (×) is the speed relative to m32 of the same engine, a ratio of "
+                   "medians (above 1 = faster); where a class has no m32 row, relative to m64. Means, percentiles "
+                   "and 95% confidence intervals are in the full table below and in the JSON."),
+                  "", headline_markdown(rows, engine), ""]
     parts += ["## Targets", "", *[f"- {line.removeprefix('targets: ')}" for line in target_lines(rows)], "",
               "## Every row", "", full_markdown_table(rows), ""]
     return "\n".join(parts)

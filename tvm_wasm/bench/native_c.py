@@ -200,7 +200,7 @@ def compiler_version() -> str:
     if cc is None:
         return "none"
     try:
-        out = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=10, check=False).stdout
         return out.splitlines()[0].strip() if out else cc
     except (OSError, subprocess.SubprocessError):
         return cc
@@ -248,7 +248,6 @@ def run_native(kernel: Kernel, cfg: Config) -> Row:
     row.warmup, row.reps_per_sample, row.result = cfg.warmup, reps, kernel.expected
     row.call_overhead_pct = 0.0
     row.notes.append(f"C {' '.join(CFLAGS[:1])} ({compiler_version()}), self-timed with clock_gettime")
-    del arrays
     return row
 
 
@@ -300,5 +299,4 @@ def run_native_probes(addrs: np.ndarray, values: np.ndarray, expected: int, size
         return row
     row.warmup, row.reps_per_sample, row.result, row.call_overhead_pct = cfg.warmup, reps, expected, 0.0
     row.notes.append(f"C {CFLAGS[0]} ({compiler_version()}): one sparse 6 GiB allocation, self-timed")
-    del ws
     return row

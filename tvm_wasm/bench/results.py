@@ -8,6 +8,7 @@ null statistics and a note saying why.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,7 @@ class Row:
 
 
 def _r(value: float | None, digits: int = 2) -> float | None:
-    if value is None or value != value:  # None or NaN
+    if value is None or math.isnan(value):
         return None
     return round(float(value), digits)
 
@@ -156,7 +157,7 @@ def load_rows(path: Path) -> list[dict[str, Any]]:
     doc = json.loads(Path(path).read_text())
     rows = doc["rows"] if isinstance(doc, dict) else doc
     if not isinstance(rows, list):
-        raise ValueError(f"{path}: no rows")
+        raise ValueError(f"{path}: no rows")  # noqa: TRY004 - a malformed file, reported as a usage error
     for row in rows:
         missing = [f for f in ROW_FIELDS if f not in row]
         if missing:

@@ -42,7 +42,7 @@ def t975(df: int) -> float:
 
 def percentile(values: np.ndarray, p: float) -> float:
     ordered = np.sort(np.asarray(values, dtype=float))
-    return float(ordered[int(round(p / 100 * (len(ordered) - 1)))])
+    return float(ordered[round(p / 100 * (len(ordered) - 1))])
 
 
 @dataclass(frozen=True)

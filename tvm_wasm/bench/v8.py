@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import wasmtime
@@ -158,7 +157,8 @@ class V8Engine:
         self.user_agent = ""
         if self.browser:
             try:
-                out = subprocess.run([self.browser, "--version"], capture_output=True, text=True, timeout=60).stdout
+                out = subprocess.run([self.browser, "--version"], capture_output=True, text=True, timeout=60,
+                                     check=False).stdout
                 self.version = out.strip().splitlines()[-1] if out.strip() else "unknown"
             except (OSError, subprocess.SubprocessError) as exc:
                 self.browser, self.version = None, f"cannot run: {exc}"
@@ -249,7 +249,7 @@ class V8Engine:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if self.path in ("/", "/index.html"):
                     self._send(INDEX_HTML.encode(), "text/html")
                 elif self.path == "/bench.js":
@@ -261,7 +261,7 @@ class V8Engine:
                 else:
                     self.send_error(404)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if self.path == "/result":
                     result = json.loads(body)

@@ -192,7 +192,8 @@ class WamrEngine:
         self.version = "unavailable"
         if self.tools is not None:
             try:
-                out = subprocess.run([self.tools[1], "version"], capture_output=True, text=True, timeout=30).stdout
+                out = subprocess.run([self.tools[1], "version"], capture_output=True, text=True, timeout=30,
+                                     check=False).stdout
                 self.version = out.strip() or "unknown"
             except (OSError, subprocess.SubprocessError) as exc:
                 self.tools, self.version = None, f"cannot run: {exc}"

@@ -13,7 +13,15 @@ from ..core.types import RegionKind
 from ..host import native
 from ..host.tvm_host import TvmHost, default_engine
 from .ir import Kernel
-from .lower_wat import TLAB, BulkLowering, HandleLowering, LinearLowering, MMLowering, TvmLowering, pages_for
+from .lower_wat import (
+    TLAB,
+    BulkLowering,
+    HandleLowering,
+    LinearLowering,
+    MMLowering,
+    TvmLowering,
+    pages_for,
+)
 from .timing import Sampler
 
 MASK64 = (1 << 64) - 1
