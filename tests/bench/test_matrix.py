@@ -154,6 +154,9 @@ def test_cli_quick_run_writes_json_markdown_and_png(tmp_path: Path, capsys) -> N
             assert row["ci95_low_ns"] <= row["mean_ns"] <= row["ci95_high_ns"]
             assert row["p50_ns"] <= row["p95_ns"] <= row["p99_ns"]
             assert row["throughput_gib_per_s"] > 0 and row["speedup_vs_m32"] > 0
+            if row["engine"] == "wasmtime":  # every wasm variant is sampled in 4 code layouts in quick mode
+                assert len(row["layout_means_ns"]) == 4 and row["best_layout_ns"] == min(row["layout_means_ns"])
+                assert row["speedup_vs_m32_best_layout"] > 0
         else:
             assert row["samples"] == 0 and row["notes"]
     report = (out / "report.md").read_text()

@@ -17,7 +17,6 @@ import numpy as np
 from ..core.handle import Handle
 from ..core.types import RegionKind
 from ..host import native
-from ..runtime.bridge_module import GUEST_MEMORY
 from ..runtime.wat import Module
 from .ir import Kernel
 from .lower_wat import PAGE, BulkLowering
@@ -41,9 +40,6 @@ class GuestLowering(BulkLowering):
     def header(self) -> None:  # the module defines the default memory ``$g``; only globals here
         self.handle_globals()
         self.tlab_globals()
-
-    def memory_name(self) -> str:
-        return GUEST_MEMORY
 
     def user_wat(self) -> str:
         """The kernel as module fields to splice in (no ``(module`` wrapper)."""

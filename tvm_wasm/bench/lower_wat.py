@@ -94,7 +94,7 @@ class Lowering:
     def __init__(self, kernel: Kernel, arena_caps: dict[str, int], *, pad: int = 0) -> None:
         self.k = kernel
         self.caps = arena_caps
-        self.pad = pad  # code-layout padding: a function of this many stores compiled ahead of run()
+        self.pad = pad  # code-layout padding: this many global stores at the top of run()
         self._labels = 0
         self._temps: list[tuple[str, str]] = []
         self.module = Module()
@@ -255,7 +255,9 @@ class Lowering:
     def render(self) -> str:
         self.header()
         body = self.stmts(self.k.body)  # lowered first: it allocates temps
-        pro = self.call_prologue()
+        pad_fields, pad_code = layout_pad(self.pad)
+        self.module.fields += pad_fields
+        pro = [*pad_code, *self.call_prologue()]
         rep_pro, rep_epi = self.rep_prologue(), self.rep_epilogue()
         code = [
             *pro,
@@ -286,8 +288,6 @@ class Lowering:
             "local.get $__total",
         ]
         locals_ = [*self.k.locals().items(), ("__total", I64), ("__rep", I32), *self._temps, *self.extra_locals()]
-        if self.pad:
-            self.module.add(layout_pad(self.pad, self.memory_name(), I64 if getattr(self, "memory64", False) else I32))
         self.module.add(Func("run", [("reps", I32)], [I64], locals_, code, export="run"))
         for func in self.funcs:
             self.module.add(func)
@@ -296,16 +296,16 @@ class Lowering:
     def extra_locals(self) -> list[tuple[str, str]]:
         return []
 
-    def memory_name(self) -> str:
-        return "$mem"
 
-
-def layout_pad(stores: int, memory: str, addr: str = I32) -> Func:
-    """A never-called exported function of ``stores`` side-effecting stores (not removable by the
-    compiler): compiled ahead of ``run``, it shifts ``run``'s code address, so several layouts of
-    one kernel can be sampled and code-alignment luck averages out."""
-    body = [instr for k in range(stores) for instr in (f"{addr}.const 0", "local.get 0", f"i32.store {memory} offset={4 * k}")]
-    return Func("layout_pad", [("x", I32)], [], [], body, export="layout_pad")
+def layout_pad(stores: int) -> tuple[list[str], Code]:
+    """Code-layout padding: ``stores`` stores to distinct globals at the top of ``run`` (run once
+    per call). They cannot be removed by the compiler and each adds a few bytes of machine
+    code, so everything after them -- the kernel's loops -- moves by a pad-dependent number
+    of bytes. Several layouts of one kernel sample where its hot loops fall relative to
+    64-byte fetch lines, so alignment luck averages out (see THREATS.md)."""
+    fields = [f"(global $__pad{j} (mut i32) (i32.const 0))" for j in range(stores)]
+    code = [instr for j in range(stores) for instr in ("local.get $reps", f"global.set $__pad{j}")]
+    return fields, code
 
 
 # ---------------------------------------------------------------- plain linear memories

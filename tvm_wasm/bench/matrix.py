@@ -38,10 +38,10 @@ class Config:
     sizes: tuple[int, ...] = FULL_SIZES
     variants: tuple[str, ...] = VARIANTS
     engines: tuple[str, ...] = DEFAULT_ENGINES
-    samples: int = 20
+    samples: int = 24
     warmup: int = 2
     min_sample_s: float = 0.02
-    layouts: int = 5  # code layouts per wasm variant (samples alternate between them)
+    layouts: int = 8  # code layouts per wasm variant (samples alternate between them)
     seed: int = SEED
     quick: bool = False
     arena_limit: int = 64 * MIB  # bytes an arena may take before the harness resets it (between calls)
@@ -51,7 +51,7 @@ class Config:
     @classmethod
     def quick_config(cls, **overrides: object) -> Config:
         base: dict[str, object] = {
-            "sizes": QUICK_SIZES, "samples": 9, "warmup": 1, "min_sample_s": 0.005, "layouts": 3, "quick": True,
+            "sizes": QUICK_SIZES, "samples": 8, "warmup": 1, "min_sample_s": 0.005, "layouts": 4, "quick": True,
             "arena_limit": 16 * MIB, "spill_cycles": 4, "probes_4g": 2048,
         }
         base.update(overrides)
@@ -136,7 +136,7 @@ class Matrix:
             row = rows[variant] = self._row(variant, kernel)
             if variant == "native":
                 continue
-            pads = [0] + [self._order.randrange(1, 97) for _ in range(cfg.layouts - 1)]
+            pads = layout_pads(cfg.layouts)
             for pad in pads:
                 self.progress(f"{label}: preparing {variant}", self.done)
                 try:
@@ -180,8 +180,9 @@ class Matrix:
             retaken = sum(s.retaken for s in layouts)
             if retaken:
                 row.notes.append(f"{retaken} sample(s) retaken: the thread was preempted")
+            row.layout_means_ns = [sum(s.samples_ns) / len(s.samples_ns) for s in layouts if s.samples_ns]
             if len(layouts) > 1:
-                spread = [sum(s.samples_ns) / len(s.samples_ns) for s in layouts if s.samples_ns]
+                spread = row.layout_means_ns
                 row.notes.append(f"{len(layouts)} code layouts (means {' / '.join(_short_ns(x) for x in spread)})")
             if row.call_overhead_pct is not None and row.call_overhead_pct > 1:
                 capped = any(s.reps >= s.max_reps for s in layouts)
@@ -201,6 +202,15 @@ class Matrix:
 
             return prepare_guest(kernel, self.engines, self.cfg.arena_limit, pad)
         return PREPARERS[variant](variant, kernel, self.engines, self.cfg.arena_limit, pad)
+
+
+PAD_CYCLE = 12  # pad stores that move a loop through about one 64-byte fetch line (3-6 bytes each)
+
+
+def layout_pads(layouts: int) -> list[int]:
+    """Stratified code layouts: pad counts spread evenly over one fetch-line cycle, the same
+    for every variant, so each variant's hot loops land at the same spread of alignments."""
+    return sorted({round(k * PAD_CYCLE / layouts) for k in range(max(1, layouts))})
 
 
 class Unavailable(Exception):

@@ -136,19 +136,21 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 def full_markdown_table(rows: list[Row]) -> str:
     head = ("| variant | class | size | engine | n | warm-up | reps/sample | mean | p50 | p95 | p99 | 95% CI | GiB/s "
-            "| vs m32 | vs m64 | MWU vs m32 (p) | notes |")
-    out = [head, "|" + "---|" * 17]
+            "| vs m32 | vs m64 | best layout (vs m32) | MWU vs m32 (p) | notes |")
+    out = [head, "|" + "---|" * 18]
     for r in rows:
         j = r.to_json()
         ci = f"{duration(j['ci95_low_ns'])} – {duration(j['ci95_high_ns'])}" if j["ci95_low_ns"] is not None else "-"
         mw = (f"{j['mann_whitney_u_vs_m32']:.2f} ({j['mann_whitney_p_vs_m32']:.2g})"
               if j["mann_whitney_u_vs_m32"] is not None and r.variant != "m32" else "-")
         notes = j["notes"].replace("|", "/")
+        best = (f"{duration(j['best_layout_ns'])} ({_fmt(j['speedup_vs_m32_best_layout'])})"
+                if j["best_layout_ns"] is not None else "-")
         out.append(
             f"| {r.variant} | {r.cls} | {size_label(r.size_bytes)} | {r.engine} | {j['samples']} | {j['warmup']} | "
             f"{j['reps_per_sample']} | {duration(j['mean_ns'])} | {duration(j['p50_ns'])} | {duration(j['p95_ns'])} | "
             f"{duration(j['p99_ns'])} | {ci} | {_fmt(j['throughput_gib_per_s'])} | {_fmt(j['speedup_vs_m32'])} | "
-            f"{_fmt(j['speedup_vs_m64'])} | {mw} | {notes} |"
+            f"{_fmt(j['speedup_vs_m64'])} | {best} | {mw} | {notes} |"
         )
     return "\n".join(out)
 
@@ -169,9 +171,12 @@ normalised (0.5 = no difference, below 0.5 = this row faster than m32), p from
 the normal approximation. Speedups are ratios of medians. A sample during
 which the benchmark thread got less than 97% of the wall time (preempted on
 this shared machine) is taken again (up to 3 times; the note counts them).
-Each wasm variant is compiled in {layouts} code layouts (a padding function
-of random size shifts the kernel's code address) and its samples alternate
-between them, because code alignment alone moved a byte loop by up to 2x here. Every call's answer is checked against a NumPy
+Each wasm variant is compiled in {layouts} code layouts (a few stores to
+padding globals at the top of `run` shift the kernel's loops by 0 to about 50
+bytes, the same shifts for every variant) and its samples alternate between
+them, because alignment alone moves a tight loop by up to 1.8x here: a loop
+that straddles a 64-byte fetch line runs slower. "best layout" is the
+fastest layout's mean: the kernel with its code well placed. Every call's answer is checked against a NumPy
 reference, which m32 must match too: a wrong answer fails the run.
 {quick_note}"""
 

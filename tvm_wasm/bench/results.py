@@ -25,7 +25,7 @@ ROW_FIELDS = (
     "throughput_gib_per_s", "speedup_vs_m32", "speedup_vs_m64", "notes",
 )
 EXTRA_FIELDS = (
-    "reps_per_sample", "call_overhead_pct", "mann_whitney_u_vs_m32", "mann_whitney_p_vs_m32",
+    "best_layout_ns", "speedup_vs_m32_best_layout", "layout_means_ns", "reps_per_sample", "call_overhead_pct", "mann_whitney_u_vs_m32", "mann_whitney_p_vs_m32",
     "result", "status", "raw_ns",
 )
 
@@ -48,6 +48,8 @@ class Row:
     speedup_vs_m64: float | None = None
     mann_whitney_u_vs_m32: float | None = None
     mann_whitney_p_vs_m32: float | None = None
+    layout_means_ns: list[float] = field(default_factory=list)  # mean per code layout (wasm rows)
+    speedup_vs_m32_best_layout: float | None = None
 
     @property
     def measured(self) -> bool:
@@ -56,6 +58,11 @@ class Row:
     @property
     def mean_ns(self) -> float | None:
         return summarize(self.raw_ns).mean if self.measured else None
+
+    @property
+    def best_layout_ns(self) -> float | None:
+        """The fastest code layout's mean: the kernel with its code well placed."""
+        return min(self.layout_means_ns) if self.measured and self.layout_means_ns else None
 
     @property
     def median_ns(self) -> float | None:
@@ -86,6 +93,9 @@ class Row:
             "speedup_vs_m32": _r(self.speedup_vs_m32, 4),
             "speedup_vs_m64": _r(self.speedup_vs_m64, 4),
             "notes": "; ".join(self.notes),
+            "best_layout_ns": _r(self.best_layout_ns),
+            "speedup_vs_m32_best_layout": _r(self.speedup_vs_m32_best_layout, 4),
+            "layout_means_ns": [_r(x) for x in self.layout_means_ns],
             "reps_per_sample": self.reps_per_sample if s else 0,
             "call_overhead_pct": _r(self.call_overhead_pct, 3),
             "mann_whitney_u_vs_m32": _r(self.mann_whitney_u_vs_m32, 4),
@@ -128,6 +138,8 @@ def annotate(rows: list[Row]) -> None:
         m32, m64 = base("m32", row), base("m64", row)
         if m32 is not None:
             row.speedup_vs_m32 = m32.median_ns / median  # type: ignore[operator]
+            if m32.best_layout_ns and row.best_layout_ns:
+                row.speedup_vs_m32_best_layout = m32.best_layout_ns / row.best_layout_ns
             mw = mann_whitney_u(row.raw_ns, m32.raw_ns)
             row.mann_whitney_u_vs_m32, row.mann_whitney_p_vs_m32 = mw.u_normalised, mw.p_value
         if m64 is not None:
