@@ -7,7 +7,7 @@ sequential pass over one or more buffers, which a bulk memory model may move
 in chunks). How a buffer is reached -- a base address in one 32-bit memory,
 an i64 address in a memory64, a TVM handle through the raw ABI, an imported
 region memory, a C pointer -- is decided by the lowering (``lower_wat``,
-``lower_c``), never by the kernel. So every variant runs the same logic and
+``native_c``), never by the kernel. So every variant runs the same logic and
 only the memory model differs.
 
 Integer semantics are WebAssembly's: i32 and i64 wrap, shifts and

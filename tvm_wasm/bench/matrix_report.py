@@ -158,7 +158,7 @@ def full_markdown_table(rows: list[Row]) -> str:
 METHOD = """\
 **Method.** Every kernel is generated from one Python definition per class
 (`tvm_wasm/bench/classes.py`) and lowered once per memory model
-(`lower_wat.py`, `lower_c.py`); only the memory model differs between variants.
+(`lower_wat.py`, `native_c.py`); only the memory model differs between variants.
 A sample is one call that runs the kernel `reps` times inside wasm (or C);
 `reps` is calibrated per variant so a call lasts at least {min_sample_ms:g} ms,
 which keeps the Python→wasm call overhead (measured per row, column
