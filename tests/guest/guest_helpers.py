@@ -14,41 +14,10 @@ from pathlib import Path
 
 import wasmtime
 
+from raw_abi_spec import RAW_ABI  # noqa: F401 - re-exported for the guest tests
 from tvm_wasm.guest import GuestModule, build_module
 from tvm_wasm.guest.module import validation_engine
 
-# name -> (params, results)
-RAW_ABI: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "alloc": (("i32", "i32"), ("i64",)),
-    "dealloc": (("i64",), ("i32",)),
-    "read": (("i64", "i32", "i32"), ("i32",)),
-    "write": (("i64", "i32", "i32"), ("i32",)),
-    "copy": (("i64", "i64", "i32"), ("i32",)),
-    "copy_region": (("i32", "i32", "i32", "i32", "i32"), ("i32",)),
-    "read_gather": (("i64", "i32", "i32", "i32", "i32"), ("i32",)),
-    "load_u8": (("i64", "i32"), ("i32",)),
-    "load_u16": (("i64", "i32"), ("i32",)),
-    "load_u32": (("i64", "i32"), ("i32",)),
-    "load_i64": (("i64", "i32"), ("i64",)),
-    "load_f32": (("i64", "i32"), ("f32",)),
-    "load_f64": (("i64", "i32"), ("f64",)),
-    "store_u8": (("i64", "i32", "i32"), ()),
-    "store_u16": (("i64", "i32", "i32"), ()),
-    "store_u32": (("i64", "i32", "i32"), ()),
-    "store_i64": (("i64", "i32", "i64"), ()),
-    "store_f32": (("i64", "i32", "f32"), ()),
-    "store_f64": (("i64", "i32", "f64"), ()),
-    "sum_u8": (("i64", "i32"), ("i64",)),
-    "count_byte": (("i64", "i32", "i32"), ("i32",)),
-    "find_byte": (("i64", "i32", "i32"), ("i32",)),
-    "popcount": (("i64", "i32"), ("i64",)),
-    "min_max_u8": (("i64", "i32"), ("i32",)),
-    "hash_fnv1a": (("i64", "i32"), ("i64",)),
-    "eq": (("i64", "i64", "i32"), ("i32",)),
-    "fill": (("i64", "i32", "i32"), ("i32",)),
-    "byte_histogram": (("i64", "i32", "i32"), ("i32",)),
-    "last_error": ((), ("i32",)),
-}
 
 # The guest module's own exports: the control plane and the embedder's accessors.
 CONTROL: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

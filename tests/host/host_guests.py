@@ -13,41 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import wasmtime
 
+from raw_abi_spec import RAW_ABI
 from tvm_wasm import Handle
 from tvm_wasm.core.errors import TvmError
 
-# name -> (params, results), exactly as the issue lists them.
-RAW_ABI: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "alloc": (("i32", "i32"), ("i64",)),
-    "dealloc": (("i64",), ("i32",)),
-    "read": (("i64", "i32", "i32"), ("i32",)),
-    "write": (("i64", "i32", "i32"), ("i32",)),
-    "copy": (("i64", "i64", "i32"), ("i32",)),
-    "copy_region": (("i32", "i32", "i32", "i32", "i32"), ("i32",)),
-    "read_gather": (("i64", "i32", "i32", "i32", "i32"), ("i32",)),
-    "load_u8": (("i64", "i32"), ("i32",)),
-    "load_u16": (("i64", "i32"), ("i32",)),
-    "load_u32": (("i64", "i32"), ("i32",)),
-    "load_i64": (("i64", "i32"), ("i64",)),
-    "load_f32": (("i64", "i32"), ("f32",)),
-    "load_f64": (("i64", "i32"), ("f64",)),
-    "store_u8": (("i64", "i32", "i32"), ()),
-    "store_u16": (("i64", "i32", "i32"), ()),
-    "store_u32": (("i64", "i32", "i32"), ()),
-    "store_i64": (("i64", "i32", "i64"), ()),
-    "store_f32": (("i64", "i32", "f32"), ()),
-    "store_f64": (("i64", "i32", "f64"), ()),
-    "sum_u8": (("i64", "i32"), ("i64",)),
-    "count_byte": (("i64", "i32", "i32"), ("i32",)),
-    "find_byte": (("i64", "i32", "i32"), ("i32",)),
-    "popcount": (("i64", "i32"), ("i64",)),
-    "min_max_u8": (("i64", "i32"), ("i32",)),
-    "hash_fnv1a": (("i64", "i32"), ("i64",)),
-    "eq": (("i64", "i64", "i32"), ("i32",)),
-    "fill": (("i64", "i32", "i32"), ("i32",)),
-    "byte_histogram": (("i64", "i32", "i32"), ("i32",)),
-    "last_error": ((), ("i32",)),
-}
 
 REDUCERS = ("sum_u8", "count_byte", "find_byte", "popcount", "min_max_u8", "hash_fnv1a", "eq", "fill", "byte_histogram")
 
