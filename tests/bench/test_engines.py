@@ -18,13 +18,14 @@ def _rows(engines: tuple[str, ...], variants: tuple[str, ...], classes=("sequent
 
 @pytest.mark.skipif(tools() is None, reason="wamr/wamrc not installed (pip install 'tvm-wasm[engines]')")
 def test_wamr_runs_m32_and_says_why_not_for_the_rest() -> None:
-    out, rows = _rows(("wamr",), ("m32", "m64", "tvm"))
+    out, rows = _rows(("wamr",), ("m32", "m64", "tvm", "guest"))
     for cls in ("sequential_sum", "growth"):
         m32 = rows[("wamr", "m32", cls)]
         assert m32.status == "ok" and len(m32.raw_ns) == 3 and m32.result is not None, m32.notes
         assert m32.speedup_vs_m32 == 1.0  # compared within its own engine
         assert rows[("wamr", "m64", cls)].status == "unavailable" and "memory64" in rows[("wamr", "m64", cls)].notes[0]
         assert rows[("wamr", "tvm", cls)].status == "unavailable"
+        assert rows[("wamr", "guest", cls)].status == "unavailable" and "guest module" in rows[("wamr", "guest", cls)].notes[0]
     assert "wamr" in out.engine_notes and "AOT" in out.engine_notes["wamr"]
     assert not out.failures
 
