@@ -225,6 +225,7 @@ def test_cli_rejects_unknown_classes_variants_and_sizes(capsys) -> None:
     assert main(["bench", "--variants", "m128"]) == 2
     assert main(["bench", "--sizes", "1000"]) == 2
     assert main(["bench", "--engines", "spidermonkey"]) == 2
+    assert main(["bench", "--layouts", "0"]) == 2
     err = capsys.readouterr().err
     assert "unknown class" in err and "unknown variant" in err and "powers of two" in err
 

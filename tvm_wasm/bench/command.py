@@ -47,6 +47,8 @@ def register(commands: Any) -> None:
                      help=f"write report.md and bench.png here (default: {DEFAULT_DIR}/)")
     sub.add_argument("--samples", type=int, metavar="N", help="timed samples per row (default 20, quick 7; micro 7)")
     sub.add_argument("--seed", type=int, metavar="N", help="data and order seed (default 0xDEADBEEF)")
+    sub.add_argument("--layouts", type=int, metavar="N",
+                     help="code layouts per wasm variant (default 8, quick 4; see THREATS.md)")
     sub.add_argument("--threshold", type=float, default=None, metavar="X",
                      help="compare: a row regressed when NEW/BASE mean exceeds X (default 1.25)")
     sub.add_argument("--micro", action="store_true", help="host data-plane micro-benchmarks")
@@ -138,6 +140,10 @@ def _config(args: argparse.Namespace) -> Any:
         overrides["samples"] = args.samples
     if args.seed is not None:
         overrides["seed"] = args.seed
+    if args.layouts is not None:
+        if not 1 <= args.layouts <= 12:
+            raise ValueError("--layouts must be between 1 and 12")
+        overrides["layouts"] = args.layouts
     return Config.quick_config(**overrides) if args.quick else Config(**overrides)
 
 
@@ -206,7 +212,7 @@ def _argv(args: argparse.Namespace) -> list[str]:
         value = getattr(args, flag)
         if value:
             out += [f"--{flag}", ",".join(value)]
-    for flag in ("json", "report", "samples", "seed"):
+    for flag in ("json", "report", "samples", "seed", "layouts"):
         value = getattr(args, flag)
         if value is not None:
             out += [f"--{flag}", str(value)]
