@@ -51,6 +51,8 @@ def machine_info() -> dict[str, Any]:
     return {
         "cpu_model": cpu.get("Model name") or _cpuinfo_model() or platform.processor() or "unknown",
         "cpu_vendor": cpu.get("Vendor ID"),
+        "cpu_family_model_stepping": "/".join(cpu.get(k, "?") for k in ("CPU family", "Model", "Stepping")),
+        "cpu_simd": [f for f in ("sse4_2", "avx", "avx2", "avx512f", "bmi2") if f in cpu.get("Flags", "").split()],
         "architecture": platform.machine(),
         "logical_cpus": os.cpu_count(),
         "cores_per_socket": cpu.get("Core(s) per socket"),

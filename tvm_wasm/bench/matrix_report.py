@@ -196,7 +196,8 @@ def render_markdown(rows: list[Row], info: RunInfo) -> str:
         f"- date: {info.created}",
         f"- command: `{info.command}`",
         f"- duration: {info.duration_s:.0f} s",
-        (f"- machine: {m.get('cpu_model')} ({m.get('architecture')}), {m.get('logical_cpus')} logical CPUs, "
+        (f"- machine: {m.get('cpu_model')} ({m.get('architecture')}, family/model/stepping "
+         f"{m.get('cpu_family_model_stepping')}, {' '.join(m.get('cpu_simd') or [])}), {m.get('logical_cpus')} logical CPUs, "
          f"{m.get('threads_per_core')} thread(s) per core; {caches}; "
          f"{(m.get('memory_bytes') or 0) / (1 << 30):.0f} GiB RAM; {m.get('os')}; "
          f"hypervisor {m.get('hypervisor') or 'none'}; Python {m.get('python')}"),
