@@ -218,6 +218,19 @@ def test_compare_exit_codes(tmp_path: Path, capsys) -> None:
     assert main(["bench", "compare", str(base), str(tmp_path / "bad.json")]) == 2
     result = compare(base, slower)
     assert [c.variant for c in result.regressions] == ["guest"] and len(result.compared) == 2
+    # medians win over means when both files have them: a noisy mean alone is no regression
+    quiet = _write(tmp_path / "quiet.json", [{"variant": "tvm", "class": "c", "size_bytes": 64, "mean_ns": 100.0,
+                                              "p50_ns": 100.0}])
+    noisy = _write(tmp_path / "noisy.json", [{"variant": "tvm", "class": "c", "size_bytes": 64, "mean_ns": 500.0,
+                                              "p50_ns": 101.0}])
+    assert not compare(quiet, noisy).regressions
+    assert compare(base, noisy).regressions  # BASE has no median: means are compared
+    # best-layout means win over medians when both files have them (code placement swings medians)
+    placed_a = _write(tmp_path / "a.json", [{"variant": "tvm-mm", "class": "c", "size_bytes": 64, "mean_ns": 100.0,
+                                              "p50_ns": 100.0, "best_layout_ns": 50.0}])
+    placed_b = _write(tmp_path / "b.json", [{"variant": "tvm-mm", "class": "c", "size_bytes": 64, "mean_ns": 180.0,
+                                              "p50_ns": 180.0, "best_layout_ns": 52.0}])
+    assert not compare(placed_a, placed_b).regressions and compare(placed_a, placed_b).compared[0].base_ns == 50.0
 
 
 def test_cli_rejects_unknown_classes_variants_and_sizes(capsys) -> None:

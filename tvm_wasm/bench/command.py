@@ -45,7 +45,7 @@ def register(commands: Any) -> None:
     sub.add_argument("--json", type=Path, metavar="PATH", help="write the rows here (default: DIR/bench.json)")
     sub.add_argument("--report", type=Path, metavar="DIR",
                      help=f"write report.md and bench.png here (default: {DEFAULT_DIR}/)")
-    sub.add_argument("--samples", type=int, metavar="N", help="timed samples per row (default 20, quick 7; micro 7)")
+    sub.add_argument("--samples", type=int, metavar="N", help="timed samples per row (default 24, quick 8; micro 7)")
     sub.add_argument("--seed", type=int, metavar="N", help="data and order seed (default 0xDEADBEEF)")
     sub.add_argument("--layouts", type=int, metavar="N",
                      help="code layouts per wasm variant (default 8, quick 4; see THREATS.md)")

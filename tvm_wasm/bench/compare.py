@@ -8,6 +8,10 @@ from pathlib import Path
 from .results import load_rows
 
 DEFAULT_THRESHOLD = 1.25
+# What is compared, best first, when both files have it: the fastest code layout's mean (tight
+# loops swing with code placement, a code regression moves every layout), then the median (one
+# disturbed sample moves a mean far more than a regression would), then the mean.
+STATISTICS = ("best_layout_ns", "p50_ns", "mean_ns")
 
 
 def checked_variant(variant: str) -> bool:
@@ -36,20 +40,30 @@ class Comparison:
 
 
 def compare(base: Path, new: Path, threshold: float = DEFAULT_THRESHOLD) -> Comparison:
-    """Match rows on (variant, class, size, engine); only tvm* and guest rows with a mean in both count."""
+    """Match rows on (variant, class, size, engine); only tvm* and guest rows measured in both count."""
     if threshold <= 0:
         raise ValueError("threshold must be positive")
 
-    def index(path: Path) -> dict[tuple[str, str, int, str], float]:
-        out = {}
+    Key = tuple[str, str, int, str]
+
+    def index(path: Path) -> dict[Key, dict[str, float]]:
+        out: dict[Key, dict[str, float]] = {}
         for row in load_rows(path):
-            mean = row.get("mean_ns")
-            if checked_variant(row["variant"]) and isinstance(mean, (int, float)) and mean > 0:
-                out[(row["variant"], row["class"], int(row["size_bytes"]), row["engine"])] = float(mean)
+            if not checked_variant(row["variant"]):
+                continue
+            stats = {f: float(row[f]) for f in STATISTICS if isinstance(row.get(f), (int, float)) and row[f] > 0}
+            if stats:
+                out[(row["variant"], row["class"], int(row["size_bytes"]), row["engine"])] = stats
         return out
 
+    def pick(a: dict[str, float], b: dict[str, float]) -> tuple[float, float]:
+        for f in STATISTICS:
+            if f in a and f in b:
+                return a[f], b[f]
+        raise AssertionError("unreachable: both rows have a mean")
+
     old, fresh = index(base), index(new)
-    compared = [Change(*key, old[key], fresh[key]) for key in old if key in fresh]
+    compared = [Change(*key, *pick(old[key], fresh[key])) for key in old if key in fresh]
     regressions = [c for c in compared if c.ratio > threshold]
     missing = [key for key in old if key not in fresh]
     return Comparison(compared, regressions, missing)
