@@ -24,6 +24,7 @@ from . import __version__, demo
 from .cli_support import EXIT_FAILURE, EXIT_USAGE, PROG, byte_size, fail
 from .bench import command as bench_command
 from .guest import command as guest_command
+from .host import command as run_command
 from .core.errors import TvmError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     bench_command.register(commands)
     guest_command.register(commands)
+    run_command.register(commands)
     return parser
 
 

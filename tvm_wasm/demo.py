@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from .core.allocators import Freelist, Slab
 from .core.directory import RegionDirectory
@@ -36,6 +35,7 @@ from .core.types import (
     RegionKind,
     RegionMetrics,
 )
+from .region_tables import metrics_table, region_table
 
 KiB = 1024
 
@@ -278,44 +278,8 @@ def summary_line(result: DemoResult) -> str:
 
 def render_demo(result: DemoResult, console: Console) -> None:
     """Print the region and metrics tables, any failed checks, and the summary."""
-    regions = Table(title="Regions", title_justify="left")
-    for column in ("id", "kind", "gen", "residency", "pinned"):
-        regions.add_column(column, justify="right" if column in ("id", "gen") else "left")
-    regions.add_column("used/capacity", justify="right")
-    for info in result.regions:
-        regions.add_row(
-            str(info.id),
-            info.kind.name,
-            str(info.generation),
-            info.residency.name,
-            "yes" if info.pinned else "no",
-            f"{info.used}/{info.capacity}",
-        )
-
-    metrics = Table(title="Metrics", title_justify="left")
-    metrics.add_column("id", justify="right")
-    columns = ("allocs", "alloc B", "read B", "written B", "faults", "promos", "demos")
-    for column in columns:
-        metrics.add_column(column, justify="right")
-    for rid, m in result.metrics.items():
-        metrics.add_row(
-            str(rid),
-            *(
-                str(value)
-                for value in (
-                    m.allocations,
-                    m.bytes_allocated,
-                    m.bytes_read,
-                    m.bytes_written,
-                    m.faults,
-                    m.promotions,
-                    m.demotions,
-                )
-            ),
-        )
-
-    console.print(regions)
-    console.print(metrics)
+    console.print(region_table(result.regions))
+    console.print(metrics_table(result.metrics))
     if result.spill_dir is not None:
         console.print(f"spilled copies kept in {result.spill_dir}", markup=False, soft_wrap=True)
     for check in result.failed:

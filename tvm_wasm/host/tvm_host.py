@@ -9,6 +9,7 @@ only to fault a Cold region in or to run a Freelist allocation.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ import wasmtime.component
 from ..core.allocators import Allocator, Bump, Freelist, Slab
 from ..core.backing import BackingStore
 from ..core.directory import Counters, Region, RegionDirectory
-from ..core.errors import AllocationFailed, NotResident, PolicyViolation, RegionNotFound, TvmError, error_for_code
+from ..core.errors import AllocationFailed, GuestMemoryError, NotResident, PolicyViolation, RegionNotFound, TvmError, error_for_code
 from ..core.handle import Handle
 from ..core.types import PlacementPolicy, RegionKind, Residency
 from ..runtime import layout as L
@@ -30,12 +31,14 @@ from . import native
 from .pools import PoolSet, Span
 from .runtime import RuntimeModules, runtime_modules
 from .table import DirectoryTable, TableBump, TableCounters, TableSlab
+from .wasi import COMMAND_ENTRY, REACTOR_INIT, WASI_MODULE, WasiArg, default_wasi_config, imports_wasi
 
 if TYPE_CHECKING:
     from .component import ComponentGuest
 
 DEFAULT_POOLS = 4
-ModuleSource = bytes | str | wasmtime.Module
+ModuleSource = bytes | str | os.PathLike[str] | wasmtime.Module
+"""A compiled module, wasm bytes, WAT text (a ``str``), or the path of a ``.wasm``/``.wat`` file (a ``PathLike``)."""
 
 
 @dataclass
@@ -84,7 +87,11 @@ class TvmHost(RegionDirectory):
         self._bindings: list[GuestBinding] = []
         self._imported: dict[int, wasmtime.Memory] = {}
         self._creating_imported = False
+        self._wasi_defined = False
+        # The runtime ``linker`` serves as ``tvm``: guests instantiated through ``linker``
+        # directly share it, and its bridge stays unbound until ``bind_guest_memory``.
         self.runtime = self._new_runtime()
+        self._bind_nothing(self.runtime)
         self.linker.define_instance(self.store, "tvm", self.runtime)
 
     @property  # type: ignore[override]
@@ -128,7 +135,13 @@ class TvmHost(RegionDirectory):
         """Let ``runtime`` (default: the one ``linker`` serves as ``tvm``) copy to and from ``memory``.
 
         Only needed when instantiating guests through ``linker`` directly;
-        ``instantiate`` does it for you.
+        ``instantiate`` does it for you. Until it is called, every ``tvm``
+        import of such a guest that moves bytes to or from its memory
+        (``read``, ``write``, ``read_gather``, ``byte_histogram``) raises
+        ``GuestMemoryError`` saying so. All guests instantiated through
+        ``linker`` directly share that one runtime, so bind the memory of one
+        guest at a time (or use ``instantiate``, which gives every guest its
+        own runtime).
         """
         self._bind_guest_memory(runtime or self.runtime, memory)
 
@@ -145,21 +158,99 @@ class TvmHost(RegionDirectory):
         for slot, name in enumerate(BRIDGE_EXPORTS):
             table.set(self.store, slot, exports[name])
 
+    def _bind_nothing(self, runtime: wasmtime.Instance) -> None:
+        """Fill the bridge table with functions that raise ``GuestMemoryError`` saying what to do
+        (an empty funcref slot would trap with a bare ``uninitialized element``)."""
+        def unbound(*_args: object) -> int:
+            raise GuestMemoryError(
+                "no guest memory is bound to the tvm runtime this guest imports: after instantiating "
+                "through host.linker directly, call host.bind_guest_memory(<the guest's memory>), "
+                "or instantiate with host.instantiate(module), which binds it"
+            )
+
+        table = runtime.exports(self.store)["bridge"]
+        assert isinstance(table, wasmtime.Table)
+        types = {export.name: export.type for export in self._modules.bridge.exports}
+        for slot, name in enumerate(BRIDGE_EXPORTS):
+            func_type = types[name]
+            assert isinstance(func_type, wasmtime.FuncType)
+            table.set(self.store, slot, wasmtime.Func(self.store, func_type, unbound))
+
     # ------------------------------------------------------------------ guests
     def _as_module(self, module: ModuleSource) -> wasmtime.Module:
         if isinstance(module, wasmtime.Module):
             return module
+        if isinstance(module, os.PathLike):
+            return wasmtime.Module.from_file(self.engine, os.fspath(module))
         return wasmtime.Module(self.engine, module)
 
-    def instantiate(self, module: ModuleSource, *, memory: str = "memory") -> wasmtime.Instance:
+    def _use_wasi(self, compiled: wasmtime.Module, wasi: WasiArg) -> None:
+        """Give the store ``wasi`` (True: ``default_wasi_config()``) and serve WASI imports."""
+        if wasi is not None and wasi is not False:
+            self.store.set_wasi(default_wasi_config() if wasi is True else wasi)
+            if not self._wasi_defined:
+                self.linker.define_wasi()
+                self._wasi_defined = True
+        elif imports_wasi(compiled) and not self._wasi_defined:
+            raise ValueError(
+                f"the guest imports WASI ({WASI_MODULE}): pass wasi=True (inherited stdio, no arguments) "
+                "or wasi=<a wasmtime.WasiConfig> to TvmHost.instantiate (tvm-wasm run does this)"
+            )
+
+    def instantiate(
+        self, module: ModuleSource, *, memory: str = "memory", wasi: WasiArg = None
+    ) -> wasmtime.Instance:
         """Instantiate a guest whose ``tvm`` imports are served by a runtime of its own.
 
-        A guest that imports its memory gets one created here; a guest that
-        defines its memory must export it as ``memory``.
+        ``module`` is a ``wasmtime.Module``, wasm bytes, WAT text or a file path. A guest that
+        imports its memory gets one created here; a guest that defines its
+        memory must export it as ``memory``.
+
+        ``wasi``: a ``wasmtime.WasiConfig`` (arguments, environment, preopened
+        directories, stdio) or ``True`` for :func:`~tvm_wasm.host.wasi.default_wasi_config`
+        (inherited stdio, nothing else) serves the guest's WASI preview1 imports.
+        WASI state belongs to the host's one store, so the config given last applies
+        to every WASI guest of this host; a config is consumed by the call. Without
+        one, a guest importing WASI raises ``ValueError`` (unless an earlier call gave
+        one). A reactor's ``_initialize`` export is called once here; a command's
+        ``_start`` is left to the caller (see :meth:`run_command`).
+
+        Raises ``ValueError`` for a module that cannot be linked (an import nobody
+        defines, with what it is); a trap in the start function raises its ``TvmError``
+        (or the ``wasmtime.Trap``).
         """
         compiled = self._as_module(module)
+        self._use_wasi(compiled, wasi)
         runtime = self._new_runtime()
         self.linker.define_instance(self.store, "tvm", runtime)
+        try:
+            instance = self._link_guest(compiled, runtime, memory)
+        finally:
+            self.linker.define_instance(self.store, "tvm", self.runtime)
+        initialise = instance.exports(self.store).get(REACTOR_INIT)
+        if isinstance(initialise, wasmtime.Func) and COMMAND_ENTRY not in instance.exports(self.store):
+            self.call(instance, REACTOR_INIT)
+        return instance
+
+    def run_command(self, module: ModuleSource, *, wasi: WasiArg = True) -> int:
+        """Run a WASI preview1 command (its ``_start``) and return its exit status.
+
+        The status is the code the program passed to ``proc_exit``, or 0 when
+        ``_start`` returned. A trap raises its ``TvmError`` (typed ``tvm`` errors) or
+        the ``wasmtime.Trap``; a module without ``_start`` raises ``ValueError``.
+        ``wasi`` is as for :meth:`instantiate` (default: inherited stdio only).
+        """
+        compiled = self._as_module(module)
+        if not any(export.name == COMMAND_ENTRY for export in compiled.exports):
+            raise ValueError(f"not a WASI command: the module exports no {COMMAND_ENTRY} (call its exports instead)")
+        instance = self.instantiate(compiled, wasi=wasi)
+        try:
+            self.call(instance, COMMAND_ENTRY)
+        except wasmtime.ExitTrap as exit_:
+            return int(exit_.code)
+        return 0
+
+    def _link_guest(self, compiled: wasmtime.Module, runtime: wasmtime.Instance, memory: str) -> wasmtime.Instance:
         imported = [imp for imp in compiled.imports if isinstance(imp.type, wasmtime.MemoryType)]
         guest_memory: wasmtime.Memory | None = None
         for imp in imported:
@@ -172,7 +263,12 @@ class TvmHost(RegionDirectory):
             self.linker.define(self.store, imp.module, imp.name, guest_memory)
             self._bind_guest_memory(runtime, guest_memory)
             break
-        instance = self.linker.instantiate(self.store, compiled)
+        try:
+            instance = self.linker.instantiate(self.store, compiled)
+        except wasmtime.Trap:
+            raise  # a trap in the start function: the caller's to report
+        except wasmtime.WasmtimeError as exc:  # an import nobody defines, or of the wrong type
+            raise ValueError(f"cannot instantiate the guest: {' '.join(str(exc).split())}") from None
         if guest_memory is None:
             exported = instance.exports(self.store).get(memory)
             if not isinstance(exported, wasmtime.Memory):
@@ -181,7 +277,6 @@ class TvmHost(RegionDirectory):
                 exported = wasmtime.Memory(self.store, wasmtime.MemoryType(wasmtime.Limits(0, 0)))
             self._bind_guest_memory(runtime, exported)
         self._bindings.append(GuestBinding(instance, runtime))
-        self.runtime = runtime
         return instance
 
     def call(self, instance: wasmtime.Instance, name: str, *args: object) -> object:
