@@ -33,7 +33,8 @@ def register(commands: Any) -> None:
             "got slower than --threshold allows. '--micro' runs the host data-plane micro-benchmarks."
         ),
     )
-    sub.add_argument("action", nargs="?", choices=["compare"], help="compare BASE.json NEW.json")
+    sub.add_argument("action", nargs="?", choices=["compare", "guests"],
+                     help="compare BASE.json NEW.json; guests: the compiled C guests (plain vs handles vs paged)")
     sub.add_argument("files", nargs="*", type=Path, help=argparse.SUPPRESS)
     sub.add_argument("--quick", action="store_true",
                      help="the whole matrix at reduced sizes and samples (under 2 minutes on 2 cores)")
@@ -58,6 +59,8 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.action == "compare":
         return _compare(args)
+    if args.action == "guests":
+        return _guests(args)
     if args.files:
         return fail(f"unexpected arguments: {' '.join(map(str, args.files))}", EXIT_USAGE)
     if args.micro:
@@ -78,6 +81,40 @@ def _micro(args: argparse.Namespace) -> int:
     with console.status("measuring...") as status:
         rows = run_micro(samples=samples, progress=lambda name: status.update(f"measuring {name}"))
     render_micro(rows, console)
+    return 0
+
+
+def _guests(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from ..sdk.clang import ToolchainMissing
+    from .guests import GuestsConfig, render_guests, rows_json, run_guests
+
+    if args.files:
+        return fail(f"unexpected arguments: {' '.join(map(str, args.files))}", EXIT_USAGE)
+    cfg = GuestsConfig.quick() if args.quick else GuestsConfig()
+    if args.samples is not None:
+        if args.samples < 2:
+            return fail("--samples must be at least 2", EXIT_USAGE)
+        cfg = dataclasses.replace(cfg, samples=args.samples)
+    if args.seed is not None:
+        cfg = dataclasses.replace(cfg, seed=args.seed)
+    console = Console(highlight=False)
+    command = " ".join([PROG, *map(shlex.quote, sys.argv[1:] if _invoked_as_cli() else ["bench", "guests"])])
+    try:
+        with console.status("building...") as status:
+            rows = run_guests(cfg, progress=status.update)
+    except ToolchainMissing as exc:
+        return fail(f"cannot build the C guests: {exc}", EXIT_FAILURE)
+    except AssertionError as exc:
+        return fail(f"wrong answer: {exc}", EXIT_FAILURE)
+    render_guests(rows, console, command)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"command": command, "config": dataclasses.asdict(cfg),
+                                         "rows": rows_json(rows)}, indent=1) + "\n")
+        console.print(f"wrote {args.json}")
     return 0
 
 
