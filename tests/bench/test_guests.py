@@ -17,7 +17,9 @@ def _needs_clang() -> None:
 
 def test_every_group_has_every_variant_and_plain_is_the_baseline() -> None:
     cfg = GuestsConfig(samples=2, warmup=0, min_sample_s=0.0005, paging_mib=1, deployments=("module",))
-    rows = run_guests(cfg)
+    outcome = run_guests(cfg)
+    assert outcome.unavailable == {}
+    rows = outcome.rows
     records = [r for r in rows if r.program == "records"]
     assert sorted({(r.scan, r.variant) for r in records}) == sorted((s, w) for s in ("field", "filter")
                                                                    for w in RECORD_WAYS)

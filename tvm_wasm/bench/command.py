@@ -104,16 +104,20 @@ def _guests(args: argparse.Namespace) -> int:
     command = " ".join([PROG, *map(shlex.quote, sys.argv[1:] if _invoked_as_cli() else ["bench", "guests"])])
     try:
         with console.status("building...") as status:
-            rows = run_guests(cfg, progress=status.update)
+            outcome = run_guests(cfg, progress=status.update)
     except ToolchainMissing as exc:
         return fail(f"cannot build the C guests: {exc}", EXIT_FAILURE)
     except AssertionError as exc:
         return fail(f"wrong answer: {exc}", EXIT_FAILURE)
+    rows = outcome.rows
     render_guests(rows, console, command)
+    for deployment, why in outcome.unavailable.items():
+        console.print(f"not measured on {deployment}: {why}", markup=False, soft_wrap=True)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"command": command, "config": dataclasses.asdict(cfg),
-                                         "rows": rows_json(rows)}, indent=1) + "\n")
+                                         "rows": rows_json(rows),
+                                         "unavailable": outcome.unavailable}, indent=1) + "\n")
         console.print(f"wrote {args.json}")
     return 0
 

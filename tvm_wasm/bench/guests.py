@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.errors import TvmError
 from ..guest.instance import GuestInstance
 from ..guest.module import build_module
 from ..host.tvm_host import TvmHost
@@ -133,16 +134,29 @@ def _group(rows: list[GuestRow], call: Call, names: dict[str, str], cfg: GuestsC
         row.speed_vs_plain = plain / row.summary.p50
 
 
-def run_guests(cfg: GuestsConfig, progress: Callable[[str], None] = lambda _: None) -> list[GuestRow]:
-    """Build the programs, measure every group; raises ``clang.ToolchainMissing`` without clang."""
+@dataclass
+class GuestsOutcome:
+    rows: list[GuestRow] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)  # deployment -> why it could not run
+
+
+def run_guests(cfg: GuestsConfig, progress: Callable[[str], None] = lambda _: None) -> GuestsOutcome:
+    """Build the programs, measure every group; raises ``clang.ToolchainMissing`` without clang
+    and ``AssertionError`` on a wrong answer. A deployment that cannot run the programs
+    (say, one lacking an import they use) is reported in ``unavailable``."""
     order = random.Random(cfg.seed)
-    rows: list[GuestRow] = []
+    out = GuestsOutcome()
+    rows = out.rows
     with tempfile.TemporaryDirectory(prefix="tvm-bench-guests-") as tmp:
         progress("building the C programs")
         libraries = _libraries(Path(tmp))
         for deployment in cfg.deployments:
             progress(f"records on {deployment}: setup")
-            records = _load(deployment, libraries["records"], (RECORDS, 1))
+            try:
+                records = _load(deployment, libraries["records"], (RECORDS, 1))
+            except (ValueError, RuntimeError, TvmError) as exc:
+                out.unavailable[deployment] = str(exc)
+                continue
             for scan in ("field", "filter"):
                 group = [GuestRow("records", scan, deployment, way) for way in RECORD_WAYS]
                 _group(group, records, {way: f"{scan}_{way}" for way in RECORD_WAYS}, cfg, order, progress)
@@ -152,7 +166,7 @@ def run_guests(cfg: GuestsConfig, progress: Callable[[str], None] = lambda _: No
             group = [GuestRow("paging", f"checksum {cfg.paging_mib} MiB", deployment, way) for way in PAGING_WAYS]
             _group(group, paging, {way: f"checksum_{way}" for way in PAGING_WAYS}, cfg, order, progress)
             rows += group
-    return rows
+    return out
 
 
 def render_guests(rows: list[GuestRow], console: object, command: str) -> None:
