@@ -12,6 +12,7 @@ sys.path[:0] = [str(Path(__file__).parent.parent), str(Path(__file__).parent.par
 from tvm_wasm.sdk.clang import link_library  # noqa: E402
 from guest_helpers import compiled, engine  # noqa: E402
 from tvm_wasm.guest.instance import GuestInstance  # noqa: E402
+from paging_reference import checksum, words  # noqa: E402
 from records_reference import expected_scans  # noqa: E402
 
 SCANS = ("field", "filter")
@@ -32,3 +33,23 @@ def test_record_store_every_way_equals_the_plain_scan(c_guest) -> None:
     assert guest.region_info(slab).used >= 100_000 * 32
     assert guest.metrics(slab).allocations == 100_000
     assert np.frombuffer(guest.view(store)[4:36], dtype="<u4")[0] == expected["first_key"]
+
+
+def test_paging_library_checksums_equal_numpys(c_guest) -> None:
+    guest = GuestInstance(compiled(pools=2, max_pages=1024), engine=engine())
+    lib = link_library(guest, c_guest("paging", "library"))
+    assert guest.call(lib, "setup", 4) == 0
+    data = words(0, 4 << 18)
+    assert np.array_equal(guest.view(1)[: 4 << 20].view("<u4"), data)  # the bytes the region holds
+    expected = checksum(data)
+    assert guest.call(lib, "checksum_paged", 1) & (2**64 - 1) == expected
+    assert guest.call(lib, "checksum_plain", 2) & (2**64 - 1) == 2 * expected % 2**64
+
+
+def test_regions_guest_holds_what_it_says(c_guest) -> None:
+    guest = GuestInstance(compiled(pools=2, max_pages=64), engine=engine())
+    lib = link_library(guest, c_guest("regions", "library"))
+    first = guest.call(lib, "run", 7, 12)
+    assert guest.call(lib, "live") == guest.region_count() == 6  # the even rounds keep theirs
+    again = GuestInstance(compiled(pools=2, max_pages=64), engine=engine())
+    assert again.call(link_library(again, c_guest("regions", "library")), "run", 7, 12) == first
