@@ -127,7 +127,7 @@ def serve(files: dict[str, tuple[str, bytes]]) -> Iterator[tuple[str, dict, thre
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            entry = files.get(self.path)
+            entry = files.get(self.path.split("?", 1)[0])
             if entry is None:
                 self.send_error(404)
                 return
@@ -161,10 +161,24 @@ def serve(files: dict[str, tuple[str, bytes]]) -> Iterator[tuple[str, dict, thre
         server.server_close()
 
 
-def run_in_chromium(chromium: str, timeout: float = 90.0, files: dict[str, tuple[str, bytes]] | None = None) -> dict:
-    """Open the page at ``/`` of ``files`` (default: the checks) in headless Chromium with a fresh
+CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".json": "application/json",
+                 ".md": "text/markdown", ".ts": "text/plain", ".c": "text/plain"}
+
+
+def directory_assets(root: Path) -> dict[str, tuple[str, bytes]]:
+    """Every file under ``root``, served at its relative path (``.wasm`` as application/wasm)."""
+    return {
+        "/" + path.relative_to(root).as_posix(): (CONTENT_TYPES.get(path.suffix, "application/octet-stream"), path.read_bytes())
+        for path in sorted(root.rglob("*")) if path.is_file()
+    }
+
+
+def run_in_chromium(chromium: str, timeout: float = 90.0, files: dict[str, tuple[str, bytes]] | None = None,
+                    page: str = "") -> dict:
+    """Open ``page`` (default ``/``) of ``files`` (default: the checks) in headless Chromium with a fresh
     profile, and wait for the report it posts to ``/result``."""
     with serve(files or assets()) as (url, report, done), tempfile.TemporaryDirectory(prefix="tvm-chromium-") as profile:
+        url = url + page.lstrip("/")
         log = Path(profile) / "chromium.log"
         with open(log, "wb") as sink:
             browser = subprocess.Popen(

@@ -28,15 +28,21 @@ def register(commands: Any) -> None:
         ),
     )
     build.add_argument("--pools", type=int, required=True, metavar="N", help="number of pool memories (1..64)")
-    build.add_argument("-o", "--output", type=Path, required=True, metavar="PATH", help="file to write")
+    build.add_argument("-o", "--output", type=Path, default=None, metavar="PATH", help="file to write")
+    build.add_argument("--web", type=Path, default=None, metavar="DIR",
+                       help="write an npm-layout web package: package.json, tvm-guest.js, tvm-guest.d.ts, guest.wasm, "
+                            "API.md, example/ (versioned together; `npm pack DIR` packs it)")
     build.add_argument("--wat", action="store_true", help="write the text format instead of the binary")
     build.add_argument("--initial-pages", type=int, default=1, metavar="P", help="initial pages per pool (default 1)")
     build.add_argument(
         "--max-pages", type=int, default=None, metavar="P",
-        help=f"maximum pages per pool (default {L.WASM32_MAX_PAGES} = 4 GiB; use 256 for browsers)",
+        help=f"maximum pages per pool (default {L.WASM32_MAX_PAGES} = 4 GiB; with --browser 256 = 16 MiB); "
+             "chooses the cap with --browser too",
     )
     build.add_argument("--browser", action="store_true",
-                       help="modest maxima that browsers can reserve: 256 pages per pool, a small directory")
+                       help="for engines with tight address-space budgets: pools capped at 256 pages (16 MiB each, "
+                            "unless --max-pages says otherwise) and a directory of at most 256 side-table pages; "
+                            "desktop Chromium reserves 4 GiB pools fine, so leave it off to go above 4 GiB")
     build.add_argument("--user-wat", type=Path, default=None, metavar="FILE",
                        help="module fields (functions, exports; no imports) to splice into the module")
     build.set_defaults(handler=run_build)
@@ -53,6 +59,8 @@ def run_build(args: argparse.Namespace) -> int:
         build_module,
     )
 
+    if args.output is None and args.web is None:
+        return fail("guest build needs -o PATH, --web DIR or both", EXIT_USAGE)
     max_pages = args.max_pages or (BROWSER_MAX_PAGES if args.browser else L.WASM32_MAX_PAGES)
     meta_max = BROWSER_META_MAX_PAGES if args.browser else L.WASM32_MAX_PAGES
     user_wat = args.user_wat.read_text() if args.user_wat else None
@@ -63,8 +71,14 @@ def run_build(args: argparse.Namespace) -> int:
         return fail(str(exc), EXIT_USAGE)
     except WasmtimeError as exc:  # only spliced user WAT can fail to assemble or validate
         return fail(f"the module with the spliced user WAT is invalid: {exc}", EXIT_FAILURE)
-    path = module.save(args.output, wat=args.wat)
-    size = path.stat().st_size
-    print(f"wrote {path}: {module.pools} pools x {module.max_pages} pages "
-          f"(up to {module.max_bytes / (1 << 30):.2f} GiB of regions), {size} bytes, no imports")
+    summary = (f"{module.pools} pools x {module.max_pages} pages (up to {module.max_bytes / (1 << 30):.2f} GiB of regions"
+               f"{', capped by --browser' if args.browser and not args.max_pages else ''})")
+    if args.output is not None:
+        path = module.save(args.output, wat=args.wat)
+        print(f"wrote {path}: {summary}, {path.stat().st_size} bytes, no imports")
+    if args.web is not None:
+        from .web import write_package
+
+        files = write_package(args.web, module)
+        print(f"wrote the web package {args.web} ({len(files)} files): {summary}")
     return 0

@@ -12,13 +12,21 @@ Error reporting follows the raw ABI: functions returning a code return it
 return -1 with the code in ``last_error``. The codes are the model's: 1 no
 such region, 5 allocation failed (no room, no id), 6 pinned, 9 policy,
 unsupported allocator, bad argument, or no Cold tier to demote into.
+
+The Cold tier belongs to the embedder (in a browser, ``ColdTier`` of
+``tvm-guest.js`` writes to the Origin Private File System): the module only
+moves a region through its states. ``begin_spill`` makes it non-resident
+while it still owns its span (accesses answer 4, so its bytes hold still
+while they are written out), ``finish_spill`` gives the span back (Cold) or
+``cancel_spill`` makes it resident again, and ``restore_region`` places a
+fresh zeroed span for the embedder to fill back in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..core.errors import AllocationFailed, Pinned, PolicyViolation, RegionNotFound
+from ..core.errors import AllocationFailed, NotResident, Pinned, PolicyViolation, RegionNotFound
 from ..core.types import PlacementPolicy, RegionKind, Residency
 from ..runtime import access as A
 from ..runtime import layout as L
@@ -43,6 +51,7 @@ def policy_bits(policy: PlacementPolicy) -> int:
     )
 
 
+LIVE_RESIDENT = L.FLAG_LIVE | L.FLAG_RESIDENT
 POLICY_TABLE = sum(policy_bits(PlacementPolicy.for_kind(kind)) << (4 * kind) for kind in RegionKind)
 
 
@@ -134,8 +143,11 @@ def peek_id_func() -> Func:
 
 
 # ---------------------------------------------------------------- create / destroy
-def place_span(pools: int) -> Code:
-    """``$pool``/``$base`` of a span of ``$size`` bytes: the first pool with room (freed spans, then growth)."""
+def place_span(pools: int, failed: str = "(i32.const 0)") -> Code:
+    """``$pool``/``$base`` of a span of ``$size`` bytes: the first pool with room (freed spans, then growth).
+
+    ``failed`` is what the function returns when no pool has room (``last_error`` = 5).
+    """
     return [
         "(local.set $base (i64.const -1))",
         "(block $placed (loop $try",
@@ -144,7 +156,7 @@ def place_span(pools: int) -> Code:
         "  (br_if $placed (i64.ge_s (local.get $base) (i64.const 0)))",
         "  (local.set $pool (i32.add (local.get $pool) (i32.const 1)))",
         "  (br $try)))",
-        f"(if (i64.lt_s (local.get $base) (i64.const 0)) {fail(AllocationFailed.code, '(i32.const 0)')})",
+        f"(if (i64.lt_s (local.get $base) (i64.const 0)) {fail(AllocationFailed.code, failed)})",
     ]
 
 
@@ -258,8 +270,10 @@ def destroy_func(pools: int) -> Func:
     """Give the span and side table back and leave a tombstone: old handles now fail with code 2."""
     body = [
         *live_region(fail(RegionNotFound.code)),
-        (f"(call $span_give {slot_load(L.SLOT_POOL)} (i64.extend_i32_u {slot_load(L.SLOT_BASE)})"
-        f" {slot_load(G.GS_SPAN, 'i64.load')})"),
+        # A Cold region's span was given back when it was spilled.
+        (f"(if (i32.ne {slot_load(G.GS_TIER)} (i32.const {Residency.COLD}))"
+        f" (then (call $span_give {slot_load(L.SLOT_POOL)} (i64.extend_i32_u {slot_load(L.SLOT_BASE)})"
+        f" {slot_load(G.GS_SPAN, 'i64.load')})))"),
         (f"(if {slot_load(G.GS_SIDE_LEN)} (then (call $span_give (i32.const {pools})"
         f" (i64.extend_i32_u {slot_load(G.GS_SIDE)}) (i64.extend_i32_u {slot_load(G.GS_SIDE_LEN)}))))"),
         f"(local.set $gen {next_generation(current_generation())})",
@@ -283,10 +297,16 @@ def kind_policy() -> str:
     return policy_of(slot_load(G.GS_KIND))
 
 
+def not_resident() -> str:
+    """Folded i32: the region in ``$slot`` is Cold or being spilled (its bytes are not in its pool)."""
+    return f"(i32.eqz (i32.and {slot_load(L.SLOT_STATE)} (i32.const {L.FLAG_RESIDENT})))"
+
+
 def pin_func() -> Func:
-    """Only pinnable kinds (the policy table) may pin; every region here is resident."""
+    """Only pinnable kinds (the policy table) may pin, and only while resident (fault it in first: 4)."""
     return region_op("pin", [
         f"(if (i32.eqz (i32.and {kind_policy()} (i32.const {POLICY_PINNABLE}))) {fail(PolicyViolation.code)})",
+        f"(if {not_resident()} {fail(NotResident.code)})",
         slot_store(G.GS_PINNED, "(i32.const 1)"),
     ])
 
@@ -296,11 +316,11 @@ def unpin_func() -> Func:
 
 
 def demote_func() -> Func:
-    """Hot -> Warm, an LRU hint for the embedder; Warm has nowhere colder to go without a host (9)."""
+    """Hot -> Warm, an LRU hint for the embedder; colder needs the embedder's Cold tier (9)."""
     return region_op("demote_region", [
         f"(if {slot_load(G.GS_PINNED)} {fail(Pinned.code)})",
         f"(if (i32.eqz (i32.and {kind_policy()} (i32.const {POLICY_SPILLABLE}))) {fail(PolicyViolation.code)})",
-        f"(if (i32.eq {slot_load(G.GS_TIER)} (i32.const {Residency.WARM})) {fail(PolicyViolation.code)})",
+        f"(if (i32.ne {slot_load(G.GS_TIER)} (i32.const {Residency.HOT})) {fail(PolicyViolation.code)})",
         slot_store(G.GS_TIER, f"(i32.const {Residency.WARM})"),
         bump_counter(G.GS_DEMOTIONS),
         *stamp(),
@@ -308,8 +328,9 @@ def demote_func() -> Func:
 
 
 def promote_func() -> Func:
-    """Warm -> Hot; Hot stays Hot."""
+    """Warm -> Hot; Hot stays Hot; a Cold region must be restored by the embedder first (4)."""
     return region_op("promote_region", [
+        f"(if {not_resident()} {fail(NotResident.code)})",
         f"(if (i32.eq {slot_load(G.GS_TIER)} (i32.const {Residency.WARM})) (then",
         f"  {slot_store(G.GS_TIER, f'(i32.const {Residency.HOT})')}",
         f"  {bump_counter(G.GS_PROMOTIONS)}",
@@ -322,6 +343,7 @@ def compact_region_func() -> Func:
     """Pack a blocks region, bump its generation (old handles: code 2 until ``migrate``d)."""
     return region_op("compact_region", [
         f"(if {slot_load(G.GS_PINNED)} {fail(Pinned.code)})",
+        f"(if {not_resident()} {fail(NotResident.code)})",
         f"(if (i32.ne {slot_load(L.SLOT_ALLOCATOR)} (i32.const {G.ALLOC_BLOCKS})) {fail(PolicyViolation.code)})",
         "(call $compact_blocks (local.get $slot))",
         "(local.set $gen " + current_generation() + ")",
@@ -354,7 +376,7 @@ ACCESSORS: dict[str, Callable[[], str]] = {
 # ``region_metric(id, index)``: the fields of ``RegionMetrics``, in order.
 METRIC_FIELDS: list[int | None] = [
     L.SLOT_ALLOCATIONS, L.SLOT_BYTES_ALLOCATED, L.SLOT_BYTES_READ, L.SLOT_BYTES_WRITTEN,
-    None,  # faults: there is no Cold tier to fault from
+    G.GS_FAULTS,
     G.GS_PROMOTIONS, G.GS_DEMOTIONS,
 ]
 
@@ -380,7 +402,7 @@ def region_count_func() -> Func:
 def lru_candidate_func() -> Func:
     """The region an embedder should evict first: Warm before Hot, least recently used first.
 
-    Pinned and unspillable regions are never candidates; 0 when there is none.
+    Pinned, unspillable and non-resident regions are never candidates; 0 when there is none.
     This is the host's eviction order, offered as a hint (nothing here spills).
     """
     key = (f"(i64.or (i64.shl (i64.extend_i32_u (i32.ne {slot_load(G.GS_TIER)} (i32.const {Residency.WARM})))"
@@ -393,7 +415,8 @@ def lru_candidate_func() -> Func:
         "(block $done (loop $scan",
         "  (br_if $done (i32.ge_u (local.get $id) (local.get $end)))",
         f"  (local.set $slot (i32.shl (local.get $id) (i32.const {L.SLOT_SHIFT})))",
-        f"  (if (i32.and (i32.and (i32.ne (i32.and {slot_load(L.SLOT_STATE)} (i32.const {L.FLAG_LIVE})) (i32.const 0))",
+        f"  (if (i32.and (i32.and (i32.eq (i32.and {slot_load(L.SLOT_STATE)} (i32.const {LIVE_RESIDENT}))"
+        f" (i32.const {LIVE_RESIDENT}))",
         f"                        (i32.eqz {slot_load(G.GS_PINNED)}))",
         f"               (i32.ne (i32.and {kind_policy()} (i32.const {POLICY_SPILLABLE})) (i32.const 0)))",
         "    (then",
@@ -412,7 +435,8 @@ def handle_address_func() -> Func:
     """handle_address(h, len) -> ``pool << 32 | address`` of ``[offset, offset + len)``, or -code.
 
     What an embedder needs for a zero-copy view of a handle's bytes, with the
-    same region, generation and bounds checks as every data access.
+    same region, generation, residency and bounds checks as every data access;
+    it stamps the region's last access (uses of a view it hands out are not seen).
     """
     on_error = lambda: [
         "(global.set $last_error (local.get $code))",
@@ -420,11 +444,129 @@ def handle_address_func() -> Func:
     ]
     body = [
         *A.validate_handle("h", ["local.get $len", "i64.extend_i32_u", "i64.add"], on_error),
+        *A.ensure_resident("h", on_error),  # a Cold region's bytes are not in its pool: 4
+        *stamp(),  # taking a view is an access, for the LRU order
         f"(i64.or (i64.shl (i64.extend_i32_u {slot_load(L.SLOT_POOL)}) (i64.const 32))",
         f"  (i64.extend_i32_u (i32.add {slot_load(L.SLOT_BASE)} (i32.wrap_i64 (local.get $h)))))",
     ]
     return Func("handle_address", [("h", "i64"), ("len", "i32")], ["i64"], A.RESOLVE_LOCALS, body,
                 export="handle_address")
+
+
+# ---------------------------------------------------------------- aligned allocation
+DEFAULT_ALIGN = 8  # every typed array's element size divides it (Float64Array, BigInt64Array)
+
+
+def alloc_aligned_func() -> Func:
+    """alloc_aligned(id, size, align) -> handle whose offset is a multiple of ``align``; 0 with ``last_error``.
+
+    ``align`` is a power of two (0: the default, 8 for Bump and compactable
+    blocks, the largest power of two dividing the class size, at most 8,
+    for Slab). Spans start 16-byte aligned, so an offset alignment up to 16
+    is an address alignment too (what typed views need). Bump pads ``used``
+    up to the boundary (like the model's ``Bump.alloc(size, align)``),
+    blocks pad their bump pointer, Slab needs ``align`` to divide the class
+    size (else 5, like a model allocator that cannot align). Padding is
+    undone when the allocation fails.
+    """
+    bad = fail(AllocationFailed.code, "(i64.const 0)")
+    pad_to = "(i32.and (i32.add (local.get $was) (i32.sub (local.get $align) (i32.const 1))) (i32.sub (i32.const 0) (local.get $align)))"
+    pad_fits = ("(i64.le_u (i64.and (i64.add (i64.extend_i32_u (local.get $was)) (i64.extend_i32_u (i32.sub (local.get $align) (i32.const 1))))"
+                " (i64.sub (i64.const 0) (i64.extend_i32_u (local.get $align))))"
+                f" (i64.extend_i32_u {slot_load(L.SLOT_CAPACITY)}))")
+    table_bump = f"(i32.load {META} offset={G.BT_BUMP} (local.get $table))"
+    body = [
+        *live_region(fail(RegionNotFound.code, "(i64.const 0)")),
+        f"(local.set $allocator {slot_load(L.SLOT_ALLOCATOR)})",
+        "(if (i32.eqz (local.get $align)) (then",
+        f"  (local.set $align (i32.const {DEFAULT_ALIGN}))",
+        f"  (if (i32.eq (local.get $allocator) (i32.const {G.ALLOC_SLAB})) (then",
+        "    (local.set $class " + slot_load(L.SLOT_CLASS_SIZE) + ")",
+        "    (local.set $align (i32.and (local.get $class) (i32.sub (i32.const 0) (local.get $class))))",
+        f"    (if (i32.gt_u (local.get $align) (i32.const {DEFAULT_ALIGN})) (then (local.set $align (i32.const {DEFAULT_ALIGN}))))))))",
+        f"(if (i32.or (i32.eqz (local.get $align)) (i32.and (local.get $align) (i32.sub (local.get $align) (i32.const 1)))) {bad})",
+        f"(if (i32.eq (local.get $allocator) (i32.const {G.ALLOC_SLAB})) (then",
+        f"  (if (i32.rem_u {slot_load(L.SLOT_CLASS_SIZE)} (local.get $align)) {bad})",
+        "  (return (call $alloc (local.get $id) (local.get $size)))))",
+        f"(if (i32.eq (local.get $allocator) (i32.const {G.ALLOC_BLOCKS})) (then",
+        f"  (local.set $table {slot_load(G.GS_SIDE)})",
+        f"  (local.set $was {table_bump})",
+        f"  (if (i32.eqz {pad_fits}) {bad})",
+        f"  (i32.store {META} offset={G.BT_BUMP} (local.get $table) {pad_to})",
+        "  (local.set $h (call $alloc (local.get $id) (local.get $size)))",
+        f"  (if (i64.eqz (local.get $h)) (then (i32.store {META} offset={G.BT_BUMP} (local.get $table) (local.get $was))))",
+        "  (return (local.get $h))))",
+        f"(local.set $was {slot_load(L.SLOT_USED)})",
+        f"(if (i32.eqz {pad_fits}) {bad})",
+        slot_store(L.SLOT_USED, pad_to),
+        "(local.set $h (call $alloc (local.get $id) (local.get $size)))",
+        f"(if (i64.eqz (local.get $h)) (then {slot_store(L.SLOT_USED, '(local.get $was)')}))",
+        "(local.get $h)",
+    ]
+    params = [("id", "i32"), ("size", "i32"), ("align", "i32")]
+    locals_ = [("slot", "i32"), ("allocator", "i32"), ("class", "i32"), ("table", "i32"), ("was", "i32"), ("h", "i64")]
+    return Func("alloc_aligned", params, ["i64"], locals_, body, export="alloc_aligned")
+
+
+# ---------------------------------------------------------------- the embedder's Cold tier
+def tier_is(value: int) -> str:
+    return f"(i32.eq {slot_load(G.GS_TIER)} (i32.const {value}))"
+
+
+def set_state_flags(flags: str) -> str:
+    return slot_store(L.SLOT_STATE, f"(i32.or (i32.and {slot_load(L.SLOT_STATE)} (i32.const {~L.FLAG_RESIDENT})) {flags})")
+
+
+def begin_spill_func() -> Func:
+    """Resident -> spilling: accesses answer 4 while the embedder writes the bytes out (the span stays).
+
+    Pinned: 6; a kind that may not spill: 9; already Cold or spilling: 4.
+    """
+    return region_op("begin_spill", [
+        f"(if {not_resident()} {fail(NotResident.code)})",
+        f"(if {slot_load(G.GS_PINNED)} {fail(Pinned.code)})",
+        f"(if (i32.eqz (i32.and {kind_policy()} (i32.const {POLICY_SPILLABLE}))) {fail(PolicyViolation.code)})",
+        set_state_flags("(i32.const 0)"),
+        slot_store(G.GS_TIER, f"(i32.const {G.TIER_SPILLING})"),
+    ])
+
+
+def finish_spill_func() -> Func:
+    """Spilling -> Cold: the span goes back to its pool (it may be reused, zeroed, at once)."""
+    return region_op("finish_spill", [
+        f"(if (i32.eqz {tier_is(G.TIER_SPILLING)}) {fail(PolicyViolation.code)})",
+        (f"(call $span_give {slot_load(L.SLOT_POOL)} (i64.extend_i32_u {slot_load(L.SLOT_BASE)})"
+         f" {slot_load(G.GS_SPAN, 'i64.load')})"),
+        slot_store(G.GS_TIER, f"(i32.const {Residency.COLD})"),
+        bump_counter(G.GS_DEMOTIONS),
+    ])
+
+
+def cancel_spill_func() -> Func:
+    """Spilling -> Hot: the write-out failed; the bytes never left the span."""
+    return region_op("cancel_spill", [
+        f"(if (i32.eqz {tier_is(G.TIER_SPILLING)}) {fail(PolicyViolation.code)})",
+        set_state_flags(f"(i32.const {L.FLAG_RESIDENT})"),
+        slot_store(G.GS_TIER, f"(i32.const {Residency.HOT})"),
+    ])
+
+
+def restore_region_func(pools: int) -> Func:
+    """Cold -> Hot: place a zeroed span (first pool with room, like create) for the embedder to fill.
+
+    Not Cold: 9; no room in any pool: 5 (the region stays Cold).
+    """
+    return region_op("restore_region", [
+        f"(if (i32.eqz {tier_is(Residency.COLD)}) {fail(PolicyViolation.code)})",
+        f"(local.set $size {slot_load(G.GS_SPAN, 'i64.load')})",
+        *place_span(pools, f"(i32.const {AllocationFailed.code})"),
+        slot_store(L.SLOT_POOL, "(local.get $pool)"),
+        slot_store(L.SLOT_BASE, "(i32.wrap_i64 (local.get $base))"),
+        set_state_flags(f"(i32.const {L.FLAG_RESIDENT})"),
+        slot_store(G.GS_TIER, f"(i32.const {Residency.HOT})"),
+        bump_counter(G.GS_FAULTS),
+        *stamp(),
+    ], [("pool", "i32"), ("size", "i64"), ("base", "i64")])
 
 
 def control_funcs(pools: int) -> list[Func]:
@@ -434,4 +576,6 @@ def control_funcs(pools: int) -> list[Func]:
         pin_func(), unpin_func(), demote_func(), promote_func(), compact_region_func(),
         *(accessor(name, value) for name, value in ACCESSORS.items()),
         metric_func(), last_access_func(), region_count_func(), lru_candidate_func(), handle_address_func(),
+        alloc_aligned_func(), begin_spill_func(), finish_spill_func(), cancel_spill_func(),
+        restore_region_func(pools),
     ]

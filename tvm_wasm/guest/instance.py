@@ -54,6 +54,12 @@ def u32(value: int) -> int:
     return value & 0xFFFF_FFFF
 
 
+def check_u32(value: int, what: str) -> None:
+    """Sizes and lengths cross the ABI as u32: refuse what would be truncated."""
+    if not 0 <= value <= 0xFFFF_FFFF:
+        raise ValueError(f"{what} must be in 0..{0xFFFF_FFFF} (the ABI's u32), got {value}")
+
+
 def s32(value: int) -> int:
     value &= 0xFFFF_FFFF
     return value - (1 << 32) if value >= 1 << 31 else value
@@ -176,8 +182,15 @@ class GuestInstance:
         return RegionMetrics(*values)
 
     # ------------------------------------------------------------------ data plane conveniences
-    def alloc(self, region_id: int, size: int) -> Handle:
-        packed = int(self.raw("alloc", s32(region_id), s32(size)))  # type: ignore[arg-type]
+    def alloc(self, region_id: int, size: int, *, align: int = 1) -> Handle:
+        """A block whose offset is a multiple of ``align`` (a power of two; 0 = the module's default, 8).
+
+        ``size`` must fit the ABI's u32 (``ValueError`` otherwise, never truncated).
+        """
+        check_u32(size, "size")
+        if not 0 <= align <= 1 << 31 or align & (align - 1):
+            raise ValueError(f"align must be 0 or a power of two up to 2**31, got {align}")
+        packed = int(self.raw("alloc_aligned", s32(region_id), s32(size), s32(align)))  # type: ignore[arg-type]
         if packed == 0:
             raise error_for_code(self.last_error(), "alloc failed", region_id=region_id, length=size)
         return Handle.unpack(packed)
@@ -203,6 +216,7 @@ class GuestInstance:
 
     def handle_view(self, handle: Handle, length: int) -> np.ndarray:
         """Zero-copy view of ``[offset, offset + length)``, checked like any access."""
+        check_u32(length, "length")
         packed = int(self.raw("handle_address", handle.to_i64(), s32(length)))  # type: ignore[arg-type]
         if packed < 0:
             self.last_error()

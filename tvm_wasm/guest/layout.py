@@ -31,7 +31,7 @@ ARENA_LIMIT = 16  # i64: the arena's byte limit (its memory's maximum)
 
 # ---------------------------------------------------------------- guest slot fields (after the shared ones)
 GS_KIND = 72  # u32: RegionKind
-GS_TIER = 76  # u32: Residency (0 Hot, 1 Warm; nothing colder without a host)
+GS_TIER = 76  # u32: Residency (0 Hot, 1 Warm, 2 Cold: span given back, bytes kept by the embedder)
 GS_PINNED = 80  # u32
 GS_PREV_GEN = 84  # u32: generation before the last compaction (0: none), for ``migrate``
 GS_SPAN = 88  # i64: span length in the pool (capacity rounded up to SPAN_ALIGN)
@@ -39,7 +39,12 @@ GS_SIDE = 96  # u32: meta offset of the region's side table (slab or block table
 GS_SIDE_LEN = 100  # u32: its length
 GS_PROMOTIONS = 104  # u64
 GS_DEMOTIONS = 112  # u64
-assert GS_KIND >= L.SLOT_LAST_EPOCH + 8 and GS_DEMOTIONS + 8 <= L.SLOT_SIZE
+GS_FAULTS = 120  # u64: Cold -> resident restores
+assert GS_KIND >= L.SLOT_LAST_EPOCH + 8 and GS_FAULTS + 8 <= L.SLOT_SIZE
+
+# Tier values of ``GS_TIER`` beyond the model's Residency (HOT 0, WARM 1, COLD 2): a region
+# whose bytes are being written out by the embedder is not resident but still owns its span.
+TIER_SPILLING = 4
 
 # ---------------------------------------------------------------- free extents
 # Every free extent is followed by a live span of its arena (neighbours merge

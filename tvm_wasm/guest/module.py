@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,9 @@ USER_BEGINS = ";; --- user body begins ---"
 USER_ENDS = ";; --- user body ends ---"
 BROWSER_MAX_PAGES = 256  # per pool: browsers reserve address space for each memory's maximum
 BROWSER_META_MAX_PAGES = G.META_INITIAL_PAGES + 256
+# The embedder-facing interface (exported functions and their meaning). Bump it when an export's
+# meaning changes; a change of any signature changes ``abi_fingerprint`` by itself.
+ABI_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,34 @@ def header_data(pools: int, max_pages: int, meta_max_pages: int) -> str:
     return f'(data (memory $meta) (i32.const {G.GH_NEXT_ID}) "{escaped}")'
 
 
+def module_funcs(pools: int, *, specialised: bool = True) -> list[Func]:
+    """Every function of a module with ``pools`` pools, in module order."""
+    funcs = [*abi_funcs(pools), *bridge_funcs(pools), *span_funcs(pools), *block_funcs(pools), *control_funcs(pools)]
+    if specialised:
+        funcs += specialised_funcs(pools)
+    return funcs
+
+
+def exported_funcs() -> list[Func]:
+    """The exported functions every module has, whatever its pool count (not the per-pool accessors)."""
+    return [func for func in module_funcs(1, specialised=False) if func.export]
+
+
+def abi_fingerprint() -> int:
+    """CRC-32 of the exported functions' names and signatures: embedders refuse a module whose differs."""
+    text = ";".join(sorted(f"{f.export}({','.join(t for _, t in f.params)})->({','.join(f.results)})"
+                           for f in exported_funcs()))
+    return zlib.crc32(text.encode())
+
+
+def version_globals() -> list[str]:
+    """``abi_version`` and ``abi_fingerprint``, exported so an embedder can check what it drives."""
+    return [
+        f'(global $abi_version (export "abi_version") i32 (i32.const {ABI_VERSION}))',
+        f'(global $abi_fingerprint (export "abi_fingerprint") i32 (i32.const {struct.unpack("<i", struct.pack("<I", abi_fingerprint()))[0]}))',
+    ]
+
+
 def build_wat(
     pools: int,
     initial_pages: int,
@@ -137,12 +169,11 @@ def build_wat(
     module = Module()
     module.fields += memories(pools, initial_pages, max_pages, meta_max_pages, guest_pages)
     module.fields += private_bridge_fields()
-    bridges = bridge_funcs(pools)
-    module.fields.append(f"(elem (table $bridge) (i32.const 0) func {' '.join('$' + f.name for f in bridges)})")
+    bridges = [f.name for f in bridge_funcs(pools)]
+    module.fields.append(f"(elem (table $bridge) (i32.const 0) func {' '.join('$' + name for name in bridges)})")
     module.fields.append(header_data(pools, max_pages, meta_max_pages))
-    funcs = [*abi_funcs(pools), *bridges, *span_funcs(pools), *block_funcs(pools), *control_funcs(pools)]
-    if specialised:
-        funcs += specialised_funcs(pools)
+    module.fields += version_globals()
+    funcs = module_funcs(pools, specialised=specialised)
     for func in funcs:
         module.add(func)
     text = module.render()

@@ -147,7 +147,7 @@ export async function runChecks(tvm, guestBytes, userBytes) {
     assert(g.regionInfo(store).residency === Residency.WARM, "page stores start Warm");
     assert(g.lruCandidate() === store, "Warm goes first");
     g.promoteRegion(store);
-    assert(g.regionInfo(store).residency === Residency.HOT && g.metrics(store).promotions === 1n, "promoted");
+    assert(g.regionInfo(store).residency === Residency.HOT && g.metrics(store).promotions === 1, "promoted");
     g.unpin(heap);
   });
 

@@ -1,104 +1,500 @@
 // tvm-guest.js: run a tvm-wasm guest module (built by `tvm-wasm guest build`) from JavaScript.
 //
-// The module imports nothing, so `WebAssembly.instantiate(bytes, {})` is all it needs;
-// this file adds the embedder's conveniences: the control plane as methods that throw
-// `TvmError`, zero-copy `Uint8Array` views of regions, traps turned into typed errors,
-// and run-time linking of user modules that import `tvm.*` (including `tvm.memory`).
+// The module imports nothing, so `WebAssembly.instantiate(bytes, {})` is all it needs; this
+// file adds what an embedder needs to use it without silent wrong results:
+//
+// - the control plane as methods that throw typed errors (`TvmError` subclasses with the
+//   names, codes and context fields of the Python package's errors);
+// - every size, offset and count range-checked (a Number up to 2^53 or a BigInt; a value the
+//   ABI cannot hold is a `RangeError`, never truncated), enums validated, bytes of any typed
+//   array written and read by their bytes;
+// - aligned allocation and typed views (`f64`, `u32`, ...) that survive pool growth;
+// - a pool-growth notification, traps turned into typed errors, run-time linking of user
+//   modules (including clang's `env.memory` imports), engine feature checks, streaming compile;
+// - a Cold tier in the Origin Private File System (`ColdTier`).
 //
 // Handles are BigInts (the i64 of the raw ABI: region_id:16 | generation:16 | offset:32).
-// A view is a window on a pool's ArrayBuffer: creating a region may grow that pool,
-// which detaches its old buffer, so take views again after `createRegion`.
+// The module carries its ABI version; `instantiate` refuses a module built for another one.
 
-export const RegionKind = Object.freeze({
-  HOT_HEAP: 0, OBJECT_ARENA: 1, BLOB_ARENA: 2, PAGE_STORE: 3, SCRATCH: 4, DEVICE_STATE: 5, CODE_CACHE: 6,
-});
-export const Allocator = Object.freeze({ BUMP: 0, BLOCKS: 1, SLAB: 2 });
-export const Residency = Object.freeze({ HOT: 0, WARM: 1 });
-export const ErrorCode = Object.freeze({
+// --- generated from the ABI table by tvm_wasm.guest.web: do not edit by hand ---
+export const ABI_VERSION = 2;
+export const ABI_FINGERPRINT = 0xc3098b83;
+const KIND_NAMES = ["HOT_HEAP", "OBJECT_ARENA", "BLOB_ARENA", "PAGE_STORE", "SCRATCH", "DEVICE_STATE", "CODE_CACHE"];
+const KIND_POLICY = [{ pinnable: true, spillable: false, warm: false }, { pinnable: false, spillable: true, warm: false }, { pinnable: false, spillable: true, warm: false }, { pinnable: false, spillable: true, warm: true }, { pinnable: false, spillable: false, warm: false }, { pinnable: true, spillable: false, warm: false }, { pinnable: true, spillable: false, warm: false }];
+// --- end of generated code ---
+
+// ---------------------------------------------------------------- enums
+const HIDDEN_KEYS = new Set(["then", "toJSON", "constructor", "valueOf", "toString", "inspect", "nodeType", "$$typeof",
+  "asymmetricMatch", "__proto__", "prototype", "length"]);
+
+/** A frozen enum whose unknown members throw a `TypeError` (a misspelt name must not read as `undefined`). */
+function makeEnum(name, members) {
+  const target = Object.freeze({ ...members });
+  return new Proxy(target, {
+    get(object, key) {
+      if (typeof key === "symbol" || key in object || HIDDEN_KEYS.has(key)) return object[key];
+      throw new TypeError(`${name}.${String(key)} does not exist; ${name} has ${Object.keys(object).join(", ")}`);
+    },
+  });
+}
+
+export const RegionKind = makeEnum("RegionKind", Object.fromEntries(KIND_NAMES.map((name, value) => [name, value])));
+/** FREELIST (the Python name) and BLOCKS are the compactable block allocator. */
+export const Allocator = makeEnum("Allocator", { BUMP: 0, FREELIST: 1, BLOCKS: 1, SLAB: 2 });
+export const Residency = makeEnum("Residency", { HOT: 0, WARM: 1, COLD: 2 });
+export const ErrorCode = makeEnum("ErrorCode", {
   OK: 0, NOT_FOUND: 1, STALE: 2, OUT_OF_BOUNDS: 3, NOT_RESIDENT: 4, ALLOCATION_FAILED: 5, PINNED: 6,
   GUEST_MEMORY: 7, OTHER: 9,
 });
-const CODE_NAMES = Object.fromEntries(Object.entries(ErrorCode).map(([name, code]) => [code, name]));
+const TIER_SPILLING = 4;
 const METRICS = ["allocations", "bytesAllocated", "bytesRead", "bytesWritten", "faults", "promotions", "demotions"];
 
-/** An error of the raw ABI; `code` is the ABI's error code. */
-export class TvmError extends Error {
-  constructor(code, what) {
-    super(`${what}: ${CODE_NAMES[code] ?? "UNKNOWN"} (code ${code})`);
-    this.name = "TvmError";
-    this.code = code;
-  }
+// ---------------------------------------------------------------- errors (tvm_wasm/core/errors.py)
+function renderContext(context) {
+  const parts = [];
+  if (context.regionId !== undefined) parts.push(`region=${context.regionId}`);
+  if (context.generation !== undefined) parts.push(`gen=${context.generation}`);
+  if (context.offset !== undefined) parts.push(`offset=0x${context.offset.toString(16)}`);
+  if (context.length !== undefined) parts.push(`len=${context.length}`);
+  if (context.capacity !== undefined) parts.push(`capacity=${context.capacity}`);
+  return parts.length ? ` [${parts.join(", ")}]` : "";
 }
 
-/** Pack (region id, generation, offset) into the ABI's i64. */
-export function packHandle(regionId, generation, offset) {
-  const bits = (BigInt(regionId & 0xffff) << 48n) | (BigInt(generation & 0xffff) << 32n) | BigInt(offset >>> 0);
-  return BigInt.asIntN(64, bits);
+/**
+ * Base of every tvm-wasm error; `code` is the raw-ABI error code. The context fields
+ * (`regionId`, `generation`, `offset`, `length`, `capacity`) are set when known.
+ */
+export class TvmError extends Error {
+  static code = 9;
+
+  constructor(message, context = {}) {
+    super(message + renderContext(context));
+    this.name = new.target.name;
+    this.code = new.target.code;
+    this.detail = message;
+    for (const key of ["regionId", "generation", "offset", "length", "capacity"]) {
+      if (context[key] !== undefined) this[key] = context[key];
+    }
+  }
+}
+/** The region id was never created or has been destroyed. */
+export class RegionNotFound extends TvmError { static code = 1; }
+/** The handle's generation is not the region's current one. */
+export class StaleHandle extends TvmError { static code = 2; }
+/** An offset or length reaches outside the region (or allocation). */
+export class OutOfBounds extends TvmError { static code = 3; }
+/** The region's bytes are not in memory (Cold): fault it in with `await cold.fault(id)`. */
+export class NotResident extends TvmError { static code = 4; }
+/** No room: the region, the pool, the id space or the budget is full. */
+export class AllocationFailed extends TvmError { static code = 5; }
+/** The region is pinned, so it may not spill or compact. */
+export class Pinned extends TvmError { static code = 6; }
+/** A guest-memory range lies outside the guest's memory. */
+export class GuestMemoryError extends TvmError { static code = 7; }
+/** The region's placement policy forbids the operation. */
+export class PolicyViolation extends TvmError { static code = 9; }
+/** The region's allocator cannot do this (e.g. compact a Bump region). */
+export class UnsupportedAllocator extends TvmError { static code = 9; }
+/** The backing store failed, or returned bytes that failed verification. */
+export class BackingStoreError extends TvmError { static code = 9; }
+/** The JavaScript engine lacks a WebAssembly feature the module needs (see `isSupported()`). */
+export class UnsupportedEngine extends TvmError { static code = 9; }
+/** The module was built for another ABI than this file drives. */
+export class AbiMismatch extends TvmError { static code = 9; }
+
+const ERRORS_BY_CODE = new Map(
+  [RegionNotFound, StaleHandle, OutOfBounds, NotResident, AllocationFailed, Pinned, GuestMemoryError].map((c) => [c.code, c]),
+);
+
+/** The typed error a raw-ABI `code` stands for (code 9 has several causes: callers pick the class). */
+export function errorForCode(code, message, context = {}) {
+  const Class = ERRORS_BY_CODE.get(code) ?? TvmError;
+  return new Class(message, context);
+}
+
+// ---------------------------------------------------------------- argument checks
+const U16_MAX = 0xffff;
+const U32_MAX = 0xffffffff;
+
+/**
+ * `value` (a Number or BigInt) as a Number in `[min, max]`; `TypeError` for other types,
+ * `RangeError` for a fraction, NaN or a value outside the range (never truncated).
+ */
+function integer(value, name, min, max) {
+  let number;
+  if (typeof value === "bigint") {
+    if (value < BigInt(min) || value > BigInt(max)) {
+      throw new RangeError(`${name} must be in ${min}..${max}, got ${value}`);
+    }
+    number = Number(value);
+  } else if (typeof value === "number") {
+    if (!Number.isInteger(value)) throw new RangeError(`${name} must be an integer, got ${value}`);
+    if (value < min || value > max) throw new RangeError(`${name} must be in ${min}..${max}, got ${value}`);
+    number = value;
+  } else {
+    throw new TypeError(`${name} must be a number or a BigInt, got ${value === null ? "null" : typeof value}`);
+  }
+  return number;
+}
+
+const u32 = (value, name) => integer(value, name, 0, U32_MAX);
+const regionId = (value) => integer(value, "region id", 1, U16_MAX);
+
+function enumValue(enumObject, enumName, value, name) {
+  if (typeof value !== "number" || !Object.values(enumObject).includes(value)) {
+    const names = Object.entries(enumObject).map(([key, v]) => `${enumName}.${key} (${v})`).join(", ");
+    throw new TypeError(`${name} must be one of ${names}; got ${String(value)}`);
+  }
+  return value;
+}
+
+function checkHandle(handle) {
+  if (typeof handle !== "bigint") {
+    throw new TypeError(`a handle is a BigInt (region:16 | generation:16 | offset:32), got ${typeof handle}`);
+  }
+  if (handle < -(1n << 63n) || handle >= 1n << 64n) throw new RangeError(`a handle is 64 bits, got ${handle}`);
+  return BigInt.asIntN(64, handle);
+}
+
+/** The bytes of `data` (an ArrayBuffer, a typed array or a DataView): written by their bytes, never by element. */
+function bytesOf(data, what) {
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer !== "undefined" && data instanceof SharedArrayBuffer)) {
+    return new Uint8Array(data);
+  }
+  const kind = Array.isArray(data) ? "an Array (elements have no byte size)" : data === null ? "null" : typeof data;
+  throw new TypeError(`${what} takes bytes (an ArrayBuffer, a typed array or a DataView), got ${kind}`);
+}
+
+// ---------------------------------------------------------------- handles
+/** Pack (region id, generation, offset) into the ABI's i64; every field is range-checked. */
+export function packHandle(region, generation, offset) {
+  const id = integer(region, "region id", 0, U16_MAX);
+  const gen = integer(generation, "generation", 0, U16_MAX);
+  const off = u32(offset, "offset");
+  return BigInt.asIntN(64, (BigInt(id) << 48n) | (BigInt(gen) << 32n) | BigInt(off));
 }
 
 /** The three fields of a handle. */
 export function unpackHandle(handle) {
-  const bits = BigInt.asUintN(64, BigInt(handle));
+  const bits = BigInt.asUintN(64, checkHandle(handle));
   return { regionId: Number(bits >> 48n), generation: Number((bits >> 32n) & 0xffffn), offset: Number(bits & 0xffffffffn) };
 }
 
-async function toModule(source) {
-  if (source instanceof WebAssembly.Module) return source;
-  if (typeof source === "string" || source instanceof URL) source = await fetch(source);
-  if (typeof Response !== "undefined" && source instanceof Response) {
-    return WebAssembly.compile(await source.arrayBuffer());
-  }
-  return WebAssembly.compile(source); // ArrayBuffer or typed array
+/** `handle` moved `bytes` further into its region (the offset stays a u32: `RangeError` otherwise). */
+export function offsetHandle(handle, bytes) {
+  const { regionId: id, generation, offset } = unpackHandle(handle);
+  const delta = integer(bytes, "bytes", -U32_MAX, U32_MAX);
+  return packHandle(id, generation, u32(offset + delta, "offset + bytes"));
 }
 
-/** Compile (from a URL, Response, bytes or Module) and instantiate a guest module. */
-export async function instantiate(source) {
-  const module = await toModule(source);
-  const instance = await WebAssembly.instantiate(module, {});
+// ---------------------------------------------------------------- typed views
+const VIEW_CLASSES = {
+  u8: Uint8Array, i8: Int8Array, u8c: Uint8ClampedArray, u16: Uint16Array, i16: Int16Array, u32: Uint32Array,
+  i32: Int32Array, f32: Float32Array, f64: Float64Array, u64: BigUint64Array, i64: BigInt64Array,
+  ...(typeof Float16Array !== "undefined" ? { f16: Float16Array } : {}), // eslint-disable-line no-undef
+};
+/** Element types of typed views by short name (`ViewType.f64 === "f64"`). */
+export const ViewType = makeEnum("ViewType", Object.fromEntries(Object.keys(VIEW_CLASSES).map((name) => [name, name])));
+
+function viewClass(type) {
+  if (typeof type === "function" && Object.values(VIEW_CLASSES).includes(type)) return type;
+  const found = typeof type === "string" ? VIEW_CLASSES[type] : undefined;
+  if (!found) throw new TypeError(`view type must be one of ${Object.keys(VIEW_CLASSES).join(", ")} or its typed-array class, got ${String(type)}`);
+  return found;
+}
+
+/**
+ * A typed view of `count` elements at a handle that survives pool growth: `array` re-derives
+ * the typed array whenever the pool's buffer changed (growth detaches it) or a region was
+ * destroyed, compacted or spilled since (then the handle is checked again and a stale one
+ * throws). `get(i)`/`set(i, v)` check the index; never `undefined`, never a dropped write.
+ */
+export class TypedView {
+  constructor(guest, handle, Class, count) {
+    this.guest = guest;
+    this.handle = handle;
+    this.type = Class;
+    this.length = count;
+    this.byteLength = count * Class.BYTES_PER_ELEMENT;
+    this._array = null;
+    this._memory = null;
+    this._epoch = -1;
+  }
+
+  /** The current typed array (re-derived when needed). Do not keep it across a growth: keep the view. */
+  get array() {
+    const array = this._array;
+    if (array !== null && this._epoch === this.guest._epoch && array.buffer === this._memory.buffer) return array;
+    const { pool, address } = this.guest._locate(this.handle, this.byteLength, "view");
+    if (address % this.type.BYTES_PER_ELEMENT !== 0) {
+      throw new RangeError(`a ${this.type.name} needs ${this.type.BYTES_PER_ELEMENT}-byte alignment; the handle's address ${address} is not aligned (allocate with align)`);
+    }
+    this._memory = this.guest.poolMemory(pool);
+    this._array = new this.type(this._memory.buffer, address, this.length);
+    this._epoch = this.guest._epoch;
+    return this._array;
+  }
+
+  _index(index) {
+    if (!Number.isInteger(index) || index < 0 || index >= this.length) {
+      throw new RangeError(`index ${index} is outside this view of ${this.length} elements`);
+    }
+    return index;
+  }
+
+  get(index) { return this.array[this._index(index)]; }
+  set(index, value) { this.array[this._index(index)] = value; }
+  /** Copy `source` (an array-like of elements) in at `offset` elements. */
+  setAll(source, offset = 0) { this.array.set(source, offset); }
+  /** A copy of the elements, independent of the region. */
+  toArray() { return this.array.slice(); }
+  [Symbol.iterator]() { return this.toArray()[Symbol.iterator](); }
+}
+
+// ---------------------------------------------------------------- engine support
+const WASM_HEADER = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+const PROBES = {
+  // two memories
+  multiMemory: [...WASM_HEADER, 0x05, 0x05, 0x02, 0x00, 0x01, 0x00, 0x01],
+  // (func (result v128) v128.const i64x2 0 0)
+  simd: [...WASM_HEADER, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, 0x03, 0x02, 0x01, 0x00, 0x0a, 0x16, 0x01, 0x14,
+    0x00, 0xfd, 0x0c, ...new Array(16).fill(0), 0x0b],
+  // (memory 1) (func memory.fill with i32 zeros)
+  bulkMemory: [...WASM_HEADER, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00, 0x05, 0x03, 0x01, 0x00,
+    0x01, 0x0a, 0x0d, 0x01, 0x0b, 0x00, 0x41, 0x00, 0x41, 0x00, 0x41, 0x00, 0xfc, 0x0b, 0x00, 0x0b],
+};
+
+function canCreateMemory(pages) {
+  try {
+    new WebAssembly.Memory({ initial: 0, maximum: pages }); // reserves address space only
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What this engine can run: `{ok, multiMemory, simd, bulkMemory, memory4GiB, streaming, opfs, missing}`.
+ * `ok` means a guest module can be compiled; `memory4GiB` that a pool may be declared up to
+ * 4 GiB (else build with `--browser`/`--max-pages`); `opfs` that `ColdTier` can be used here.
+ */
+export function isSupported() {
+  const features = {};
+  for (const [name, bytes] of Object.entries(PROBES)) {
+    features[name] = typeof WebAssembly === "object" && WebAssembly.validate(new Uint8Array(bytes));
+  }
+  features.memory4GiB = typeof WebAssembly === "object" && canCreateMemory(65536);
+  features.streaming = typeof WebAssembly === "object" && typeof WebAssembly.compileStreaming === "function";
+  features.opfs = typeof navigator === "object" && !!navigator.storage && typeof navigator.storage.getDirectory === "function"
+    && (typeof isSecureContext === "undefined" || isSecureContext);
+  const missing = ["multiMemory", "simd", "bulkMemory"].filter((name) => !features[name]);
+  return { ok: missing.length === 0, ...features, missing };
+}
+
+function unsupported(cause) {
+  const support = isSupported();
+  if (support.ok) return null;
+  const error = new UnsupportedEngine(`this engine cannot run a tvm-wasm guest module: it lacks ${support.missing.join(", ")}`
+    + " (WebAssembly multi-memory shipped in Chrome 120 and Firefox 125; Node 20's V8 has none)");
+  error.cause = cause;
+  return error;
+}
+
+// ---------------------------------------------------------------- loading
+async function fetchIfNeeded(source) {
+  if (typeof source === "string" || source instanceof URL) return fetch(source);
+  return source;
+}
+
+function isResponse(source) {
+  return typeof Response !== "undefined" && source instanceof Response;
+}
+
+/** Compile a URL/Response (streaming when served as application/wasm), bytes, or pass a Module through. */
+export async function compile(source) {
+  if (source instanceof WebAssembly.Module) return source;
+  source = await fetchIfNeeded(source);
+  try {
+    if (isResponse(source)) {
+      if (!source.ok) throw new TypeError(`fetching ${source.url} answered ${source.status}`);
+      const type = source.headers.get("content-type") ?? "";
+      if (typeof WebAssembly.compileStreaming === "function" && type.split(";")[0].trim() === "application/wasm") {
+        return await WebAssembly.compileStreaming(source);
+      }
+      return await WebAssembly.compile(await source.arrayBuffer());
+    }
+    return await WebAssembly.compile(ArrayBuffer.isView(source) || source instanceof ArrayBuffer ? source : bytesOf(source, "compile"));
+  } catch (error) {
+    if (error instanceof WebAssembly.CompileError) throw unsupported(error) ?? error;
+    throw error;
+  }
+}
+
+function checkAbi(exports) {
+  const version = exports.abi_version instanceof WebAssembly.Global ? exports.abi_version.value : undefined;
+  const fingerprint = exports.abi_fingerprint instanceof WebAssembly.Global ? exports.abi_fingerprint.value >>> 0 : undefined;
+  if (version !== ABI_VERSION || fingerprint !== ABI_FINGERPRINT) {
+    const saw = version === undefined ? "no abi_version export (an older tvm-wasm built it)"
+      : `ABI ${version} (fingerprint 0x${fingerprint.toString(16)})`;
+    throw new AbiMismatch(`this tvm-guest.js drives ABI ${ABI_VERSION} (fingerprint 0x${ABI_FINGERPRINT.toString(16)}); `
+      + `the module has ${saw}: use the tvm-guest.js written next to it by the same tvm-wasm`);
+  }
+}
+
+/**
+ * Compile (from a URL, Response, bytes or Module) and instantiate a guest module; with no
+ * argument, the `guest.wasm` next to this file (the web package's layout).
+ */
+export async function instantiate(source = new URL("./guest.wasm", import.meta.url)) {
+  const module = await compile(source);
+  let instance;
+  try {
+    instance = await WebAssembly.instantiate(module, {});
+  } catch (error) {
+    if (error instanceof RangeError) {
+      throw new UnsupportedEngine(`the engine could not reserve the module's memories (${error.message}); `
+        + "build with --browser or a smaller --max-pages", {});
+    }
+    throw error;
+  }
+  checkAbi(instance.exports);
   return new TvmGuest(module, instance);
 }
 
+// ---------------------------------------------------------------- the binary's import section
+function readImportedMemories(bytes) {
+  // -> [{module, name, minimum, maximum, shared, memory64}] from the import section.
+  const data = bytesOf(bytes, "link");
+  let at = 8;
+  const uleb = () => {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const byte = data[at++];
+      result += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+      if (!(byte & 0x80)) return result;
+    }
+  };
+  const name = () => {
+    const length = uleb();
+    const text = new TextDecoder().decode(data.subarray(at, at + length));
+    at += length;
+    return text;
+  };
+  const limits = () => {
+    const flags = data[at++];
+    const minimum = uleb();
+    const maximum = flags & 1 ? uleb() : undefined;
+    return { minimum, maximum, shared: !!(flags & 2), memory64: !!(flags & 4) };
+  };
+  const memories = [];
+  while (at < data.length) {
+    const section = data[at++];
+    const size = uleb();
+    const end = at + size;
+    if (section === 2) {
+      const count = uleb();
+      for (let i = 0; i < count; i++) {
+        const module = name();
+        const field = name();
+        const kind = data[at++];
+        if (kind === 0) uleb(); // function: type index
+        else if (kind === 1) { at++; limits(); } // table: reftype, limits
+        else if (kind === 2) memories.push({ module, name: field, ...limits() });
+        else if (kind === 3) at += 2; // global: valtype, mutability
+        else if (kind === 4) { at++; uleb(); } // tag
+        else throw new TypeError(`unknown import kind ${kind} in the user module`);
+      }
+      return memories;
+    }
+    at = end;
+  }
+  return memories;
+}
+
+// ---------------------------------------------------------------- the guest
 export class TvmGuest {
   constructor(module, instance) {
     this.module = module;
     this.instance = instance;
     this.exports = instance.exports;
     this.pools = Object.keys(this.exports).filter((name) => /^mem\d+$/.test(name)).length;
+    this._poolBytes = Array.from({ length: this.pools }, (_, pool) => this.poolMemory(pool).buffer.byteLength);
+    this._growListeners = new Set();
+    this._epoch = 0; // bumped whenever a handle may have gone stale or bytes moved
   }
 
-  /** The default memory: spliced user code's plain loads, and `tvm.memory` of linked modules. */
-  get memory() {
-    return this.exports.memory;
-  }
+  /** The default memory: spliced user code's plain loads, and `tvm.memory` / `env.memory` of linked modules. */
+  get memory() { return this.exports.memory; }
 
+  /** The WebAssembly.Memory of pool `pool`. */
   poolMemory(pool) {
+    integer(pool, "pool", 0, this.pools - 1);
     return this.exports[`mem${pool}`];
   }
 
-  // ---------------------------------------------------------------- errors
-  lastError() {
-    return this.exports.last_error();
+  // ---------------------------------------------------------------- growth notification
+  /**
+   * Call `listener({pool, oldBytes, newBytes})` after a pool grew (its old ArrayBuffer, and every
+   * plain typed array over it, is detached). Returns a function that removes the listener.
+   */
+  onGrow(listener) {
+    if (typeof listener !== "function") throw new TypeError("onGrow takes a function");
+    this._growListeners.add(listener);
+    return () => this._growListeners.delete(listener);
   }
 
-  check(code, what) {
-    if (code !== 0) {
-      this.lastError(); // reported here: leave nothing behind
-      throw new TvmError(code, what);
+  /** Compare each pool's size with the last one seen and notify listeners; returns the pools that grew. */
+  checkGrowth() {
+    const grown = [];
+    for (let pool = 0; pool < this.pools; pool++) {
+      const now = this.poolMemory(pool).buffer.byteLength;
+      if (now !== this._poolBytes[pool]) {
+        grown.push({ pool, oldBytes: this._poolBytes[pool], newBytes: now });
+        this._poolBytes[pool] = now;
+      }
     }
+    for (const event of grown) for (const listener of [...this._growListeners]) listener(event);
+    return grown;
   }
 
-  /** A trap of a typed access becomes its TvmError (the module leaves the code in `trap_code`). */
+  // ---------------------------------------------------------------- errors
+  lastError() { return this.exports.last_error(); }
+
+  /** The typed error of a failed call (`code` from the export or `last_error`; `classify()` names a code-9 cause). */
+  _fail(code, message, context, classify) {
+    this.lastError(); // reported here: leave nothing behind
+    const specific = code === 9 && classify ? classify() : null; // code 9 has several causes
+    if (specific) return specific;
+    return new (ERRORS_BY_CODE.get(code) ?? PolicyViolation)(message, context);
+  }
+
+  /**
+   * The typed error of a trap, or `error` unchanged. Only a trap raised while `trap_code` was
+   * clear (see `guard`) is attributed to a typed access; the cause is consumed here.
+   */
   trapError(error) {
     const global = this.exports.trap_code;
     const code = global ? global.value : 0;
     if (!(error instanceof WebAssembly.RuntimeError) || !code) return error;
     global.value = 0;
     const handle = unpackHandle(this.exports.trap_handle.value);
-    return new TvmError(code, `typed access through r${handle.regionId}@${handle.generation}+${handle.offset}`);
+    const typed = errorForCode(code, `invalid typed access through r${handle.regionId}@${handle.generation}+${handle.offset}`,
+      { regionId: handle.regionId, generation: handle.generation, offset: handle.offset });
+    typed.cause = error;
+    return typed;
   }
 
-  /** Run `fn()`, turning a runtime trap into its TvmError. */
+  /**
+   * Run `fn()`, turning a trap of a typed access into its TvmError. The module's trap cause is
+   * cleared first, so a cause left behind by an earlier trap outside `guard` is never reported
+   * for an unrelated one (a division by zero stays a `RuntimeError`).
+   */
   guard(fn) {
+    const global = this.exports.trap_code;
+    if (global) global.value = 0;
     try {
       return fn();
     } catch (error) {
@@ -107,25 +503,93 @@ export class TvmGuest {
   }
 
   // ---------------------------------------------------------------- control plane
-  createRegion(kind, capacity, { allocator = Allocator.BUMP, classSize = 0, maxBlocks = 0 } = {}) {
-    const param = allocator === Allocator.SLAB ? classSize : allocator === Allocator.BLOCKS ? maxBlocks : 0;
-    const id = this.exports.create_region_with(kind, capacity | 0, allocator, param | 0);
-    if (id === 0) throw new TvmError(this.lastError(), "createRegion");
+  /**
+   * Create a zeroed region of `capacity` bytes (1..2^32-1) of `kind` (a `RegionKind`).
+   * Options: `allocator` (`Allocator.BUMP` default, `FREELIST` compactable blocks, `SLAB`),
+   * `classSize` (Slab, 1..2^32-1), `maxBlocks` (FREELIST block-table entries, 0 = 4096).
+   */
+  createRegion(kind, capacity, options = {}) {
+    enumValue(RegionKind, "RegionKind", kind, "kind");
+    const cap = integer(capacity, "capacity", 1, U32_MAX);
+    if (options === null || typeof options !== "object") throw new TypeError("createRegion options must be an object");
+    for (const key of Object.keys(options)) {
+      if (!["allocator", "classSize", "maxBlocks"].includes(key)) {
+        throw new TypeError(`unknown createRegion option ${key} (allocator, classSize, maxBlocks)`);
+      }
+    }
+    const allocator = "allocator" in options ? enumValue(Allocator, "Allocator", options.allocator, "allocator") : Allocator.BUMP;
+    let param = 0;
+    if (allocator === Allocator.SLAB) {
+      if (options.classSize === undefined) throw new TypeError("a SLAB region needs classSize");
+      param = integer(options.classSize, "classSize", 1, U32_MAX);
+    } else if (options.classSize !== undefined) {
+      throw new TypeError("classSize applies to SLAB regions only");
+    }
+    if (allocator === Allocator.FREELIST) {
+      param = options.maxBlocks === undefined ? 0 : integer(options.maxBlocks, "maxBlocks", 0, U32_MAX);
+    } else if (options.maxBlocks !== undefined) {
+      throw new TypeError("maxBlocks applies to FREELIST regions only");
+    }
+    const id = this.exports.create_region_with(kind, cap, allocator, param);
+    this.checkGrowth();
+    if (id === 0) throw this._fail(this.exports.last_error(), "createRegion failed", { capacity: cap });
     return id;
   }
 
-  destroyRegion(id) { this.check(this.exports.destroy_region(id), "destroyRegion"); }
-  pin(id) { this.check(this.exports.pin(id), "pin"); }
-  unpin(id) { this.check(this.exports.unpin(id), "unpin"); }
-  demoteRegion(id) { this.check(this.exports.demote_region(id), "demoteRegion"); }
-  promoteRegion(id) { this.check(this.exports.promote_region(id), "promoteRegion"); }
+  _op(name, exportName, id, classify) {
+    const region = regionId(id);
+    const code = this.exports[exportName](region);
+    if (code !== 0) throw this._fail(code, `${name} failed`, { regionId: region }, classify && (() => classify(region)));
+  }
 
-  /** Pack a blocks region; its old handles fail (code 2) until passed through `migrate`. */
-  compactRegion(id) { this.check(this.exports.compact_region(id), "compactRegion"); }
+  destroyRegion(id) {
+    const region = regionId(id);
+    const cold = this._regionTier(region) === Residency.COLD;
+    this._op("destroyRegion", "destroy_region", region);
+    this._epoch++;
+    if (cold && this.coldTier) this.coldTier._forget(region);
+  }
 
+  /** Pin a region (only pinnable kinds: HOT_HEAP, DEVICE_STATE, CODE_CACHE). */
+  pin(id) {
+    this._op("pin", "pin", id, (region) => new PolicyViolation(
+      `pin refused: ${KIND_NAMES[this.exports.region_kind(region)]} regions are not pinnable (placement policy)`,
+      { regionId: region }));
+  }
+
+  unpin(id) { this._op("unpin", "unpin", id); }
+
+  /** Hot -> Warm (an LRU hint). Colder is `ColdTier.spill`. */
+  demoteRegion(id) {
+    this._op("demoteRegion", "demote_region", id, (region) => {
+      const kind = KIND_NAMES[this.exports.region_kind(region)];
+      if (!KIND_POLICY[this.exports.region_kind(region)].spillable) {
+        return new PolicyViolation(`demote refused: ${kind} regions may not leave Hot (placement policy)`, { regionId: region });
+      }
+      return new PolicyViolation(`demote refused: the region is already ${this._tierName(region)}; `
+        + "Warm -> Cold is ColdTier.spill", { regionId: region });
+    });
+  }
+
+  /** Warm -> Hot. A Cold region must be faulted in first (`await cold.fault(id)`): NotResident. */
+  promoteRegion(id) { this._op("promoteRegion", "promote_region", id); }
+
+  /** Pack a FREELIST region; its old handles fail (StaleHandle) until passed through `migrate`. */
+  compactRegion(id) {
+    this._op("compactRegion", "compact_region", id, (region) => new UnsupportedAllocator(
+      `compact refused: a ${["BUMP", "FREELIST", "SLAB"][this.exports.region_allocator(region)]} region cannot be compacted`
+      + " (only FREELIST regions are)", { regionId: region }));
+    this._epoch++;
+  }
+
+  /** The handle a pre-compaction handle now stands for. */
   migrate(handle) {
-    const moved = this.exports.migrate(handle);
-    if (moved === 0n) throw new TvmError(this.lastError(), "migrate");
+    const h = checkHandle(handle);
+    const moved = this.exports.migrate(h);
+    if (moved === 0n) {
+      const { regionId: id, generation, offset } = unpackHandle(h);
+      throw this._fail(this.exports.last_error(), "cannot migrate", { regionId: id, generation, offset });
+    }
     return moved;
   }
 
@@ -133,17 +597,26 @@ export class TvmGuest {
   lruCandidate() { return this.exports.lru_candidate(); }
   regionCount() { return this.exports.region_count(); }
 
+  _regionTier(region) {
+    const tier = this.exports.region_residency(region);
+    return tier === TIER_SPILLING ? Residency.COLD : tier;
+  }
+
+  _tierName(region) { return ["HOT", "WARM", "COLD", "EXTERNAL", "COLD"][this.exports.region_residency(region)] ?? "?"; }
+
+  /** `{id, generation, kind, capacity, used, residency, pinned, pool, base, allocator}` (all Numbers). */
   regionInfo(id) {
-    const generation = this.exports.region_generation(id); // never -1 for a live region
-    if (generation === -1) throw new TvmError(this.lastError(), "regionInfo");
-    const field = (name) => this.exports[`region_${name}`](id);
+    const region = regionId(id);
+    const generation = this.exports.region_generation(region); // never -1 for a live region
+    if (generation === -1) throw this._fail(this.exports.last_error(), "regionInfo failed", { regionId: region });
+    const field = (name) => this.exports[`region_${name}`](region);
     return {
-      id,
+      id: region,
       generation,
       kind: field("kind"),
       capacity: field("capacity") >>> 0,
       used: field("used") >>> 0,
-      residency: field("residency"),
+      residency: this._regionTier(region),
       pinned: field("pinned") === 1,
       pool: field("pool"),
       base: field("base") >>> 0,
@@ -151,46 +624,390 @@ export class TvmGuest {
     };
   }
 
+  /** The region's counters as Numbers (JSON-serialisable). */
   metrics(id) {
     this.regionInfo(id); // throws for a missing region
-    return Object.fromEntries(METRICS.map((name, index) => [name, this.exports.region_metric(id, index)]));
+    return Object.fromEntries(METRICS.map((name, index) => [name, Number(this.exports.region_metric(id, index))]));
   }
 
   // ---------------------------------------------------------------- data plane
-  alloc(id, size) {
-    const handle = this.exports.alloc(id, size | 0);
-    if (handle === 0n) throw new TvmError(this.lastError(), "alloc");
+  /**
+   * A block of `size` bytes (1..2^32-1 for Bump: 0 allowed) whose offset is a multiple of `align`
+   * (a power of two; default 8 so every typed view fits, Slab: what its class size allows).
+   */
+  alloc(id, size, { align = 0 } = {}) {
+    const region = regionId(id);
+    const bytes = u32(size, "size");
+    const alignment = integer(align, "align", 0, 2 ** 31);
+    if (alignment & (alignment - 1)) throw new RangeError(`align must be a power of two, got ${alignment}`);
+    const handle = this.exports.alloc_aligned(region, bytes, alignment);
+    if (handle === 0n) throw this._fail(this.exports.last_error(), "alloc failed", { regionId: region, length: bytes });
     return handle;
   }
 
-  dealloc(handle) { this.check(this.exports.dealloc(handle), "dealloc"); }
+  dealloc(handle) {
+    const h = checkHandle(handle);
+    const code = this.exports.dealloc(h);
+    if (code !== 0) {
+      const { regionId: id, generation, offset } = unpackHandle(h);
+      throw this._fail(code, "dealloc failed", { regionId: id, generation, offset });
+    }
+  }
 
-  /** Zero-copy view of a whole region (valid until its pool grows). */
+  /** {pool, address} of `[offset, offset + length)` of a handle, checked like any access. */
+  _locate(handle, length, what) {
+    const h = checkHandle(handle);
+    const len = u32(length, "length");
+    const where = this.exports.handle_address(h, len);
+    if (where < 0n) {
+      const { regionId: id, generation, offset } = unpackHandle(h);
+      const code = Number(-where);
+      const message = code === NotResident.code ? `${what}: the region is Cold; await its ColdTier.fault(${id}) first` : `${what} failed`;
+      throw this._fail(code, message, { regionId: id, generation, offset, length: len });
+    }
+    return { pool: Number(where >> 32n), address: Number(where & 0xffffffffn) };
+  }
+
+  /** Zero-copy bytes of a whole resident region: a plain Uint8Array, detached when its pool grows. */
   regionBytes(id) {
     const info = this.regionInfo(id);
+    if (info.residency === Residency.COLD) {
+      throw new NotResident(`regionBytes: the region is Cold; await its ColdTier.fault(${info.id}) first`, { regionId: info.id });
+    }
     return new Uint8Array(this.poolMemory(info.pool).buffer, info.base, info.capacity);
   }
 
-  /** Zero-copy view of `[offset, offset + length)` of a handle, checked like any access. */
+  /** Zero-copy bytes `[offset, offset + length)` of a handle: a plain Uint8Array, detached when its pool grows. */
   handleBytes(handle, length) {
-    const where = this.exports.handle_address(handle, length | 0);
-    if (where < 0n) {
-      this.lastError();
-      throw new TvmError(Number(-where), "handleBytes");
-    }
-    const pool = Number(where >> 32n);
-    const address = Number(where & 0xffffffffn);
-    return new Uint8Array(this.poolMemory(pool).buffer, address, length);
+    const { pool, address } = this._locate(handle, length, "handleBytes");
+    return new Uint8Array(this.poolMemory(pool).buffer, address, Number(length));
   }
 
-  read(handle, length) { return this.handleBytes(handle, length).slice(); }
-  write(handle, bytes) { this.handleBytes(handle, bytes.length).set(bytes); }
+  /**
+   * A growth-proof typed view of `count` elements of `type` (`"f64"`, `"u32"`, ... or the
+   * typed-array class) at `handle`. The handle's address must suit the element size.
+   */
+  view(handle, type, count) {
+    const Class = viewClass(type);
+    const n = integer(count, "count", 0, Math.floor(U32_MAX / Class.BYTES_PER_ELEMENT));
+    const view = new TypedView(this, checkHandle(handle), Class, n);
+    void view.array; // checks the handle, bounds and alignment now
+    return view;
+  }
+
+  /** A copy of `length` bytes at `handle`. */
+  read(handle, length) { return this._bytesAt(handle, length, "read").slice(); }
+
+  /** A copy of `count` elements of `type` at `handle` (any alignment; little-endian like wasm). */
+  readAs(handle, type, count) {
+    const Class = viewClass(type);
+    const n = integer(count, "count", 0, Math.floor(U32_MAX / Class.BYTES_PER_ELEMENT));
+    const bytes = this._bytesAt(handle, n * Class.BYTES_PER_ELEMENT, "readAs").slice();
+    return new Class(bytes.buffer, 0, n);
+  }
+
+  /** Write the bytes of `data` (ArrayBuffer, any typed array or DataView) at `handle`. */
+  write(handle, data) {
+    const bytes = bytesOf(data, "write");
+    this._bytesAt(handle, bytes.byteLength, "write").set(bytes);
+  }
+
+  _bytesAt(handle, length, what) {
+    const { pool, address } = this._locate(handle, length, what);
+    return new Uint8Array(this.poolMemory(pool).buffer, address, Number(length));
+  }
 
   // ---------------------------------------------------------------- user modules
-  /** Instantiate a user module whose `tvm.*` imports (functions and `memory`) are this module's exports. */
+  /**
+   * Instantiate a user module whose `tvm.*` imports (functions and `memory`) are this module's
+   * exports. A clang-built module importing `env.memory` (`-Wl,--import-memory`) gets the
+   * default memory, grown to the minimum it declares; a shared or 64-bit memory import, or one
+   * whose maximum is below the memory's size, is refused with a `WebAssembly.LinkError` that says why.
+   */
   async link(source, imports = {}) {
-    const module = await toModule(source);
-    const instance = await WebAssembly.instantiate(module, { ...imports, tvm: this.exports });
-    return instance;
+    let bytes = null;
+    if (!(source instanceof WebAssembly.Module)) {
+      const fetched = await fetchIfNeeded(source);
+      bytes = isResponse(fetched) ? new Uint8Array(await fetched.arrayBuffer()) : bytesOf(fetched, "link");
+    }
+    const module = bytes ? await compile(bytes) : source;
+    const env = { ...(imports.env ?? {}) };
+    const wanted = WebAssembly.Module.imports(module);
+    const memories = bytes ? readImportedMemories(bytes) : [];
+    for (const memory of memories) {
+      const label = `${memory.module}.${memory.name}`;
+      const ours = (memory.module === "env" || memory.module === "tvm") && memory.name === "memory" && !(memory.module === "env" && env.memory);
+      if (!ours) continue;
+      if (memory.shared || memory.memory64) {
+        throw new WebAssembly.LinkError(`${label} is ${memory.shared ? "shared" : "64-bit"}; the guest's default memory is a `
+          + "plain 32-bit memory (link without -pthread/--shared-memory and without memory64)");
+      }
+      const pages = this.memory.buffer.byteLength / 65536;
+      if (memory.maximum !== undefined && memory.maximum < Math.max(pages, memory.minimum)) {
+        throw new WebAssembly.LinkError(`${label} declares at most ${memory.maximum} pages, but the guest's default memory `
+          + `already has ${pages}; link with a larger --max-memory or none`);
+      }
+      if (memory.minimum > pages) this.memory.grow(memory.minimum - pages); // as the module declares
+      if (memory.module === "env") env.memory = this.memory;
+    }
+    const tvm = { ...this.exports };
+    for (const name of ["create_region", "create_region_with", "restore_region"]) {
+      const raw = this.exports[name];
+      tvm[name] = (...args) => { const result = raw(...args); this.checkGrowth(); return result; };
+    }
+    const all = { ...imports, tvm, ...(Object.keys(env).length ? { env } : {}) };
+    const missing = wanted.filter((i) => !(all[i.module] && i.name in all[i.module])).map((i) => `${i.module}.${i.name} (${i.kind})`);
+    if (missing.length) {
+      throw new WebAssembly.LinkError(`the user module imports what nobody provides: ${missing.join(", ")}; pass them in imports`);
+    }
+    return WebAssembly.instantiate(module, all);
+  }
+}
+
+// ---------------------------------------------------------------- the Cold tier (OPFS)
+const COLD_MAGIC = "TVMCOLD1";
+const COLD_VERSION = 1;
+const COLD_HEADER = 44; // magic 8, version u16, flags u16, region u32, generation u32, length u64, checksum 16
+const CHUNK = 8 << 20;
+
+/**
+ * Checksum state: two 32-bit FNV-1a style lanes over little-endian 32-bit words (tail bytes
+ * zero-padded), plus the length. Changing any one word always changes the result.
+ */
+class Checksum {
+  constructor() { this.a = 0x811c9dc5; this.b = 0x2545f491; this.length = 0; this.tail = new Uint8Array(4); this.tailLength = 0; }
+
+  update(bytes) {
+    let at = 0;
+    while (this.tailLength && at < bytes.length) {
+      this.tail[this.tailLength++] = bytes[at++];
+      if (this.tailLength === 4) { this._words(new Uint32Array(this.tail.buffer.slice(0))); this.tailLength = 0; }
+    }
+    const whole = Math.floor((bytes.length - at) / 4) * 4;
+    if (whole) {
+      const start = bytes.byteOffset + at;
+      const words = start % 4 === 0 ? new Uint32Array(bytes.buffer, start, whole / 4) : new Uint32Array(bytes.slice(at, at + whole).buffer);
+      this._words(words);
+      at += whole;
+    }
+    while (at < bytes.length) this.tail[this.tailLength++] = bytes[at++];
+    this.length += bytes.length;
+  }
+
+  _words(words) {
+    let { a, b } = this;
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i];
+      a = Math.imul(a ^ w, 0x01000193);
+      b = Math.imul(b ^ w, 0x5bd1e995) ^ (b >>> 15);
+      b = Math.imul(b, 0x01000193 ^ 0x2f) + 1;
+    }
+    this.a = a; this.b = b;
+  }
+
+  digest() {
+    if (this.tailLength) { this.tail.fill(0, this.tailLength); this._words(new Uint32Array(this.tail.buffer.slice(0))); this.tailLength = 0; }
+    const out = new Uint8Array(16);
+    const view = new DataView(out.buffer);
+    view.setUint32(0, this.a, true);
+    view.setUint32(4, this.b, true);
+    view.setBigUint64(8, BigInt(this.length), true);
+    return out;
+  }
+}
+
+function coldPrefix(region, generation, length) {
+  const prefix = new Uint8Array(28);
+  prefix.set(new TextEncoder().encode(COLD_MAGIC), 0);
+  const view = new DataView(prefix.buffer);
+  view.setUint16(8, COLD_VERSION, true);
+  view.setUint16(10, 0, true);
+  view.setUint32(12, region, true);
+  view.setUint32(16, generation, true);
+  view.setBigUint64(20, BigInt(length), true);
+  return prefix;
+}
+
+/**
+ * The Cold tier of a guest, in the Origin Private File System, driven asynchronously from the
+ * page's thread. `spill(id)` writes the region's bytes to a checksummed file (written to a
+ * temporary name and then moved onto its final one, so the final name holds a complete copy or
+ * none) and gives its span back; `fault(id)` reads the file, verifies header and checksum
+ * before anything reaches the region, and places the bytes in a fresh span. While Cold, every
+ * access answers NotResident (typed loads trap with it); handles stay valid. With `budget`
+ * (resident bytes), `fit()` spills least recently used regions until the rest fits.
+ */
+export class ColdTier {
+  /** `await ColdTier.open(guest, {directory: "tvm-cold", budget: Infinity})`. */
+  static async open(guest, { directory = "tvm-cold", budget = Infinity } = {}) {
+    if (!isSupported().opfs) {
+      throw new UnsupportedEngine("the Origin Private File System is not available here (it needs a secure context: https or http://127.0.0.1)");
+    }
+    const root = await navigator.storage.getDirectory();
+    const dir = await root.getDirectoryHandle(directory, { create: true });
+    const tier = new ColdTier(guest, dir, budget);
+    // A new instance has no Cold regions: whatever is here is an earlier session's (or a crashed writer's).
+    const stale = [];
+    for await (const name of dir.keys()) stale.push(name);
+    for (const name of stale) await dir.removeEntry(name);
+    guest.coldTier = tier;
+    return tier;
+  }
+
+  constructor(guest, dir, budget) {
+    this.guest = guest;
+    this.dir = dir;
+    this.budget = budget === Infinity ? Infinity : integer(budget, "budget", 0, Number.MAX_SAFE_INTEGER);
+    this.cold = new Map(); // region id -> {file, generation, length}
+    this.stats = { spills: 0, faults: 0, bytesWritten: 0, bytesRead: 0 };
+  }
+
+  static fileName(region, generation) { return `region-${region}-gen-${generation}.bin`; }
+
+  isCold(id) { return this.cold.has(regionId(id)); }
+
+  /** Bytes of every resident region (what the budget counts): a scan of the directory. */
+  residentBytes() {
+    const x = this.guest.exports;
+    let total = 0;
+    for (let id = 1, left = x.region_count(); id <= U16_MAX && left > 0; id++) {
+      if (x.region_generation(id) === -1) continue;
+      left--;
+      if (this.guest._regionTier(id) !== Residency.COLD) total += x.region_capacity(id) >>> 0;
+    }
+    x.last_error(); // the misses left NOT_FOUND behind
+    return total;
+  }
+
+  /** Write region `id` to OPFS and give its span back. */
+  async spill(id) {
+    const g = this.guest;
+    const x = g.exports;
+    const region = regionId(id);
+    const info = g.regionInfo(region);
+    const code = x.begin_spill(region);
+    if (code !== 0) {
+      throw g._fail(code, code === NotResident.code ? "spill: the region is already Cold" : "spill refused", { regionId: region }, () => new PolicyViolation(
+        `spill refused: ${KIND_NAMES[info.kind]} regions may not spill (placement policy)`, { regionId: region }));
+    }
+    g._epoch++;
+    const final = ColdTier.fileName(region, info.generation);
+    const temp = `${final}.tmp-${Math.random().toString(16).slice(2, 10)}`;
+    try {
+      const handle = await this.dir.getFileHandle(temp, { create: true });
+      const writable = await handle.createWritable();
+      try {
+        const prefix = coldPrefix(region, info.generation, info.capacity);
+        const sum = new Checksum();
+        sum.update(prefix);
+        for (let at = 0; at < info.capacity; at += CHUNK) {
+          // A copy: the stream reads its chunk later, and the copy is what the checksum covers.
+          const chunk = new Uint8Array(g.poolMemory(info.pool).buffer, info.base + at, Math.min(CHUNK, info.capacity - at)).slice();
+          sum.update(chunk);
+          await writable.write({ type: "write", position: COLD_HEADER + at, data: chunk });
+        }
+        const header = new Uint8Array(COLD_HEADER);
+        header.set(prefix, 0);
+        header.set(sum.digest(), 28);
+        await writable.write({ type: "write", position: 0, data: header });
+        await writable.close();
+      } catch (error) {
+        await writable.abort().catch(() => {});
+        throw error;
+      }
+      await this.dir.removeEntry(final).catch(() => {}); // a leftover; the bytes are still in the span
+      await handle.move(final);
+    } catch (error) {
+      x.cancel_spill(region);
+      await this.dir.removeEntry(temp).catch(() => {});
+      throw new BackingStoreError(`spill: writing the region to OPFS failed: ${error && error.message}`, { regionId: region });
+    }
+    const done = x.finish_spill(region);
+    if (done !== 0) throw g._fail(done, "spill: finishing failed", { regionId: region });
+    this.cold.set(region, { file: final, generation: info.generation, length: info.capacity });
+    this.stats.spills++;
+    this.stats.bytesWritten += info.capacity;
+  }
+
+  /** Read region `id` back from OPFS (verified) into a fresh span; a no-op for a resident region. */
+  async fault(id) {
+    const g = this.guest;
+    const region = regionId(id);
+    const entry = this.cold.get(region);
+    if (!entry) {
+      g.regionInfo(region); // RegionNotFound for no region
+      return false;
+    }
+    const fail = (why) => new BackingStoreError(`fault: the Cold copy of region ${region} ${why}; the region stays Cold`,
+      { regionId: region, generation: entry.generation, length: entry.length });
+    let file;
+    try {
+      file = await (await this.dir.getFileHandle(entry.file)).getFile();
+    } catch (error) {
+      throw fail(`cannot be opened (${error && error.name})`);
+    }
+    if (file.size < COLD_HEADER) throw fail(`is truncated: ${file.size} bytes, the header needs ${COLD_HEADER}`);
+    const header = new Uint8Array(await file.slice(0, COLD_HEADER).arrayBuffer());
+    const view = new DataView(header.buffer);
+    if (new TextDecoder().decode(header.subarray(0, 8)) !== COLD_MAGIC) throw fail("has the wrong magic");
+    if (view.getUint16(8, true) !== COLD_VERSION || view.getUint16(10, true) !== 0) throw fail("has an unknown format version or flags");
+    if (view.getUint32(12, true) !== region || view.getUint32(16, true) !== entry.generation) throw fail("belongs to another region or generation");
+    const length = Number(view.getBigUint64(20, true));
+    if (length !== entry.length) throw fail(`holds ${length} bytes, the region has ${entry.length}`);
+    if (file.size !== COLD_HEADER + length) throw fail(`is torn: ${file.size - COLD_HEADER} payload bytes, expected ${length}`);
+    // Verify everything before the region sees a byte: read into a staging copy.
+    const payload = new Uint8Array(length);
+    const sum = new Checksum();
+    sum.update(header.subarray(0, 28));
+    for (let at = 0; at < length; at += CHUNK) {
+      const chunk = new Uint8Array(await file.slice(COLD_HEADER + at, COLD_HEADER + Math.min(length, at + CHUNK)).arrayBuffer());
+      sum.update(chunk);
+      payload.set(chunk, at);
+    }
+    const digest = sum.digest();
+    if (!digest.every((byte, i) => byte === header[28 + i])) throw fail("fails its checksum");
+    const code = g.exports.restore_region(region);
+    g.checkGrowth();
+    if (code !== 0) throw g._fail(code, "fault: no pool has room for the region", { regionId: region, capacity: length });
+    const info = g.regionInfo(region);
+    new Uint8Array(g.poolMemory(info.pool).buffer, info.base, length).set(payload);
+    g._epoch++;
+    this.cold.delete(region);
+    await this.dir.removeEntry(entry.file).catch(() => {});
+    this.stats.faults++;
+    this.stats.bytesRead += length;
+    return true;
+  }
+
+  /** Run `fn()` after faulting every listed region in (what sync code needs before touching them). */
+  async using(ids, fn) {
+    for (const id of ids) await this.fault(id);
+    return fn();
+  }
+
+  /** Spill least recently used spillable regions until the resident bytes fit the budget; returns the ids spilled. */
+  async fit() {
+    const spilled = [];
+    let resident = this.residentBytes();
+    while (resident > this.budget) {
+      const candidate = this.guest.lruCandidate();
+      if (!candidate) {
+        throw new AllocationFailed(`the budget of ${this.budget} bytes cannot be met: nothing left to spill`,
+          { capacity: this.budget });
+      }
+      const capacity = this.guest.regionInfo(candidate).capacity;
+      await this.spill(candidate);
+      resident -= capacity;
+      spilled.push(candidate);
+    }
+    return spilled;
+  }
+
+  /** Called when a Cold region is destroyed: its file goes too. */
+  _forget(region) {
+    const entry = this.cold.get(region);
+    if (!entry) return;
+    this.cold.delete(region);
+    this.dir.removeEntry(entry.file).catch(() => {});
   }
 }

@@ -1,0 +1,212 @@
+"""The web package: ``tvm-wasm guest build --web DIR``, packed by npm, checked in headless Chromium.
+
+The package's own page (``test/index.html``) runs every input of the browser
+deployment's acceptance list, the OPFS Cold tier (spill, fault-in, a flipped
+byte and a torn file refused, an LRU budget), a clang-built module that
+imports ``env.memory``, and property cases generated here; the same cases run
+on the Python driver of the same module (wasmtime) and the two must agree.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from web_harness import directory_assets, find_chromium, run_in_chromium
+
+from tvm_wasm.cli import main
+from tvm_wasm.core.allocators import Bump, Freelist, Slab
+from tvm_wasm.core.errors import TvmError
+from tvm_wasm.core.types import RegionKind
+from tvm_wasm.guest import web
+from tvm_wasm.guest.instance import GuestInstance
+from tvm_wasm.guest.module import ABI_VERSION, abi_fingerprint
+
+ELEMENT_SIZES = {"u8": 1, "i8": 1, "u8c": 1, "u16": 2, "i16": 2, "u32": 4, "i32": 4, "f32": 4, "f64": 8, "u64": 8, "i64": 8}
+POOL_BYTES = 256 * 65536  # --browser
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory) -> Path:
+    target = tmp_path_factory.mktemp("web") / "pkg"
+    assert main(["guest", "build", "--pools", "3", "--browser", "--web", str(target)]) == 0
+    return target
+
+
+def test_the_shipped_js_is_generated_from_the_current_abi():
+    web.check_shipped_js()
+    text = web.shipped_js()
+    assert f"export const ABI_VERSION = {ABI_VERSION};" in text
+    assert f"0x{abi_fingerprint():08x}" in text
+
+
+def test_package_layout_and_versions(package):
+    names = {p.relative_to(package).as_posix() for p in package.rglob("*") if p.is_file()}
+    assert {"package.json", "tvm-guest.js", "tvm-guest.d.ts", "guest.wasm", "API.md", "README.md",
+            "example/index.html", "example/c-guest.c", "test/index.html", "test/checks.js"} <= names
+    meta = json.loads((package / "package.json").read_text())
+    assert meta["type"] == "module" and meta["types"] == "./tvm-guest.d.ts" and meta["private"] is True
+    assert meta["tvm"]["abiVersion"] == ABI_VERSION and meta["tvm"]["abiFingerprint"] == f"0x{abi_fingerprint():08x}"
+    dts = (package / "tvm-guest.d.ts").read_text()
+    for func in web.raw_functions():  # every raw export is typed, i64 as bigint
+        assert f"  {func.name}(" in dts
+    assert "alloc_aligned(id: number, size: number, align: number): bigint;" in dts
+    reference = (package / "API.md").read_text()
+    assert "| `restore_region` |" in reference and "## `ColdTier`" in reference
+
+
+def test_npm_pack_packs_the_package(package, tmp_path):
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("no npm binary (Debian's npm package)")
+    done = subprocess.run([npm, "pack", str(package), "--pack-destination", str(tmp_path), "--json"],
+                          capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    tarball = tmp_path / json.loads(done.stdout)[0]["filename"]
+    with tarfile.open(tarball) as archive:
+        packed = {name.removeprefix("package/") for name in archive.getnames()}
+    assert {"package.json", "tvm-guest.js", "tvm-guest.d.ts", "guest.wasm", "API.md", "example/index.html"} <= packed
+    assert not any(name.startswith("test/") for name in packed)
+
+
+# ---------------------------------------------------------------- property cases
+def make_cases(seed: int, count: int) -> list[dict]:
+    """Random operation sequences: sizes up to and beyond 2**32, every element type, growth while viewing."""
+    rng = random.Random(seed)
+    cases = []
+    for _ in range(count):
+        ops: list[dict] = []
+        regions = 0
+        handles = 0
+        for _ in range(rng.randint(2, 6)):
+            choice = rng.random()
+            if regions == 0 or choice < 0.3:
+                capacity = rng.choice([rng.randint(1, 4096), rng.randint(4097, 3 << 20), POOL_BYTES + rng.randint(1, 9),
+                                       2**32 + rng.randint(0, 4096), 2**32 - 1, 2**32, 0, rng.randint(2**33, 2**53)])
+                allocator = rng.choice([0, 0, 1, 2])
+                op = {"op": "create", "kind": rng.choice([1, 2, 3]), "capacity": str(capacity), "allocator": allocator}
+                if allocator == 2:
+                    op["classSize"] = rng.choice([8, 12, 16, 64])
+                ops.append(op)
+                regions += 1
+            elif handles == 0 or choice < 0.65:
+                size = rng.choice([rng.randint(1, 512), rng.randint(1, 64) * 8, 2**32 + 8, 2**32 - 1, 0])
+                ops.append({"op": "alloc", "region": rng.randrange(regions), "size": str(size),
+                            "align": rng.choice([0, 1, 2, 4, 8, 16, 64])})
+                handles += 1
+            elif choice < 0.9:
+                kind = rng.choice(list(ELEMENT_SIZES))
+                ops.append({"op": "typed", "handle": rng.randrange(handles), "type": kind, "count": rng.randint(1, 8),
+                            "seed": rng.randrange(256), "growBy": rng.choice([64, 1 << 20, 6 << 20])})
+            else:
+                ops.append({"op": "destroy", "region": rng.randrange(regions)})
+        cases.append({"ops": ops})
+    return cases
+
+
+def error_name(error: Exception) -> str:
+    if isinstance(error, ValueError):
+        return "RangeError"  # a malformed argument: ValueError in Python, RangeError in JavaScript
+    return type(error).__name__
+
+
+def predict(instance: GuestInstance, case: dict) -> list[dict]:
+    """The outcomes the Python driver of the same module gives (the JavaScript page must match)."""
+    out: list[dict] = []
+    ids: list[int] = []
+    handles: list = []
+    sizes: list[int] = []
+    model: dict[int, Bump] = {}
+    for op in case["ops"]:
+        missing = (not ids[op["region"]] if op["op"] in ("alloc", "destroy")
+                   else handles[op["handle"]] is None if op["op"] == "typed" else False)
+        if missing:  # refers to a create or alloc that failed
+            out.append({"skipped": True})
+            if op["op"] == "alloc":
+                handles.append(None)
+                sizes.append(0)
+            continue
+        try:
+            if op["op"] == "create":
+                allocator = {0: None, 1: Freelist(), 2: Slab(op.get("classSize", 8))}[op["allocator"]]
+                region = instance.create_region(RegionKind(op["kind"]), int(op["capacity"]), allocator=allocator)
+                ids.append(region)
+                info = instance.region_info(region)
+                out.append({"id": region, "pool": info.pool, "base": info.base, "capacity": info.capacity})
+                if op["allocator"] == 0:
+                    model[region] = Bump()
+                    model[region].attach(info.capacity)
+            elif op["op"] == "alloc":
+                region, size = ids[op["region"]], int(op["size"])
+                handle = instance.alloc(region, size, align=op["align"])
+                handles.append(handle)
+                sizes.append(size)
+                if region in model:  # the model's Bump agrees on every offset (default align 8)
+                    assert model[region].alloc(size, op["align"] or 8) == handle.offset
+                out.append({"offset": handle.offset})
+            elif op["op"] == "typed":
+                handle = handles[op["handle"]]
+                length = op["count"] * ELEMENT_SIZES[op["type"]]
+                data = bytes((i * 131 + op["seed"]) & 0xFF for i in range(length))
+                instance.write(handle, data)
+                back = instance.read(handle, length)
+                if handle.offset % ELEMENT_SIZES[op["type"]]:  # spans are 16-byte aligned: offset decides
+                    raise ValueError("a typed view needs an aligned address")
+                scratch = instance.create_region(RegionKind.SCRATCH, op["growBy"])
+                instance.destroy_region(scratch)
+                digest = 0
+                for byte in back:
+                    digest = (digest * 31 + byte) & 0xFFFF_FFFF
+                out.append({"same": back == data, "viewSame": True, "hash": digest})
+            elif op["op"] == "destroy":
+                instance.destroy_region(ids[op["region"]])
+                out.append({"destroyed": True})
+        except (TvmError, ValueError) as error:
+            out.append({"error": error_name(error)})
+            if op["op"] == "create":
+                ids.append(0)
+            if op["op"] == "alloc":
+                handles.append(None)
+                sizes.append(0)
+    for region in ids:
+        if region:
+            try:
+                instance.destroy_region(region)
+            except TvmError:
+                pass
+    return out
+
+
+def test_the_package_page_passes_in_headless_chromium(package, tmp_path):
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no chromium binary found (Debian's chromium package; .ci/run installs it)")
+    served = tmp_path / "served"
+    shutil.copytree(package, served)
+    cases = make_cases(seed=13, count=40)
+    (served / "test" / "cases.json").write_text(json.dumps(cases))
+    clang = shutil.which("clang")
+    if clang:
+        subprocess.run([clang, "--target=wasm32", "-nostdlib", "-O2", "-Wl,--no-entry", "-Wl,--import-memory",
+                        "-Wl,--export=fill_and_sum", "-o", str(served / "test" / "clang.wasm"),
+                        str(package / "example" / "c-guest.c")], check=True, capture_output=True, timeout=120)
+    report = run_in_chromium(chromium, timeout=240, files=directory_assets(served), page="/test/index.html?report=/result")
+    assert "error" not in report, report.get("error")
+    assert "Chrome/" in report["engine"]
+    failed = [f"{r['name']}: {r['detail']}" for r in report["results"] if not r["ok"]]
+    assert failed == [], "\n".join(failed)
+    names = [r["name"] for r in report["results"]]
+    assert len(names) == 14, names
+    if clang:
+        assert any(r["detail"] == "clang module linked" for r in report["results"])
+
+    instance = GuestInstance((package / "guest.wasm").read_bytes())
+    expected = [predict(instance, case) for case in cases]
+    for index, (case, got, want) in enumerate(zip(cases, report["cases"], expected, strict=True)):
+        assert got == want, f"case {index}: {json.dumps(case)}"
+    print("figures:", json.dumps(report["figures"]))

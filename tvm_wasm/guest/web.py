@@ -1,0 +1,391 @@
+"""The browser package: ``tvm-guest.js``'s generated constants, its ``.d.ts`` types and API reference.
+
+``tvm-wasm guest build --web DIR`` writes an npm-layout folder: ``package.json``,
+the ES module ``tvm-guest.js``, its types ``tvm-guest.d.ts``, the module
+``guest.wasm``, ``API.md`` (the JavaScript reference), ``example/`` and
+``test/`` (the package's own checks page, left out of ``npm pack``). The
+ES module is shipped inside the Python package (``js/tvm-guest.js``) with a
+block generated from the model and the ABI (the ABI version and fingerprint
+the module carries, the region kinds and their placement policies);
+:func:`check_shipped_js` is how tests keep it in step.
+
+Everything is generated from two tables: the raw exports of the module (its
+exported functions: names, parameters, results) and :data:`JS_API` below,
+the JavaScript layer's members with their TypeScript signatures and docs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from ..core.types import PlacementPolicy, RegionKind, Residency
+from .module import ABI_VERSION, GuestModule, abi_fingerprint, exported_funcs
+
+JS_NAME = "tvm-guest.js"
+DTS_NAME = "tvm-guest.d.ts"
+WASM_NAME = "guest.wasm"
+PACKAGE_NAME = "tvm-wasm-guest"
+BEGIN = "// --- generated from the ABI table by tvm_wasm.guest.web: do not edit by hand ---"
+END = "// --- end of generated code ---"
+TS_TYPES = {"i32": "number", "i64": "bigint", "f32": "number", "f64": "number"}
+
+
+@dataclass(frozen=True)
+class RawFunction:
+    """One exported function of the module, as the raw ABI table describes it."""
+
+    name: str
+    params: tuple[tuple[str, str], ...]
+    results: tuple[str, ...]
+
+
+def raw_functions() -> list[RawFunction]:
+    """The module's exported functions (every pool count), sorted by name."""
+    return sorted(
+        (RawFunction(f.export or f.name, tuple(f.params), tuple(f.results)) for f in exported_funcs()),
+        key=lambda f: f.name,
+    )
+
+
+def generated_block() -> str:
+    """The constants ``tvm-guest.js`` needs from the model and the ABI."""
+    policies = []
+    for kind in RegionKind:
+        policy = PlacementPolicy.for_kind(kind)
+        policies.append(f"{{ pinnable: {str(policy.pinnable).lower()}, spillable: {str(policy.spillable).lower()}, "
+                        f"warm: {str(policy.initial_residency is Residency.WARM).lower()} }}")
+    names = ", ".join(json.dumps(kind.name) for kind in sorted(RegionKind))
+    return "\n".join([
+        BEGIN,
+        f"export const ABI_VERSION = {ABI_VERSION};",
+        f"export const ABI_FINGERPRINT = 0x{abi_fingerprint():08x};",
+        f"const KIND_NAMES = [{names}];",
+        f"const KIND_POLICY = [{', '.join(policies)}];",
+        END,
+    ])
+
+
+def shipped_js() -> str:
+    """``tvm-guest.js`` as the Python package ships it."""
+    return resources.files("tvm_wasm.guest").joinpath(f"js/{JS_NAME}").read_text()
+
+
+def render_js(source: str | None = None) -> str:
+    """``source`` (default: the shipped file) with its generated block regenerated."""
+    text = shipped_js() if source is None else source
+    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"{JS_NAME} has no generated block")
+    return pattern.sub(lambda _match: generated_block(), text, count=1)
+
+
+def check_shipped_js() -> None:
+    """Raise ``ValueError`` when the shipped file's generated block is out of date."""
+    if render_js() != shipped_js():
+        raise ValueError(f"{JS_NAME}'s generated block is out of date: run python -m tvm_wasm.guest.web --update")
+
+
+# ---------------------------------------------------------------- the JavaScript layer's table
+@dataclass(frozen=True)
+class Member:
+    """One member of the JavaScript API: its TypeScript declaration and what it does."""
+
+    owner: str  # "" for a module-level export, else the class name
+    declaration: str
+    doc: str
+
+
+JS_API: list[Member] = [
+    Member("", "function instantiate(source?: string | URL | Response | BufferSource | WebAssembly.Module): Promise<TvmGuest>",
+           "Compile (streaming when served as `application/wasm`) and instantiate a guest module; with no "
+           "argument, the package's `guest.wasm`. Throws `UnsupportedEngine` where the engine lacks multi-memory, "
+           "SIMD or bulk memory, `AbiMismatch` for a module built for another ABI."),
+    Member("", "function compile(source: string | URL | Response | BufferSource | WebAssembly.Module): Promise<WebAssembly.Module>",
+           "Compile only (streaming when possible)."),
+    Member("", "function isSupported(): Support",
+           "Feature checks: multi-memory, SIMD, bulk memory, 4 GiB memories, streaming compile, OPFS."),
+    Member("", "function packHandle(regionId: number | bigint, generation: number | bigint, offset: number | bigint): bigint",
+           "Pack a handle; each field is range-checked (`RangeError`, never truncated)."),
+    Member("", "function unpackHandle(handle: bigint): { regionId: number; generation: number; offset: number }",
+           "The three fields of a handle."),
+    Member("", "function offsetHandle(handle: bigint, bytes: number | bigint): bigint",
+           "The handle moved `bytes` further into its region (the offset must stay in 0..2^32-1)."),
+    Member("", "function errorForCode(code: number, message: string, context?: ErrorContext): TvmError",
+           "The typed error a raw-ABI code stands for."),
+    Member("TvmGuest", "readonly exports: RawExports", "The module's raw exports (wasm's ToInt32 conversions: unchecked)."),
+    Member("TvmGuest", "readonly pools: number", "Number of pool memories."),
+    Member("TvmGuest", "readonly memory: WebAssembly.Memory",
+           "The default memory (`tvm.memory` / `env.memory` of linked modules)."),
+    Member("TvmGuest", "coldTier?: ColdTier", "The Cold tier attached by `ColdTier.open`."),
+    Member("TvmGuest", "poolMemory(pool: number): WebAssembly.Memory", "The memory of pool `pool`."),
+    Member("TvmGuest", "createRegion(kind: RegionKindValue, capacity: number | bigint, options?: CreateOptions): number",
+           "A zeroed region of 1..2^32-1 bytes; returns its id. `RangeError` for a capacity the ABI cannot hold, "
+           "`TypeError` for an unknown kind, allocator or option, `AllocationFailed` when no pool has room."),
+    Member("TvmGuest", "destroyRegion(id: number): void", "Destroy a region; its handles become stale."),
+    Member("TvmGuest", "pin(id: number): void", "Pin (pinnable kinds only: `PolicyViolation` otherwise)."),
+    Member("TvmGuest", "unpin(id: number): void", "Unpin."),
+    Member("TvmGuest", "demoteRegion(id: number): void", "Hot -> Warm (`PolicyViolation` for a Warm or unspillable region)."),
+    Member("TvmGuest", "promoteRegion(id: number): void", "Warm -> Hot (`NotResident` for a Cold region: fault it in)."),
+    Member("TvmGuest", "compactRegion(id: number): void",
+           "Pack a FREELIST region (`UnsupportedAllocator` for Bump or Slab); old handles are stale until migrated."),
+    Member("TvmGuest", "migrate(handle: bigint): bigint", "The current handle of a pre-compaction handle."),
+    Member("TvmGuest", "lruCandidate(): number", "The region to evict first (0: none)."),
+    Member("TvmGuest", "regionCount(): number", "Live regions."),
+    Member("TvmGuest", "regionInfo(id: number): RegionInfo", "A region's fields (Numbers)."),
+    Member("TvmGuest", "metrics(id: number): Metrics", "A region's counters as Numbers (JSON-serialisable)."),
+    Member("TvmGuest", "alloc(id: number, size: number | bigint, options?: { align?: number }): bigint",
+           "A block whose offset is a multiple of `align` (power of two; default 8, Slab: what its class size allows)."),
+    Member("TvmGuest", "dealloc(handle: bigint): void", "Give a block back."),
+    Member("TvmGuest", "read(handle: bigint, length: number | bigint): Uint8Array", "A copy of `length` bytes."),
+    Member("TvmGuest", "readAs<T extends ViewTypeName>(handle: bigint, type: T, count: number): ViewArray<T>",
+           "A copy of `count` elements of `type` (any alignment)."),
+    Member("TvmGuest", "write(handle: bigint, data: BufferSource): void",
+           "Write the bytes of an ArrayBuffer, typed array or DataView (`TypeError` for anything else)."),
+    Member("TvmGuest", "view<T extends ViewTypeName>(handle: bigint, type: T, count: number): TypedView<T>",
+           "A growth-proof typed view (`RangeError` for a misaligned address)."),
+    Member("TvmGuest", "regionBytes(id: number): Uint8Array", "Zero-copy bytes of a region (detached when its pool grows)."),
+    Member("TvmGuest", "handleBytes(handle: bigint, length: number | bigint): Uint8Array",
+           "Zero-copy bytes at a handle (detached when its pool grows)."),
+    Member("TvmGuest", "onGrow(listener: (event: GrowEvent) => void): () => void",
+           "Be told when a pool grew (plain typed arrays over it are detached); returns the unsubscribe function."),
+    Member("TvmGuest", "checkGrowth(): GrowEvent[]", "Compare pool sizes with the last seen and notify listeners."),
+    Member("TvmGuest", "guard<T>(fn: () => T): T",
+           "Run `fn`, turning a trap of a typed access into its `TvmError` (other traps stay `RuntimeError`)."),
+    Member("TvmGuest", "link(source: string | URL | Response | BufferSource | WebAssembly.Module, imports?: WebAssembly.Imports): Promise<WebAssembly.Instance>",
+           "Instantiate a user module importing `tvm.*` or clang's `env.memory` (grown as declared)."),
+    Member("TypedView", "readonly length: number", "Elements."),
+    Member("TypedView", "readonly array: ViewArray<T>", "The current typed array (re-derived after growth; do not keep it)."),
+    Member("TypedView", "get(index: number): ViewElement<T>", "Element `index` (`RangeError` outside the view)."),
+    Member("TypedView", "set(index: number, value: ViewElement<T>): void", "Store element `index`."),
+    Member("TypedView", "setAll(source: ArrayLike<ViewElement<T>>, offset?: number): void", "Copy elements in."),
+    Member("TypedView", "toArray(): ViewArray<T>", "A copy."),
+    Member("ColdTier", "static open(guest: TvmGuest, options?: { directory?: string; budget?: number }): Promise<ColdTier>",
+           "Attach a Cold tier in the Origin Private File System (a fresh directory per instance)."),
+    Member("ColdTier", "spill(id: number): Promise<void>", "Write a region out (checksummed, atomically) and free its span."),
+    Member("ColdTier", "fault(id: number): Promise<boolean>",
+           "Read a Cold region back, verified first (`BackingStoreError` for a torn or corrupt copy; it stays Cold)."),
+    Member("ColdTier", "fit(): Promise<number[]>", "Spill least recently used regions until the resident bytes fit the budget."),
+    Member("ColdTier", "using<T>(ids: number[], fn: () => T): Promise<T>", "Fault the regions in, then run `fn`."),
+    Member("ColdTier", "isCold(id: number): boolean", "Whether the region is Cold."),
+    Member("ColdTier", "residentBytes(): number", "Bytes of resident regions (what the budget counts)."),
+]
+
+DTS_PRELUDE = """\
+export declare const ABI_VERSION: {version};
+export declare const ABI_FINGERPRINT: {fingerprint};
+export declare const RegionKind: Readonly<{{ {kinds} }}>;
+export type RegionKindValue = {kind_values};
+export declare const Allocator: Readonly<{{ BUMP: 0; FREELIST: 1; BLOCKS: 1; SLAB: 2 }}>;
+export declare const Residency: Readonly<{{ HOT: 0; WARM: 1; COLD: 2 }}>;
+export declare const ErrorCode: Readonly<{{ OK: 0; NOT_FOUND: 1; STALE: 2; OUT_OF_BOUNDS: 3; NOT_RESIDENT: 4;
+  ALLOCATION_FAILED: 5; PINNED: 6; GUEST_MEMORY: 7; OTHER: 9 }}>;
+
+export interface ViewArrays {{
+  u8: Uint8Array; i8: Int8Array; u8c: Uint8ClampedArray; u16: Uint16Array; i16: Int16Array; u32: Uint32Array;
+  i32: Int32Array; f32: Float32Array; f64: Float64Array; u64: BigUint64Array; i64: BigInt64Array;
+}}
+export type ViewTypeName = keyof ViewArrays;
+export type ViewArray<T extends ViewTypeName> = ViewArrays[T];
+export type ViewElement<T extends ViewTypeName> = T extends "u64" | "i64" ? bigint : number;
+export declare const ViewType: Readonly<{{ [K in ViewTypeName]: K }}>;
+
+export interface ErrorContext {{ regionId?: number; generation?: number; offset?: number; length?: number; capacity?: number }}
+export declare class TvmError extends Error {{
+  static readonly code: number;
+  readonly code: number;
+  readonly detail: string;
+  readonly regionId?: number; readonly generation?: number; readonly offset?: number;
+  readonly length?: number; readonly capacity?: number;
+  constructor(message: string, context?: ErrorContext);
+}}
+{error_classes}
+
+export interface CreateOptions {{ allocator?: 0 | 1 | 2; classSize?: number | bigint; maxBlocks?: number | bigint }}
+export interface RegionInfo {{
+  id: number; generation: number; kind: number; capacity: number; used: number; residency: 0 | 1 | 2;
+  pinned: boolean; pool: number; base: number; allocator: 0 | 1 | 2;
+}}
+export interface Metrics {{
+  allocations: number; bytesAllocated: number; bytesRead: number; bytesWritten: number;
+  faults: number; promotions: number; demotions: number;
+}}
+export interface GrowEvent {{ pool: number; oldBytes: number; newBytes: number }}
+export interface Support {{
+  ok: boolean; multiMemory: boolean; simd: boolean; bulkMemory: boolean; memory4GiB: boolean;
+  streaming: boolean; opfs: boolean; missing: string[];
+}}
+"""
+
+ERROR_CLASSES = [
+    ("RegionNotFound", 1), ("StaleHandle", 2), ("OutOfBounds", 3), ("NotResident", 4), ("AllocationFailed", 5),
+    ("Pinned", 6), ("GuestMemoryError", 7), ("PolicyViolation", 9), ("UnsupportedAllocator", 9),
+    ("BackingStoreError", 9), ("UnsupportedEngine", 9), ("AbiMismatch", 9),
+]
+
+
+def raw_exports_dts() -> str:
+    """``RawExports``: every exported function, typed (i64 is a BigInt), plus memories and globals."""
+    lines = ["/** The module's raw exports (generated from the ABI table). */", "export interface RawExports {"]
+    for func in raw_functions():
+        params = ", ".join(f"{name}: {TS_TYPES[kind]}" for name, kind in func.params)
+        result = "void" if not func.results else TS_TYPES[func.results[0]]
+        lines.append(f"  {func.name}({params}): {result};")
+    lines += [
+        "  memory: WebAssembly.Memory;",
+        "  abi_version: WebAssembly.Global;",
+        "  abi_fingerprint: WebAssembly.Global;",
+        "  trap_code: WebAssembly.Global;",
+        "  trap_handle: WebAssembly.Global;",
+        "  [poolOrAccessor: string]: unknown; // mem0..mem{N-1}, load_*_p{k}/store_*_p{k}",
+        "}",
+    ]
+    return "\n".join(lines)
+
+
+def render_dts() -> str:
+    """The TypeScript declarations of ``tvm-guest.js``."""
+    kinds = "; ".join(f"{kind.name}: {int(kind)}" for kind in sorted(RegionKind))
+    errors = "\n".join(f"export declare class {name} extends TvmError {{ static readonly code: {code}; }}"
+                       for name, code in ERROR_CLASSES)
+    parts = [
+        f"// Types of {JS_NAME} (ABI {ABI_VERSION}); generated by tvm_wasm.guest.web.",
+        DTS_PRELUDE.format(version=ABI_VERSION, fingerprint=abi_fingerprint(), kinds=kinds,
+                           kind_values=" | ".join(str(int(k)) for k in sorted(RegionKind)), error_classes=errors),
+        raw_exports_dts(),
+        "",
+    ]
+    for member in JS_API:
+        if not member.owner:
+            parts.append(f"/** {member.doc} */\nexport declare {member.declaration};")
+    for owner, generic in (("TvmGuest", ""), ("TypedView", "<T extends ViewTypeName>"), ("ColdTier", "")):
+        parts.append(f"\nexport declare class {owner}{generic} {{")
+        for member in JS_API:
+            if member.owner == owner:
+                parts.append(f"  /** {member.doc} */\n  {member.declaration};")
+        parts.append("}")
+    return "\n".join(parts) + "\n"
+
+
+def render_reference() -> str:
+    """``API.md``: the JavaScript API reference, from the same tables as the types."""
+    lines = [
+        f"# `{JS_NAME}` API reference (ABI {ABI_VERSION}, fingerprint 0x{abi_fingerprint():08x})",
+        "",
+        "Generated from the ABI table and the JavaScript layer's table by `tvm_wasm.guest.web`.",
+        "Sizes, offsets and counts take a Number (an integer up to 2^53) or a BigInt; a value the ABI",
+        "cannot hold is a `RangeError`, a value of the wrong type a `TypeError`. Failures of the",
+        "control and data plane are `TvmError` subclasses (`error.code` is the raw-ABI code).",
+        "",
+        "## Module exports",
+        "",
+    ]
+    for member in JS_API:
+        if not member.owner:
+            lines += [f"- `{member.declaration.removeprefix('function ')}`: {member.doc}"]
+    for owner in ("TvmGuest", "TypedView", "ColdTier"):
+        lines += ["", f"## `{owner}`", ""]
+        lines += [f"- `{m.declaration}`: {m.doc}" for m in JS_API if m.owner == owner]
+    lines += ["", "## Errors", "", "| class | code |", "|---|---|"]
+    lines += [f"| `{name}` | {code} |" for name, code in ERROR_CLASSES]
+    lines += ["", "## Raw exports (`guest.exports`)", "", "| export | parameters | result |", "|---|---|---|"]
+    for func in raw_functions():
+        params = ", ".join(f"{name}: {kind}" for name, kind in func.params)
+        lines.append(f"| `{func.name}` | {params} | {', '.join(func.results) or '-'} |")
+    lines += ["", "Each pool `k` also exports `mem{k}` and the per-pool accessors `load_*_p{k}` / `store_*_p{k}`.", ""]
+    return "\n".join(lines)
+
+
+def package_json(module: GuestModule, version: str) -> str:
+    data = {
+        "name": PACKAGE_NAME,
+        "version": version,
+        "description": "tvm-wasm's self-contained guest module (regions, handles, pools) and its JavaScript driver",
+        "private": True,
+        "type": "module",
+        "main": f"./{JS_NAME}",
+        "types": f"./{DTS_NAME}",
+        "exports": {".": {"types": f"./{DTS_NAME}", "default": f"./{JS_NAME}"}, f"./{WASM_NAME}": f"./{WASM_NAME}"},
+        "files": [JS_NAME, DTS_NAME, WASM_NAME, "API.md", "README.md", "example/"],
+        "tvm": {"abiVersion": ABI_VERSION, "abiFingerprint": f"0x{abi_fingerprint():08x}", "pools": module.pools,
+                "maxPagesPerPool": module.max_pages},
+    }
+    return json.dumps(data, indent=2) + "\n"
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tvm-wasm")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+README = """\
+# {name}
+
+The self-contained tvm-wasm guest module ({pools} pools of up to {max_pages} pages each) and its
+JavaScript driver, written by `tvm-wasm guest build --web`. `tvm-guest.js` refuses a module built
+for another ABI than {abi} (fingerprint {fingerprint}): keep the files of one build together.
+
+```js
+import {{ instantiate, RegionKind }} from "{name}";
+const g = await instantiate();                    // this folder's guest.wasm (streamed when served as application/wasm)
+const r = g.createRegion(RegionKind.OBJECT_ARENA, 1 << 20);
+const h = g.alloc(r, 8 * 1000);                   // 8-byte aligned by default
+const v = g.view(h, "f64", 1000);                 // survives pool growth
+v.set(0, Math.PI);
+```
+
+`API.md` is the reference; `example/index.html` runs regions, typed views, compaction with
+`migrate`, more than 4 GiB and an OPFS spill (serve the folder over http://127.0.0.1 or https).
+"""
+
+
+def write_package(directory: str | Path, module: GuestModule, *, version: str | None = None) -> list[Path]:
+    """Write the npm-layout package of ``module`` into ``directory``; returns the files written."""
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    written = {
+        JS_NAME: render_js(),
+        DTS_NAME: render_dts(),
+        "API.md": render_reference(),
+        "package.json": package_json(module, version or package_version()),
+        "README.md": README.format(name=PACKAGE_NAME, pools=module.pools, max_pages=module.max_pages, abi=ABI_VERSION,
+                                   fingerprint=f"0x{abi_fingerprint():08x}"),
+    }
+    paths = []
+    for name, text in written.items():
+        (target / name).write_text(text)
+        paths.append(target / name)
+    (target / WASM_NAME).write_bytes(module.wasm)
+    paths.append(target / WASM_NAME)
+    for folder in ("example", "test"):  # test/: the package's own checks page (not packed by npm)
+        source = resources.files("tvm_wasm.guest").joinpath(f"js/{folder}")
+        (target / folder).mkdir(exist_ok=True)
+        for item in source.iterdir():
+            if item.is_file():
+                (target / folder / item.name).write_bytes(item.read_bytes())
+                paths.append(target / folder / item.name)
+    return paths
+
+
+def main() -> None:
+    """``python -m tvm_wasm.guest.web --update``: rewrite the shipped file's generated block."""
+    import sys
+
+    path = Path(__file__).parent / "js" / JS_NAME
+    if "--update" in sys.argv[1:]:
+        path.write_text(render_js(path.read_text()))
+        print(f"updated {path}")
+    else:
+        check_shipped_js()
+        print(f"{path} is up to date")
+
+
+if __name__ == "__main__":
+    main()
