@@ -210,3 +210,16 @@ def test_the_package_page_passes_in_headless_chromium(package, tmp_path):
     for index, (case, got, want) in enumerate(zip(cases, report["cases"], expected, strict=True)):
         assert got == want, f"case {index}: {json.dumps(case)}"
     print("figures:", json.dumps(report["figures"]))
+
+
+def test_the_example_page_runs_in_headless_chromium(package):
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no chromium binary found (Debian's chromium package; .ci/run installs it)")
+    report = run_in_chromium(chromium, files=directory_assets(package), page="/example/index.html?report=/result")
+    log = report["log"]
+    assert log.rstrip().endswith("done"), log
+    assert "sum of 1000000 doubles = 249999750000" in log
+    assert "4 GiB + 4 KiB: RangeError" in log and "compact a Bump region: UnsupportedAllocator (code 9)" in log
+    assert "after compaction, block 3 holds 3" in log
+    assert "while Cold: NotResident" in log and "view[3] = 1.5" in log
