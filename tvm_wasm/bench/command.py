@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ..cli_support import EXIT_FAILURE, EXIT_USAGE, PROG, byte_size, fail
+from ..cli_support import EXIT_FAILURE, EXIT_USAGE, PROG, U64_MAX, byte_size, fail, number
 
 DEFAULT_DIR = Path("results")
 
@@ -46,11 +46,11 @@ def register(commands: Any) -> None:
     sub.add_argument("--json", type=Path, metavar="PATH", help="write the rows here (default: DIR/bench.json)")
     sub.add_argument("--report", type=Path, metavar="DIR",
                      help=f"write report.md and bench.png here (default: {DEFAULT_DIR}/)")
-    sub.add_argument("--samples", type=int, metavar="N", help="timed samples per row (default 24, quick 8; micro 7)")
-    sub.add_argument("--seed", type=int, metavar="N", help="data and order seed (default 0xDEADBEEF)")
-    sub.add_argument("--layouts", type=int, metavar="N",
+    sub.add_argument("--samples", type=number(1, 1_000_000, what="sample count"), metavar="N", help="timed samples per row (default 24, quick 8; micro 7)")
+    sub.add_argument("--seed", type=number(0, U64_MAX, what="seed"), metavar="N", help="data and order seed (default 0xDEADBEEF)")
+    sub.add_argument("--layouts", type=number(1, 12, what="layout count"), metavar="N",
                      help="code layouts per wasm variant (default 8, quick 4; see THREATS.md)")
-    sub.add_argument("--threshold", type=float, default=None, metavar="X",
+    sub.add_argument("--threshold", type=number(0, 1e6, real=True, what="ratio"), default=None, metavar="X",
                      help="compare: a row regressed when NEW/BASE mean exceeds X (default 1.25)")
     sub.add_argument("--micro", action="store_true", help="host data-plane micro-benchmarks")
     sub.set_defaults(handler=run)

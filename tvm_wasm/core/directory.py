@@ -30,7 +30,7 @@ from .errors import (
     TvmError,
     UnsupportedAllocator,
 )
-from .handle import U16_MAX, U32_MAX, Handle, next_generation
+from .handle import U16_MAX, U32_MAX, U64_MAX, Handle, next_generation
 from .types import EvictionReport, HandleRemap, PlacementPolicy, RegionInfo, RegionKind, RegionMetrics, Residency
 
 FIRST_REGION_ID = 1
@@ -562,7 +562,7 @@ class RegionDirectory:
         Pinned and non-spillable regions are skipped; missing the target is
         reported, not raised.
         """
-        _check_int("target_resident_bytes", target_resident_bytes, 1 << 64)
+        _check_int("target_resident_bytes", target_resident_bytes, U64_MAX)
         keys: dict[str, Callable[[Region], object]] = {
             "largest_first": lambda r: (-r.capacity, r.id),
             "smallest_first": lambda r: (r.capacity, r.id),

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..cli_support import EXIT_FAILURE, EXIT_USAGE, fail
+from ..cli_support import EXIT_FAILURE, EXIT_USAGE, fail, number
 from ..runtime import layout as L
 
 
@@ -27,15 +27,15 @@ def register(commands: Any) -> None:
             "It imports nothing."
         ),
     )
-    build.add_argument("--pools", type=int, required=True, metavar="N", help="number of pool memories (1..64)")
+    build.add_argument("--pools", type=number(1, 64, what="pool count"), required=True, metavar="N", help="number of pool memories (1..64)")
     build.add_argument("-o", "--output", type=Path, default=None, metavar="PATH", help="file to write")
     build.add_argument("--web", type=Path, default=None, metavar="DIR",
                        help="write an npm-layout web package: package.json, tvm-guest.js, tvm-guest.d.ts, guest.wasm, "
                             "API.md, example/ (versioned together; `npm pack DIR` packs it)")
     build.add_argument("--wat", action="store_true", help="write the text format instead of the binary")
-    build.add_argument("--initial-pages", type=int, default=1, metavar="P", help="initial pages per pool (default 1)")
+    build.add_argument("--initial-pages", type=number(0, L.WASM32_MAX_PAGES, what="page count"), default=1, metavar="P", help="initial pages per pool (default 1)")
     build.add_argument(
-        "--max-pages", type=int, default=None, metavar="P",
+        "--max-pages", type=number(1, L.WASM32_MAX_PAGES, what="page count"), default=None, metavar="P",
         help=f"maximum pages per pool (default {L.WASM32_MAX_PAGES} = 4 GiB; with --browser 256 = 16 MiB); "
              "chooses the cap with --browser too",
     )
@@ -61,7 +61,7 @@ def run_build(args: argparse.Namespace) -> int:
 
     if args.output is None and args.web is None:
         return fail("guest build needs -o PATH, --web DIR or both", EXIT_USAGE)
-    max_pages = args.max_pages or (BROWSER_MAX_PAGES if args.browser else L.WASM32_MAX_PAGES)
+    max_pages = args.max_pages if args.max_pages is not None else (BROWSER_MAX_PAGES if args.browser else L.WASM32_MAX_PAGES)
     meta_max = BROWSER_META_MAX_PAGES if args.browser else L.WASM32_MAX_PAGES
     user_wat = args.user_wat.read_text() if args.user_wat else None
     try:
