@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Literal
 
 from .allocators import Allocator, Bump
 from .backing import BackingStore
+from .durable import write_durably
 from .errors import (
     AllocationFailed,
     BackingStoreError,
@@ -590,21 +590,10 @@ class RegionDirectory:
 
     # ------------------------------------------------------------------ snapshots
     def snapshot_region(self, region_id: int, path: str | os.PathLike[str]) -> None:
-        """Write a region's raw bytes to ``path`` (atomically: temp file + rename)."""
+        """Write a region's raw bytes to ``path`` atomically and durably (temp file, fsync, rename, directory fsync)."""
         region = self._region(region_id)
         self._make_resident(region)
-        data = self._snapshot(region)
-        target = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_durably(path, self._snapshot(region))
 
     def restore_region(self, region_id: int, path: str | os.PathLike[str]) -> None:
         """Replace a region's bytes with a snapshot (zero tail); the region becomes Hot."""

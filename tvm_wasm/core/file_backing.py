@@ -33,6 +33,7 @@ import struct
 from pathlib import Path
 from typing import IO, Any
 
+from .durable import replace_durably
 from .errors import BackingStoreError
 
 MAGIC = b"TVMSPIL1"
@@ -140,11 +141,10 @@ class FileBackingStore:
                 self._unlink_quietly(temp)
                 raise
             try:
-                os.replace(temp, final)
+                replace_durably(temp, final)
             except BaseException:
                 self._unlink_quietly(temp)
                 raise
-            self._fsync_root()
         except OSError as exc:
             raise BackingStoreError(
                 f"cannot spill {payload.nbytes} bytes to {final}: {exc}",
@@ -236,15 +236,6 @@ class FileBackingStore:
                 pass
             except OSError as exc:
                 raise BackingStoreError(f"cannot remove stale temporary file {entry.path}: {exc}") from exc
-
-    def _fsync_root(self) -> None:
-        """Make the rename itself durable, not just the file contents."""
-        flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
-        fd = os.open(self._root, flags)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     @staticmethod
     def _unlink_quietly(path: Path) -> None:

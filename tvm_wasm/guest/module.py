@@ -19,6 +19,7 @@ from pathlib import Path
 
 import wasmtime
 
+from ..core.durable import write_durably
 from ..runtime import bridge_module as B
 from ..runtime import layout as L
 from ..runtime.core_module import abi_fields, abi_funcs, check_pool_count
@@ -53,11 +54,7 @@ class GuestModule:
         """Write the binary (or, with ``wat``, the text) to ``path``, creating parent folders."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if wat:
-            target.write_text(self.wat)
-        else:
-            target.write_bytes(self.wasm)
-        return target
+        return write_durably(target, self.wat.encode() if wat else self.wasm)
 
     @property
     def max_bytes(self) -> int:
