@@ -263,9 +263,30 @@ def test_spans_merge_and_reused_bytes_are_zero(make_guest):
     assert g.region_info(e).base == 2016 and (g.view(e) == 0).all()
 
 
-# make_guest is a factory: every example gets a fresh instance.
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.booleans(), st.integers(1, 40_000), st.sampled_from([0, 1, 2])), max_size=40))
+def test_span_cut_from_the_front_of_a_free_extent_moves_the_extent_start(make_guest):
+    """Fixed input: 496 + 496 cut from a freed 1008-byte extent land at 0 and 496, never both at 0."""
+    g = make_guest(pools=1, max_pages=4)
+    first = g.create_region(ARENA, 1000)
+    second = g.create_region(ARENA, 1000)
+    g.view(second)[:] = 0x5A
+    g.destroy_region(first)
+    a, b = g.create_region(ARENA, 496), g.create_region(ARENA, 496)
+    assert [g.region_info(r).base for r in (a, b)] == [0, 496]
+    g.view(a)[:] = 1
+    g.view(b)[:] = 2
+    assert (g.view(a) == 1).all() and (g.view(second) == 0x5A).all()
+    c = g.create_region(ARENA, 16)  # the 16 bytes left of the extent, then the top
+    assert g.region_info(c).base == 992
+    assert g.region_info(g.create_region(ARENA, 16)).base == 2016
+
+
+# Sizes mix small multiples of the 16-byte span alignment (so freed spans are reused
+# piecemeal, front first) with arbitrary ones; make_guest gives every example a fresh instance.
+SPAN_SIZES = st.one_of(st.sampled_from([16, 48, 496, 1000, 1008, 4096]), st.integers(1, 40_000))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.booleans(), SPAN_SIZES, st.sampled_from([0, 1, 2])), max_size=40))
 def test_live_spans_never_overlap_and_start_zeroed(make_guest, ops):
     g = make_guest(pools=2, max_pages=2)
     live: list[int] = []
