@@ -14,10 +14,17 @@ def test_measure_discards_warmup_and_reports_per_repetition() -> None:
     assert len(calls) == 1 + 2 + 3  # calibration, warm-up, samples
 
 
-def test_calibrate_doubles_until_the_sample_is_long_enough() -> None:
-    import time
+def test_calibrate_doubles_until_the_sample_is_long_enough(monkeypatch) -> None:
+    from tvm_wasm.bench import timing
 
-    assert calibrate(lambda reps: time.sleep(reps * 0.001), min_sample_s=0.004) in (4, 8)
+    now = [0.0]  # a clock the kernel advances by 1 ms per repetition: no dependence on machine load
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: now[0])
+
+    def kernel(reps: int) -> None:
+        now[0] += reps * 0.001
+
+    assert calibrate(kernel, min_sample_s=0.004) == 4
+    assert calibrate(kernel, min_sample_s=0.0041) == 8
 
 
 def test_run_micro_rows_are_complete_and_positive() -> None:

@@ -15,10 +15,14 @@ from tvm_wasm.host.tvm_host import TvmHost  # noqa: E402
 
 @pytest.fixture
 def make_host():
-    """``make_host(**kwargs)`` -> a TvmHost on the shared engine."""
+    """``make_host(**kwargs)`` -> a TvmHost on the shared engine, closed when the test ends."""
+    made: list[TvmHost] = []
 
     def make(**kwargs: object) -> TvmHost:
         kwargs.setdefault("engine", shared_engine())
-        return TvmHost(**kwargs)  # type: ignore[arg-type]
+        made.append(TvmHost(**kwargs))  # type: ignore[arg-type]
+        return made[-1]
 
-    return make
+    yield make
+    for host in made:
+        host.close()

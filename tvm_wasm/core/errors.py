@@ -126,6 +126,12 @@ class BackingStoreError(TvmError):
     code = 9
 
 
+class HostClosed(TvmError):
+    """The host (or instance) was closed: its store, pools and regions are gone."""
+
+    code = 9
+
+
 ERRORS_BY_CODE: dict[int, type[TvmError]] = {
     cls.code: cls
     for cls in (RegionNotFound, StaleHandle, OutOfBounds, NotResident, AllocationFailed, Pinned, GuestMemoryError)

@@ -13,7 +13,7 @@ import numpy as np
 import wasmtime
 
 from ..core.allocators import Allocator, Bump, Freelist, Slab
-from ..core.errors import TvmError, error_for_code
+from ..core.errors import HostClosed, TvmError, error_for_code
 from ..core.handle import Handle
 from ..core.types import RegionKind, RegionMetrics, Residency
 from ..host import native
@@ -65,17 +65,40 @@ def s32(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
+class _ClosedExports(dict):
+    """The exports of a closed instance: every lookup raises ``HostClosed``."""
+
+    def __missing__(self, name: str) -> object:
+        raise HostClosed(f"this guest instance is closed (used: {name})")
+
+
 class GuestInstance:
     """One instance of a guest module in its own store (or a given one)."""
 
     def __init__(self, module: ModuleSource, *, engine: wasmtime.Engine | None = None,
                  store: wasmtime.Store | None = None) -> None:
         self.engine = store.engine if store is not None else (engine or validation_engine())
+        self._owns_store = store is None
         self.store = store or wasmtime.Store(self.engine)
         self.module = self._compile(module)
         self.instance = wasmtime.Instance(self.store, self.module, [])
         self.exports = self.instance.exports(self.store)
         self.pools = sum(1 for e in self.module.exports if e.name.startswith("mem") and e.name[3:].isdigit())
+
+    def close(self) -> None:
+        """Release the instance's store (its pools) now; later calls raise ``HostClosed``.
+
+        A store passed in by the caller stays the caller's to close.
+        """
+        if self._owns_store:
+            self.store.close()
+        self.exports = _ClosedExports()
+
+    def __enter__(self) -> GuestInstance:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def _compile(self, module: ModuleSource) -> wasmtime.Module:
         if isinstance(module, wasmtime.Module):

@@ -10,6 +10,7 @@ only to fault a Cold region in or to run a Freelist allocation.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,7 +22,16 @@ import wasmtime.component
 from ..core.allocators import Allocator, Bump, Freelist, Slab
 from ..core.backing import BackingStore
 from ..core.directory import Counters, Region, RegionDirectory
-from ..core.errors import AllocationFailed, GuestMemoryError, NotResident, PolicyViolation, RegionNotFound, TvmError, error_for_code
+from ..core.errors import (
+    AllocationFailed,
+    GuestMemoryError,
+    HostClosed,
+    NotResident,
+    PolicyViolation,
+    RegionNotFound,
+    TvmError,
+    error_for_code,
+)
 from ..core.handle import Handle
 from ..core.types import PlacementPolicy, RegionKind, Residency
 from ..runtime import layout as L
@@ -49,10 +59,31 @@ class GuestBinding:
     runtime: wasmtime.Instance
 
 
-def default_engine() -> wasmtime.Engine:
+_default_engine: wasmtime.Engine | None = None
+_default_engine_lock = threading.Lock()
+
+
+def new_engine() -> wasmtime.Engine:
+    """A fresh engine configured as hosts need it (memories never move)."""
     config = wasmtime.Config()
     config.memory_may_move = False  # NumPy views over pools stay valid across growth
     return wasmtime.Engine(config)
+
+
+def default_engine() -> wasmtime.Engine:
+    """The process-wide engine hosts share unless given one.
+
+    Compiled runtime modules are cached per (engine, pool count), so sharing
+    one engine means a program that makes a host per request compiles the
+    runtime once, not per host (wasmtime's own packages keep one default
+    engine for the same reason). Engines are thread-safe; stores are not
+    shared.
+    """
+    global _default_engine
+    with _default_engine_lock:
+        if _default_engine is None:
+            _default_engine = new_engine()
+        return _default_engine
 
 
 class TvmHost(RegionDirectory):
@@ -105,6 +136,31 @@ class TvmHost(RegionDirectory):
         table = self.__dict__.get("table")
         if table is not None:
             table.strict = self._strict
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Release the store, its pools, table and runtime instances now, not at garbage collection.
+
+        Regions and their bytes are gone afterwards (spilled copies stay in the
+        backing store, which the caller owns); views, instances and memories
+        obtained from this host must not be used again. Every later use of the
+        host raises ``HostClosed``; closing twice is a no-op.
+        """
+        store = self.__dict__.get("store")
+        self.__dict__.clear()
+        self.__class__ = ClosedTvmHost
+        if store is not None:
+            store.close()
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+    def __enter__(self) -> TvmHost:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ wiring
     def _define_host_imports(self) -> None:
@@ -545,3 +601,24 @@ class TvmHost(RegionDirectory):
 def name_of(trap: wasmtime.Trap) -> str:
     frames = getattr(trap, "frames", None) or []
     return frames[0].func_name or "wasm" if frames else "wasm"
+
+
+class ClosedTvmHost(TvmHost):
+    """What a ``TvmHost`` becomes once closed: every use raises ``HostClosed``."""
+
+    _STILL_USABLE = frozenset({"close", "closed", "__class__", "__dict__", "__enter__", "__exit__"})
+
+    def __getattribute__(self, name: str) -> object:
+        if name in ClosedTvmHost._STILL_USABLE or (name.startswith("__") and name.endswith("__")):
+            return object.__getattribute__(self, name)
+        raise HostClosed(f"this TvmHost is closed (used: {name})")
+
+    def close(self) -> None:
+        return None
+
+    @property
+    def closed(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "<TvmHost (closed)>"
