@@ -48,7 +48,7 @@ def test_no_numeric_option_bypasses_the_parser() -> None:
     options = {(" ".join(path), option) for path, option, _ in numeric_options()}
     assert {("demo", "--budget"), ("guest build", "--pools"), ("guest build", "--max-pages"),
             ("guest build", "--initial-pages"), ("bench", "--samples"), ("bench", "--seed"),
-            ("bench", "--layouts"), ("bench", "--threshold")} <= options
+            ("bench", "--layouts"), ("bench", "--threshold"), ("run", "--pools"), ("run", "--budget")} <= options
 
 
 @pytest.mark.parametrize(("path", "option", "parse"), numeric_options(),

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cli_support import EXIT_FAILURE, EXIT_USAGE, byte_size, fail
+from ..cli_support import EXIT_FAILURE, EXIT_USAGE, byte_size, fail, number
 
 if TYPE_CHECKING:
     import wasmtime
@@ -39,7 +39,7 @@ def register(commands: Any) -> None:
         ),
     )
     sub.add_argument("--invoke", metavar="NAME", help="call this export with VALUES instead of running _start")
-    sub.add_argument("--pools", type=int, default=None, metavar="N", help="pool memories of the host (default 4)")
+    sub.add_argument("--pools", type=number(1, 64, what="pool count"), default=None, metavar="N", help="pool memories of the host (default 4)")
     sub.add_argument("--budget", type=byte_size, default=None, metavar="SIZE",
                      help="resident-byte budget (accepts K/M/G); regions beyond it spill (needs --spill-dir)")
     sub.add_argument("--spill-dir", type=Path, default=None, metavar="DIR",
