@@ -103,7 +103,7 @@ def test_cli_builds_binary_and_wat(tmp_path, capsys):
 
 def test_cli_reports_bad_input(tmp_path, capsys):
     assert main(["guest", "build", "--pools", "0", "-o", str(tmp_path / "x.wasm")]) == 2
-    assert "pools must be in 1..64" in capsys.readouterr().err
+    assert "pool count '0' is out of range (expected a pool count in 1..64)" in capsys.readouterr().err
     bad = tmp_path / "user.wat"
     bad.write_text("(func $oops (call $no_such_function))")
     assert main(["guest", "build", "--pools", "1", "--user-wat", str(bad), "-o", str(tmp_path / "y.wasm")]) == 1
