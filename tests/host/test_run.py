@@ -118,7 +118,7 @@ def test_invoke_unbound_i32_and_u32_range(wasm, capfd) -> None:
         (["--invoke", "add", "GUEST", "1"], ["takes 2 value(s)", "i32, i64"]),
         (["--invoke", "add", "GUEST", "1", "x"], ["'x' is not a valid i64"]),
         (["--invoke", "add", "GUEST", "4294967296", "1"], ["not a valid i32"]),
-        (["--pools", "0"], ["pools must be in 1..64"]),
+        (["--pools", "0"], ["pool count", "out of range", "1..64"]),
         (["--budget", "lots"], ["invalid byte count"]),
         (["--env", "NOEQUALS"], ["invalid --env"]),
         (["--dir", "/no/such/dir"], ["no such directory"]),
