@@ -9,7 +9,8 @@ so a pool never fragments into more free extents than it has live regions.
 Spans are zeroed when they are handed out again, not when they are given
 back: destroying a 2 GiB region must not touch 2 GiB of pages. Bytes at or
 above an arena's high-water mark were never handed out and are still zero,
-so only reused bytes are filled.
+so only reused bytes are considered, and of those only pages that do not
+already read as zero are filled (reading an untouched page commits nothing).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ..runtime.wat import Code, Func, dispatch
 from . import layout as G
 
 META = "$meta"
-FILL_CHUNK = 1 << 30  # memory.fill takes an i32 length; a span may be 4 GiB
+ZERO_PAGE = L.PAGE  # freed spans are checked and zeroed one wasm page at a time
 
 
 def arena_mem(pools: int, arena: int) -> str:
@@ -63,26 +64,58 @@ def grow_to_func(pools: int) -> Func:
     return Func("arena_grow_to", [("arena", "i32"), ("end", "i64")], ["i32"], [("pages", "i64")], body)
 
 
-def zero_func(pools: int) -> Func:
-    """Zero ``len`` bytes at ``start`` of the arena's memory, in chunks an i32 length can carry."""
+def zero_page_func(pools: int) -> Func:
+    """Zero ``n`` bytes at ``at`` (inside one 64 KiB page) unless they already read as zero.
+
+    Reading a page that was never written costs no memory (the engine maps
+    the shared zero page), while filling it commits it: freed spans that the
+    old region barely touched come back at the cost of a scan, not of a fill
+    of every page (a 4 GiB span: seconds and gigabytes of resident memory).
+    Unaligned pieces (only the ends of odd requests) are simply filled.
+    """
 
     def arm(mem: str) -> Code:
-        return [f"(memory.fill {mem} (i32.wrap_i64 (local.get $start)) (i32.const 0) (local.get $n))", "br $chunk_done"]
+        load = lambda offset: f"(v128.load {mem} offset={offset} (local.get $p))"  # noqa: E731
+        return [
+            "(if (i32.and (i32.or (local.get $at) (local.get $n)) (i32.const 15)) (then",
+            f"  (memory.fill {mem} (local.get $at) (i32.const 0) (local.get $n)) (return)))",
+            "(local.set $p (local.get $at))",
+            "(local.set $left (local.get $n))",
+            "(block $wide_done (loop $wide",
+            "  (br_if $wide_done (i32.lt_u (local.get $left) (i32.const 64)))",
+            f"  (local.set $acc (v128.or (v128.or (local.get $acc) {load(0)}) (v128.or {load(16)} (v128.or {load(32)} {load(48)}))))",
+            "  (local.set $p (i32.add (local.get $p) (i32.const 64)))",
+            "  (local.set $left (i32.sub (local.get $left) (i32.const 64)))",
+            "  (br $wide)))",
+            "(block $narrow_done (loop $narrow",
+            "  (br_if $narrow_done (i32.eqz (local.get $left)))",
+            f"  (local.set $acc (v128.or (local.get $acc) {load(0)}))",
+            "  (local.set $p (i32.add (local.get $p) (i32.const 16)))",
+            "  (local.set $left (i32.sub (local.get $left) (i32.const 16)))",
+            "  (br $narrow)))",
+            f"(if (v128.any_true (local.get $acc)) (then (memory.fill {mem} (local.get $at) (i32.const 0) (local.get $n))))",
+            "(return)",
+        ]
 
+    params = [("arena", "i32"), ("at", "i32"), ("n", "i32")]
+    locals_ = [("p", "i32"), ("left", "i32"), ("acc", "v128")]
+    return Func("arena_zero_page", params, [], locals_, per_arena(pools, arm, "zero_page"))
+
+
+def zero_func() -> Func:
+    """Zero ``len`` bytes at ``start`` of the arena's memory, page by page (see ``arena_zero_page``)."""
     body = [
         "(block $done (loop $next",
         "  (br_if $done (i64.eqz (local.get $len)))",
-        (f"  (local.set $n (i32.wrap_i64 (select (local.get $len) (i64.const {FILL_CHUNK})"
-        f" (i64.lt_u (local.get $len) (i64.const {FILL_CHUNK})))))"),
-        "  (block $chunk_done",
-        *per_arena(pools, arm, "fill"),
-        "  )",
-        "  (local.set $start (i64.add (local.get $start) (i64.extend_i32_u (local.get $n))))",
-        "  (local.set $len (i64.sub (local.get $len) (i64.extend_i32_u (local.get $n))))",
+        f"  (local.set $n (i64.sub (i64.const {ZERO_PAGE}) (i64.and (local.get $start) (i64.const {ZERO_PAGE - 1}))))",
+        "  (if (i64.lt_u (local.get $len) (local.get $n)) (then (local.set $n (local.get $len))))",
+        "  (call $arena_zero_page (local.get $arena) (i32.wrap_i64 (local.get $start)) (i32.wrap_i64 (local.get $n)))",
+        "  (local.set $start (i64.add (local.get $start) (local.get $n)))",
+        "  (local.set $len (i64.sub (local.get $len) (local.get $n)))",
         "  (br $next)))",
     ]
     params = [("arena", "i32"), ("start", "i64"), ("len", "i64")]
-    return Func("arena_zero", params, [], [("n", "i32")], body)
+    return Func("arena_zero", params, [], [("n", "i64")], body)
 
 
 def extent(field: int, load: str = "i32.load") -> str:
@@ -183,7 +216,7 @@ def give_func() -> Func:
 
 
 def span_funcs(pools: int) -> list[Func]:
-    return [grow_to_func(pools), zero_func(pools), remove_extent_func(), take_func(), give_func()]
+    return [grow_to_func(pools), zero_page_func(pools), zero_func(), remove_extent_func(), take_func(), give_func()]
 
 
 def round_span(size: str) -> str:
