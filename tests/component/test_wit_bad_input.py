@@ -17,7 +17,7 @@ from tvm_wasm.core.allocators import Bump, Freelist, Slab
 from tvm_wasm.core.backing import MemoryBackingStore
 from tvm_wasm.core.types import RegionKind
 from tvm_wasm.host.component import DEFAULT_MAX_TRANSFER
-from tvm_wasm.host.component_errors import to_wit_error
+from tvm_wasm.host.component_errors import GuestTrapped, to_wit_error
 from tvm_wasm.host.component_values import (
     case_name,
     from_eviction,
@@ -84,9 +84,12 @@ def test_a_list_past_wasmtimes_own_limit_traps_before_the_host(make_host, make_w
     rid = ok(wit.manager("create-region", "blob-arena", 4 << 20))
     handle = ok(wit.manager("alloc", rid, 4 << 20))
     err(wit.bytes("write", handle, bytes((2 << 20) + 1)), "transfer-too-large")  # typed, below the limit
-    with pytest.raises(WasmtimeError, match="hostcall"):
+    with pytest.raises(GuestTrapped, match="hostcall"):
         wit.bytes("write", handle, bytes(3 << 20))
     assert host.metrics(rid).bytes_written == 0
+    with pytest.raises(GuestTrapped, match="trapped earlier"):  # that guest is done ...
+        wit.diagnostics("resident-bytes")
+    assert ok(make_wit(host).bytes("read", handle, 4)) == bytes(4)  # ... another one is not
     host.write(Handle(rid, 1, 0), b"still fine")  # the Python API and the raw path carry on
     raw = host.instantiate(RAW_WAT)
     assert host.call(raw, "read_sum", Handle(rid, 1, 0).to_i64(), 1) == 0x100 | ord("s")

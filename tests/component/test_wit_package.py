@@ -54,8 +54,9 @@ def test_package_and_worlds(resolved):
     interfaces = [iface["name"] for iface in resolved["interfaces"]]
     assert interfaces == ["types", "manager", "bytes", "diagnostics"]
     worlds = {w["name"]: w for w in resolved["worlds"]}
-    assert set(worlds) == {"tvm-guest", "tvm-host"}
-    assert not worlds["tvm-guest"]["exports"] and len(worlds["tvm-guest"]["imports"]) == 4  # + types
+    assert set(worlds) == {"imports", "tvm-guest", "tvm-host"}
+    for name in ("imports", "tvm-guest"):  # tvm-guest is `include imports` and nothing else
+        assert not worlds[name]["exports"] and len(worlds[name]["imports"]) == 4  # + types
     assert len(worlds["tvm-host"]["exports"]) == 3
 
 

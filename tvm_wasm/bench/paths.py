@@ -175,7 +175,7 @@ def run_paths(
 
         def wit_call(name: str, *args: object) -> Callable[[int], object]:
             func = wit.func(name)
-            return lambda reps: func(host.store, *args, reps)
+            return lambda reps: func(wit.store, *args, reps)
 
         def raw_call(name: str, *args: int) -> Callable[[int], object]:
             func = raw_exports[name]

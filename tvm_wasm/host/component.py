@@ -6,23 +6,31 @@ one region whichever path touches it: raw-ABI guests and components in the
 host's store share its directory. Failures come back as the ``tvm-error``
 variant; a host function never raises (wasmtime would turn that into a trap).
 
-The WIT lives in ``wit/tvm.wit`` (package ``tvm:memory@0.1.0``).
+The WIT ships in the package (``tvm_wasm.wit_dir()``, package
+``tvm:memory@0.1.0``). Each component guest gets a store of its own (see
+``component_guest``); compiled components are cached (``component_cache``);
+WASI preview 2 is added on request (``component_wasi``).
 """
 
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wasmtime.component import Component, Func, Instance, Linker
+import wasmtime
+from wasmtime.component import Linker
 
 from ..core.errors import RegionNotFound
 from ..core.handle import Handle
 from . import component_lists
+from ..wit import PACKAGE, VERSION, wit_dir
+from .component_cache import ComponentSource, load_component
 from .component_calls import Signature, add_fast_func
-from .component_errors import TransferTooLarge, to_wit_error
+from .component_errors import ComponentLinkError, GuestTrapped, TransferTooLarge, WasiNotConfigured, to_wit_error
+from .component_guest import ComponentGuest, trap_cause
+from .component_wasi import WasiSpec, wasi_config, wasi_imports
 from .component_values import (
     field,
     from_eviction,
@@ -39,20 +47,19 @@ from .component_values import (
 if TYPE_CHECKING:
     from .tvm_host import TvmHost
 
-PACKAGE = "tvm:memory"
-VERSION = "0.1.0"
 INTERFACES = ("types", "manager", "bytes", "diagnostics")
 # Each byte of a list crosses as a tagged value (32 bytes in wasmtime-py's C API, more
 # inside wasmtime), and wasmtime traps a host call that copies more than its hostcall
 # fuel allows (128 MiB by default, not configurable from Python): measured, a list
 # of about 2.67 MiB in either direction. A cap below that turns an oversized
 # transfer into a typed ``transfer-too-large`` instead of a trap, which would
-# poison every component instance in the store.
+# end the guest (a trapped component instance is never entered again).
 DEFAULT_MAX_TRANSFER = 2 << 20
-WIT_DIR = Path(__file__).resolve().parents[2] / "wit"
+WIT_DIR = wit_dir()
 
 HostFunc = Callable[..., Any]
-ComponentSource = Component | bytes | bytearray | str | os.PathLike[str]
+# Linkers known to have WASI preview 2 in them (added here, or by component_linker(wasi=True)).
+_WITH_WASI: weakref.WeakSet[Linker] = weakref.WeakSet()
 
 
 def interface_name(name: str) -> str:
@@ -296,12 +303,15 @@ def _region_hint(args: tuple[Any, ...]) -> int:
         return 0
 
 
-def component_linker(host: TvmHost, *, max_transfer: int = DEFAULT_MAX_TRANSFER, fast_calls: bool = True) -> Linker:
+def component_linker(
+    host: TvmHost, *, max_transfer: int = DEFAULT_MAX_TRANSFER, fast_calls: bool = True, wasi: bool = False
+) -> Linker:
     """A component ``Linker`` whose ``tvm:memory`` imports are served by ``host``.
 
     ``fast_calls=False`` uses wasmtime-py's own trampoline for every call (the
-    benchmark compares the two). More imports (WASI, say) may be added to the
-    linker before instantiating.
+    benchmark compares the two). ``wasi=True`` adds WASI preview 2 as well
+    (``instantiate_component`` then gives each guest's store its WASI
+    context). More imports may be added to the linker before instantiating.
     """
     component_lists.install()
     bindings = TvmInterfaces(host, max_transfer=max_transfer)
@@ -315,54 +325,74 @@ def component_linker(host: TvmHost, *, max_transfer: int = DEFAULT_MAX_TRANSFER,
                         add_fast_func(instance, name, fn, signatures[interface][name])
                     else:
                         instance.add_func(name, fn)
+    if wasi:
+        add_wasi(linker)
     return linker
 
 
-def load_component(host: TvmHost, component: ComponentSource) -> Component:
-    """A ``Component`` from itself, its binary, or a path to it."""
-    if isinstance(component, Component):
-        return component
-    if isinstance(component, (bytes, bytearray)):
-        return Component(host.engine, bytes(component))
-    return Component.from_file(host.engine, os.fspath(component))
+def add_wasi(linker: Linker) -> None:
+    """Add WASI preview 2 to ``linker`` unless it is known to have it."""
+    if linker in _WITH_WASI:
+        return
+    try:
+        linker.add_wasip2()
+    except wasmtime.WasmtimeError as exc:
+        if "defined twice" not in str(exc) and "already defined" not in str(exc):
+            raise ComponentLinkError(f"cannot add WASI preview 2 to the linker: {exc}") from exc
+    _WITH_WASI.add(linker)
 
 
-def instantiate_component(host: TvmHost, component: ComponentSource, *, linker: Linker | None = None) -> ComponentGuest:
-    """Instantiate a component in ``host.store`` (so it shares regions with raw-ABI guests)."""
+def _host_linker(host: TvmHost, *, wasi: bool) -> Linker:
+    """The host's own linker, with or without WASI, built on first use."""
+    attribute = "_wit_wasi_linker" if wasi else "_wit_linker"
+    linker = getattr(host, attribute, None)
     if linker is None:
-        linker = getattr(host, "_wit_linker", None)
-        if linker is None:
-            linker = component_linker(host)
-            host._wit_linker = linker  # type: ignore[attr-defined] - one linker per host, built on first use
-    instance = linker.instantiate(host.store, load_component(host, component))
-    return ComponentGuest(host, instance)
+        linker = component_linker(host, wasi=wasi)
+        setattr(host, attribute, linker)
+    return linker
 
 
-class ComponentGuest:
-    """An instantiated component and its exports, looked up once each."""
+def instantiate_component(
+    host: TvmHost,
+    component: ComponentSource,
+    *,
+    wasi: WasiSpec = None,
+    linker: Linker | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> ComponentGuest:
+    """Instantiate ``component`` (a ``Component``, its bytes, or a path) in a store of its own.
 
-    def __init__(self, host: TvmHost, instance: Instance) -> None:
-        self.host = host
-        self.instance = instance
-        self._funcs: dict[tuple[str | None, str], Func] = {}
+    ``wasi``: ``None`` (no WASI), ``True`` (a default configuration) or a
+    ``wasmtime.WasiConfig`` (see ``component_wasi``). ``linker``: one from
+    ``component_linker(host)``, perhaps with more imports; WASI is added to it
+    when ``wasi`` asks for it. ``cache_dir``: also keep compiled components on
+    disk (see ``component_cache``).
 
-    def func(self, name: str, interface: str | None = None) -> Func:
-        """The export ``name`` of the world (``interface=None``) or of an exported interface."""
-        key = (interface, name)
-        found = self._funcs.get(key)
-        if found is None:
-            store = self.host.store
-            parent = None
-            if interface is not None:
-                parent = self.instance.get_export_index(store, interface_name(interface))
-                if parent is None:
-                    raise KeyError(f"component exports no interface {interface_name(interface)}")
-            index = self.instance.get_export_index(store, name, parent)
-            found = self.instance.get_func(store, index) if index is not None else None
-            if found is None:
-                raise KeyError(f"component exports no function {name!r}" + (f" in {interface}" if interface else ""))
-            self._funcs[key] = found
-        return found
-
-    def call(self, name: str, *args: Any, interface: str | None = None) -> Any:
-        return self.func(name, interface)(self.host.store, *args)
+    Raises ``WasiNotConfigured`` (the component imports WASI but ``wasi`` is
+    ``None``) before anything runs, ``ComponentLinkError`` for an import the
+    linker lacks, ``ComponentLoadError`` for bytes that are not a component,
+    ``GuestTrapped`` if the component traps while starting.
+    """
+    compiled = load_component(host.engine, component, cache_dir=cache_dir)
+    config, stderr = wasi_config(wasi)
+    needs = wasi_imports(compiled, host.engine)
+    if needs and config is None:
+        shown = ", ".join(needs[:4]) + (f" and {len(needs) - 4} more" if len(needs) > 4 else "")
+        raise WasiNotConfigured(
+            f"the component imports WASI ({shown}) but no WASI is configured: pass wasi=True "
+            "(or a wasmtime.WasiConfig) to instantiate_component"
+        )
+    if linker is None:
+        linker = _host_linker(host, wasi=config is not None)
+    elif config is not None:
+        add_wasi(linker)
+    store = wasmtime.Store(host.engine)
+    if config is not None:
+        store.set_wasi(config)
+    try:
+        instance = linker.instantiate(store, compiled)
+    except wasmtime.Trap as exc:
+        raise GuestTrapped(f"the component trapped while starting: {trap_cause(str(exc))}", trap=str(exc)) from exc
+    except wasmtime.WasmtimeError as exc:
+        raise ComponentLinkError(f"cannot instantiate the component: {' '.join(str(exc).split())}") from exc
+    return ComponentGuest(host, store, instance, compiled, stderr=stderr)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import wasmtime
 
-from .component import WIT_DIR, interface_name
+from ..wit import wit_dir as package_wit_dir
+from .component import interface_name
 
 # Test and benchmark worlds live in a package of their own that depends on tvm:memory.
 PROXY_WIT = """package tvm:test;
@@ -66,11 +67,11 @@ def run_wasm_tools(*args: str | Path) -> None:
 def wit_dir(workdir: Path, extra_wit: str | None = None) -> Path:
     """The WIT to embed: ``wit/`` itself, or ``extra_wit`` as a root package with tvm:memory as a dependency."""
     if extra_wit is None:
-        return WIT_DIR
+        return package_wit_dir()
     root = workdir / "wit"
     deps = root / "deps" / "memory"
     deps.mkdir(parents=True, exist_ok=True)
-    shutil.copy(WIT_DIR / "tvm.wit", deps / "tvm.wit")
+    shutil.copy(package_wit_dir() / "tvm.wit", deps / "tvm.wit")
     (root / "world.wit").write_text(extra_wit)
     return root
 

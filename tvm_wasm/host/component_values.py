@@ -1,9 +1,17 @@
-"""Model values <-> ``tvm:memory`` WIT values as wasmtime-py represents them.
+"""Model values <-> ``tvm:memory`` WIT values as wasmtime-py represents them (public).
 
 wasmtime-py passes records as ``Record`` objects whose attributes carry the
 WIT (kebab-case) field names, enums as their case-name strings, and variants
 as ``Variant(tag, payload)``. Keeping every translation here means the
-interface bindings read like the model's API.
+interface bindings read like the model's API, and host code that drives a
+component passes and receives the project's own types:
+
+* ``from_handle(Handle)`` / ``to_handle(record)``: ``handle``;
+* ``from_region_info(RegionInfo)`` / ``to_region_info(record)``: ``region-info``;
+* ``from_metrics(RegionMetrics)`` / ``to_metrics(record)``: ``region-metrics``;
+* ``to_wit(value)``: any argument, with every ``Handle``, ``RegionInfo`` and
+  ``RegionMetrics`` inside it (lists, tuples, ``Record`` fields) made a record;
+* errors: ``component_errors.to_wit_error`` / ``to_tvm_error``.
 """
 
 from __future__ import annotations
@@ -57,6 +65,43 @@ def from_handle(handle: Handle) -> Record:
     return record(region_id=handle.region_id, generation=handle.generation, offset=handle.offset)
 
 
+def to_region_info(value: object) -> RegionInfo:
+    """A WIT ``region-info`` record as the model's ``RegionInfo``."""
+    return RegionInfo(
+        id=int(field(value, "id")),  # type: ignore[call-overload]
+        generation=int(field(value, "generation")),  # type: ignore[call-overload]
+        kind=enum_member(RegionKind, str(field(value, "kind"))),
+        capacity=int(field(value, "capacity")),  # type: ignore[call-overload]
+        used=int(field(value, "used")),  # type: ignore[call-overload]
+        residency=enum_member(Residency, str(field(value, "residency"))),
+        pinned=bool(field(value, "pinned")),
+    )
+
+
+def to_metrics(value: object) -> RegionMetrics:
+    """A WIT ``region-metrics`` record as the model's ``RegionMetrics``."""
+    return RegionMetrics(**{name: int(field(value, name.replace("_", "-"))) for name in _METRIC_FIELDS})  # type: ignore[call-overload]
+
+
+def to_wit(value: object) -> object:
+    """``value`` with each project value inside it made its WIT record (for call arguments)."""
+    if isinstance(value, Handle):
+        return from_handle(value)
+    if isinstance(value, RegionInfo):
+        return from_region_info(value)
+    if isinstance(value, RegionMetrics):
+        return from_metrics(value)
+    if isinstance(value, list):
+        return [to_wit(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(to_wit(item) for item in value)
+    if isinstance(value, Record):
+        return record(**{name.replace("-", "_"): to_wit(item) for name, item in vars(value).items()})
+    if isinstance(value, Variant):
+        return Variant(value.tag, to_wit(value.payload))
+    return value
+
+
 def to_kind(case: str) -> RegionKind:
     return enum_member(RegionKind, case)
 
@@ -85,16 +130,11 @@ def from_region_info(info: RegionInfo) -> Record:
     )
 
 
+_METRIC_FIELDS = ("allocations", "bytes_allocated", "bytes_read", "bytes_written", "faults", "promotions", "demotions")
+
+
 def from_metrics(metrics: RegionMetrics) -> Record:
-    return record(
-        allocations=metrics.allocations,
-        bytes_allocated=metrics.bytes_allocated,
-        bytes_read=metrics.bytes_read,
-        bytes_written=metrics.bytes_written,
-        faults=metrics.faults,
-        promotions=metrics.promotions,
-        demotions=metrics.demotions,
-    )
+    return record(**{name: getattr(metrics, name) for name in _METRIC_FIELDS})
 
 
 def from_remap(remap: HandleRemap) -> Record:

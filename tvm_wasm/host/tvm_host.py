@@ -366,18 +366,27 @@ class TvmHost(RegionDirectory):
         return trap
 
     # ------------------------------------------------------------------ component model (WIT path)
-    def component_linker(self, *, max_transfer: int | None = None) -> wasmtime.component.Linker:
-        """A component linker serving the ``tvm:memory`` WIT interfaces (``wit/tvm.wit``) over these regions."""
+    def component_linker(self, *, max_transfer: int | None = None, wasi: bool = False) -> wasmtime.component.Linker:
+        """A component linker serving the ``tvm:memory`` WIT interfaces (``tvm_wasm.wit_dir()``) over
+        these regions; ``wasi=True`` adds WASI preview 2 too."""
         from .component import DEFAULT_MAX_TRANSFER, component_linker  # the WIT path loads on first use
 
-        return component_linker(self, max_transfer=DEFAULT_MAX_TRANSFER if max_transfer is None else max_transfer)
+        limit = DEFAULT_MAX_TRANSFER if max_transfer is None else max_transfer
+        return component_linker(self, max_transfer=limit, wasi=wasi)
 
-    def instantiate_component(self, component: object) -> ComponentGuest:
-        """Instantiate a component (``Component``, its bytes, or a path) in this host's store,
-        so it shares regions, metrics and errors with raw-ABI guests."""
+    def instantiate_component(
+        self,
+        component: object,
+        *,
+        wasi: bool | wasmtime.WasiConfig | None = None,
+        linker: wasmtime.component.Linker | None = None,
+        cache_dir: str | None = None,
+    ) -> ComponentGuest:
+        """Instantiate a component (``Component``, its bytes, or a path) in a store of its own whose
+        ``tvm:memory`` imports reach this host's regions (see ``component.instantiate_component``)."""
         from .component import instantiate_component
 
-        return instantiate_component(self, component)  # type: ignore[arg-type]
+        return instantiate_component(self, component, wasi=wasi, linker=linker, cache_dir=cache_dir)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ slow paths (entered from wasm)
     def _host_fault(self, region_id: int) -> int:
