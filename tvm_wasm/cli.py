@@ -25,6 +25,7 @@ from .cli_support import EXIT_FAILURE, EXIT_USAGE, PROG, byte_size, fail
 from .bench import command as bench_command
 from .guest import command as guest_command
 from .host import command as run_command
+from .templates import command as template_command
 from .core.errors import TvmError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_command.register(commands)
     guest_command.register(commands)
     run_command.register(commands)
+    template_command.register(commands)
     return parser
 
 

