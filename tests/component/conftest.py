@@ -16,6 +16,7 @@ run neither rebuilds nor recompiles what did not change.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -37,7 +38,12 @@ from tvm_wasm.host.component_cache import load_component  # noqa: E402
 from tvm_wasm.host.tvm_host import TvmHost, default_engine  # noqa: E402
 from tvm_wasm.wit import wit_files  # noqa: E402
 
-_ENGINE = default_engine()
+@functools.cache
+def shared_engine():
+    """One engine for the session, made on first use: creating it at import time would install
+    wasmtime's trap handlers before pytest's faulthandler, which then turns every wasm trap
+    (SIGILL, SIGSEGV) into a fatal error when this conftest is loaded early (a path argument)."""
+    return default_engine()
 REPO = Path(__file__).resolve().parents[2]
 NPM_BIN = REPO / ".ci" / "npm" / "node_modules" / ".bin"
 
@@ -102,19 +108,19 @@ def compiled_dir(artifact_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def python_guest(python_guest_path: Path, compiled_dir: Path) -> Component:
-    return load_component(_ENGINE, python_guest_path, cache_dir=compiled_dir)
+    return load_component(shared_engine(), python_guest_path, cache_dir=compiled_dir)
 
 
 @pytest.fixture(scope="session", params=["python", "javascript"])
 def template_guest(request: pytest.FixtureRequest, artifact_dir: Path, compiled_dir: Path) -> tuple[str, Component]:
     """(language, compiled component) of each guest template."""
     path = built_template(request.param, artifact_dir)
-    return request.param, load_component(_ENGINE, path, cache_dir=compiled_dir)
+    return request.param, load_component(shared_engine(), path, cache_dir=compiled_dir)
 
 
 @pytest.fixture(scope="session")
 def engine():
-    return _ENGINE
+    return shared_engine()
 
 
 @pytest.fixture(scope="session")
@@ -125,14 +131,14 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def proxy_component(build_dir: Path) -> Component:
-    return Component(_ENGINE, build_proxy(build_dir / "proxy"))
+    return Component(shared_engine(), build_proxy(build_dir / "proxy"))
 
 
 @pytest.fixture(scope="session")
 def scenario_component(build_dir: Path) -> Component:
     workdir = build_dir / "scenario"
     abi = core_abi("scenario", workdir, extra_wit=SCENARIO_WIT)
-    return Component(_ENGINE, build_component(scenario_wat(abi), "scenario", workdir, extra_wit=SCENARIO_WIT))
+    return Component(shared_engine(), build_component(scenario_wat(abi), "scenario", workdir, extra_wit=SCENARIO_WIT))
 
 
 @pytest.fixture
@@ -140,7 +146,7 @@ def make_host() -> Callable[..., TvmHost]:
     """``make_host(**kwargs)`` -> a TvmHost on the shared engine."""
 
     def make(**kwargs: object) -> TvmHost:
-        kwargs.setdefault("engine", _ENGINE)
+        kwargs.setdefault("engine", shared_engine())
         return TvmHost(**kwargs)  # type: ignore[arg-type]
 
     return make

@@ -28,7 +28,7 @@ from wasmtime.component import Component, Func, Instance, Variant
 from wasmtime.component._types import ComponentInstanceType, FuncType, ResultType
 
 from .component_errors import ExportNotFound, GuestError, GuestTrapped, to_tvm_error
-from .component_values import to_wit
+from .component_values import from_wit, to_wit
 from .component_wasi import StderrTail
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ class GuestFunc:
     project's own values (``Handle``, ``RegionInfo``, ``RegionMetrics``, also
     inside lists and records), a trap raises ``GuestTrapped``, and with
     ``raise_errors=True`` (see :meth:`call`) a ``result`` comes back as its ok
-    value or raises its error.
+    value, in the project's types, or raises its error.
     """
 
     def __init__(self, guest: ComponentGuest, name: ExportName, func: Func) -> None:
@@ -156,8 +156,14 @@ class GuestFunc:
         return self.guest._invoke(self, store, args, raise_errors=False)
 
     def call(self, *args: Any, raise_errors: bool = False) -> Any:
-        """Call in the guest's store. ``raise_errors=True``: an ``err(tvm-error)`` raises the
-        matching ``TvmError``, any other ``err`` raises ``GuestError``; ``ok`` returns its payload."""
+        """Call in the guest's store.
+
+        ``raise_errors=True``: an ``err(tvm-error)`` raises the matching
+        ``TvmError``, any other ``err`` raises ``GuestError``; ``ok`` returns its
+        payload, with ``handle``, ``region-info`` and ``region-metrics`` records
+        made ``Handle``, ``RegionInfo`` and ``RegionMetrics`` (``from_wit``).
+        Without it the value comes back as wasmtime-py lifted it.
+        """
         return self.guest._invoke(self, self.guest.store, args, raise_errors=raise_errors)
 
     def type(self, store: wasmtime.Store | None = None) -> FuncType:
@@ -263,10 +269,10 @@ class ComponentGuest:
             return value
         result_type = target.result_type()
         if not isinstance(result_type, ResultType):
-            return value
+            return from_wit(value)
         is_ok, payload = split_result(result_type, value)
         if is_ok:
-            return payload
+            return from_wit(payload)
         if isinstance(payload, Variant) and payload.tag in TVM_ERROR_CASES:
             raise to_tvm_error(payload)
         raise GuestError(f"{target.name.full} returned err: {payload!r}", value=payload)

@@ -11,6 +11,10 @@ component passes and receives the project's own types:
 * ``from_metrics(RegionMetrics)`` / ``to_metrics(record)``: ``region-metrics``;
 * ``to_wit(value)``: any argument, with every ``Handle``, ``RegionInfo`` and
   ``RegionMetrics`` inside it (lists, tuples, ``Record`` fields) made a record;
+* ``from_wit(value)``: the inverse, for results: every record whose field names
+  are exactly those of ``handle``, ``region-info`` or ``region-metrics`` becomes
+  the project's type (records are structural in the component model: a record
+  of another package with the same fields converts too);
 * errors: ``component_errors.to_wit_error`` / ``to_tvm_error``.
 """
 
@@ -102,6 +106,31 @@ def to_wit(value: object) -> object:
     return value
 
 
+_HANDLE_FIELDS = frozenset({"region-id", "generation", "offset"})
+_INFO_FIELDS = frozenset({"id", "generation", "kind", "capacity", "used", "residency", "pinned"})
+
+
+def from_wit(value: object) -> object:
+    """``value`` with each ``handle``, ``region-info`` and ``region-metrics`` record inside it made
+    the project's ``Handle``, ``RegionInfo`` and ``RegionMetrics`` (for call results)."""
+    if isinstance(value, Record):
+        names = frozenset(vars(value))
+        if names == _HANDLE_FIELDS:
+            return to_handle(value)
+        if names == _INFO_FIELDS:
+            return to_region_info(value)
+        if names == _METRIC_WIT_FIELDS:
+            return to_metrics(value)
+        return record(**{name.replace("-", "_"): from_wit(item) for name, item in vars(value).items()})
+    if isinstance(value, list):
+        return [from_wit(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(from_wit(item) for item in value)
+    if isinstance(value, Variant):
+        return Variant(value.tag, from_wit(value.payload))
+    return value
+
+
 def to_kind(case: str) -> RegionKind:
     return enum_member(RegionKind, case)
 
@@ -131,6 +160,7 @@ def from_region_info(info: RegionInfo) -> Record:
 
 
 _METRIC_FIELDS = ("allocations", "bytes_allocated", "bytes_read", "bytes_written", "faults", "promotions", "demotions")
+_METRIC_WIT_FIELDS = frozenset(name.replace("_", "-") for name in _METRIC_FIELDS)
 
 
 def from_metrics(metrics: RegionMetrics) -> Record:
