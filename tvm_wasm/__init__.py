@@ -26,6 +26,7 @@ from .core.errors import (
 from .core.file_backing import FileBackingStore
 from .core.handle import Handle
 from .host.tvm_host import TvmHost
+from .wit import wit_dir
 from .core.types import (
     EvictionReport,
     HandleRemap,
@@ -69,4 +70,5 @@ __all__ = [
     "TvmHost",
     "UnsupportedAllocator",
     "__version__",
+    "wit_dir",
 ]
