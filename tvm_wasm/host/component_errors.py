@@ -112,8 +112,9 @@ class ComponentLinkError(ComponentError):
     """An import of the component has no matching definition in the linker."""
 
 
-class WasiNotConfigured(ComponentError):
-    """The component imports WASI but ``wasi=`` was not given: refused before anything runs."""
+class WasiNotConfigured(ComponentError, ValueError):
+    """The component imports WASI but ``wasi=`` was not given: refused before anything runs
+    (a ``ValueError``, as ``TvmHost.instantiate`` refuses a core module in the same case)."""
 
 
 class ExportNotFound(ComponentError, LookupError):

@@ -1,18 +1,21 @@
 """WASI preview 2 for component guests: what a guest imports, and the configuration it gets.
 
-``wasi=`` takes the same values wherever tvm-wasm instantiates a guest:
+``wasi=`` takes the same values as ``TvmHost.instantiate`` (core modules,
+WASI preview1, ``host.wasi``), here for WASI preview 2:
 
 * ``None`` (the default): no WASI. A guest that imports any ``wasi:*``
-  interface is refused with ``WasiNotConfigured`` before anything runs (a
-  WASI import called on a store without a WASI context aborts the process
-  inside wasmtime's C API, so this is checked up front, never left to a call).
-* ``True``: WASI with a default configuration: no arguments, no environment,
-  no preopened directories, empty stdin; stdout goes to the process's stdout;
-  stderr goes to the process's stderr and its last lines are kept for the
-  message of a ``GuestTrapped`` error (a Python or JavaScript guest prints its
-  traceback there before it traps).
+  interface is refused with ``WasiNotConfigured`` (a ``ValueError``, as for
+  core modules) before anything runs: a WASI import called on a store without
+  a WASI context aborts the process inside wasmtime's C API, so this is
+  checked up front, never left to a call.
+* ``True``: ``host.wasi.default_wasi_config()`` (stdio inherited; no
+  arguments, environment or directories), except that stderr goes through
+  Python: it still reaches the process's stderr, and its last 4 KiB are kept
+  for the message of a ``GuestTrapped`` error (a Python or JavaScript guest
+  prints its traceback there before it traps).
 * a ``wasmtime.WasiConfig``: used as given. wasmtime consumes a ``WasiConfig``
-  when a store takes it, so each one serves a single guest.
+  when a store takes it, and each component guest has a store of its own, so
+  each ``WasiConfig`` serves one guest.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from collections import deque
 
 from wasmtime import Engine, WasiConfig
 from wasmtime.component import Component
+
+from .wasi import default_wasi_config
 
 WasiSpec = bool | WasiConfig | None
 STDERR_TAIL_BYTES = 4096
@@ -64,8 +69,7 @@ def wasi_config(wasi: WasiSpec) -> tuple[WasiConfig | None, StderrTail | None]:
     if wasi is None or wasi is False:
         return None, None
     if wasi is True:
-        config = WasiConfig()
-        config.inherit_stdout()
+        config = default_wasi_config()
         tail = StderrTail()
         config.stderr_custom = tail.write  # a setter property in wasmtime-py
         return config, tail
