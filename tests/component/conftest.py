@@ -60,9 +60,13 @@ def template_tool(language: str) -> str | None:
 
 
 @pytest.fixture(scope="session")
-def artifact_dir(request: pytest.FixtureRequest) -> Path:
-    """Built templates and compiled components, kept across runs (pytest's cache folder)."""
-    return Path(request.config.cache.mkdir("tvm-wasm-components"))
+def artifact_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built templates and compiled components, kept across runs in pytest's cache folder
+    (for this session only when the cache plugin is off: ``-p no:cacheprovider``)."""
+    cache = getattr(request.config, "cache", None)
+    if cache is None:
+        return tmp_path_factory.mktemp("tvm-wasm-components")
+    return Path(cache.mkdir("tvm-wasm-components"))
 
 
 def built_template(language: str, artifact_dir: Path) -> Path:
