@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from wasmtime import WasmtimeError
 from wasmtime.component import Variant
 from wit_guests import RAW_WAT, Wit, err, fields, ok
 

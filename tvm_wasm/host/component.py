@@ -24,8 +24,8 @@ from wasmtime.component import Linker
 
 from ..core.errors import RegionNotFound
 from ..core.handle import Handle
-from . import component_lists
 from ..wit import PACKAGE, VERSION, wit_dir
+from . import component_lists
 from .component_cache import ComponentSource, load_component
 from .component_calls import Signature, add_fast_func
 from .component_errors import ComponentLinkError, GuestTrapped, TransferTooLarge, WasiNotConfigured, to_wit_error
