@@ -45,7 +45,7 @@ from tvm_wasm.host.component_values import (
     to_region_info,
     to_wit,
 )
-from tvm_wasm.host.tvm_host import default_engine
+from tvm_wasm.host.tvm_host import new_engine
 
 EXPORTS = [
     ExportName(None, "run"),
@@ -158,7 +158,7 @@ def test_converters_round_trip():
 # ---------------------------------------------------------------- the compiled-component cache
 def test_same_bytes_compile_once_per_engine(build_dir, proxy_component):
     wasm = (build_dir / "proxy" / "proxy.component.wasm").read_bytes()
-    engine = default_engine()
+    engine = new_engine()
     before = component_cache.stats()
     first = load_component(engine, wasm)
     again = load_component(engine, bytearray(wasm))
@@ -166,16 +166,16 @@ def test_same_bytes_compile_once_per_engine(build_dir, proxy_component):
     assert first is again is path_form
     after = component_cache.stats()
     assert after["compiled"] - before["compiled"] == 1 and after["memory_hits"] - before["memory_hits"] == 2
-    assert load_component(default_engine(), wasm) is not first  # another engine compiles its own
+    assert load_component(new_engine(), wasm) is not first  # another engine compiles its own
 
 
 def test_disk_cache_serves_a_new_engine(build_dir, tmp_path):
     wasm = (build_dir / "proxy" / "proxy.component.wasm").read_bytes()
-    load_component(default_engine(), wasm, cache_dir=tmp_path)
+    load_component(new_engine(), wasm, cache_dir=tmp_path)
     (folder,) = tmp_path.iterdir()
     (saved,) = folder.glob("*.cwasm")
     before = component_cache.stats()
-    again = load_component(default_engine(), wasm, cache_dir=tmp_path)  # a fresh engine: from disk
+    again = load_component(new_engine(), wasm, cache_dir=tmp_path)  # a fresh engine: from disk
     assert component_cache.stats()["disk_hits"] == before["disk_hits"] + 1
     assert isinstance(again, Component)
     # Damaged: recompiled and replaced. (Replaced by rename, as the cache writes: a compiled
@@ -183,17 +183,17 @@ def test_disk_cache_serves_a_new_engine(build_dir, tmp_path):
     damaged = tmp_path / "damaged"
     damaged.write_bytes(b"not a compiled component")
     damaged.replace(saved)
-    load_component(default_engine(), wasm, cache_dir=tmp_path)
+    load_component(new_engine(), wasm, cache_dir=tmp_path)
     assert saved.read_bytes() != b"not a compiled component"
 
 
 def test_engines_configured_differently_never_share_files():
-    assert engine_fingerprint(default_engine()) == engine_fingerprint(default_engine())
+    assert engine_fingerprint(new_engine()) == engine_fingerprint(new_engine())
     from wasmtime import Config
 
     config = Config()
     config.cranelift_opt_level = "none"
-    assert engine_fingerprint(Engine(config)) != engine_fingerprint(default_engine())
+    assert engine_fingerprint(Engine(config)) != engine_fingerprint(new_engine())
 
 
 def test_bad_components_are_typed_errors(host, tmp_path):

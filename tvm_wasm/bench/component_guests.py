@@ -27,7 +27,7 @@ from pathlib import Path
 from .. import templates
 from ..core.types import RegionKind
 from ..host.component_values import from_handle
-from ..host.tvm_host import TvmHost, default_engine
+from ..host.tvm_host import TvmHost, new_engine
 from .paths import KIB, RAW_WAT, SIZES, PathRow, render
 from .timing import measure
 
@@ -45,12 +45,12 @@ def _seconds(fn: Callable[[], object]) -> float:
 
 def instantiation(path: Path, cache_dir: Path, *, repeats: int = 5) -> dict[str, float]:
     """Seconds: first instantiation (compile), median cached (same engine), median from disk (new engine)."""
-    host = TvmHost(engine=default_engine())
+    host = TvmHost(engine=new_engine())
     first = _seconds(lambda: host.instantiate_component(path, wasi=True))
     cached = statistics.median(_seconds(lambda: host.instantiate_component(path, wasi=True)) for _ in range(repeats))
-    TvmHost(engine=default_engine()).instantiate_component(path, wasi=True, cache_dir=cache_dir)  # writes the file
+    TvmHost(engine=new_engine()).instantiate_component(path, wasi=True, cache_dir=cache_dir)  # writes the file
     disk = statistics.median(
-        _seconds(lambda: TvmHost(engine=default_engine()).instantiate_component(path, wasi=True, cache_dir=cache_dir))
+        _seconds(lambda: TvmHost(engine=new_engine()).instantiate_component(path, wasi=True, cache_dir=cache_dir))
         for _ in range(max(1, repeats // 2))
     )
     return {"first": first, "cached": cached, "disk": disk}

@@ -9,7 +9,7 @@ components by the SHA-256 of their bytes and by engine:
 * in memory, per engine (held weakly: dropping the engine drops its entries),
   the ``max_entries`` most recently used;
 * on disk when a ``cache_dir`` is given: ``Component.serialize()`` output in
-  ``<cache_dir>/<engine fingerprint>/<sha256>.cwasm``. The engine fingerprint
+  ``<cache_dir>/<engine fingerprint>/<sha256>.cwasm``, written atomically. The engine fingerprint
   hashes wasmtime's version and the serialized form of an empty component
   compiled by that engine, which records the engine's compilation settings, so
   engines configured differently never share a file. A file that no longer
@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
-import tempfile
 import threading
 import weakref
 from collections import OrderedDict
@@ -31,6 +30,7 @@ from pathlib import Path
 from wasmtime import Engine, WasmtimeError
 from wasmtime.component import Component
 
+from ..core.durable import write_durably
 from .component_errors import ComponentLoadError
 
 ComponentSource = Component | bytes | bytearray | memoryview | str | os.PathLike[str]
@@ -107,17 +107,17 @@ def _from_disk(engine: Engine, path: Path) -> Component | None:
 
 
 def _to_disk(component: Component, path: Path) -> None:
-    """Write atomically (temporary file + rename), so a reader never sees half a file."""
+    """Write atomically (``core.durable``), so a reader never sees half a file. Never rewrite a
+    cache file in place: a loaded component maps its file, and would lose its code under it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = component.serialize()
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".cwasm")
+    write_durably(path, component.serialize())
+
+
+def _save(component: Component, path: Path) -> None:
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        _to_disk(component, path)
+    except OSError:
+        pass  # a read-only or full cache directory costs only the next compile
 
 
 def load_component(
@@ -138,22 +138,22 @@ def load_component(
     origin = f"component file {os.fspath(source)!r}" if isinstance(source, (str, os.PathLike)) else "component bytes"
     wasm = _read(source)
     key = hashlib.sha256(wasm).hexdigest()
+    disk = Path(cache_dir) / engine_fingerprint(engine) / f"{key}.cwasm" if cache_dir is not None else None
     with _lock:
         entries = _memory.setdefault(engine, OrderedDict())
         found = entries.get(key)
         if found is not None:
             entries.move_to_end(key)
             _stats["memory_hits"] += 1
-            return found
-    disk = Path(cache_dir) / engine_fingerprint(engine) / f"{key}.cwasm" if cache_dir is not None else None
+    if found is not None:
+        if disk is not None and not disk.is_file():
+            _save(found, disk)  # compiled before a cache_dir was asked for: keep it there too
+        return found
     component = _from_disk(engine, disk) if disk is not None else None
     if component is None:
         component = _compile(engine, wasm, origin)
         if disk is not None:
-            try:
-                _to_disk(component, disk)
-            except OSError:
-                pass  # a read-only or full cache directory costs only the next compile
+            _save(component, disk)
     with _lock:
         entries = _memory.setdefault(engine, OrderedDict())
         entries[key] = component
