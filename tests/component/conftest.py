@@ -36,7 +36,7 @@ from tvm_wasm import templates  # noqa: E402
 from tvm_wasm.host.component_build import build_component, build_proxy, core_abi, wasm_tools  # noqa: E402
 from tvm_wasm.host.component_cache import load_component  # noqa: E402
 from tvm_wasm.host.tvm_host import TvmHost, default_engine  # noqa: E402
-from tvm_wasm.wit import wit_files  # noqa: E402
+from tvm_wasm.wit import wit_files, write_deps  # noqa: E402
 
 @functools.cache
 def shared_engine():
@@ -176,3 +176,63 @@ def wit(host: TvmHost, make_wit: Callable[[TvmHost], Wit]) -> Wit:
 def raw(host: TvmHost):
     """A raw-ABI core guest in the same host (and store) as ``wit``."""
     return host.instantiate(RAW_WAT)
+
+
+CRASHER_WIT = """package tvm:test;
+
+world crasher {
+    include tvm:memory/imports@0.1.0;
+    /// Creates a region, prints `message` to stderr, then raises an uncaught exception.
+    export crash: func(message: string) -> u32;
+    /// How many regions the host has (through diagnostics).
+    export region-count: func() -> u32;
+}
+"""
+CRASHER_APP = '''
+import sys
+
+import wit_world
+from wit_world.imports import diagnostics, manager, types
+
+
+class WitWorld(wit_world.WitWorld):
+    def crash(self, message: str) -> int:
+        manager.create_region(types.RegionKind.SCRATCH, 64)
+        print(f"about to fail: {message}", file=sys.stderr)
+        raise RuntimeError(message)
+
+    def region_count(self) -> int:
+        return len(diagnostics.list_regions())
+'''
+
+
+@pytest.fixture(scope="session")
+def crasher_path(artifact_dir: Path) -> Path:
+    """A componentize-py guest whose ``crash`` export ends in an uncaught Python exception."""
+    tool = template_tool("python")
+    if tool is None:
+        raise templates.TemplateBuildError("componentize-py not found: pip install componentize-py==0.25.1")
+    version = subprocess.run([tool, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    digest = hashlib.sha256(f"{version}\n{CRASHER_WIT}\n{CRASHER_APP}".encode())
+    for path in wit_files():
+        digest.update(path.read_bytes())
+    out = artifact_dir / f"crasher-{digest.hexdigest()[:16]}.wasm"
+    if not out.is_file():
+        project = artifact_dir / "crasher-project"
+        shutil.rmtree(project, ignore_errors=True)
+        (project / "wit").mkdir(parents=True)
+        (project / "wit" / "world.wit").write_text(CRASHER_WIT)
+        write_deps(project / "wit" / "deps")
+        (project / "app.py").write_text(CRASHER_APP)
+        command = [tool, "-d", "wit", "-w", "tvm:test/crasher", "componentize", "app", "-o", "crasher.wasm"]
+        done = subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise templates.TemplateBuildError(f"componentize-py failed:\n{done.stderr[-3000:]}")
+        shutil.copyfile(project / "crasher.wasm", out.with_suffix(".partial"))
+        os.replace(out.with_suffix(".partial"), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def crasher(crasher_path: Path, compiled_dir: Path) -> Component:
+    return load_component(shared_engine(), crasher_path, cache_dir=compiled_dir)

@@ -107,3 +107,24 @@ def test_proxy_guests_in_one_host_have_stores_of_their_own(host, make_wit):
     first, second = make_wit(host), make_wit(host)
     assert first.guest.store is not second.guest.store and first.guest.store is not host.store
     assert isinstance(first, Wit)
+
+
+def test_an_uncaught_exception_in_a_python_guest_ends_only_that_guest(host, crasher, python_guest, make_wit):
+    """The field report's input: a componentize-py guest raises; other guests and regions carry on,
+    and the error says what the guest printed (its traceback) before it trapped."""
+    neighbour = host.instantiate_component(python_guest, wasi=True)
+    kept = neighbour.call("stash", b"neighbour", raise_errors=True)
+    doomed = host.instantiate_component(crasher, wasi=True)
+    with pytest.raises(GuestTrapped) as trapped:
+        doomed.call("crash", "deliberate failure")
+    assert "about to fail: deliberate failure" in trapped.value.stderr
+    assert "RuntimeError: deliberate failure" in trapped.value.stderr  # the guest's own traceback
+    assert "RuntimeError: deliberate failure" in str(trapped.value)
+    with pytest.raises(GuestTrapped, match="trapped earlier"):
+        doomed.call("region-count")
+    assert host.read(kept, 9) == b"neighbour"  # regions carry on, including the one the guest made
+    assert len(host.list_regions()) == 2
+    assert neighbour.call("repeat", "read", kept, kept, 1, 1, raise_errors=True) == ord("n")
+    again = host.instantiate_component(crasher, wasi=True)  # the same component, instantiated anew
+    assert again.call("region-count") == 2
+    assert ok(make_wit(host).bytes("read", kept, 9)) == b"neighbour"
