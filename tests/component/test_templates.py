@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import wasmtime
 from wasmtime.component import Component, Variant
 
 from tvm_wasm import Handle, StaleHandle
@@ -66,3 +67,14 @@ def test_template_guests_share_regions(host, template_guest: tuple[str, Componen
     reader = host.instantiate_component(component, wasi=True)
     stashed = writer.call("stash", b"shared", raise_errors=True)
     assert reader.call("repeat", "read", stashed, stashed, 6, 1, raise_errors=True) == ord("s")
+
+
+def test_a_wasi_config_serves_one_guest(host, python_guest, tmp_path):
+    config = wasmtime.WasiConfig()
+    config.stdout_file = str(tmp_path / "out.txt")  # a setter property in wasmtime-py
+    guest = host.instantiate_component(python_guest, wasi=config)
+    assert host.read(guest.call("stash", b"cfg", raise_errors=True), 3) == b"cfg"
+    with pytest.raises(ValueError, match="one WasiConfig per guest"):
+        host.instantiate_component(python_guest, wasi=config)
+    with pytest.raises(TypeError, match="wasi must be"):
+        host.instantiate_component(python_guest, wasi="yes")

@@ -388,7 +388,13 @@ def instantiate_component(
         add_wasi(linker)
     store = wasmtime.Store(host.engine)
     if config is not None:
-        store.set_wasi(config)
+        try:
+            store.set_wasi(config)
+        except ValueError as exc:  # wasmtime-py's "already closed"
+            raise ValueError(
+                "this wasmtime.WasiConfig was already used: a store consumes its WasiConfig and each "
+                "component guest has a store of its own, so make one WasiConfig per guest (or pass wasi=True)"
+            ) from exc
     try:
         instance = linker.instantiate(store, compiled)
     except wasmtime.Trap as exc:
