@@ -252,3 +252,28 @@ def test_reused_spans_read_as_zero_across_partial_pages(make_guest):
         view = g.view(region)
         assert not view.any(), f"{capacity}-byte region at {g.region_info(region).base} has old bytes"
     assert g.region_info(keeper).capacity == 64
+
+
+def find_tsc() -> str | None:
+    """TypeScript's compiler: the pinned one .ci/run installs (.ci/npm), else one on PATH."""
+    pinned = Path(__file__).resolve().parents[2] / ".ci/npm/node_modules/.bin/tsc"
+    return str(pinned) if pinned.exists() else shutil.which("tsc")
+
+
+def test_the_declarations_type_check_and_catch_misuse(package, tmp_path):
+    tsc = find_tsc()
+    if tsc is None:
+        pytest.skip("no TypeScript compiler (.ci/run installs the pinned typescript into .ci/npm)")
+    shutil.copytree(package, tmp_path / "pkg")
+    sources = Path(__file__).parent / "web" / "ts"
+    flags = ["--noEmit", "--strict", "--target", "es2022", "--module", "es2022", "--moduleResolution", "bundler",
+             "--lib", "es2022,dom,dom.iterable"]
+    for name in ("uses-the-api.ts", "wrong-types.ts"):
+        shutil.copy(sources / name, tmp_path / name)
+    good = subprocess.run([tsc, *flags, str(tmp_path / "uses-the-api.ts")], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert good.returncode == 0, good.stdout + good.stderr
+    bad = subprocess.run([tsc, *flags, str(tmp_path / "wrong-types.ts")], capture_output=True, text=True, timeout=120,
+                         check=False)
+    lines = {int(line.split("(")[1].split(",")[0]) for line in bad.stdout.splitlines() if "error TS" in line}
+    assert lines == {5, 6, 7, 8, 9, 10}, bad.stdout
