@@ -327,7 +327,8 @@ export async function runPackageChecks(tvm, { cases = null, clangBytes = null } 
   if (cases) {
     await check("property cases (compared with the Python model by the test)", async () => {
       const fresh = await instantiate(); // the Python side starts from a fresh instance too
-      for (const c of cases) caseResults.push(await runCase(tvm, fresh, c));
+      const cold = await ColdTier.open(fresh, { directory: "tvm-cold-cases" });
+      for (const c of cases) caseResults.push(await runCase(tvm, fresh, c, cold));
       return `${cases.length} cases`;
     });
   }
@@ -356,13 +357,13 @@ export async function runPackageChecks(tvm, { cases = null, clangBytes = null } 
 }
 
 // One generated case: a sequence of operations; the outcome of each is recorded.
-async function runCase(tvm, g, c) {
+async function runCase(tvm, g, c, cold) {
   const out = [];
   const ids = [];
   const handles = [];
   const bigint = (v) => (typeof v === "string" ? BigInt(v) : v);
   for (const op of c.ops) {
-    const missing = (op.op === "alloc" || op.op === "destroy") ? !ids[op.region] : op.op === "typed" ? !handles[op.handle] : false;
+    const missing = ["alloc", "destroy", "spill", "fault"].includes(op.op) ? !ids[op.region] : op.op === "typed" ? !handles[op.handle] : false;
     if (missing) { // refers to a create or alloc that failed
       out.push({ skipped: true });
       if (op.op === "alloc") handles.push(0n);
@@ -402,6 +403,31 @@ async function runCase(tvm, g, c) {
         let hash = 0;
         for (const b of g.read(h, bytes.length)) hash = (Math.imul(hash, 31) + b) >>> 0;
         out.push({ same, viewSame, hash });
+      } else if (op.op === "spill") {
+        await cold.spill(ids[op.region]);
+        out.push({ spilled: true });
+      } else if (op.op === "fault") {
+        const id = ids[op.region];
+        if (cold.isCold(id) && op.corrupt !== "none") {
+          const file = await cold.dir.getFileHandle(tvm.ColdTier.fileName(id, g.regionInfo(id).generation));
+          const size = (await file.getFile()).size;
+          const writable = await file.createWritable({ keepExistingData: true });
+          if (op.corrupt === "flip") {
+            const at = 44 + ((id * 7919) % Math.max(1, size - 44));
+            const old = new Uint8Array(await (await file.getFile()).slice(at, at + 1).arrayBuffer());
+            await writable.write({ type: "write", position: at, data: new Uint8Array([old[0] ^ 0x10]) });
+          } else {
+            await writable.truncate(size - 1);
+          }
+          await writable.close();
+        }
+        if (await cold.fault(id)) {
+          const info = g.regionInfo(id);
+          out.push({ faulted: true, pool: info.pool, base: info.base });
+        } else {
+          g.regionInfo(id);
+          out.push({ faulted: false });
+        }
       } else if (op.op === "destroy") {
         g.destroyRegion(ids[op.region]);
         out.push({ destroyed: true });
