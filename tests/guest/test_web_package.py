@@ -297,15 +297,15 @@ def test_reused_spans_read_as_zero_across_partial_pages(make_guest):
 
 
 def find_tsc() -> str | None:
-    """TypeScript's compiler: the pinned one .ci/run installs (.ci/npm), else one on PATH."""
-    pinned = Path(__file__).resolve().parents[2] / ".ci/npm/node_modules/.bin/tsc"
+    """TypeScript's compiler: the pinned one .ci/run installs (.ci/tsc), else one on PATH."""
+    pinned = Path(__file__).resolve().parents[2] / ".ci/tsc/node_modules/.bin/tsc"
     return str(pinned) if pinned.exists() else shutil.which("tsc")
 
 
 def test_the_declarations_type_check_and_catch_misuse(package, tmp_path):
     tsc = find_tsc()
     if tsc is None:
-        pytest.skip("no TypeScript compiler (.ci/run installs the pinned typescript into .ci/npm)")
+        pytest.skip("no TypeScript compiler (.ci/run installs the pinned typescript into .ci/tsc)")
     shutil.copytree(package, tmp_path / "pkg")
     sources = Path(__file__).parent / "web" / "ts"
     flags = ["--noEmit", "--strict", "--target", "es2022", "--module", "es2022", "--moduleResolution", "bundler",
