@@ -2,8 +2,8 @@
 
 Every WIT function is a thin call into the same ``TvmHost`` method the Python
 API uses, so semantics, metrics and errors are the model's, and a region is
-one region whichever path touches it: raw-ABI guests and components in the
-host's store share its directory. Failures come back as the ``tvm-error``
+one region whichever path touches it: raw-ABI guests and components share
+the host's directory. Failures come back as the ``tvm-error``
 variant; a host function never raises (wasmtime would turn that into a trap).
 
 The WIT ships in the package (``tvm_wasm.wit_dir()``, package
