@@ -206,3 +206,17 @@ def test_bad_components_are_typed_errors(host, tmp_path):
     foreign = Component(host.engine, '(component (import "x:y/z" (instance (export "f" (func)))))')
     with pytest.raises(ComponentLinkError, match="x:y/z"):
         host.instantiate_component(foreign)
+
+
+def test_out_of_range_integers_are_refused_not_wrapped(host, proxy_component):
+    """wasmtime-py stores integers through ctypes, which wraps: region 65537 would be region 1."""
+    guest = host.instantiate_component(proxy_component)
+    rid = host.create_region(RegionKind.BLOB_ARENA, 64)
+    assert rid == 1
+    with pytest.raises(ValueError, match=r"argument 'region-id': 65537 does not fit u16"):
+        guest.call("describe-region", 65536 + rid)
+    with pytest.raises(ValueError, match=r"argument 'len': -1 does not fit u32"):
+        guest.call("read", Handle(rid, 1, 0), -1)
+    with pytest.raises(ValueError, match=r"'src'.offset: 4294967296 does not fit u32"):
+        guest.call("copy", record(region_id=rid, generation=1, offset=1 << 32), Handle(rid, 1, 0), 1)
+    assert guest.call("describe-region", rid, raise_errors=True).id == rid  # the guest is unharmed

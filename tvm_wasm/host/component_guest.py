@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import wasmtime
 from wasmtime.component import Component, Func, Instance, Variant
+from wasmtime.component import _types as wit_types
 from wasmtime.component._types import ComponentInstanceType, FuncType, ResultType
 
 from .component_errors import ExportNotFound, GuestError, GuestTrapped, to_tvm_error
@@ -136,6 +137,43 @@ def trap_cause(text: str) -> str:
     return "; ".join(lines)
 
 
+_INT_RANGES: dict[type, tuple[int, int]] = {
+    wit_types.U8: (0, 0xFF), wit_types.U16: (0, 0xFFFF), wit_types.U32: (0, 0xFFFF_FFFF),
+    wit_types.U64: (0, 0xFFFF_FFFF_FFFF_FFFF),
+    wit_types.S8: (-0x80, 0x7F), wit_types.S16: (-0x8000, 0x7FFF), wit_types.S32: (-0x8000_0000, 0x7FFF_FFFF),
+    wit_types.S64: (-0x8000_0000_0000_0000, 0x7FFF_FFFF_FFFF_FFFF),
+}
+
+
+def check_ranges(ty: Any, value: Any, where: str) -> None:
+    """Raise ``ValueError`` for an integer outside its WIT type's range, anywhere inside ``value``.
+
+    wasmtime-py stores integers through ctypes, which wraps silently (``u16``
+    65537 would arrive as 1): a wrong region, with no error.
+    """
+    bounds = _INT_RANGES.get(type(ty))
+    if bounds is not None:
+        if isinstance(value, int) and not bounds[0] <= value <= bounds[1]:
+            raise ValueError(f"{where}: {value} does not fit {type(ty).__name__.lower()} ({bounds[0]}..{bounds[1]})")
+        return
+    if isinstance(ty, wit_types.RecordType):
+        for name, field_ty in ty.fields:
+            if hasattr(value, name):
+                check_ranges(field_ty, getattr(value, name), f"{where}.{name}")
+    elif isinstance(ty, wit_types.ListType):
+        if isinstance(value, (list, tuple)):
+            element = ty.element
+            for i, item in enumerate(value):
+                check_ranges(element, item, f"{where}[{i}]")
+    elif isinstance(ty, wit_types.TupleType):
+        if isinstance(value, tuple):
+            for i, (item_ty, item) in enumerate(zip(ty.elements, value)):
+                check_ranges(item_ty, item, f"{where}[{i}]")
+    elif isinstance(ty, wit_types.OptionType):
+        if value is not None:
+            check_ranges(ty.payload, value, where)
+
+
 class GuestFunc:
     """An exported function, callable as wasmtime's: ``func(store, *args)``.
 
@@ -151,6 +189,7 @@ class GuestFunc:
         self.name = name
         self.func = func
         self._result_type: Any = None
+        self._params: list[tuple[str, Any]] | None = None
 
     def __call__(self, store: wasmtime.Store, *args: Any) -> Any:
         return self.guest._invoke(self, store, args, raise_errors=False)
@@ -168,6 +207,11 @@ class GuestFunc:
 
     def type(self, store: wasmtime.Store | None = None) -> FuncType:
         return self.func.type(store or self.guest.store)
+
+    def params(self) -> list[tuple[str, Any]]:
+        if self._params is None:
+            self._params = list(self.type().params)
+        return self._params
 
     def result_type(self) -> Any:
         if self._result_type is None:
@@ -258,13 +302,24 @@ class ComponentGuest:
                 stderr=self.trapped.stderr,
             )
         converted = [to_wit(arg) for arg in args]
+        params = target.params()
+        if len(converted) == len(params):  # a wrong count is wasmtime-py's TypeError, below
+            for (name, ty), arg in zip(params, converted):
+                check_ranges(ty, arg, f"{target.name.full}: argument {name!r}")
+        entries = self.host.python_entries
         try:
             value = target.func(store, *converted)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
             self.trapped = self._trap(target, exc)
             raise self.trapped from exc
-        except AttributeError as exc:  # a record argument missing a field: wasmtime-py reads them by name
-            raise TypeError(f"{target.name.full}: an argument does not match the parameter types: {exc}") from exc
+        except Exception as exc:
+            if self.host.python_entries != entries:
+                # Raised inside wasm (only a host function can): wasmtime has closed the instance.
+                self.trapped = self._trap(target, exc)
+                raise self.trapped from exc
+            if isinstance(exc, AttributeError):  # a record argument missing a field: read by name
+                raise TypeError(f"{target.name.full}: an argument does not match the parameter types: {exc}") from exc
+            raise  # wasmtime-py's own TypeError / ValueError for a malformed argument
         if not raise_errors:
             return value
         result_type = target.result_type()
@@ -278,7 +333,7 @@ class ComponentGuest:
         raise GuestError(f"{target.name.full} returned err: {payload!r}", value=payload)
 
     def _trap(self, target: GuestFunc, exc: Exception) -> GuestTrapped:
-        trap = str(exc).strip()
+        trap = str(exc).strip() if isinstance(exc, wasmtime.WasmtimeError) else f"{type(exc).__name__}: {exc}"
         stderr = self.stderr.text().strip() if self.stderr is not None else ""
         message = f"{target.name.full} trapped: {trap_cause(trap) or type(exc).__name__}"
         if stderr:
