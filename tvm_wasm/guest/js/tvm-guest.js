@@ -771,17 +771,25 @@ const COLD_HEADER = 44; // magic 8, version u16, flags u16, region u32, generati
 const CHUNK = 8 << 20;
 
 /**
- * Checksum state: two 32-bit FNV-1a style lanes over little-endian 32-bit words (tail bytes
- * zero-padded), plus the length. Changing any one word always changes the result.
+ * Checksum state: four 32-bit FNV-1a lanes over little-endian 32-bit words (word i feeds lane
+ * i mod 4; tail bytes zero-padded), then the length. Each lane is a bijection of its state for a
+ * given word, so changing any one word always changes the digest; four independent lanes keep
+ * the loop fast (no single dependency chain).
  */
 class Checksum {
-  constructor() { this.a = 0x811c9dc5; this.b = 0x2545f491; this.length = 0; this.tail = new Uint8Array(4); this.tailLength = 0; }
+  constructor() {
+    this.lanes = new Uint32Array([0x811c9dc5, 0x2545f491, 0x9e3779b9, 0x7f4a7c15]);
+    this.length = 0;
+    this.words = 0; // words consumed so far (which lane comes next)
+    this.tail = new Uint8Array(4);
+    this.tailLength = 0;
+  }
 
   update(bytes) {
     let at = 0;
     while (this.tailLength && at < bytes.length) {
       this.tail[this.tailLength++] = bytes[at++];
-      if (this.tailLength === 4) { this._words(new Uint32Array(this.tail.buffer.slice(0))); this.tailLength = 0; }
+      if (this.tailLength === 4) { this._words(new Uint32Array(this.tail.slice().buffer)); this.tailLength = 0; }
     }
     const whole = Math.floor((bytes.length - at) / 4) * 4;
     if (whole) {
@@ -795,23 +803,31 @@ class Checksum {
   }
 
   _words(words) {
-    let { a, b } = this;
-    for (let i = 0; i < words.length; i++) {
-      const w = words[i];
-      a = Math.imul(a ^ w, 0x01000193);
-      b = Math.imul(b ^ w, 0x5bd1e995) ^ (b >>> 15);
-      b = Math.imul(b, 0x01000193 ^ 0x2f) + 1;
+    // Rotate the lanes so that word i of the whole stream always feeds lane i mod 4.
+    const shift = this.words & 3;
+    const l = [0, 1, 2, 3].map((k) => this.lanes[(k + shift) & 3]);
+    let [a, b, c, d] = l;
+    const n = words.length;
+    let i = 0;
+    for (; i + 4 <= n; i += 4) {
+      a = Math.imul(a ^ words[i], 0x01000193);
+      b = Math.imul(b ^ words[i + 1], 0x01000193);
+      c = Math.imul(c ^ words[i + 2], 0x01000193);
+      d = Math.imul(d ^ words[i + 3], 0x01000193);
     }
-    this.a = a; this.b = b;
+    const rest = [a, b, c, d];
+    for (let k = 0; i < n; i++, k++) rest[k] = Math.imul(rest[k] ^ words[i], 0x01000193);
+    for (let k = 0; k < 4; k++) this.lanes[(k + shift) & 3] = rest[k];
+    // Lanes not reached by a short tail keep their order: rotate by what was consumed.
+    this.words += n;
   }
 
   digest() {
-    if (this.tailLength) { this.tail.fill(0, this.tailLength); this._words(new Uint32Array(this.tail.buffer.slice(0))); this.tailLength = 0; }
+    if (this.tailLength) { this.tail.fill(0, this.tailLength); this._words(new Uint32Array(this.tail.slice().buffer)); this.tailLength = 0; }
     const out = new Uint8Array(16);
     const view = new DataView(out.buffer);
-    view.setUint32(0, this.a, true);
-    view.setUint32(4, this.b, true);
-    view.setBigUint64(8, BigInt(this.length), true);
+    const length = this.length;
+    for (let k = 0; k < 4; k++) view.setUint32(4 * k, Math.imul(this.lanes[k] ^ (length >>> (8 * k)), 0x01000193) >>> 0, true);
     return out;
   }
 }
