@@ -319,3 +319,20 @@ def test_the_declarations_type_check_and_catch_misuse(package, tmp_path):
                          check=False)
     lines = {int(line.split("(")[1].split(",")[0]) for line in bad.stdout.splitlines() if "error TS" in line}
     assert lines == {5, 6, 7, 8, 9, 10}, bad.stdout
+
+
+def test_code_9_names_its_cause_in_python_as_in_javascript(make_guest):
+    """The raw ABI's code 9 has several causes; the Python driver names them like tvm-guest.js."""
+    from tvm_wasm.core.errors import PolicyViolation, UnsupportedAllocator
+
+    g = make_guest(pools=1, max_pages=16)
+    bump = g.create_region(RegionKind.OBJECT_ARENA, 64)
+    with pytest.raises(UnsupportedAllocator, match="a Bump region cannot be compacted"):
+        g.compact_region(bump)
+    with pytest.raises(PolicyViolation, match="OBJECT_ARENA regions are not pinnable"):
+        g.pin(bump)
+    with pytest.raises(PolicyViolation, match="already WARM"):
+        g.demote_region(g.create_region(RegionKind.PAGE_STORE, 64))
+    with pytest.raises(PolicyViolation, match="SCRATCH regions may not leave Hot"):
+        g.demote_region(g.create_region(RegionKind.SCRATCH, 64))
+    assert g.last_error() == 0  # each was reported once

@@ -13,9 +13,9 @@ import numpy as np
 import wasmtime
 
 from ..core.allocators import Allocator, Bump, Freelist, Slab
-from ..core.errors import HostClosed, TvmError, error_for_code
+from ..core.errors import HostClosed, PolicyViolation, TvmError, UnsupportedAllocator, error_for_code
 from ..core.handle import Handle
-from ..core.types import RegionKind, RegionMetrics, Residency
+from ..core.types import PlacementPolicy, RegionKind, RegionMetrics, Residency
 from ..host import native
 from . import layout as G
 from .module import GuestModule, validation_engine
@@ -161,21 +161,46 @@ class GuestInstance:
     def destroy_region(self, region_id: int) -> None:
         self._checked(self.raw("destroy_region", region_id), "destroy_region", region_id)
 
+    def _policy_error(self, code: object, error: TvmError) -> None:
+        """Raise ``error`` for code 9 (several causes in the raw ABI; ``error`` names this one)."""
+        if code == PolicyViolation.code:
+            self.last_error()  # reported here; leave nothing behind
+            raise error
+
     def pin(self, region_id: int) -> None:
-        self._checked(self.raw("pin", region_id), "pin", region_id)
+        code = self.raw("pin", region_id)
+        if code == PolicyViolation.code:
+            kind = RegionKind(self._value(self.raw("region_kind", region_id), "region_kind", region_id))
+            self._policy_error(code, PolicyViolation(
+                f"pin refused: {kind.name} regions are not pinnable (placement policy)", region_id=region_id))
+        self._checked(code, "pin", region_id)
 
     def unpin(self, region_id: int) -> None:
         self._checked(self.raw("unpin", region_id), "unpin", region_id)
 
     def demote_region(self, region_id: int) -> None:
-        self._checked(self.raw("demote_region", region_id), "demote_region", region_id)
+        """Hot -> Warm; an unspillable kind or a region already Warm is a ``PolicyViolation``."""
+        code = self.raw("demote_region", region_id)
+        if code == PolicyViolation.code:
+            info = self.region_info(region_id)
+            why = (f"{info.kind.name} regions may not leave Hot (placement policy)"
+                   if not PlacementPolicy.for_kind(info.kind).spillable
+                   else f"the region is already {info.residency.name}; there is no Cold tier inside the module")
+            self._policy_error(code, PolicyViolation(f"demote refused: {why}", region_id=region_id))
+        self._checked(code, "demote_region", region_id)
 
     def promote_region(self, region_id: int) -> None:
         self._checked(self.raw("promote_region", region_id), "promote_region", region_id)
 
     def compact_region(self, region_id: int) -> None:
         """Pack the region; its old handles are stale until passed through :meth:`migrate`."""
-        self._checked(self.raw("compact_region", region_id), "compact_region", region_id)
+        code = self.raw("compact_region", region_id)
+        if code == UnsupportedAllocator.code:
+            allocator = self._value(self.raw("region_allocator", region_id), "region_allocator", region_id)
+            name = {G.ALLOC_BUMP: "Bump", G.ALLOC_SLAB: "Slab"}.get(allocator, str(allocator))
+            self._policy_error(code, UnsupportedAllocator(
+                f"compact refused: a {name} region cannot be compacted (only Freelist regions are)", region_id=region_id))
+        self._checked(code, "compact_region", region_id)
 
     def migrate(self, handle: Handle) -> Handle:
         result = int(self.raw("migrate", handle.to_i64()))  # type: ignore[arg-type]
