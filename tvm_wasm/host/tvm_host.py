@@ -565,6 +565,13 @@ class TvmHost(RegionDirectory):
         resident = self.resident_bytes()
         if resident + needed <= budget:
             return []
+        if self.backing is None:  # nothing can spill: the budget is simply full
+            raise AllocationFailed(
+                f"budget of {budget} bytes: {resident} bytes resident and no backing store to spill to, "
+                f"no room for {needed} more",
+                region_id=region_id,
+                capacity=needed,
+            )
         candidates = [
             region
             for tier in (Residency.WARM, Residency.HOT)
