@@ -233,3 +233,11 @@ def test_modules_from_paths(wasm) -> None:
     assert host.run_command(Path(wasm(COUNTER))) == 0
     lib = host.instantiate(Path(wasm(LIBRARY, "lib.wasm")))
     assert host.call(lib, "add", 2, 3) == 5
+
+
+def test_a_wasi_config_used_twice_is_a_clear_error() -> None:
+    host = TvmHost(pools=1)
+    config = wasmtime.WasiConfig()
+    assert host.run_command(COUNTER, wasi=config) == 0
+    with pytest.raises(ValueError, match="already used"):
+        host.run_command(COUNTER, wasi=config)

@@ -243,7 +243,13 @@ class TvmHost(RegionDirectory):
     def _use_wasi(self, compiled: wasmtime.Module, wasi: WasiArg) -> None:
         """Give the store ``wasi`` (True: ``default_wasi_config()``) and serve WASI imports."""
         if wasi is not None and wasi is not False:
-            self.store.set_wasi(default_wasi_config() if wasi is True else wasi)
+            try:
+                self.store.set_wasi(default_wasi_config() if wasi is True else wasi)
+            except ValueError as exc:  # wasmtime-py's "already closed"
+                raise ValueError(
+                    "this wasmtime.WasiConfig was already used: the host's store consumed it, so make a "
+                    "new one for each instantiate/run_command (or pass wasi=True)"
+                ) from exc
             if not self._wasi_defined:
                 self.linker.define_wasi()
                 self._wasi_defined = True
