@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
@@ -111,12 +112,15 @@ def _guests(args: argparse.Namespace) -> int:
         return fail(f"wrong answer: {exc}", EXIT_FAILURE)
     rows = outcome.rows
     render_guests(rows, console, command)
+    load = os.getloadavg()
+    console.print(f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} on {os.cpu_count()} CPUs "
+                  "(a loaded machine widens the spread; the samples are interleaved, so it hits every variant)")
     for deployment, why in outcome.unavailable.items():
         console.print(f"not measured on {deployment}: {why}", markup=False, soft_wrap=True)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"command": command, "config": dataclasses.asdict(cfg),
-                                         "rows": rows_json(rows),
+                                         "load_average": load, "rows": rows_json(rows),
                                          "unavailable": outcome.unavailable}, indent=1) + "\n")
         console.print(f"wrote {args.json}")
     return 0
