@@ -336,3 +336,31 @@ def test_code_9_names_its_cause_in_python_as_in_javascript(make_guest):
     with pytest.raises(PolicyViolation, match="SCRATCH regions may not leave Hot"):
         g.demote_region(g.create_region(RegionKind.SCRATCH, 64))
     assert g.last_error() == 0  # each was reported once
+
+
+def test_an_engine_without_multi_memory_gets_one_clear_error(package, tmp_path):
+    """Node 20's V8 has no multi-memory: instantiate says so (UnsupportedEngine), isSupported() agrees."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node binary")
+    shutil.copy(package / "tvm-guest.js", tmp_path / "tvm-guest.mjs")
+    script = tmp_path / "probe.mjs"
+    script.write_text(f"""
+import {{ readFile }} from "node:fs/promises";
+import * as tvm from "./tvm-guest.mjs";
+const support = tvm.isSupported();
+let outcome;
+try {{
+  await tvm.instantiate(await readFile({json.dumps(str(package / "guest.wasm"))}));
+  outcome = "instantiated";
+}} catch (error) {{
+  outcome = `${{error.name}}: ${{error.message}}`;
+}}
+console.log(JSON.stringify({{ support, outcome }}));
+""")
+    done = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60, check=True)
+    report = json.loads(done.stdout)
+    if report["support"]["multiMemory"]:
+        assert report["outcome"] == "instantiated"
+    else:
+        assert report["outcome"].startswith("UnsupportedEngine: this engine cannot run a tvm-wasm guest module: it lacks multiMemory")
