@@ -352,7 +352,7 @@ class TestIdExhaustion:
         assert len(d) == 65535
 
         old5 = d.alloc(5, 1)
-        d._regions[9].generation = U16_MAX  # its successor must wrap to 1, not 0
+        d._regions[9].generation = U16_MAX  # the last generation: destroying it retires id 9
         d.destroy_region(5)
         d.destroy_region(9)
         d.destroy_region(2)
@@ -360,12 +360,13 @@ class TestIdExhaustion:
         assert d.create_region(RegionKind.SCRATCH, 4) == 5
         assert d.region_info(5).generation == 2
         assert d.region_info(5).capacity == 4
-        assert d.create_region(RegionKind.SCRATCH, 1) == 9
-        assert d.region_info(9).generation == 1
-        assert d.create_region(RegionKind.SCRATCH, 1) == 2
+        assert d.create_region(RegionKind.SCRATCH, 1) == 2  # 9 is retired, never handed out again
         assert d.region_info(2).generation == 2
-        with pytest.raises(AllocationFailed):
+        with pytest.raises(AllocationFailed, match="1 retired"):
             d.create_region(RegionKind.SCRATCH, 1)
+        for generation in (1, U16_MAX):  # no handle to a retired id is ever valid
+            with pytest.raises(StaleHandle):
+                d.read(Handle(9, generation, 0), 1)
 
         # handles to the old incarnation cannot reach the new one
         with pytest.raises(StaleHandle):
@@ -804,45 +805,47 @@ class TestGenerations:
             d.read(Handle(r, 2, 0), 1)
         assert d.read(Handle(r, 3, 0), 1) == b"\x00"
 
-    def test_wrap_from_65535_to_1_set_directly(self, d: CountingDirectory) -> None:
+    def test_compaction_at_the_last_generation_is_refused_set_directly(self, d: CountingDirectory) -> None:
         r = d.create_region(ARENA, 16, allocator=Freelist())
+        a = d.alloc(r, 4)
         d._regions[r].generation = U16_MAX
         h = d.alloc(r, 4)
-        assert h.generation == 65535
-        d.write(h, b"wrap")
-        remap = d.compact_region(r)
-        assert (remap.old_generation, remap.new_generation) == (65535, 1)
-        assert d.region_info(r).generation == 1
+        d.dealloc(Handle(r, U16_MAX, 0))  # frees a: a compaction would move h
+        d.write(h, b"last")
+        with pytest.raises(AllocationFailed, match="generation space exhausted") as info:
+            d.compact_region(r)
+        assert info.value.generation == U16_MAX
+        assert d.region_info(r).generation == U16_MAX
+        assert d.read(h, 4) == b"last" and h.offset == 4  # nothing moved
         with pytest.raises(StaleHandle):
-            d.read(h, 4)
-        moved = remap.migrate(h)
-        assert moved == Handle(r, 1, 0)
-        assert d.read(moved, 4) == b"wrap"
+            d.read(a, 4)  # generation 1 stays stale
 
-    def test_wrap_by_compacting_65535_times(self) -> None:
+    def test_compacting_65535_times_never_revives_the_first_handle(self) -> None:
+        """The field report: alloc, compact 65,535 times, read the first handle: stale, always."""
         d = RegionDirectory()
-        r = d.create_region(ARENA, 2, allocator=Freelist())
-        h = d.alloc(r, 2)
-        d.write(h, b"ok")
-        seen_zero = False
+        r = d.create_region(ARENA, 8, allocator=Freelist())
+        first = d.alloc(r, 8)
+        d.write(first, b"original")
+        h = first
         for _ in range(U16_MAX - 1):
             h = d.compact_region(r).migrate(h)  # type: ignore[assignment]
-            seen_zero |= h.generation == 0
-        assert h.generation == 65535
-        remap = d.compact_region(r)
-        assert remap.new_generation == 1
-        assert not seen_zero
-        h = remap.migrate(h)  # type: ignore[assignment]
-        assert h == Handle(r, 1, 0)
-        assert d.read(h, 2) == b"ok"
+        assert h.generation == U16_MAX
+        with pytest.raises(AllocationFailed, match="generation space exhausted"):
+            d.compact_region(r)  # the 65,535th
+        with pytest.raises(StaleHandle):
+            d.read(first, 8)
+        assert d.read(h, 8) == b"original"
 
-    def test_destroy_at_65535_wraps_the_tombstone(self, d: CountingDirectory) -> None:
+    def test_destroy_at_65535_retires_the_id(self, d: CountingDirectory) -> None:
         r = d.create_region(ARENA, 8)
         d._regions[r].generation = U16_MAX
         d.destroy_region(r)
         for gen in (0, 1, U16_MAX):
             with pytest.raises(StaleHandle):
                 d.read(Handle(r, gen, 0), 1)
+        d._next_fresh_id = MAX_REGION_ID + 1  # every fresh id used: only the retired one is left
+        with pytest.raises(AllocationFailed, match="retired"):
+            d.create_region(ARENA, 8)
 
 
 # ==============================================================================
@@ -1735,8 +1738,9 @@ class TestSnapshots:
 
     def test_restore_missing_file(self, d: CountingDirectory, tmp_path: Path) -> None:
         r = d.create_region(ARENA, 8)
-        with pytest.raises(FileNotFoundError):
+        with pytest.raises(BackingStoreError, match="cannot read snapshot") as info:
             d.restore_region(r, tmp_path / "nope")
+        assert isinstance(info.value.__cause__, FileNotFoundError)
         assert residency(d, r) is HOT
 
     @pytest.mark.parametrize("state", STATES)
@@ -1776,8 +1780,9 @@ class TestSnapshots:
 
     def test_snapshot_into_a_missing_directory(self, d: CountingDirectory, tmp_path: Path) -> None:
         r = d.create_region(ARENA, 8)
-        with pytest.raises(FileNotFoundError):
+        with pytest.raises(BackingStoreError, match="cannot write snapshot") as info:
             d.snapshot_region(r, tmp_path / "missing" / "x")
+        assert isinstance(info.value.__cause__, FileNotFoundError)
 
 
 # ==============================================================================

@@ -1,4 +1,4 @@
-"""Unit tests for Handle: packing layout, validation, NULL, rendering and generation wrap."""
+"""Unit tests for Handle: packing layout, validation, NULL, rendering and generations that never wrap."""
 
 from __future__ import annotations
 
@@ -163,22 +163,28 @@ def test_repr_shows_generation_and_hex_offset() -> None:
 
 
 # -- generations ---------------------------------------------------------------
-@pytest.mark.parametrize(("gen", "following"), [(1, 2), (2, 3), (100, 101), (65534, 65535), (65535, 1), (0, 1)])
+@pytest.mark.parametrize(("gen", "following"), [(1, 2), (2, 3), (100, 101), (65534, 65535)])
 def test_next_generation(gen: int, following: int) -> None:
     assert next_generation(gen) == following
 
 
-def test_generation_cycle_visits_1_to_65535_and_never_0() -> None:
-    gen, seen = 1, set()
-    for _ in range(U16_MAX):
-        seen.add(gen)
+@pytest.mark.parametrize("gen", [0, U16_MAX, U16_MAX + 1, -1])
+def test_generations_never_wrap(gen: int) -> None:
+    """65535 is the last generation: there is no successor to wrap to (the directory refuses first)."""
+    with pytest.raises(OverflowError):
+        next_generation(gen)
+
+
+def test_generations_visit_1_to_65535_once_and_never_0() -> None:
+    gen, seen = 1, {1}
+    while gen < U16_MAX:
         gen = next_generation(gen)
-        assert gen != 0
-    assert gen == 1
+        assert gen not in seen and gen != 0
+        seen.add(gen)
     assert seen == set(range(1, U16_MAX + 1))
 
 
 def test_live_handles_never_pack_to_zero() -> None:
     # a live handle has generation >= 1, so its packed form is never the 0 sentinel
-    for gen in (1, next_generation(U16_MAX), U16_MAX):
+    for gen in (1, 2, U16_MAX):
         assert Handle(0, gen, 0).pack() != 0

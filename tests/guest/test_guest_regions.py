@@ -384,3 +384,38 @@ def test_ids_run_out_then_destroyed_ids_are_reused(make_guest):
     assert g.raw("read", h.to_i64(), GBUF, 1) == 2
     with pytest.raises(AllocationFailed):
         g.create_region(SCRATCH, 8)
+
+
+COMPACT_N = """
+(func (export "compact_n") (param $id i32) (param $n i32) (result i32) (local $code i32)
+  (block $done (loop $more
+    (br_if $done (i32.eqz (local.get $n)))
+    (local.set $code (call $compact_region (local.get $id)))
+    (br_if $done (local.get $code))
+    (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+    (br $more)))
+  (local.get $code))
+"""
+
+
+def test_generation_space_exhausted_refuses_compaction_and_retires_the_id(make_guest):
+    """Generations never wrap: compaction stops at 65535 (code 5) and the id, once destroyed, is retired."""
+    g = make_guest(pools=1, max_pages=64, user_wat=ID_FILLER + COMPACT_N)
+    r = g.create_region(ARENA, 64, allocator=Freelist())
+    first = g.alloc(r, 8)
+    g.write(first, b"original")
+    assert g.raw("compact_n", r, 65534) == 0
+    assert g.region_info(r).generation == 65535
+    assert g.raw("compact_region", r) == 5 and g.last_error() == 5
+    assert g.region_info(r).generation == 65535
+    with pytest.raises(StaleHandle):
+        g.read(first, 8)
+    assert g.read(Handle(r, 65535, 0), 8) == b"original"
+    g.destroy_region(r)
+    assert g.raw("create_all") == 65534 and g.last_error() == 5  # ids 2..65535; id 1 is retired
+    g.destroy_region(500)
+    assert g.create_region(SCRATCH, 8) == 500
+    with pytest.raises(AllocationFailed):
+        g.create_region(SCRATCH, 8)
+    for generation in (0, 1, 65535):
+        assert g.raw("read", raw_handle(r, generation, 0), GBUF, 1) == 2

@@ -113,3 +113,16 @@ def test_guest_instance_closes_its_store() -> None:
     assert virtual_bytes() - before < POOL_RESERVATION
     with pytest.raises(HostClosed):
         g.region_info(r)
+
+
+def test_internal_objects_kept_past_close_fail_cleanly_instead_of_reading_freed_memory() -> None:
+    """A traceback's locals (a Region with table-backed counters) outlive the host: repr must not crash."""
+    host = TvmHost(pools=1)
+    r = host.create_region(RegionKind.OBJECT_ARENA, 4096, allocator=Freelist())
+    host.alloc(r, 8)
+    region = host._regions[r]
+    host.close()
+    with pytest.raises(IndexError):
+        region.counters.allocations  # noqa: B018 - the read is the test
+    with pytest.raises(IndexError):
+        repr(region)

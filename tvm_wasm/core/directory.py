@@ -30,12 +30,14 @@ from .errors import (
     TvmError,
     UnsupportedAllocator,
 )
-from .handle import U16_MAX, U32_MAX, U64_MAX, Handle, next_generation
+from .handle import MAX_GENERATION, U16_MAX, U32_MAX, U64_MAX, Handle, next_generation
 from .types import EvictionReport, HandleRemap, PlacementPolicy, RegionInfo, RegionKind, RegionMetrics, Residency
 
 FIRST_REGION_ID = 1
 MAX_REGION_ID = U16_MAX
 MAX_CAPACITY = U32_MAX
+
+RETIRED_GENERATION = 0  # what a retired id's tombstone records: no live handle has generation 0
 
 EvictionOrder = Literal["largest_first", "smallest_first", "insertion_order", "lru"]
 ExternalLoader = Callable[[int, int], bytes]
@@ -100,6 +102,7 @@ class RegionDirectory:
         self.strict = strict
         self._regions: dict[int, Region] = {}
         self._tombstones: dict[int, int] = {}  # destroyed id -> generation its old handles can't match
+        self._retired: set[int] = set()  # destroyed at the last generation: never handed out again
         self._next_fresh_id = FIRST_REGION_ID
         self._clock = itertools.count(1)
 
@@ -163,7 +166,7 @@ class RegionDirectory:
         _check_int("length", length, MAX_CAPACITY)
         region = self._regions.get(handle.region_id)
         if region is None:
-            if handle.region_id in self._tombstones:
+            if handle.region_id in self._tombstones or handle.region_id in self._retired:
                 raise StaleHandle(
                     "region was destroyed", region_id=handle.region_id, generation=handle.generation
                 )
@@ -221,6 +224,8 @@ class RegionDirectory:
             raise ValueError("capacity must be at least 1 byte")
         policy = policy or PlacementPolicy.for_kind(kind)
         allocator = allocator or Bump()
+        if not isinstance(allocator, Allocator):
+            raise TypeError(f"allocator must be a Bump, Freelist or Slab, not {type(allocator).__name__}")
         if allocator.attached:
             raise ValueError(f"this {type(allocator).__name__} already serves another region")
         region_id, generation = self._peek_id()
@@ -237,13 +242,16 @@ class RegionDirectory:
 
     def _peek_id(self) -> tuple[int, int]:
         """The id the next region gets: a fresh one while any remain, then the longest-destroyed
-        one (its generation carried on, so old handles stay stale)."""
+        one (its generation carried on, so old handles stay stale). Retired ids (destroyed at
+        the last generation) are never handed out again."""
         if self._next_fresh_id <= MAX_REGION_ID:
             return self._next_fresh_id, 1
         if self._tombstones:
             region_id = next(iter(self._tombstones))
             return region_id, self._tombstones[region_id]
-        raise AllocationFailed(f"all {MAX_REGION_ID} region ids are in use")
+        raise AllocationFailed(
+            f"all {MAX_REGION_ID} region ids are in use or retired ({len(self._retired)} retired)"
+        )
 
     def _commit_id(self, region_id: int) -> None:
         if region_id == self._next_fresh_id:
@@ -252,13 +260,21 @@ class RegionDirectory:
             del self._tombstones[region_id]
 
     def destroy_region(self, region_id: int) -> None:
-        """Forget a region; its handles fail with ``StaleHandle`` from now on."""
+        """Forget a region; its handles fail with ``StaleHandle`` from now on.
+
+        The id is reused later with the next generation; an id destroyed at the
+        last generation (65535) is retired instead, so no handle ever matches again.
+        """
         region = self._region(region_id)
         del self._regions[region_id]
-        self._tombstones[region_id] = next_generation(region.generation)
+        if region.generation < MAX_GENERATION:
+            self._tombstones[region_id] = next_generation(region.generation)
+            region.generation = self._tombstones[region_id]
+        else:
+            self._retired.add(region_id)
+            region.generation = RETIRED_GENERATION
         self._release_storage(region)
         self._forget_spilled_copy(region)
-        region.generation = self._tombstones[region_id]
         self._on_change(region)
 
     def _forget_spilled_copy(self, region: Region) -> None:
@@ -487,6 +503,11 @@ class RegionDirectory:
         region = self._region(region_id)
         if region.pinned:
             raise Pinned("region is pinned", region_id=region_id)
+        if not region.policy.movable:
+            raise PolicyViolation(
+                f"{region.kind.name} region's bytes may not leave memory (guests address it natively)",
+                region_id=region_id,
+            )
         if region.residency is Residency.EXTERNAL:
             return
         self._release_storage(region)
@@ -521,13 +542,29 @@ class RegionDirectory:
 
     # ------------------------------------------------------------------ compaction
     def compact_region(self, region_id: int) -> HandleRemap:
-        """Pack live blocks from offset 0, zero the rest, bump the generation."""
+        """Pack live blocks from offset 0, zero the rest, bump the generation.
+
+        Refused (nothing moves) for a pinned region (``Pinned``), an immovable one
+        (``PolicyViolation``), a non-Freelist one (``UnsupportedAllocator``) and one at
+        the last generation, 65535 (``AllocationFailed``: a wrap would revive old handles).
+        """
         region = self._region(region_id)
         if region.pinned:
             raise Pinned("region is pinned", region_id=region_id)
+        if not region.policy.movable:
+            raise PolicyViolation(
+                f"{region.kind.name} region's bytes may not move (guests address it natively)", region_id=region_id
+            )
         if not region.allocator.compactable:
             raise UnsupportedAllocator(
                 f"{region.allocator.describe()} regions cannot be compacted", region_id=region_id
+            )
+        if region.generation >= MAX_GENERATION:
+            raise AllocationFailed(
+                f"generation space exhausted: the region is at generation {MAX_GENERATION}, the last one; "
+                "copy its live blocks to a new region",
+                region_id=region_id,
+                generation=region.generation,
             )
         self._make_resident(region)
         blocks = region.allocator.live_blocks()
@@ -593,12 +630,18 @@ class RegionDirectory:
         """Write a region's raw bytes to ``path`` atomically and durably (temp file, fsync, rename, directory fsync)."""
         region = self._region(region_id)
         self._make_resident(region)
-        write_durably(path, self._snapshot(region))
+        try:
+            write_durably(path, self._snapshot(region))
+        except OSError as exc:
+            raise BackingStoreError(f"cannot write snapshot {os.fspath(path)}: {exc}", region_id=region_id) from exc
 
     def restore_region(self, region_id: int, path: str | os.PathLike[str]) -> None:
         """Replace a region's bytes with a snapshot (zero tail); the region becomes Hot."""
         region = self._region(region_id)
-        data = Path(path).read_bytes()
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise BackingStoreError(f"cannot read snapshot {os.fspath(path)}: {exc}", region_id=region_id) from exc
         if len(data) > region.capacity:
             raise OutOfBounds(
                 "snapshot is larger than the region", region_id=region_id, length=len(data), capacity=region.capacity

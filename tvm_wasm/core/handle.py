@@ -74,6 +74,16 @@ def _check_range(name: str, value: int, maximum: int) -> None:
 Handle.NULL = Handle(0, 0, 0)
 
 
+MAX_GENERATION = U16_MAX
+
+
 def next_generation(generation: int) -> int:
-    """Generations run 1..65535 and wrap to 1, never 0, so live handles never pack to 0."""
-    return 1 if generation >= U16_MAX else generation + 1
+    """The generation after ``generation``; generations run 1..65535 and never wrap.
+
+    A wrap would make a handle from 65,535 generations ago valid again, so the
+    directory refuses the bump instead (see ``RegionDirectory.compact_region``
+    and ``destroy_region``); calling this at the last generation is a bug.
+    """
+    if not 1 <= generation < MAX_GENERATION:
+        raise OverflowError(f"generation {generation} has no successor in 1..{MAX_GENERATION}")
+    return generation + 1

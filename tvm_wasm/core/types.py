@@ -41,6 +41,10 @@ class PlacementPolicy:
     initial_residency: Residency = Residency.HOT
     pinnable: bool = False
     spillable: bool = True
+    #: False for a region whose bytes must stay where they are for its whole life
+    #: (an imported memory guests load from natively, holding no handle): it is
+    #: never compacted and never goes External.
+    movable: bool = True
 
     def __post_init__(self) -> None:
         if self.initial_residency not in (Residency.HOT, Residency.WARM):

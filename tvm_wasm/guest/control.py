@@ -10,7 +10,7 @@ unchanged.
 Error reporting follows the raw ABI: functions returning a code return it
 (and leave it in ``last_error``); ``create_region`` returns 0 and accessors
 return -1 with the code in ``last_error``. The codes are the model's: 1 no
-such region, 5 allocation failed (no room, no id), 6 pinned, 9 policy,
+such region, 5 allocation failed (no room, no id, generation space exhausted), 6 pinned, 9 policy,
 unsupported allocator, bad argument, or no Cold tier to demote into.
 
 The Cold tier belongs to the embedder (in a browser, ``ColdTier`` of
@@ -87,8 +87,13 @@ def policy_of(kind: str) -> str:
 
 
 def next_generation(gen: str) -> str:
-    """Folded i32: 1..65535, wrapping to 1 (never 0), like ``core.handle.next_generation``."""
-    return f"(select (i32.const 1) (i32.add {gen} (i32.const 1)) (i32.ge_u {gen} (i32.const {L.GEN_MASK})))"
+    """Folded i32: the next generation; callers refuse the bump at 65535 first (no wrap, as in the model)."""
+    return f"(i32.add {gen} (i32.const 1))"
+
+
+def destroyed_generation(gen: str) -> str:
+    """Folded i32: the tombstone's generation, or 0 (retired: never reused) after the last one."""
+    return f"(select (i32.const 0) {next_generation(gen)} (i32.ge_u {gen} (i32.const {L.GEN_MASK})))"
 
 
 def current_generation() -> str:
@@ -125,21 +130,24 @@ def live_slot_func() -> Func:
 
 
 def peek_id_func() -> Func:
-    """The id the next region gets: a never-used one while any remain, then a destroyed one; 0 if none."""
+    """The id the next region gets: a never-used one while any remain, then a destroyed one that
+    is not retired (a tombstone with generation 0); 0 if none."""
     body = [
         f"(local.set $id {header(G.GH_NEXT_ID)})",
         "(if (i32.le_u (local.get $id) (i32.const 0xFFFF)) (then (return (local.get $id))))",
         "(local.set $id (i32.const 1))",
         "(block $none (loop $scan",
         "  (br_if $none (i32.gt_u (local.get $id) (i32.const 0xFFFF)))",
-        (f"  (if (i32.and (i32.load {META} offset={L.SLOTS + L.SLOT_STATE} (i32.shl (local.get $id)"
-        f" (i32.const {L.SLOT_SHIFT}))) (i32.const {L.FLAG_TOMBSTONE}))"),
+        (f"  (local.set $state (i32.load {META} offset={L.SLOTS + L.SLOT_STATE} (i32.shl (local.get $id)"
+        f" (i32.const {L.SLOT_SHIFT}))))"),
+        (f"  (if (i32.and (i32.ne (i32.and (local.get $state) (i32.const {L.FLAG_TOMBSTONE})) (i32.const 0))"
+        f" (i32.ne (i32.and (local.get $state) (i32.const {L.GEN_MASK})) (i32.const 0)))"),
         "    (then (return (local.get $id))))",
         "  (local.set $id (i32.add (local.get $id) (i32.const 1)))",
         "  (br $scan)))",
         "(i32.const 0)",
     ]
-    return Func("peek_id", [], ["i32"], [("id", "i32")], body)
+    return Func("peek_id", [], ["i32"], [("id", "i32"), ("state", "i32")], body)
 
 
 # ---------------------------------------------------------------- create / destroy
@@ -276,7 +284,7 @@ def destroy_func(pools: int) -> Func:
         f" {slot_load(G.GS_SPAN, 'i64.load')})))"),
         (f"(if {slot_load(G.GS_SIDE_LEN)} (then (call $span_give (i32.const {pools})"
         f" (i64.extend_i32_u {slot_load(G.GS_SIDE)}) (i64.extend_i32_u {slot_load(G.GS_SIDE_LEN)}))))"),
-        f"(local.set $gen {next_generation(current_generation())})",
+        f"(local.set $gen {destroyed_generation(current_generation())})",
         f"(memory.fill {META} (i32.add (local.get $slot) (i32.const {L.SLOTS})) (i32.const 0) (i32.const {L.SLOT_SIZE}))",
         slot_store(L.SLOT_STATE, f"(i32.or (local.get $gen) (i32.const {L.FLAG_TOMBSTONE}))"),
         set_header(G.GH_LIVE, f"(i32.sub {header(G.GH_LIVE)} (i32.const 1))"),
@@ -345,8 +353,9 @@ def compact_region_func() -> Func:
         f"(if {slot_load(G.GS_PINNED)} {fail(Pinned.code)})",
         f"(if {not_resident()} {fail(NotResident.code)})",
         f"(if (i32.ne {slot_load(L.SLOT_ALLOCATOR)} (i32.const {G.ALLOC_BLOCKS})) {fail(PolicyViolation.code)})",
-        "(call $compact_blocks (local.get $slot))",
         "(local.set $gen " + current_generation() + ")",
+        f"(if (i32.ge_u (local.get $gen) (i32.const {L.GEN_MASK})) {fail(AllocationFailed.code)})",
+        "(call $compact_blocks (local.get $slot))",
         slot_store(G.GS_PREV_GEN, "(local.get $gen)"),
         slot_store(L.SLOT_STATE, f"(i32.or {next_generation('(local.get $gen)')}"
                                  f" (i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT}))"),

@@ -105,12 +105,17 @@ class GuestInstance:
             return module
         if isinstance(module, GuestModule):
             module = module.wasm
-        return wasmtime.Module(self.engine, module)
+        try:
+            return wasmtime.Module(self.engine, module)
+        except wasmtime.WasmtimeError as exc:
+            raise ValueError(f"not a valid wasm module: {' '.join(str(exc).split())}") from None
 
     # ------------------------------------------------------------------ raw calls
     def raw(self, name: str, *args: object) -> object:
         """Call an export; a trap from an invalid typed access becomes its ``TvmError``."""
-        func = self.exports[name]
+        func = self.exports[name] if name in self.exports or isinstance(self.exports, _ClosedExports) else None
+        if not isinstance(func, wasmtime.Func):
+            raise ValueError(f"the module has no exported function {name!r}")
         try:
             return func(self.store, *args)  # type: ignore[operator]
         except wasmtime.Trap as trap:
@@ -282,10 +287,15 @@ class GuestInstance:
     # ------------------------------------------------------------------ user modules
     def link(self, user: bytes | str | wasmtime.Module, *, name: str = "tvm") -> wasmtime.Instance:
         """Instantiate a user module whose ``tvm.*`` imports (functions and ``memory``) are this module's exports."""
-        compiled = user if isinstance(user, wasmtime.Module) else wasmtime.Module(self.engine, user)
+        compiled = user if isinstance(user, wasmtime.Module) else self._compile(user)
         linker = wasmtime.Linker(self.engine)
         linker.define_instance(self.store, name, self.instance)
-        return linker.instantiate(self.store, compiled)
+        try:
+            return linker.instantiate(self.store, compiled)
+        except wasmtime.Trap:
+            raise  # a trap in the user's start function
+        except wasmtime.WasmtimeError as exc:
+            raise ValueError(f"cannot link the user module: {' '.join(str(exc).split())}") from None
 
     def call(self, instance: wasmtime.Instance, name: str, *args: object) -> object:
         """Call a linked user module's export; a runtime trap becomes its ``TvmError``."""

@@ -34,11 +34,16 @@ class Pool:
         self.spans = SpanAllocator(0, POOL_BYTES, PAGE, self._grow_to)
         self._view: np.ndarray | None = None
 
-    def _grow_to(self, end: int) -> None:
+    def _grow_to(self, end: int) -> bool:
+        """Grow to hold ``end`` bytes; False when the engine refuses (reservation, OS), nothing changed."""
         pages = -(-end // PAGE) - self.memory.size(self.store)
         if pages > 0:
-            self.memory.grow(self.store, pages)
+            try:
+                self.memory.grow(self.store, pages)
+            except wasmtime.WasmtimeError:
+                return False
             self._view = None
+        return True
 
     @property
     def view(self) -> np.ndarray:
@@ -62,6 +67,11 @@ class PoolSet:
     def __len__(self) -> int:
         return len(self.pools)
 
+    def detach(self) -> None:
+        """Forget cached views (the store is closing); a later view asks the closed store and fails."""
+        for pool in self.pools:
+            pool._view = None
+
     def __getitem__(self, index: int) -> Pool:
         return self.pools[index]
 
@@ -72,7 +82,9 @@ class PoolSet:
             if base is not None:
                 return Span(pool.index, base, length)
         raise AllocationFailed(
-            f"no pool has room for {length} bytes ({len(self.pools)} pools of 4 GiB)", length=length
+            f"no pool has room for {length} bytes ({len(self.pools)} pools of up to 4 GiB; "
+            "full, or the engine cannot grow them further)",
+            length=length,
         )
 
     def release(self, span: Span) -> None:

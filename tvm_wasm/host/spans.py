@@ -7,9 +7,13 @@ from collections.abc import Callable
 
 
 class SpanAllocator:
-    """Hands out aligned spans below ``limit``; calls ``grow_to(end)`` as the high-water mark rises."""
+    """Hands out aligned spans below ``limit``; calls ``grow_to(end)`` as the high-water mark rises.
 
-    def __init__(self, start: int, limit: int, align: int, grow_to: Callable[[int], None]) -> None:
+    ``grow_to`` answers False when the memory cannot grow that far (its maximum, the
+    engine's reservation, the OS): the span does not fit, exactly as above ``limit``.
+    """
+
+    def __init__(self, start: int, limit: int, align: int, grow_to: Callable[[int], bool]) -> None:
         self.align = align
         self.limit = limit
         self.top = start
@@ -32,7 +36,8 @@ class SpanAllocator:
         if self.top + size > self.limit:
             return None
         start = self.top
-        self._grow_to(start + size)
+        if not self._grow_to(start + size):
+            return None
         self.top = start + size
         return start
 

@@ -24,11 +24,15 @@ class DirectoryTable:
         self.side = SpanAllocator(L.SIDE_TABLES, L.PAGE * L.WASM32_MAX_PAGES, 8, self._grow_to)
         self._refresh()
 
-    def _grow_to(self, end: int) -> None:
+    def _grow_to(self, end: int) -> bool:
         pages = -(-end // L.PAGE) - self.memory.size(self.store)
         if pages > 0:
-            self.memory.grow(self.store, pages)
+            try:
+                self.memory.grow(self.store, pages)
+            except wasmtime.WasmtimeError:
+                return False  # the slab's side table reports AllocationFailed
         self._refresh()
+        return True
 
     def _refresh(self) -> None:
         raw = native.memory_view(self.memory, self.store)
@@ -37,6 +41,13 @@ class DirectoryTable:
         slots = raw[L.SLOTS : L.SIDE_TABLES]
         self.slots32 = slots.view(np.uint32).reshape(L.MAX_SLOTS, L.SLOT_SIZE // 4)
         self.slots64 = slots.view(np.uint64).reshape(L.MAX_SLOTS, L.SLOT_SIZE // 8)
+
+    def detach(self) -> None:
+        """Drop the views over the meta memory (its store is closing): later reads raise IndexError."""
+        empty = np.zeros(0, dtype=np.uint8)
+        self.u8, self.u32 = empty, empty.view(np.uint32)
+        self.slots32 = np.zeros((0, L.SLOT_SIZE // 4), dtype=np.uint32)
+        self.slots64 = np.zeros((0, L.SLOT_SIZE // 8), dtype=np.uint64)
 
     # header
     @property

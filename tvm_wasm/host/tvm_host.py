@@ -21,7 +21,7 @@ import wasmtime.component
 
 from ..core.allocators import Allocator, Bump, Freelist, Slab
 from ..core.backing import BackingStore
-from ..core.directory import Counters, Region, RegionDirectory
+from ..core.directory import Counters, Region, RegionDirectory, _check_int
 from ..core.errors import (
     AllocationFailed,
     GuestMemoryError,
@@ -32,7 +32,7 @@ from ..core.errors import (
     TvmError,
     error_for_code,
 )
-from ..core.handle import Handle
+from ..core.handle import U64_MAX, Handle
 from ..core.types import PlacementPolicy, RegionKind, Residency
 from ..runtime import layout as L
 from ..runtime.bridge_module import BRIDGE_EXPORTS, GUEST
@@ -99,8 +99,8 @@ class TvmHost(RegionDirectory):
         pools: int = DEFAULT_POOLS,
     ) -> None:
         super().__init__(backing, strict=strict)
-        if budget_bytes is not None and budget_bytes < 0:
-            raise ValueError(f"budget_bytes must be >= 0, got {budget_bytes}")
+        if budget_bytes is not None:
+            _check_int("budget_bytes", budget_bytes, U64_MAX)
         self.budget_bytes = budget_bytes
         self.engine = engine or default_engine()
         self.store = wasmtime.Store(self.engine)
@@ -116,6 +116,7 @@ class TvmHost(RegionDirectory):
         self._modules: RuntimeModules = runtime_modules(self.engine, pools)
         self._define_host_imports()
         self._bindings: list[GuestBinding] = []
+        self._busy: tuple[Region, ...] = ()  # regions an operation needs resident together
         self._imported: dict[int, wasmtime.Memory] = {}
         self._creating_imported = False
         self._wasi_defined = False
@@ -147,6 +148,11 @@ class TvmHost(RegionDirectory):
         host raises ``HostClosed``; closing twice is a no-op.
         """
         store = self.__dict__.get("store")
+        table, pools = self.__dict__.get("table"), self.__dict__.get("pools")
+        if table is not None:
+            table.detach()  # objects still holding table-backed counters fail cleanly, never read freed memory
+        if pools is not None:
+            pools.detach()
         self.__dict__.clear()
         self.__class__ = ClosedTvmHost
         if store is not None:
@@ -236,9 +242,12 @@ class TvmHost(RegionDirectory):
     def _as_module(self, module: ModuleSource) -> wasmtime.Module:
         if isinstance(module, wasmtime.Module):
             return module
-        if isinstance(module, os.PathLike):
-            return wasmtime.Module.from_file(self.engine, os.fspath(module))
-        return wasmtime.Module(self.engine, module)
+        try:
+            if isinstance(module, os.PathLike):
+                return wasmtime.Module.from_file(self.engine, os.fspath(module))
+            return wasmtime.Module(self.engine, module)
+        except wasmtime.WasmtimeError as exc:
+            raise ValueError(f"not a valid wasm module: {' '.join(str(exc).split())}") from None
 
     def _use_wasi(self, compiled: wasmtime.Module, wasi: WasiArg) -> None:
         """Give the store ``wasi`` (True: ``default_wasi_config()``) and serve WASI imports."""
@@ -343,7 +352,12 @@ class TvmHost(RegionDirectory):
 
     def call(self, instance: wasmtime.Instance, name: str, *args: object) -> object:
         """Call a guest export; a trap raised by the ``tvm`` runtime becomes its ``TvmError``."""
-        func = instance.exports(self.store)[name]
+        func = instance.exports(self.store).get(name)
+        if not isinstance(func, wasmtime.Func):
+            raise ValueError(f"the guest has no exported function {name!r}")
+        expected = len(func.type(self.store).params)
+        if len(args) != expected:
+            raise TypeError(f"{name} takes {expected} argument(s), got {len(args)}")
         try:
             return func(self.store, *args)  # type: ignore[operator]
         except wasmtime.Trap as trap:
@@ -473,12 +487,15 @@ class TvmHost(RegionDirectory):
         Guests reach it with native loads and stores (no dispatch, no handle
         checks). From Python it supports the region API: alloc/dealloc,
         read/write/copy, view, pin/unpin, metrics, destroy (which zeroes the
-        memory). It can never leave memory: native loads cannot fault, so
-        demote, spill, mark_external and compact raise ``PolicyViolation`` /
-        ``UnsupportedAllocator``; raw-ABI handle access to it returns code 9.
+        memory). It can never leave memory (native loads cannot fault) and its
+        bytes never move (guests hold offsets, not handles): its policy is
+        unspillable and immovable, so demote, spill, mark_external and compact
+        raise ``PolicyViolation`` as the model does; raw-ABI handle access to it returns code 9.
         """
         default = PlacementPolicy.for_kind(kind)
-        policy = PlacementPolicy(Residency.HOT, default.pinnable if pinnable is None else pinnable, spillable=False)
+        policy = PlacementPolicy(
+            Residency.HOT, default.pinnable if pinnable is None else pinnable, spillable=False, movable=False
+        )
         self._creating_imported = True
         try:
             return self.create_region(kind, capacity, allocator=allocator, policy=policy)
@@ -492,11 +509,6 @@ class TvmHost(RegionDirectory):
         except KeyError:
             raise RegionNotFound("no imported region with this id", region_id=region_id) from None
 
-    def mark_external(self, region_id: int) -> None:
-        if region_id in self._imported:
-            raise PolicyViolation("an imported region cannot go External (native loads cannot fault)", region_id=region_id)
-        super().mark_external(region_id)
-
     def _read_bytes(self, region: Region, offset: int, length: int) -> bytes:
         return self._span_view(region)[offset : offset + length].tobytes()
 
@@ -507,6 +519,23 @@ class TvmHost(RegionDirectory):
     def _move_bytes(self, src: Region, src_offset: int, dst: Region, dst_offset: int, length: int) -> None:
         source = self._span_view(src)[src_offset : src_offset + length]
         self._span_view(dst)[dst_offset : dst_offset + length] = source  # NumPy handles overlap
+
+    def _transfer(self, src: Region, src_offset: int, dst: Region, dst_offset: int, length: int) -> None:
+        """The model's transfer, with both regions kept resident together: faulting one
+        in never evicts the other to make room under the budget."""
+        self._busy = (src, dst)
+        try:
+            super()._transfer(src, src_offset, dst, dst_offset, length)
+        except AllocationFailed as exc:
+            both = f"{src.id}" if src is dst else f"{src.id} and {dst.id}"
+            raise AllocationFailed(
+                f"copy needs regions {both} resident at once ({src.capacity + (dst.capacity if src is not dst else 0)} "
+                f"bytes) and the {self.budget_bytes}-byte budget cannot hold that: {exc.message}",
+                region_id=src.id,
+                length=length,
+            ) from None
+        finally:
+            self._busy = ()
 
     def _touch(self, region: Region) -> None:
         super()._touch(region)
@@ -585,6 +614,7 @@ class TvmHost(RegionDirectory):
                 (
                     r for r in self._regions.values()
                     if r.residency is tier and not r.pinned and r.policy.spillable and r is not keep
+                    and r not in self._busy
                 ),
                 key=lambda r: (*self._recency(r), r.id),
             )
