@@ -53,7 +53,7 @@ def test_producer_and_consumer_share_regions_through_one_module(make_guest):
 
 def test_a_user_module_asking_for_something_the_module_lacks_fails_to_link(make_guest):
     g = make_guest(pools=1, max_pages=4)
-    with pytest.raises(wasmtime.WasmtimeError, match="no_such_export"):
+    with pytest.raises(ValueError, match="no_such_export"):  # a typed refusal, not a bare wasmtime error
         g.link('(module (import "tvm" "no_such_export" (func)))')
-    with pytest.raises(wasmtime.WasmtimeError):
+    with pytest.raises(ValueError, match="cannot link"):
         g.link('(module (import "tvm" "alloc" (func (param i32) (result i32))))')  # wrong signature
