@@ -78,7 +78,7 @@ class WitLayer:
         return bytes(self._result(self.wit.bytes("read", from_handle(handle), length)))
 
     def write(self, handle: Handle, data: bytes) -> None:
-        self._result(self.wit.bytes("write", from_handle(handle), list(data)))
+        self._result(self.wit.bytes("write", from_handle(handle), bytes(data)))
 
     def compact_region(self, region_id: int) -> None:
         self._result(self.wit.manager("compact-region", region_id))
