@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import wasmtime
 from guest_helpers import raw_handle, s32
+from layers import COMPACT_N
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -385,17 +386,6 @@ def test_ids_run_out_then_destroyed_ids_are_reused(make_guest):
     with pytest.raises(AllocationFailed):
         g.create_region(SCRATCH, 8)
 
-
-COMPACT_N = """
-(func (export "compact_n") (param $id i32) (param $n i32) (result i32) (local $code i32)
-  (block $done (loop $more
-    (br_if $done (i32.eqz (local.get $n)))
-    (local.set $code (call $compact_region (local.get $id)))
-    (br_if $done (local.get $code))
-    (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-    (br $more)))
-  (local.get $code))
-"""
 
 
 def test_generation_space_exhausted_refuses_compaction_and_retires_the_id(make_guest):
