@@ -94,3 +94,20 @@ def test_number_rejects_malformed_and_reals() -> None:
             count(text)
     with pytest.raises(ValueError):
         number(2, 1)
+
+
+def test_no_command_line_in_the_package_parses_numbers_with_bare_int_or_float() -> None:
+    """The ``python -m`` helpers (benchmarks) follow the same rule as ``tvm-wasm``."""
+    import ast
+    from pathlib import Path
+
+    import tvm_wasm
+
+    offenders = []
+    for source in Path(tvm_wasm.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_argument":
+                for keyword in node.keywords:
+                    if keyword.arg == "type" and isinstance(keyword.value, ast.Name) and keyword.value.id in ("int", "float"):
+                        offenders.append(f"{source.name}:{node.lineno}")
+    assert offenders == [], f"use cli_support.number(min, max): {offenders}"

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import templates
+from ..cli_support import number
 from ..core.types import RegionKind
 from ..host.component_values import from_handle
 from ..host.tvm_host import TvmHost, new_engine
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tvm_wasm.bench.component_guests", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--samples", type=int, default=5, help="timed samples per row (default 5)")
+    parser.add_argument("--samples", type=number(1, 100_000, what="sample count"), default=5, help="timed samples per row (default 5)")
     parser.add_argument("--component", type=Path, help="a built Python template (default: build one now)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tvm-component-guests-") as tmp:

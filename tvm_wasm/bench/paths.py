@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cli_support import number
 from ..core.types import RegionKind
 from ..host import component_lists
 from ..host.component import ComponentGuest, component_linker, instantiate_component
@@ -225,7 +226,7 @@ def render(rows: list[PathRow]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tvm_wasm.bench.paths", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--samples", type=int, default=5, help="timed samples per row (default 5)")
+    parser.add_argument("--samples", type=number(1, 100_000, what="sample count"), default=5, help="timed samples per row (default 5)")
     parser.add_argument(
         "--stock",
         action="store_true",

@@ -44,6 +44,7 @@ import numpy as np
 import wasmtime
 
 from ..bench.timing import calibrate
+from ..cli_support import number
 from ..core.handle import Handle
 from ..core.types import RegionKind
 from ..runtime import reducers as R
@@ -336,8 +337,8 @@ def render(rows: list[Row], spans: dict[str, int]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tvm_wasm.guest.bench_dispatch", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pools", type=int, nargs="+", default=[2, 8, 64], help="pool counts (default 2 8 64)")
-    parser.add_argument("--samples", type=int, default=5, help="timed samples per row (default 5)")
+    parser.add_argument("--pools", type=number(1, 64, what="pool count"), nargs="+", default=[2, 8, 64], help="pool counts (default 2 8 64)")
+    parser.add_argument("--samples", type=number(1, 100_000, what="sample count"), default=5, help="timed samples per row (default 5)")
     parser.add_argument("--skip", choices=["raw", "abi", "reducers"], nargs="*", default=[], help="tables to skip")
     args = parser.parse_args(argv)
     engine = wasmtime.Engine()
