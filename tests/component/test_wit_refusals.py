@@ -1,7 +1,7 @@
 """The model's refusals over the WIT path: the same table as ``tests/test_refusals_across_layers.py``.
 
-Each ``err(tvm-error)`` case maps back to the model's class; the run must give
-the model's class for every row. A negative length cannot be written in WIT
+Each ``err(tvm-error)`` maps back to its class through the host's own
+``to_tvm_error``; every row must give the model's class. A negative length cannot be written in WIT
 (its lengths are ``u32``), so that row is left to the typed layers. The last
 generation is reached by setting it directly (65,534 compactions through WIT
 would take seconds; the compaction rule itself is the model's, run by the
@@ -15,34 +15,14 @@ from refusals_table import ROWS
 from wasmtime.component import Variant
 from wit_guests import Wit
 
-from tvm_wasm import (
-    AllocationFailed,
-    BackingStoreError,
-    Freelist,
-    Handle,
-    NotResident,
-    OutOfBounds,
-    Pinned,
-    PolicyViolation,
-    RegionKind,
-    RegionNotFound,
-    Slab,
-    StaleHandle,
-    UnsupportedAllocator,
-)
+from tvm_wasm import Freelist, Handle, RegionKind, Slab
 from tvm_wasm.core.handle import MAX_GENERATION
+from tvm_wasm.host.component_errors import to_tvm_error
 from tvm_wasm.host.component_values import from_handle, to_handle
-
-CASES = {
-    "region-not-found": RegionNotFound, "stale-handle": StaleHandle, "out-of-bounds": OutOfBounds,
-    "not-resident": NotResident, "allocation-failed": AllocationFailed, "pinned": Pinned,
-    "policy-violation": PolicyViolation, "unsupported-allocator": UnsupportedAllocator,
-    "backing-store": BackingStoreError, "invalid-argument": ValueError,
-}
 
 
 class WitLayer:
-    """The refusal table's adapter over a WIT guest; an ``err`` becomes the model's exception."""
+    """The refusal table's adapter over a WIT guest; an ``err`` becomes its ``TvmError`` (the host's own mapping)."""
 
     name = "wit"
 
@@ -50,8 +30,8 @@ class WitLayer:
         self.host, self.wit = host, wit
 
     def _result(self, value):
-        if isinstance(value, Variant) and value.tag in CASES:
-            raise CASES[value.tag](f"err({value.tag})")
+        if isinstance(value, Variant):
+            raise to_tvm_error(value)
         return value
 
     def create(self, kind: RegionKind, capacity: int, allocator=None) -> int:
@@ -110,8 +90,9 @@ def test_refusal_over_wit_is_the_models(row, make_host, make_wit) -> None:
     layer = WitLayer(host, make_wit(host))
     refused = row.setup(layer)
     before = layer.state()
-    with pytest.raises(row.error):
+    with pytest.raises(row.error) as info:
         refused()
+    assert type(info.value) is row.error, f"{type(info.value).__name__}, the model says {row.error.__name__}"
     assert layer.state() == before
     if row.after is not None:
         row.after(layer)

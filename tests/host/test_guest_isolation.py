@@ -18,7 +18,7 @@ import threading
 import pytest
 import wasmtime
 
-from tvm_wasm import AllocationFailed, Freelist, RegionKind, TvmHost
+from tvm_wasm import AllocationFailed, Freelist, Handle, RegionKind, TvmHost
 
 NEIGHBOUR = """(module
   (import "tvm" "load_u32" (func $load_u32 (param i64 i32) (result i32)))
@@ -48,6 +48,14 @@ HOSTILE = """(module
       (local.set $n (i32.add (local.get $n) (i32.const 1)))
       (br $more)))
     local.get $n))"""
+
+
+SUMMER = """(module
+  (import "tvm" "sum_u8" (func $sum_u8 (param i64 i32) (result i64)))
+  (import "tvm" "last_error" (func $last_error (result i32)))
+  (memory (export "memory") 1)
+  (func (export "sum") (param i64 i32) (result i64) local.get 0 local.get 1 call $sum_u8)
+  (func (export "last_error") (result i32) call $last_error))"""
 
 
 def neighbours_carry_on(host: TvmHost, region: int, word: int) -> None:
@@ -166,3 +174,22 @@ def test_a_guest_too_big_to_instantiate_is_refused_and_the_host_carries_on() -> 
         with pytest.raises(ValueError):
             host.instantiate('(module (memory (export "memory") 65537))')  # past the wasm32 maximum
         neighbours_carry_on(host, region, word)
+
+
+def test_fuel_running_out_inside_the_runtime_leaves_regions_and_answers_intact() -> None:
+    """The interruption lands in the tvm runtime's own loop (a reducer over 1 MiB), not in guest code."""
+    engine = limited_engine(consume_fuel=True)
+    with TvmHost(pools=1, engine=engine) as host:
+        host.store.set_fuel(10_000_000)
+        region = host.create_region(RegionKind.BLOB_ARENA, 1 << 20)
+        host.view(region)[:] = 1
+        summer = host.instantiate(SUMMER)
+        handle = Handle(region, 1, 0).to_i64()
+        host.store.set_fuel(5_000)  # far too little for 1 MiB
+        with pytest.raises(wasmtime.Trap) as info:
+            host.call(summer, "sum", handle, 1 << 20)
+        assert info.value.trap_code is wasmtime.TrapCode.OUT_OF_FUEL
+        host.store.set_fuel(100_000_000)
+        assert host.call(summer, "sum", handle, 1 << 20) == 1 << 20
+        assert host.call(summer, "last_error") == 0
+        assert host.read(Handle(region, 1, 0), 4) == b"\1\1\1\1"
