@@ -55,9 +55,12 @@ def make_payload(region: int, generation: int, version: int, large: bool) -> byt
     return _HEAD.pack(_HEAD_MAGIC, region, generation, version, size) + body
 
 
-def _writer(root: str, first_version: int, seed: int, large: bool) -> None:
-    """Child: spill forever until killed."""
+def _writer(root: str, first_version: int, seed: int, large: bool, started=None) -> None:
+    """Child: spill forever until killed (``started`` is set once it runs, so a busy machine's
+    slow fork does not eat the kill window)."""
     store = FileBackingStore(root)
+    if started is not None:
+        started.set()
     rng = random.Random(seed)
     version = first_version
     while True:
@@ -115,10 +118,12 @@ def _crash_rounds(
     reader = FileBackingStore(root)  # made before any crash, so it never cleans temps itself
     temps_seen = changes = 0
     for round_index in range(first_round, first_round + rounds):
+        started = context.Event()
         child = context.Process(
-            target=_writer, args=(str(root), round_index * VERSIONS_PER_ROUND, rng.getrandbits(32), large)
+            target=_writer, args=(str(root), round_index * VERSIONS_PER_ROUND, rng.getrandbits(32), large, started)
         )
         child.start()
+        started.wait(10)
         time.sleep(rng.uniform(0.0, 0.05))
         assert child.is_alive(), f"writer died on its own with exit code {child.exitcode}"
         child.kill()
