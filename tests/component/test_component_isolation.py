@@ -20,12 +20,14 @@ TRAP_WIT = """package tvm:test;
 world trapper {
     include tvm:memory/imports@0.1.0;
     export boom: func();
+    export deep: func();
     export fine: func() -> u32;
 }
 """
 TRAP_WAT = """(module
   (memory (export "cm32p2_memory") 1)
   (func (export "cm32p2||boom") unreachable)
+  (func $deep (export "cm32p2||deep") call $deep)
   (func (export "cm32p2||fine") (result i32) (i32.const 7))
 )"""
 
@@ -56,6 +58,15 @@ def test_a_trap_disables_only_the_guest_that_trapped(host, trapper, make_wit):
     raw = host.instantiate(RAW_WAT)  # and raw-ABI guests
     assert host.call(raw, "read_sum", Handle(rid, 1, 0).to_i64(), 4) == 0x100 | (sum(b"kept") & 0xFF)
     assert host.create_region(RegionKind.SCRATCH, 16) > 0
+
+
+def test_stack_exhaustion_ends_only_that_guest(host, trapper, make_wit):
+    neighbour = make_wit(host)
+    deep = host.instantiate_component(trapper)
+    with pytest.raises(GuestTrapped, match="stack"):
+        deep.call("deep")
+    assert host.instantiate_component(trapper).call("fine") == 7
+    assert ok(neighbour.manager("create-region", "scratch", 16)) > 0
 
 
 def test_a_template_guest_carries_on_after_another_guest_traps(host, trapper, python_guest):

@@ -48,7 +48,7 @@ TEMPLATES: dict[str, Template] = {
         ("-d", "wit", "-w", WORLD, "componentize", "app", "-o", OUTPUT),
     ),
     "javascript": Template(
-        "javascript", "guest.js", "componentize-js", "npm install @bytecodealliance/componentize-js@0.23.0",
+        "javascript", "guest.js", "componentize-js", "npm install @bytecodealliance/componentize-js@0.23.0 @bytecodealliance/preview2-shim@0.25.0",
         # wasi:http is left out: a tvm:memory guest has no use for it, and the host adds only WASI preview 2.
         ("guest.js", "--wit", "wit", "--world-name", WORLD, "--disable", "http", "fetch-event", "-o", OUTPUT),
     ),
@@ -95,11 +95,13 @@ def find_tool(name: str) -> str | None:
 def build_template(language: str, project: str | os.PathLike[str], *, tool: str | None = None) -> Path:
     """Build the template laid out in ``project``; returns the component's path.
 
-    ``tool`` overrides where the toolchain's command is found. Raises
+    ``tool`` overrides where the toolchain's command is found (default: the
+    project's ``node_modules/.bin``, beside this interpreter, then PATH). Raises
     ``TemplateBuildError`` when it is missing or fails.
     """
     spec = template(language)
-    command = tool or find_tool(spec.tool)
+    local = Path(project) / "node_modules" / ".bin" / spec.tool  # `npm install` in the project folder
+    command = tool or (str(local) if local.is_file() else find_tool(spec.tool))
     if command is None:
         raise TemplateBuildError(f"{spec.tool} not found: {spec.install}")
     done = subprocess.run([command, *spec.args], cwd=project, capture_output=True, text=True, check=False)
