@@ -90,3 +90,14 @@ def test_package_data_covers_the_wit_and_the_templates():
     for path in needed:
         relative = path.relative_to(package)
         assert any(relative.match(g) or Path("x", relative).match(g) for g in globs), relative
+
+
+def test_build_finds_a_project_local_node_modules(tmp_path: Path):
+    """`npm install` in the project, then `tvm-wasm template javascript DIR --build`."""
+    templates.write_template("javascript", tmp_path)
+    fake = tmp_path / "node_modules" / ".bin" / "componentize-js"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\necho "$@" > args.txt\nprintf built > guest.wasm\n')
+    fake.chmod(0o755)
+    assert templates.build_template("javascript", tmp_path).read_text() == "built"
+    assert (tmp_path / "args.txt").read_text().split() == list(templates.TEMPLATES["javascript"].args)
