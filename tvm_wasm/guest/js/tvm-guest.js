@@ -138,6 +138,8 @@ function integer(value, name, min, max) {
 }
 
 const u32 = (value, name) => integer(value, name, 0, U32_MAX);
+/** An unsigned ABI result as a Number: a u32 carried in an i32, or an i64 (a BigInt). */
+const unsigned = (value) => (typeof value === "bigint" ? Number(value) : value >>> 0);
 const regionId = (value) => integer(value, "region id", 1, U16_MAX);
 
 function enumValue(enumObject, enumName, value, name) {
@@ -475,14 +477,20 @@ export class TvmGuest {
    * The typed error of a trap, or `error` unchanged. Only a trap raised while `trap_code` was
    * clear (see `guard`) is attributed to a typed access; the cause is consumed here.
    */
-  trapError(error) {
-    const global = this.exports.trap_code;
+  trapError(error, seqBefore = undefined) {
+    const x = this.exports;
+    const global = x.trap_code;
     const code = global ? global.value : 0;
     if (!(error instanceof WebAssembly.RuntimeError) || !code) return error;
+    // With `trap_seq` (newer modules) a trap is a typed access only if the count moved.
+    if (x.trap_seq instanceof WebAssembly.Global && seqBefore !== undefined && x.trap_seq.value === seqBefore) return error;
     global.value = 0;
-    const handle = unpackHandle(this.exports.trap_handle.value);
-    const typed = errorForCode(code, `invalid typed access through r${handle.regionId}@${handle.generation}+${handle.offset}`,
-      { regionId: handle.regionId, generation: handle.generation, offset: handle.offset });
+    const handle = unpackHandle(x.trap_handle.value);
+    const context = { regionId: handle.regionId, generation: handle.generation, offset: handle.offset };
+    if (x.trap_offset instanceof WebAssembly.Global) context.offset = Number(x.trap_offset.value);
+    if (x.trap_length instanceof WebAssembly.Global) context.length = x.trap_length.value;
+    if (x.trap_capacity instanceof WebAssembly.Global && x.trap_capacity.value) context.capacity = Number(x.trap_capacity.value);
+    const typed = errorForCode(code, `invalid typed access through r${handle.regionId}@${handle.generation}+${handle.offset}`, context);
     typed.cause = error;
     return typed;
   }
@@ -495,10 +503,11 @@ export class TvmGuest {
   guard(fn) {
     const global = this.exports.trap_code;
     if (global) global.value = 0;
+    const seq = this.exports.trap_seq instanceof WebAssembly.Global ? this.exports.trap_seq.value : undefined;
     try {
       return fn();
     } catch (error) {
-      throw this.trapError(error);
+      throw this.trapError(error, seq);
     }
   }
 
@@ -614,12 +623,12 @@ export class TvmGuest {
       id: region,
       generation,
       kind: field("kind"),
-      capacity: field("capacity") >>> 0,
-      used: field("used") >>> 0,
+      capacity: unsigned(field("capacity")),
+      used: unsigned(field("used")),
       residency: this._regionTier(region),
       pinned: field("pinned") === 1,
       pool: field("pool"),
-      base: field("base") >>> 0,
+      base: unsigned(field("base")),
       allocator: field("allocator"),
     };
   }
@@ -889,7 +898,7 @@ export class ColdTier {
     for (let id = 1, left = x.region_count(); id <= U16_MAX && left > 0; id++) {
       if (x.region_generation(id) === -1) continue;
       left--;
-      if (this.guest._regionTier(id) !== Residency.COLD) total += x.region_capacity(id) >>> 0;
+      if (this.guest._regionTier(id) !== Residency.COLD) total += unsigned(x.region_capacity(id));
     }
     x.last_error(); // the misses left NOT_FOUND behind
     return total;
