@@ -863,18 +863,32 @@ function coldPrefix(region, generation, length) {
  * (resident bytes), `fit()` spills least recently used regions until the rest fits.
  */
 export class ColdTier {
-  /** `await ColdTier.open(guest, {directory: "tvm-cold", budget: Infinity})`. */
+  /**
+   * `await ColdTier.open(guest, {directory: "tvm-cold", budget: Infinity})`: the files live in a
+   * session folder of their own under `directory` (several tabs or instances may share it).
+   */
   static async open(guest, { directory = "tvm-cold", budget = Infinity } = {}) {
     if (!isSupported().opfs) {
       throw new UnsupportedEngine("the Origin Private File System is not available here (it needs a secure context: https or http://127.0.0.1)");
     }
     const root = await navigator.storage.getDirectory();
-    const dir = await root.getDirectoryHandle(directory, { create: true });
+    const parent = await root.getDirectoryHandle(directory, { create: true });
+    // One session folder per instance, held by a Web Lock for the page's lifetime: other tabs of the
+    // origin keep theirs, and folders whose lock nobody holds (closed or crashed pages) are removed.
+    const session = `session-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+    const lockName = (name) => `tvm-cold:${directory}/${name}`;
+    if (typeof navigator.locks === "object") {
+      await new Promise((held) => {
+        navigator.locks.request(lockName(session), () => { held(); return new Promise(() => {}); });
+      });
+      const { held } = await navigator.locks.query();
+      const alive = new Set(held.map((lock) => lock.name));
+      const stale = [];
+      for await (const name of parent.keys()) if (!alive.has(lockName(name))) stale.push(name);
+      for (const name of stale) await parent.removeEntry(name, { recursive: true }).catch(() => {});
+    }
+    const dir = await parent.getDirectoryHandle(session, { create: true });
     const tier = new ColdTier(guest, dir, budget);
-    // A new instance has no Cold regions: whatever is here is an earlier session's (or a crashed writer's).
-    const stale = [];
-    for await (const name of dir.keys()) stale.push(name);
-    for (const name of stale) await dir.removeEntry(name);
     guest.coldTier = tier;
     return tier;
   }

@@ -300,7 +300,8 @@ export async function runPackageChecks(tvm, { cases = null, clangBytes = null } 
 
     // Budget (a fresh instance): four 1 MiB regions, a 2.5 MiB budget spills the two least recently used.
     const g2 = await instantiate();
-    const budgeted = await ColdTier.open(g2, { directory: "tvm-cold-budget", budget: 2.5 * (1 << 20) });
+    const budgeted = await ColdTier.open(g2, { directory: "tvm-cold-checks", budget: 2.5 * (1 << 20) });
+    assert(budgeted.dir.name !== cold.dir.name, "two instances sharing a directory get a session folder each");
     const ids = [0, 1, 2, 3].map((n) => {
       const id = g2.createRegion(RegionKind.OBJECT_ARENA, 1 << 20);
       g2.write(g2.alloc(id, 8), new Float64Array([n]));
@@ -314,11 +315,19 @@ export async function runPackageChecks(tvm, { cases = null, clangBytes = null } 
     await budgeted.using(spilled, () => {});
     assert(g2.readAs(tvm.packHandle(ids[2], 1, 0), "f64", 1)[0] === 2, "faulted back");
     g2.destroyRegion(ids[3]);
-    await budgeted.spill(ids[3 - 3 + 1]);
+    await budgeted.spill(ids[1]);
     g2.destroyRegion(ids[1]); // a Cold region's file goes with it
     let files = 0;
     for await (const name of budgeted.dir.keys()) files += name ? 1 : 0;
     assert(files === 0, `${files} files left after destroying the Cold region`);
+    // The first instance's Cold copies survive another instance opening the same directory.
+    const keep = g.createRegion(RegionKind.OBJECT_ARENA, 4096);
+    g.write(g.alloc(keep, 8), new Float64Array([42]));
+    await cold.spill(keep);
+    await ColdTier.open(await instantiate(), { directory: "tvm-cold-checks" });
+    await cold.fault(keep);
+    assert(g.readAs(tvm.packHandle(keep, 1, 0), "f64", 1)[0] === 42, "a copy survives another session's open");
+    g.destroyRegion(keep);
     return `${flipped} | ${torn.message}`;
   });
 
