@@ -1,7 +1,8 @@
 """The raw ``tvm`` ABI as the issues state it, shared by the host and guest tests.
 
-Written from the issue text, not read from the runtime, so a signature drift
-in the generated runtime (either deployment) fails guest instantiation.
+Written by hand, not read from the runtime or the ABI table, so a signature
+drift in the generated runtime (either deployment) or in the table fails
+guest instantiation (``tests/abi`` checks the table against it too).
 """
 
 from __future__ import annotations
@@ -28,13 +29,17 @@ RAW_ABI: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "store_f32": (("i64", "i32", "f32"), ()),
     "store_f64": (("i64", "i32", "f64"), ()),
     "sum_u8": (("i64", "i32"), ("i64",)),
-    "count_byte": (("i64", "i32", "i32"), ("i32",)),
-    "find_byte": (("i64", "i32", "i32"), ("i32",)),
+    "count_byte": (("i64", "i32", "i32"), ("i64",)),
+    "find_byte": (("i64", "i32", "i32"), ("i64",)),
     "popcount": (("i64", "i32"), ("i64",)),
     "min_max_u8": (("i64", "i32"), ("i32",)),
-    "hash_fnv1a": (("i64", "i32"), ("i64",)),
+    "hash_fnv1a": (("i64", "i32", "i32"), ("i32",)),  # the hash goes to guest memory at the third argument
     "eq": (("i64", "i64", "i32"), ("i32",)),
     "fill": (("i64", "i32", "i32"), ("i32",)),
     "byte_histogram": (("i64", "i32", "i32"), ("i32",)),
     "last_error": ((), ("i32",)),
+    # non-trapping typed access: try_load_*(h, off, out_ptr) -> code, try_store_*(h, off, v) -> code
+    **{f"try_load_{t}": (("i64", "i32", "i32"), ("i32",)) for t in ("u8", "u16", "u32", "i64", "f32", "f64")},
+    **{f"try_store_{t}": (("i64", "i32", v), ("i32",))
+       for t, v in (("u8", "i32"), ("u16", "i32"), ("u32", "i32"), ("i64", "i64"), ("f32", "f32"), ("f64", "f64"))},
 }

@@ -30,11 +30,11 @@ CONTROL: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "migrate": (("i64",), ("i64",)),
     "demote_region": (("i32",), ("i32",)),
     "promote_region": (("i32",), ("i32",)),
-    "region_used": (("i32",), ("i32",)),
+    "region_used": (("i32",), ("i64",)),  # u32 values up to 2^32 - 1: -1 must stay an error
     "region_generation": (("i32",), ("i32",)),
     "region_pool": (("i32",), ("i32",)),
-    "region_base": (("i32",), ("i32",)),
-    "region_capacity": (("i32",), ("i32",)),
+    "region_base": (("i32",), ("i64",)),  # u32 values up to 2^32 - 1: -1 must stay an error
+    "region_capacity": (("i32",), ("i64",)),  # u32 values up to 2^32 - 1: -1 must stay an error
     "region_kind": (("i32",), ("i32",)),
     "region_residency": (("i32",), ("i32",)),
     "region_pinned": (("i32",), ("i32",)),

@@ -126,6 +126,12 @@ class Guest:
             fixed.append(arg)
         return self.host.call(self.instance, name, *fixed)  # type: ignore[attr-defined]
 
+    def fnv1a(self, handle: object, n: int) -> int:
+        """``hash_fnv1a`` through its out-pointer (the last 8 bytes of guest memory); -code on failure."""
+        out = self.mem_size() - 8
+        code = self("hash_fnv1a", handle, n, out)
+        return -code if code else int.from_bytes(self.get(out, 8), "little")  # type: ignore[operator]
+
     def mem_size(self) -> int:
         return self.memory.data_len(self.host.store)  # type: ignore[attr-defined]
 

@@ -235,11 +235,24 @@ def op_typed(pair: Pair, data: st.DataObject) -> None:
         expect, code = outcome(lambda: pair.model.read(pair.model_typed_target(h, off, width), width))
         call = lambda: pair.g(f"load_{name}", packed, off)  # noqa: E731
     pair.entries += pair.model_faults() - faults
-    try:
-        got = call()
-        got_code = 0
-    except TvmError as exc:
-        got, got_code = None, exc.code
+    trying = data.draw(st.booleans(), label="try_ variant")
+    if trying:  # the non-trapping twin: same checks and effects, the code returned, the value through DST
+        marker = bytes([0xA5]) * 8
+        pair.g.put(DST, marker)
+        got_code = pair.g(f"try_store_{name}", packed, off, value) if store else pair.g(f"try_load_{name}", packed, off, DST)
+        assert pair.g.last_error() == got_code
+        got = None if got_code or store else struct.unpack(TYPED_FORMAT[name], pair.g.get(DST, width))[0]
+        if got_code or store:
+            assert pair.g.get(DST, 8) == marker, "a failed or store call wrote guest memory"
+    else:
+        try:
+            got = call()
+            got_code = 0
+        except TvmError as exc:
+            got, got_code = None, exc.code
+            # the error names what was accessed: the handle's offset plus off, the width
+            assert (exc.offset, exc.length) == (h.offset + off, width), exc
+            pair.entries += 1  # a failed typed access enters Python once, to raise its error
     assert got_code == code, (name, store, h, off)
     if not store and code == 0:
         want = struct.unpack(TYPED_FORMAT[name], expect)[0]

@@ -172,7 +172,7 @@ CALLERS = {
     "find_byte": (lambda g, h, n, good: g("find_byte", h, n, 0), "sentinel", -2),
     "popcount": (lambda g, h, n, good: g("popcount", h, n), "sentinel", -1),
     "min_max_u8": (lambda g, h, n, good: g("min_max_u8", h, n), "sentinel", -1),
-    "hash_fnv1a": (lambda g, h, n, good: g("hash_fnv1a", h, n), "sentinel", 0),
+    "hash_fnv1a": (lambda g, h, n, good: g("hash_fnv1a", h, n, OUT), "code", None),
     "eq(a)": (lambda g, h, n, good: g("eq", h, good, n), "sentinel", -1),
     "eq(b)": (lambda g, h, n, good: g("eq", good, h, n), "sentinel", -1),
     **_typed_callers(),
@@ -218,6 +218,7 @@ def test_error_codes(world, caller, scenario):
         with pytest.raises(TvmError) as info:
             call(g, handle, n, good)
         assert info.value.code == code, repr(info.value)
+        assert info.value.length == n, repr(info.value)  # the width accessed
         if code in (1, 2, 3, 4):
             assert type(info.value).__name__ == {1: "RegionNotFound", 2: "StaleHandle", 3: "OutOfBounds",
                                                   4: "NotResident"}[code]
@@ -229,8 +230,8 @@ def test_error_codes(world, caller, scenario):
         assert g.last_error() == code
     assert g.last_error() == 0
     assert g.get(0, g.mem_size()) == before, "a failed call changed guest memory"
-    # Only the failing backing store enters Python (one fault attempt).
-    assert host.python_entries == entries + (1 if scenario == "backing_fails" else 0)
+    # Only the failing backing store enters Python (one fault attempt), and a trap (once, to raise its error).
+    assert host.python_entries == entries + (scenario == "backing_fails") + (convention == "trap")
 
 
 def test_trap_code_does_not_leak_into_unrelated_traps(make_host):
@@ -501,7 +502,7 @@ def _fault_calls():
         "find_byte": lambda g, h, o: g("find_byte", h, 64, 3),
         "popcount": lambda g, h, o: g("popcount", h, 64),
         "min_max_u8": lambda g, h, o: g("min_max_u8", h, 64),
-        "hash_fnv1a": lambda g, h, o: g("hash_fnv1a", h, 64),
+        "hash_fnv1a": lambda g, h, o: g("hash_fnv1a", h, 64, OUT),
         "fill": lambda g, h, o: g("fill", h, 64, 1),
         "eq": lambda g, h, o: g("eq", h, o, 64),
     }
@@ -572,13 +573,15 @@ def test_strict_cold_region_reports_not_resident(make_host, name):
     if name in ("load_u32", "store_f64"):
         with pytest.raises(NotResident):
             call(g, Handle(r, 1, 0), Handle(o, 1, 0))
+        entries = 1  # the trap enters Python once, to raise NotResident
     else:
+        entries = 0
         result = call(g, Handle(r, 1, 0), Handle(o, 1, 0))
         assert g.last_error() == NotResident.code
         sentinel = {"sum_u8": -1, "count_byte": -1, "find_byte": -2, "popcount": -1, "min_max_u8": -1,
-                    "hash_fnv1a": 0, "eq": -1}.get(name, NotResident.code)
+                    "eq": -1}.get(name, NotResident.code)
         assert result == sentinel
-    assert host.python_entries == 0
+    assert host.python_entries == entries
     assert host.metrics(r).faults == 0
     assert host.region_info(r).residency is Residency.COLD
 
@@ -794,7 +797,7 @@ def test_reducers_match_numpy(make_host, seed):
             assert g("find_byte", hh, n, absent) == -1
         mm = g("min_max_u8", hh, n) & 0xFFFF_FFFF
         assert mm == ((int(span.min()) << 8) | int(span.max()) if n else 0xFF00)
-        assert g("hash_fnv1a", hh, n) & 0xFFFF_FFFF_FFFF_FFFF == fnv1a(span.tobytes())
+        assert g.fnv1a(hh, n) == fnv1a(span.tobytes())
         assert g("byte_histogram", hh, n, OUT) == 0
         hist = np.frombuffer(g.get(OUT, 1024), dtype="<u4")
         assert np.array_equal(hist, np.bincount(span, minlength=256))
@@ -825,7 +828,7 @@ def test_reducer_error_conventions_for_out_of_bounds_length(make_host):
     h = _region_with(host, np.arange(100, dtype=np.uint8))
     for name, args, sentinel in [
         ("sum_u8", (h, 101), -1), ("popcount", (h, 101), -1), ("count_byte", (h, 101, 1), -1),
-        ("find_byte", (h, 101, 1), -2), ("min_max_u8", (h, 101), -1), ("hash_fnv1a", (h, 101), 0),
+        ("find_byte", (h, 101, 1), -2), ("min_max_u8", (h, 101), -1), ("hash_fnv1a", (h, 101, OUT), OutOfBounds.code),
         ("eq", (h, h.with_offset(1), 100), -1), ("fill", (h, 101, 1), OutOfBounds.code),
         ("byte_histogram", (h, 101, OUT), OutOfBounds.code), ("sum_u8", (h, 0xFFFF_FFFF), -1),
         ("fill", (h.with_offset(1), 0xFFFF_FFFF, 0), OutOfBounds.code),
@@ -888,7 +891,7 @@ def test_all_pools_dispatch(make_host):
         assert g("write", h, GBUF, 256) == 0
         assert g("read", h, GBUF + 1024, 256) == 0 and g.get(GBUF + 1024, 256) == data
         assert g("sum_u8", h, 256) == sum(data)
-        assert g("hash_fnv1a", h, 256) & (2**64 - 1) == fnv1a(data)
+        assert g.fnv1a(h, 256) == fnv1a(data)
         g("store_u16", h, 254, 0xBEEF)
         assert g("load_u16", h, 254) == 0xBEEF
         with pytest.raises(OutOfBounds):
@@ -903,7 +906,7 @@ def test_all_pools_dispatch(make_host):
                 ra, rb = regions[a].region_id, regions[b].region_id
                 assert g("copy_region", ra, regions[a].offset + 128, rb, regions[b].offset + 128, 128) == 0
                 assert g("eq", regions[a], regions[b], 256) == 1
-    assert host.python_entries == 0
+    assert host.python_entries == len(regions)  # only the traps entered Python, once each, to raise
     # the big fillers' first and last bytes
     for f in fillers:
         g("store_u8", Handle(f, 1, 0), 0, 1)

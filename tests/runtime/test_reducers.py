@@ -27,7 +27,9 @@ from hypothesis import strategies as st
 from tvm_wasm.runtime import layout as L
 from tvm_wasm.runtime import reducers as R
 from tvm_wasm.runtime.access import RESOLVE_LOCALS
+from tvm_wasm.runtime.bridge_module import BRIDGE_EXPORTS, build_bridge_wat
 from tvm_wasm.runtime.core_module import build_core_wat
+from tvm_wasm.runtime.slow_paths import host_control_functions
 from tvm_wasm.runtime.wat import Func, Module
 
 ENGINE = wasmtime.Engine()  # default Config: SIMD and multi-memory are on in wasmtime 50
@@ -35,6 +37,7 @@ MEM_A, MEM_B = "$p2", "$p5"  # deliberately not $p0, so a kernel ignoring its me
 PAGES = 20  # 1 MiB cases plus unaligned starts and guard bytes
 MIB = 1 << 20
 MASK64 = (1 << 64) - 1
+GUEST_OUT = 4096  # where hash_fnv1a's out-pointer points in the test's guest memory
 
 
 # ---------------------------------------------------------------- references
@@ -275,6 +278,13 @@ class Runtime:
     meta: np.ndarray
     pools: list[np.ndarray]
     faults: list[int]
+    guest: np.ndarray | None = None
+
+    def hash(self, h: int, n: int) -> int:
+        """hash_fnv1a through its out-pointer (guest memory at GUEST_OUT); -code on failure."""
+        code = self.call("hash_fnv1a", h, n, GUEST_OUT)
+        assert self.guest is not None
+        return -code if code else int(self.guest[GUEST_OUT : GUEST_OUT + 8].view(np.uint64)[0])
 
     def call(self, name: str, *args: int) -> int:
         return self.exports[name](self.store, *args)
@@ -329,10 +339,23 @@ def rt(core_module: wasmtime.Module) -> Runtime:
         "alloc": wasmtime.Func(store, wasmtime.FuncType([i32, i32], [i64]), lambda r, s: -9),
         "dealloc": wasmtime.Func(store, wasmtime.FuncType([i64], [i32]), lambda h: 9),
     }
+    host["trap"] = wasmtime.Func(store, wasmtime.FuncType([i32, i64, i32, i32, i32], []), lambda *cause: None)
+    for entry in host_control_functions():  # the control plane is not under test here: every call fails
+        kinds = {"i32": i32, "i64": i64}
+        func_type = wasmtime.FuncType([kinds[t] for t in entry.wasm_params], [kinds[t] for t in entry.wasm_results])
+        host[f"control_{entry.name}"] = wasmtime.Func(store, func_type, lambda *args, e=entry: e.sentinel or 9)
     imports = [host[imp.name] for imp in core_module.imports]
     instance = wasmtime.Instance(store, core_module, imports)
+    # The bridge over a guest memory of one page at GUEST_OUT and beyond: where hash_fnv1a delivers.
+    guest = wasmtime.Memory(store, wasmtime.MemoryType(wasmtime.Limits(1, None)))
+    bridge = wasmtime.Instance(store, wasmtime.Module(ENGINE, build_bridge_wat(POOLS)), [*pools, guest])
+    table = instance.exports(store)["bridge"]
+    for slot, name in enumerate(BRIDGE_EXPORTS):
+        table.set(store, slot, bridge.exports(store)[name])
     views = [np.frombuffer(p.get_buffer_ptr(store), np.uint8) for p in pools]
-    return Runtime(store, instance.exports(store), meta_view, views, faults)
+    runtime = Runtime(store, instance.exports(store), meta_view, views, faults)
+    runtime.guest = np.frombuffer(guest.get_buffer_ptr(store), np.uint8)
+    return runtime
 
 
 DATA = bytes([3, 0, 0xFF, 7, 0x80, 7, 1]) * 37  # 259 bytes: chunks and a tail
@@ -350,7 +373,7 @@ def test_exported_reducers_read_the_regions_pool(rt: Runtime) -> None:
     assert rt.call("find_byte", h, n, 0x42) == -1
     assert rt.call("popcount", h, n) == REFERENCE["popcount"](DATA, 0)
     assert rt.call("min_max_u8", h, n) == 0x00FF
-    assert rt.call("hash_fnv1a", h, n) & MASK64 == fnv1a(DATA)
+    assert rt.hash(h, n) == fnv1a(DATA)
     assert rt.counter(7, L.SLOT_BYTES_READ) == 8 * n
     assert rt.call("fill", h + 1, 3, 0x5A) == 0
     assert bytes(rt.pools[2][1005:1010]) == bytes([3, 0x5A, 0x5A, 0x5A, 0x80])
@@ -361,20 +384,25 @@ def test_exported_reducers_read_the_regions_pool(rt: Runtime) -> None:
 @pytest.mark.parametrize(
     ("name", "extra", "sentinel"),
     [("sum_u8", (), -1), ("count_byte", (1,), -1), ("find_byte", (1,), -2), ("popcount", (), -1),
-     ("min_max_u8", (), -1), ("hash_fnv1a", (), 0), ("fill", (1,), 3)],
+     ("min_max_u8", (), -1), ("hash_fnv1a", (GUEST_OUT,), 3), ("fill", (1,), 3)],
 )
 def test_exported_reducers_report_errors_by_convention(rt: Runtime, name: str, extra: tuple[int, ...], sentinel: int) -> None:
     h = rt.region(3, pool=0, base=0, capacity=64)
     assert rt.call(name, h + 60, 5, *extra) == sentinel  # one byte past the end
     assert rt.last_error() == 3
     stale = h + (1 << 32)  # generation 2, region is at 1
-    assert rt.call(name, stale, 1, *extra) == (2 if name == "fill" else sentinel)
+    codes = name in ("fill", "hash_fnv1a")  # these return the code itself
+    assert rt.call(name, stale, 1, *extra) == (2 if codes else sentinel)
     assert rt.last_error() == 2
-    assert rt.call(name, (9 << 48) | (1 << 32), 1, *extra) == (1 if name == "fill" else sentinel)  # never created
+    assert rt.call(name, (9 << 48) | (1 << 32), 1, *extra) == (1 if codes else sentinel)  # never created
     assert rt.last_error() == 1
+    if name == "hash_fnv1a":  # a delivered hash is counted; then make the region unreachable
+        assert rt.hash(h, 4) == fnv1a(bytes(4))
     rt.slot(3, L.SLOT_POOL)[0] = L.NO_POOL  # a region this runtime has no memory for
-    assert rt.call(name, h, 4, *extra) == (9 if name == "fill" else sentinel)
+    assert rt.call(name, h, 4, *extra) == (9 if codes else sentinel)
     assert rt.last_error() == 9
+    if name == "hash_fnv1a":
+        return
     counter = L.SLOT_BYTES_WRITTEN if name == "fill" else L.SLOT_BYTES_READ
     assert rt.counter(3, counter) == 4  # only the validated call that reached dispatch counted
 

@@ -365,21 +365,29 @@ def compact_region_func() -> Func:
 
 # ---------------------------------------------------------------- accessors
 def accessor(name: str, value: Callable[[], str], result: str = "i32") -> Func:
-    """``name(id)``: a field of a live region, or -1 with ``last_error`` = 1."""
+    """``name(id)``: a field of a live region, or -1 with ``last_error`` = 1.
+
+    u32 fields that may reach 2^32 - 1 (capacity, used, base) answer as i64,
+    so -1 is never a valid result (the ABI table's ``valid`` ranges).
+    """
     body = [*live_region(fail(RegionNotFound.code, f"({result}.const -1)")), value()]
     return Func(name, [("id", "i32")], [result], [("slot", "i32")], body, export=name)
 
 
-ACCESSORS: dict[str, Callable[[], str]] = {
-    "region_used": lambda: slot_load(L.SLOT_USED),
-    "region_generation": current_generation,
-    "region_pool": lambda: slot_load(L.SLOT_POOL),
-    "region_base": lambda: slot_load(L.SLOT_BASE),
-    "region_capacity": lambda: slot_load(L.SLOT_CAPACITY),
-    "region_allocator": lambda: slot_load(L.SLOT_ALLOCATOR),
-    "region_kind": lambda: slot_load(G.GS_KIND),
-    "region_residency": lambda: slot_load(G.GS_TIER),
-    "region_pinned": lambda: slot_load(G.GS_PINNED),
+def _u32_as_i64(field: int) -> Callable[[], str]:
+    return lambda: slot_load(field, "i64.load32_u")
+
+
+ACCESSORS: dict[str, tuple[Callable[[], str], str]] = {
+    "region_used": (_u32_as_i64(L.SLOT_USED), "i64"),
+    "region_generation": (current_generation, "i32"),
+    "region_pool": (lambda: slot_load(L.SLOT_POOL), "i32"),
+    "region_base": (_u32_as_i64(L.SLOT_BASE), "i64"),
+    "region_capacity": (_u32_as_i64(L.SLOT_CAPACITY), "i64"),
+    "region_allocator": (lambda: slot_load(L.SLOT_ALLOCATOR), "i32"),
+    "region_kind": (lambda: slot_load(G.GS_KIND), "i32"),
+    "region_residency": (lambda: slot_load(G.GS_TIER), "i32"),
+    "region_pinned": (lambda: slot_load(G.GS_PINNED), "i32"),
 }
 
 # ``region_metric(id, index)``: the fields of ``RegionMetrics``, in order.
@@ -583,7 +591,7 @@ def control_funcs(pools: int) -> list[Func]:
         live_slot_func(), peek_id_func(),
         create_func(pools), create_bump_func(), destroy_func(pools),
         pin_func(), unpin_func(), demote_func(), promote_func(), compact_region_func(),
-        *(accessor(name, value) for name, value in ACCESSORS.items()),
+        *(accessor(name, value, result) for name, (value, result) in ACCESSORS.items()),
         metric_func(), last_access_func(), region_count_func(), lru_candidate_func(), handle_address_func(),
         alloc_aligned_func(), begin_spill_func(), finish_spill_func(), cancel_spill_func(),
         restore_region_func(pools),

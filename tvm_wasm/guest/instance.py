@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import wasmtime
 
+from ..abi.table import ABI, TRAP_CAUSE
 from ..core.allocators import Allocator, Bump, Freelist, Slab
 from ..core.errors import HostClosed, PolicyViolation, TvmError, UnsupportedAllocator, error_for_code
 from ..core.handle import Handle
@@ -72,6 +73,31 @@ class _ClosedExports(dict):
         raise HostClosed(f"this guest instance is closed (used: {name})")
 
 
+GUEST_MEMORY_FUNCTIONS = frozenset(f.name for f in ABI if any(p.kind in ("ptr", "cptr") for p in f.params))
+"""ABI functions that copy to or from the caller's memory: in this module, always the default memory."""
+
+
+def check_guest_memory(user: wasmtime.Module) -> None:
+    """Refuse a user module that would silently read and write the wrong memory.
+
+    Here ``read``, ``write``, ``try_load_*``... copy to and from the module's
+    default memory. A user module that defines a memory of its own and imports
+    any of them would pass pointers into its own memory that land in another:
+    wrong bytes without an error. Such a module must import its memory
+    (``tvm.memory``, or ``env.memory`` as ``clang -Wl,--import-memory`` makes it).
+    """
+    imports = {(imp.module, imp.name) for imp in user.imports}
+    own_memory = any(isinstance(e.type, wasmtime.MemoryType) for e in user.exports) and not any(
+        isinstance(imp.type, wasmtime.MemoryType) for imp in user.imports)
+    using = sorted(name for module, name in imports if module == "tvm" and name in GUEST_MEMORY_FUNCTIONS)
+    if own_memory and using:
+        raise ValueError(
+            f"the module defines its own memory but imports {', '.join(using)}, which here copy to and from the "
+            "self-contained module's memory: import the memory instead (clang/lld: -Wl,--import-memory; "
+            "rustc: -C link-arg=--import-memory; WAT: (import \"tvm\" \"memory\" (memory 1)))"
+        )
+
+
 class GuestInstance:
     """One instance of a guest module in its own store (or a given one)."""
 
@@ -116,24 +142,54 @@ class GuestInstance:
         func = self.exports[name] if name in self.exports or isinstance(self.exports, _ClosedExports) else None
         if not isinstance(func, wasmtime.Func):
             raise ValueError(f"the module has no exported function {name!r}")
+        return self._guarded(func, *args)
+
+    def _guarded(self, func: object, *args: object) -> object:
+        """Call ``func``; a trap is typed only if ``trap_seq`` moved during this very call."""
+        seq = self.trap_seq()
         try:
             return func(self.store, *args)  # type: ignore[operator]
         except wasmtime.Trap as trap:
-            raise self.error_from_trap(trap) from trap
+            error = self.error_from_trap(trap, seq)
+            if error is trap:
+                raise
+            raise error from trap
 
-    def error_from_trap(self, trap: wasmtime.Trap) -> Exception:
-        """The typed error a runtime trap stands for (the code and handle are left in globals)."""
-        code_global = self.exports["trap_code"]
-        assert isinstance(code_global, wasmtime.Global)
-        code = int(code_global.value(self.store))
-        if not code:
+    def trap_seq(self) -> int:
+        """The module's count of typed-access traps (``abi.TRAP_CAUSE``)."""
+        return int(self._global("trap_seq"))
+
+    def _global(self, name: str) -> int:
+        value = self.exports[name]
+        assert isinstance(value, wasmtime.Global)
+        return int(value.value(self.store))  # type: ignore[arg-type]
+
+    def trap_cause(self) -> dict[str, int]:
+        """Every trap-cause global of the module, by name (what JavaScript reads too)."""
+        return {f.name: self._global(f.name) for f in TRAP_CAUSE}
+
+    def error_from_trap(self, trap: wasmtime.Trap, seq_before: int) -> Exception:
+        """The typed error of ``trap``, or ``trap`` itself when it was not a typed access.
+
+        ``seq_before`` is ``trap_seq`` read before the call that trapped: the
+        recorded cause belongs to this trap only if the count moved, so a cause
+        left by an earlier trap is never reported for an unrelated one.
+        """
+        if self.trap_seq() == seq_before:
             return trap
-        code_global.set_value(self.store, wasmtime.Val.i32(0))
-        handle_global = self.exports["trap_handle"]
-        assert isinstance(handle_global, wasmtime.Global)
-        handle = Handle.unpack(int(handle_global.value(self.store)))
-        return error_for_code(code, f"invalid typed access through {handle}", region_id=handle.region_id,
-                              generation=handle.generation, offset=handle.offset)
+        cause = self.trap_cause()
+        handle = Handle.unpack(cause["trap_handle"])
+        function = cause["trap_function"]
+        name = ABI[function].name.format(k="k") if 0 <= function < len(ABI) else "typed access"
+        generation = cause["trap_generation"]
+        state = f"region r{handle.region_id} at generation {generation}" if generation else f"no region r{handle.region_id}"
+        offset, width = cause["trap_offset"] & 0xFFFF_FFFF_FFFF_FFFF, cause["trap_length"]
+        capacity = cause["trap_capacity"] or None
+        return error_for_code(
+            cause["trap_code"],
+            f"{name}({handle}) accessing {width} byte(s) at offset {offset:#x}: {state}",
+            region_id=handle.region_id, generation=handle.generation, offset=offset, length=width, capacity=capacity,
+        )
 
     def last_error(self) -> int:
         return int(self.raw("last_error"))  # type: ignore[arg-type]
@@ -286,10 +342,26 @@ class GuestInstance:
 
     # ------------------------------------------------------------------ user modules
     def link(self, user: bytes | str | wasmtime.Module, *, name: str = "tvm") -> wasmtime.Instance:
-        """Instantiate a user module whose ``tvm.*`` imports (functions and ``memory``) are this module's exports."""
+        """Instantiate a user module whose ``tvm.*`` imports (functions and ``memory``) are this module's exports.
+
+        A module importing ``env.memory`` (C or Rust built with ``--import-memory``) gets the
+        module's default memory there, so ``read``/``write`` reach the guest's own data. A module
+        that defines its own memory but imports functions taking guest pointers is refused
+        (``ValueError``): those pointers would land in another memory.
+        """
         compiled = user if isinstance(user, wasmtime.Module) else self._compile(user)
         linker = wasmtime.Linker(self.engine)
         linker.define_instance(self.store, name, self.instance)
+        check_guest_memory(compiled)
+        for imp in compiled.imports:
+            if (imp.module, imp.name) == ("env", "memory") and isinstance(imp.type, wasmtime.MemoryType):
+                # C and Rust guests linked with --import-memory import their memory as env.memory;
+                # it must be the module's default memory, the one read/write copy to and from.
+                memory = self.guest_memory
+                missing = imp.type.limits.min - memory.size(self.store)
+                if missing > 0:
+                    memory.grow(self.store, missing)
+                linker.define(self.store, "env", "memory", memory)
         try:
             return linker.instantiate(self.store, compiled)
         except wasmtime.Trap:
@@ -298,12 +370,6 @@ class GuestInstance:
             raise ValueError(f"cannot link the user module: {' '.join(str(exc).split())}") from None
 
     def call(self, instance: wasmtime.Instance, name: str, *args: object) -> object:
-        """Call a linked user module's export; a runtime trap becomes its ``TvmError``."""
-        func = instance.exports(self.store)[name]
-        try:
-            return func(self.store, *args)  # type: ignore[operator]
-        except wasmtime.Trap as trap:
-            error = self.error_from_trap(trap)
-            if isinstance(error, TvmError):
-                raise error from trap
-            raise
+        """Call a linked user module's export; a typed-access trap during this call becomes its ``TvmError``,
+        any other trap comes out as the ``wasmtime.Trap`` it is."""
+        return self._guarded(instance.exports(self.store)[name], *args)

@@ -20,9 +20,11 @@ from pathlib import Path
 import wasmtime
 
 from ..core.durable import write_durably
+from ..abi.table import TRAP_CAUSE
+from ..runtime import access as A
 from ..runtime import bridge_module as B
 from ..runtime import layout as L
-from ..runtime.core_module import abi_fields, abi_funcs, check_pool_count
+from ..runtime.core_module import TRAP_CAUSE_PARAMS, abi_fields, abi_funcs, check_pool_count
 from ..runtime.wat import Func, Module
 from . import layout as G
 from .blocks import block_funcs
@@ -104,13 +106,42 @@ def private_bridge_fields() -> list[str]:
 
 def bridge_funcs(pools: int) -> list[Func]:
     """The host's bridge functions over ``$g``, internal, in bridge-table slot order."""
-    made = {
-        "copy_out": B.copy_func("copy_out", pools, outward=True),
-        "copy_in": B.copy_func("copy_in", pools, outward=False),
-        "gather": B.gather_func(pools),
-        "histogram": B.histogram_func(pools),
-    }
+    made = B.bridge_funcs(pools)
     return [dataclasses.replace(made[name], export=None) for name in B.BRIDGE_EXPORTS]
+
+
+def trap_cause_fields() -> list[str]:
+    """The exported trap-cause globals (``abi.TRAP_CAUSE``), all starting at 0."""
+    return [f'(global ${f.name} (export "{f.name}") (mut {f.wasm_type}) ({f.wasm_type}.const 0))' for f in TRAP_CAUSE]
+
+
+def trap_cause_func() -> Func:
+    """``$trap_cause``: what the shared ABI code calls just before a typed access traps.
+
+    Records the code, the function, the handle, the offset accessed (handle
+    offset + relative offset, as i64: it may pass 2^32), the width, the
+    region's capacity and current generation, and bumps ``trap_seq`` last, so
+    an embedder comparing ``trap_seq`` around a call knows the globals belong
+    to that call's trap (``abi.TRAP_CAUSE``).
+    """
+    slot_state = f"i32.load $meta offset={L.SLOTS + L.SLOT_STATE}"
+    body = [
+        *A.slot_of_handle("h"),
+        "local.get $code", "global.set $trap_code",
+        "local.get $function", "global.set $trap_function",
+        "local.get $h", "global.set $trap_handle",
+        "local.get $h", "i64.const 0xFFFFFFFF", "i64.and", "local.get $off", "i64.extend_i32_u", "i64.add",
+        "global.set $trap_offset",
+        "local.get $width", "global.set $trap_length",
+        "local.get $slot", slot_state, f"i32.const {L.GEN_MASK}", "i32.and", "global.set $trap_generation",
+        "local.get $slot", f"i64.load32_u $meta offset={L.SLOTS + L.SLOT_CAPACITY}",
+        "i64.const 0",
+        "local.get $slot", slot_state, f"i32.const {L.FLAG_LIVE}", "i32.and",
+        "select",  # the capacity while the region is live, else 0
+        "global.set $trap_capacity",
+        "global.get $trap_seq", "i32.const 1", "i32.add", "global.set $trap_seq",
+    ]
+    return Func("trap_cause", TRAP_CAUSE_PARAMS, [], [("slot", "i32")], body)
 
 
 def header_data(pools: int, max_pages: int, meta_max_pages: int) -> str:
@@ -127,7 +158,8 @@ def header_data(pools: int, max_pages: int, meta_max_pages: int) -> str:
 
 def module_funcs(pools: int, *, specialised: bool = True) -> list[Func]:
     """Every function of a module with ``pools`` pools, in module order."""
-    funcs = [*abi_funcs(pools), *bridge_funcs(pools), *span_funcs(pools), *block_funcs(pools), *control_funcs(pools)]
+    funcs = [*abi_funcs(pools), trap_cause_func(), *bridge_funcs(pools), *span_funcs(pools), *block_funcs(pools),
+             *control_funcs(pools)]
     if specialised:
         funcs += specialised_funcs(pools)
     return funcs
@@ -166,6 +198,7 @@ def build_wat(
     module = Module()
     module.fields += memories(pools, initial_pages, max_pages, meta_max_pages, guest_pages)
     module.fields += private_bridge_fields()
+    module.fields += trap_cause_fields()
     bridges = [f.name for f in bridge_funcs(pools)]
     module.fields.append(f"(elem (table $bridge) (i32.const 0) func {' '.join('$' + name for name in bridges)})")
     module.fields.append(header_data(pools, max_pages, meta_max_pages))

@@ -10,6 +10,8 @@ instead: same region, generation and bounds checks, then the load on pool
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..runtime import access as A
 from ..runtime import layout as L
 from ..runtime.core_module import TYPED, TypedAccess, bad_pool, pool_name, trap_on_error
@@ -20,16 +22,17 @@ def width_check(t: TypedAccess) -> Code:
     return ["local.get $off", "i64.extend_i32_u", "i64.add", f"i64.const {t.width}", "i64.add"]
 
 
-def in_pool(k: int) -> Code:
+def in_pool(k: int, on_error: Callable[[], Code]) -> Code:
     """Trap (code 9) unless the resolved region lives in pool ``k``."""
-    return if_([*A.pool_index(), f"i32.const {k}", "i32.ne"], [*bad_pool(), *trap_on_error()])
+    return if_([*A.pool_index(), f"i32.const {k}", "i32.ne"], [*bad_pool(), *on_error()])
 
 
 def load_in_pool(k: int, t: TypedAccess) -> Func:
     name = f"load_{t.name}_p{k}"
+    on_error = trap_on_error(name, t.width)
     body = [
-        *A.resolve("h", width_check(t), ["local.get $off"], trap_on_error),
-        *in_pool(k),
+        *A.resolve("h", width_check(t), ["local.get $off"], on_error),
+        *in_pool(k, on_error),
         *A.count(L.SLOT_BYTES_READ, [f"i64.const {t.width}"]),
         "local.get $addr",
         f"{t.load} {pool_name(k)}",
@@ -39,9 +42,10 @@ def load_in_pool(k: int, t: TypedAccess) -> Func:
 
 def store_in_pool(k: int, t: TypedAccess) -> Func:
     name = f"store_{t.name}_p{k}"
+    on_error = trap_on_error(name, t.width)
     body = [
-        *A.resolve("h", width_check(t), ["local.get $off"], trap_on_error),
-        *in_pool(k),
+        *A.resolve("h", width_check(t), ["local.get $off"], on_error),
+        *in_pool(k, on_error),
         *A.count(L.SLOT_BYTES_WRITTEN, [f"i64.const {t.width}"]),
         "local.get $addr",
         "local.get $v",

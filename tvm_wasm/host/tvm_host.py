@@ -33,11 +33,14 @@ from ..core.errors import (
     error_for_code,
 )
 from ..core.handle import U64_MAX, Handle
-from ..core.types import PlacementPolicy, RegionKind, Residency
+from ..core.types import HandleRemap, PlacementPolicy, RegionKind, Residency
+from ..abi.table import ABI, for_deployment
+from ..abi.table import HOST as ABI_HOST
 from ..runtime import layout as L
 from ..runtime.bridge_module import BRIDGE_EXPORTS, GUEST
 from ..runtime.core_module import HOST, META_MEM
 from . import native
+from .guest_control import control_imports
 from .pools import PoolSet, Span
 from .runtime import RuntimeModules, runtime_modules
 from .table import DirectoryTable, TableBump, TableCounters, TableSlab
@@ -120,11 +123,12 @@ class TvmHost(RegionDirectory):
         self._imported: dict[int, wasmtime.Memory] = {}
         self._creating_imported = False
         self._wasi_defined = False
+        self.last_remaps: dict[int, HandleRemap] = {}  # the last compaction of each region, for guests' migrate
         # The runtime ``linker`` serves as ``tvm``: guests instantiated through ``linker``
         # directly share it, and its bridge stays unbound until ``bind_guest_memory``.
         self.runtime = self._new_runtime()
         self._bind_nothing(self.runtime)
-        self.linker.define_instance(self.store, "tvm", self.runtime)
+        self._serve_tvm(self.runtime)
 
     @property  # type: ignore[override]
     def strict(self) -> bool:
@@ -182,6 +186,24 @@ class TvmHost(RegionDirectory):
         for name, params, results, fn in slow_paths:
             func = wasmtime.Func(self.store, wasmtime.FuncType(params, results), self._counted(fn))
             self._runtime_linker.define(self.store, HOST, name, func)
+        trap_type = wasmtime.FuncType([i32, i64, i32, i32, i32], [])
+        self._runtime_linker.define(self.store, HOST, "trap", wasmtime.Func(self.store, trap_type,
+                                                                            self._counted(self._host_trap)))
+        for entry, fn in control_imports(self):
+            func_type = wasmtime.FuncType([wasm_type(t) for t in entry.wasm_params],
+                                          [wasm_type(t) for t in entry.wasm_results])
+            func = wasmtime.Func(self.store, func_type, self._counted(fn))
+            self._runtime_linker.define(self.store, HOST, f"control_{entry.name}", func)
+
+    def _serve_tvm(self, runtime: wasmtime.Instance) -> None:
+        """Offer ``runtime``'s ABI functions to guests as ``tvm.*``: exactly the ABI table's host set.
+
+        Nothing else the runtime exports (its bridge table above all, whose
+        functions copy between any pool address and guest memory) is importable.
+        """
+        exports = runtime.exports(self.store)
+        for name in for_deployment(ABI_HOST):
+            self.linker.define(self.store, "tvm", name, exports[name])
 
     def _counted(self, fn: Callable[..., int]) -> Callable[..., int]:
         def entry(*args: int) -> int:
@@ -293,11 +315,11 @@ class TvmHost(RegionDirectory):
         compiled = self._as_module(module)
         self._use_wasi(compiled, wasi)
         runtime = self._new_runtime()
-        self.linker.define_instance(self.store, "tvm", runtime)
+        self._serve_tvm(runtime)
         try:
             instance = self._link_guest(compiled, runtime, memory)
         finally:
-            self.linker.define_instance(self.store, "tvm", self.runtime)
+            self._serve_tvm(self.runtime)
         initialise = instance.exports(self.store).get(REACTOR_INIT)
         if isinstance(initialise, wasmtime.Func) and COMMAND_ENTRY not in instance.exports(self.store):
             self.call(instance, REACTOR_INIT)
@@ -351,39 +373,21 @@ class TvmHost(RegionDirectory):
         return instance
 
     def call(self, instance: wasmtime.Instance, name: str, *args: object) -> object:
-        """Call a guest export; a trap raised by the ``tvm`` runtime becomes its ``TvmError``."""
+        """Call a guest export.
+
+        An invalid typed access raises its ``TvmError`` from inside the runtime
+        (``_host_trap``), so it reaches this caller, or any caller of a wasm
+        export, as that error; every other trap comes out as the
+        ``wasmtime.Trap`` it is. A missing export is a ``ValueError``, a wrong
+        argument count a ``TypeError``.
+        """
         func = instance.exports(self.store).get(name)
         if not isinstance(func, wasmtime.Func):
             raise ValueError(f"the guest has no exported function {name!r}")
         expected = len(func.type(self.store).params)
         if len(args) != expected:
             raise TypeError(f"{name} takes {expected} argument(s), got {len(args)}")
-        try:
-            return func(self.store, *args)  # type: ignore[operator]
-        except wasmtime.Trap as trap:
-            raise self._error_from_trap(instance, trap) from trap
-
-    def _error_from_trap(self, instance: wasmtime.Instance, trap: wasmtime.Trap) -> Exception:
-        # The trap may come from the runtime of another guest the called one calls into
-        # (cross-instance imports): look at the called guest's runtime first, then every other.
-        bindings = sorted(self._bindings, key=lambda b: b.guest is not instance)
-        for binding in bindings:
-            code_global = binding.runtime.exports(self.store)["trap_code"]
-            assert isinstance(code_global, wasmtime.Global)
-            code = int(code_global.value(self.store))
-            if code:
-                code_global.set_value(self.store, wasmtime.Val.i32(0))
-                handle_global = binding.runtime.exports(self.store)["trap_handle"]
-                assert isinstance(handle_global, wasmtime.Global)
-                handle = Handle.unpack(int(handle_global.value(self.store)))
-                return error_for_code(
-                    code,
-                    f"invalid typed access through {handle} in {name_of(trap)}",
-                    region_id=handle.region_id,
-                    generation=handle.generation,
-                    offset=handle.offset,
-                )
-        return trap
+        return func(self.store, *args)  # type: ignore[operator]
 
     # ------------------------------------------------------------------ component model (WIT path)
     def component_linker(self, *, max_transfer: int | None = None, wasi: bool = False) -> wasmtime.component.Linker:
@@ -429,6 +433,15 @@ class TvmHost(RegionDirectory):
         except Exception:  # noqa: BLE001 - never unwind through wasm
             self.table.host_error = 9
         return 0
+
+    def _host_trap(self, code: int, packed: int, off: int, width: int, function: int) -> None:
+        """An invalid typed access: raise its typed error here, in the runtime's error path.
+
+        wasmtime carries an exception raised in a host function out to
+        whoever called the wasm export, so the cause reaches every caller and
+        nothing is left behind for a later, unrelated trap to pick up.
+        """
+        raise typed_access_error(self, code, Handle.unpack(packed), off & 0xFFFF_FFFF, width, function)
 
     def _host_dealloc(self, packed: int) -> int:
         try:
@@ -641,6 +654,13 @@ class TvmHost(RegionDirectory):
             self.spill_region(region.id)
             resident -= region.capacity
 
+    # ------------------------------------------------------------------ compaction
+    def compact_region(self, region_id: int) -> HandleRemap:
+        """The model's ``compact_region``; the remap is kept so guests can ``tvm.migrate`` old handles."""
+        remap = super().compact_region(region_id)
+        self.last_remaps[region_id] = remap
+        return remap
+
     # ------------------------------------------------------------------ views
     def view(self, region_id: int) -> np.ndarray:
         """Zero-copy uint8 view of a resident region's bytes (valid until it moves)."""
@@ -650,9 +670,27 @@ class TvmHost(RegionDirectory):
         return self._span_view(region)
 
 
-def name_of(trap: wasmtime.Trap) -> str:
-    frames = getattr(trap, "frames", None) or []
-    return frames[0].func_name or "wasm" if frames else "wasm"
+def wasm_type(name: str) -> wasmtime.ValType:
+    return {"i32": wasmtime.ValType.i32, "i64": wasmtime.ValType.i64, "f32": wasmtime.ValType.f32,
+            "f64": wasmtime.ValType.f64}[name]()
+
+
+def typed_access_error(host: TvmHost, code: int, handle: Handle, off: int, width: int, function: int) -> TvmError:
+    """The typed error of a failed typed access, naming what was accessed and the region's state."""
+    region = host._regions.get(handle.region_id)
+    accessed = handle.offset + off
+    name = ABI[function].name if 0 <= function < len(ABI) else "typed access"
+    if region is None:
+        state = "a destroyed region" if host.table.get(handle.region_id, L.SLOT_STATE) & L.FLAG_TOMBSTONE \
+            else "no region"
+        detail = f"{state} r{handle.region_id}"
+    else:
+        detail = f"region r{handle.region_id} at generation {region.generation}, {region.residency.name}"
+    message = f"{name}({handle}, off={off}) accessing {width} byte(s) at offset {accessed:#x}: {detail}"
+    return error_for_code(
+        code, message, region_id=handle.region_id, generation=handle.generation, offset=accessed, length=width,
+        capacity=region.capacity if region is not None else None,
+    )
 
 
 class ClosedTvmHost(TvmHost):

@@ -140,7 +140,28 @@ def histogram_func(pools: int) -> Func:
     return Func("histogram", params, ["i32"], [("i", "i32"), ("cell", "i32")], body, export="histogram")
 
 
-BRIDGE_EXPORTS = ("copy_out", "copy_in", "gather", "histogram")  # in bridge-table slot order
+def put_i64_func() -> Func:
+    """Write a computed u64 (little-endian) to guest memory at ``dst``: a result no sentinel can stand for."""
+    body = [
+        *check_guest("dst", ["i64.const 8"]),
+        "local.get $dst", "local.get $value", f"i64.store {GUEST_MEMORY} align=1",
+        "i32.const 0",
+    ]
+    return Func("put_i64", [("dst", "i32"), ("value", "i64")], ["i32"], [], body, export="put_i64")
+
+
+BRIDGE_EXPORTS = ("copy_out", "copy_in", "gather", "histogram", "put_i64")  # in bridge-table slot order
+
+
+def bridge_funcs(pools: int) -> dict[str, Func]:
+    """Every bridge function by export name."""
+    return {
+        "copy_out": copy_func("copy_out", pools, outward=True),
+        "copy_in": copy_func("copy_in", pools, outward=False),
+        "gather": gather_func(pools),
+        "histogram": histogram_func(pools),
+        "put_i64": put_i64_func(),
+    }
 
 
 def build_bridge_wat(pools: int, guest_min_pages: int = 0, memory64: bool = False) -> str:
@@ -150,8 +171,7 @@ def build_bridge_wat(pools: int, guest_min_pages: int = 0, memory64: bool = Fals
     module = Module()
     module.imports += [import_memory(HOST, f"pool{k}", f"p{k}", 0, L.WASM32_MAX_PAGES) for k in range(pools)]
     module.imports.append(import_memory(GUEST, "memory", "g", guest_min_pages))
-    module.add(copy_func("copy_out", pools, outward=True))
-    module.add(copy_func("copy_in", pools, outward=False))
-    module.add(gather_func(pools))
-    module.add(histogram_func(pools))
+    made = bridge_funcs(pools)
+    for name in BRIDGE_EXPORTS:
+        module.add(made[name])
     return module.render()

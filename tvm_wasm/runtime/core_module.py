@@ -9,12 +9,14 @@ module that imports that guest's memory (see ``bridge_module``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 
+from ..abi.table import TYPED_ACCESS, TypedWidth, function_index
 from ..core.errors import AllocationFailed, OutOfBounds, RegionNotFound
 from . import access as A
 from . import layout as L
 from . import reducers as R
+from .slow_paths import host_control_functions, host_control_wrappers
 from .wat import Code, Func, Module, if_, import_func, import_memory, per_pool
 
 HOST = "tvm_host"
@@ -25,34 +27,19 @@ BRIDGE_COPY_OUT = 0  # (pool, addr, dst, len) -> code   region -> guest
 BRIDGE_COPY_IN = 1  # (pool, addr, src, len) -> code    guest -> region
 BRIDGE_GATHER = 2  # (pool, region_addr, capacity_left, indices, count, item_size, dst) -> code
 BRIDGE_HISTOGRAM = 3  # (pool, addr, out, len) -> code   (the export is byte_histogram(h, len, out))
+BRIDGE_PUT_I64 = 4  # (dst, value) -> code                 a computed u64 out to guest memory
 BRIDGE_TYPES = {
     BRIDGE_COPY_OUT: ("t_copy", ["i32"] * 4, ["i32"]),
     BRIDGE_COPY_IN: ("t_copy", ["i32"] * 4, ["i32"]),
     BRIDGE_GATHER: ("t_gather", ["i32"] * 7, ["i32"]),
     BRIDGE_HISTOGRAM: ("t_copy", ["i32"] * 4, ["i32"]),
+    BRIDGE_PUT_I64: ("t_put", ["i32", "i64"], ["i32"]),
 }
 BRIDGE_SLOTS = len(BRIDGE_TYPES)
 
 
-@dataclass(frozen=True)
-class TypedAccess:
-    """One typed load/store pair: wasm value type, width and the instructions."""
-
-    name: str
-    value_type: str
-    width: int
-    load: str
-    store: str
-
-
-TYPED = [
-    TypedAccess("u8", "i32", 1, "i32.load8_u", "i32.store8"),
-    TypedAccess("u16", "i32", 2, "i32.load16_u", "i32.store16"),
-    TypedAccess("u32", "i32", 4, "i32.load", "i32.store"),
-    TypedAccess("i64", "i64", 8, "i64.load", "i64.store"),
-    TypedAccess("f32", "f32", 4, "f32.load", "f32.store"),
-    TypedAccess("f64", "f64", 8, "f64.load", "f64.store"),
-]
+TypedAccess = TypedWidth  # one typed load/store pair, from the ABI table
+TYPED = list(TYPED_ACCESS)
 
 
 def pool_name(k: int) -> str:
@@ -60,9 +47,24 @@ def pool_name(k: int) -> str:
 
 
 # ---------------------------------------------------------------- error conventions
-def trap_on_error() -> Code:
-    """Typed accesses trap; the code and handle are left in globals for the host to report."""
-    return ["local.get $h", "global.set $trap_handle", "local.get $code", "global.set $trap_code", "unreachable"]
+TRAP_CAUSE_PARAMS = [("code", "i32"), ("h", "i64"), ("off", "i32"), ("width", "i32"), ("function", "i32")]
+"""What ``$trap_cause`` receives: the code, the handle, the relative offset, the width, the ABI index."""
+
+
+def trap_on_error(name: str, width: int) -> Callable[[], Code]:
+    """Typed accesses trap, after ``$trap_cause`` recorded what was accessed.
+
+    On the host ``$trap_cause`` is an import that raises the typed error in
+    Python (so it never returns); in the self-contained module it fills the
+    exported trap-cause globals. Either way the fast path is untouched.
+    """
+    index = function_index(name)
+
+    def on_error() -> Code:
+        return ["local.get $code", "local.get $h", "local.get $off", f"i32.const {width}", f"i32.const {index}",
+                "call $trap_cause", "unreachable"]
+
+    return on_error
 
 
 def return_code_on_error() -> Code:
@@ -79,16 +81,21 @@ def bad_pool() -> Code:
 
 
 # ---------------------------------------------------------------- typed access
+def width_i64(t: TypedAccess) -> Code:
+    """``off + width`` as i64, added to the handle's offset by the bounds check."""
+    return ["local.get $off", "i64.extend_i32_u", "i64.add", f"i64.const {t.width}", "i64.add"]
+
+
 def typed_load(pools: int, t: TypedAccess) -> Func:
-    width_i64 = ["local.get $off", "i64.extend_i32_u", "i64.add", f"i64.const {t.width}", "i64.add"]
+    on_error = trap_on_error(f"load_{t.name}", t.width)
     body = [
-        *A.resolve("h", width_i64, ["local.get $off"], trap_on_error),
+        *A.resolve("h", width_i64(t), ["local.get $off"], on_error),
         *A.count(L.SLOT_BYTES_READ, [f"i64.const {t.width}"]),
         *per_pool(
             pools,
             lambda k: ["local.get $addr", f"{t.load} {pool_name(k)}", "return"],
             A.pool_index(),
-            [*bad_pool(), *trap_on_error()],
+            [*bad_pool(), *on_error()],
         ),
     ]
     return Func(
@@ -97,15 +104,15 @@ def typed_load(pools: int, t: TypedAccess) -> Func:
 
 
 def typed_store(pools: int, t: TypedAccess) -> Func:
-    width_i64 = ["local.get $off", "i64.extend_i32_u", "i64.add", f"i64.const {t.width}", "i64.add"]
+    on_error = trap_on_error(f"store_{t.name}", t.width)
     body = [
-        *A.resolve("h", width_i64, ["local.get $off"], trap_on_error),
+        *A.resolve("h", width_i64(t), ["local.get $off"], on_error),
         *A.count(L.SLOT_BYTES_WRITTEN, [f"i64.const {t.width}"]),
         *per_pool(
             pools,
             lambda k: ["local.get $addr", "local.get $v", f"{t.store} {pool_name(k)}", "return"],
             A.pool_index(),
-            [*bad_pool(), *trap_on_error()],
+            [*bad_pool(), *on_error()],
         ),
     ]
     return Func(
@@ -116,6 +123,46 @@ def typed_store(pools: int, t: TypedAccess) -> Func:
         body,
         export=f"store_{t.name}",
     )
+
+
+def try_load(t: TypedAccess) -> Func:
+    """try_load_{t}(h, off, out) -> code: the load's checks, then the value's bytes to guest memory at ``out``.
+
+    The bridge checks ``out`` against the guest memory (code 7) before a byte
+    moves, so a failed call writes nothing.
+    """
+    name = f"try_load_{t.name}"
+    body = [
+        *A.resolve("h", width_i64(t), ["local.get $off"], return_code_on_error),
+        *A.pool_index(),
+        "local.get $addr",
+        "local.get $out",
+        f"i32.const {t.width}",
+        *bridge_call(BRIDGE_COPY_OUT),
+        "local.tee $code",
+        *if_([], return_code_on_error()),
+        *A.count(L.SLOT_BYTES_READ, [f"i64.const {t.width}"]),
+        "i32.const 0",
+    ]
+    params = [("h", "i64"), ("off", "i32"), ("out", "i32")]
+    return Func(name, params, ["i32"], A.RESOLVE_LOCALS, body, export=name)
+
+
+def try_store(pools: int, t: TypedAccess) -> Func:
+    """try_store_{t}(h, off, v) -> code: the store's checks, returning the code instead of trapping."""
+    name = f"try_store_{t.name}"
+    body = [
+        *A.resolve("h", width_i64(t), ["local.get $off"], return_code_on_error),
+        *A.count(L.SLOT_BYTES_WRITTEN, [f"i64.const {t.width}"]),
+        *per_pool(
+            pools,
+            lambda k: ["local.get $addr", "local.get $v", f"{t.store} {pool_name(k)}", "i32.const 0", "return"],
+            A.pool_index(),
+            [*bad_pool(), *return_code_on_error()],
+        ),
+    ]
+    params = [("h", "i64"), ("off", "i32"), ("v", t.value_type)]
+    return Func(name, params, ["i32"], A.RESOLVE_LOCALS, body, export=name)
 
 
 # ---------------------------------------------------------------- allocation
@@ -540,8 +587,6 @@ def abi_fields() -> list[str]:
     return fields + [
         f'(table $bridge (export "bridge") {BRIDGE_SLOTS} funcref)',
         '(global $last_error (mut i32) (i32.const 0))',
-        '(global $trap_code (export "trap_code") (mut i32) (i32.const 0))',
-        '(global $trap_handle (export "trap_handle") (mut i64) (i64.const 0))',
     ]
 
 
@@ -551,11 +596,14 @@ def abi_funcs(pools: int) -> list[Func]:
     Needs, from whoever assembles the module: memories ``$meta`` and
     ``$p0..``, ``abi_fields()``, the bridge table filled with the bridge
     functions, and functions ``$host_fault``, ``$host_alloc``,
-    ``$host_dealloc`` (imports on the host, internal in a self-contained module).
+    ``$host_dealloc`` and ``$trap_cause`` (imports on the host, internal in a
+    self-contained module).
     """
     funcs = [A.check_handle_func(), A.ensure_resident_func(), alloc_func(), dealloc_func(), last_error_func()]
     for t in TYPED:
         funcs += [typed_load(pools, t), typed_store(pools, t)]
+    for t in TYPED:
+        funcs += [try_load(t), try_store(pools, t)]
     funcs += [
         guest_transfer("read", BRIDGE_COPY_OUT, L.SLOT_BYTES_READ, "dst"),
         guest_transfer("write", BRIDGE_COPY_IN, L.SLOT_BYTES_WRITTEN, "src"),
@@ -577,7 +625,12 @@ def build_core_wat(pools: int) -> str:
     module.imports.append(import_func(HOST, "fault", "host_fault", ["i32"], ["i32"]))
     module.imports.append(import_func(HOST, "alloc", "host_alloc", ["i32", "i32"], ["i64"]))
     module.imports.append(import_func(HOST, "dealloc", "host_dealloc", ["i64"], ["i32"]))
+    module.imports.append(import_func(HOST, "trap", "trap_cause", [t for _, t in TRAP_CAUSE_PARAMS]))
+    module.imports += [import_func(HOST, f"control_{f.name}", f"host_{f.name}", f.wasm_params, f.wasm_results)
+                       for f in host_control_functions()]
     module.fields += abi_fields()
+    for func in host_control_wrappers():
+        module.add(func)
     for func in abi_funcs(pools):
         module.add(func)
     return module.render()

@@ -314,11 +314,14 @@ SPAN_KERNELS: dict[str, SpanKernel] = {
 # ---------------------------------------------------------------- exported raw-ABI functions
 @dataclass(frozen=True)
 class Convention:
-    """How one exported reducer reports: its result type and what it returns on error."""
+    """How one exported reducer reports: its result type, what it returns on error, and
+    ``widen``, run after the kernel to turn its result into the export's (the ABI table's
+    sentinels must lie outside every valid result, so some i32 kernel results widen to i64)."""
 
     result: str
     on_error: Callable[[], Code]
     counter: int = L.SLOT_BYTES_READ
+    widen: tuple[str, ...] = ()
 
 
 def sentinel(value: str) -> Callable[[], Code]:
@@ -336,13 +339,17 @@ def error_code() -> Code:
     return return_code_on_error()
 
 
+# A found offset is at most 2^32 - 2 (unsigned); the kernel's -1 (absent) stays -1.
+FIND_WIDEN = ("local.tee $k_r", "i32.const -1", "i32.eq", "if (result i64)", "  i64.const -1", "else",
+              "  local.get $k_r", "  i64.extend_i32_u", "end")
+
 CONVENTIONS: dict[str, Convention] = {
     "sum_u8": Convention("i64", sentinel("i64.const -1")),
-    "count_byte": Convention("i32", sentinel("i32.const -1")),
-    "find_byte": Convention("i32", sentinel("i32.const -2")),
+    "count_byte": Convention("i64", sentinel("i64.const -1"), widen=("i64.extend_i32_u",)),
+    "find_byte": Convention("i64", sentinel("i64.const -2"), widen=FIND_WIDEN),
     "popcount": Convention("i64", sentinel("i64.const -1")),
     "min_max_u8": Convention("i32", sentinel("i32.const -1")),
-    "hash_fnv1a": Convention("i64", sentinel("i64.const 0")),
+    "hash_fnv1a": Convention("i32", error_code),
     "fill": Convention("i32", error_code, L.SLOT_BYTES_WRITTEN),
     "eq": Convention("i32", sentinel("i32.const -1")),
 }
@@ -373,7 +380,7 @@ def span_reducer_func(pools: int, name: str) -> Func:
 
     def arm(k: int) -> Code:
         code = make(pool_name(k)).code
-        return [*code, "i32.const 0", "return"] if kernel.result is None else [*code, "return"]
+        return [*code, "i32.const 0", "return"] if kernel.result is None else [*code, *conv.widen, "return"]
 
     body = [
         *A.resolve("h", span_len_i64(), ["i32.const 0"], conv.on_error),
@@ -381,7 +388,36 @@ def span_reducer_func(pools: int, name: str) -> Func:
         *per_pool(pools, arm, A.pool_index(), unreachable_pool(conv.on_error)),
     ]
     params = [("h", "i64"), *kernel.inputs[1:]]  # $addr comes from the handle
-    return Func(name, params, [conv.result], [*A.RESOLVE_LOCALS, *kernel.locals], body, export=name)
+    extra = [("k_r", "i32")] if conv.widen else []
+    return Func(name, params, [conv.result], [*A.RESOLVE_LOCALS, *kernel.locals, *extra], body, export=name)
+
+
+def hash_func(pools: int) -> Func:
+    """hash_fnv1a(h, len, out) -> code: every u64 is a valid hash, so it goes to guest memory at ``out``.
+
+    The bridge checks ``out`` (code 7) before writing; bytes are counted only
+    once the hash is delivered.
+    """
+    from .core_module import BRIDGE_PUT_I64, bridge_call, pool_name, return_code_on_error
+
+    kernel = hash_fnv1a(pool_name(0))
+    body = [
+        *A.resolve("h", span_len_i64(), ["i32.const 0"], return_code_on_error),
+        "block $hashed",
+        *per_pool(pools, lambda k: [*hash_fnv1a(pool_name(k)).code, "local.set $k_hash", "br $hashed"],
+                  A.pool_index(), unreachable_pool(return_code_on_error)),
+        "end",
+        "local.get $out",
+        "local.get $k_hash",
+        *bridge_call(BRIDGE_PUT_I64),
+        "local.tee $code",
+        *if_([], return_code_on_error()),
+        *count_len(L.SLOT_BYTES_READ),
+        "i32.const 0",
+    ]
+    params = [("h", "i64"), ("len", "i32"), ("out", "i32")]
+    locals_ = [*A.RESOLVE_LOCALS, *kernel.locals, ("k_hash", "i64")]
+    return Func("hash_fnv1a", params, ["i32"], locals_, body, export="hash_fnv1a")
 
 
 def slot_address(slot: str, handle: str) -> Code:
@@ -432,4 +468,7 @@ def eq_func(pools: int) -> Func:
 
 def reducer_funcs(pools: int) -> list[Func]:
     """The exported reducers, each specialised per pool (``eq`` per pair of pools)."""
-    return [*(span_reducer_func(pools, name) for name in SPAN_KERNELS), eq_func(pools)]
+    return [
+        *(hash_func(pools) if name == "hash_fnv1a" else span_reducer_func(pools, name) for name in SPAN_KERNELS),
+        eq_func(pools),
+    ]
