@@ -27,6 +27,7 @@ from .core.file_backing import FileBackingStore
 from .core.handle import Handle
 from .host.tvm_host import TvmHost
 from .wit import wit_dir
+from .sdk import get_include
 from .core.types import (
     EvictionReport,
     HandleRemap,
@@ -71,4 +72,5 @@ __all__ = [
     "UnsupportedAllocator",
     "__version__",
     "wit_dir",
+    "get_include",
 ]

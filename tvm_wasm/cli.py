@@ -26,6 +26,7 @@ from .bench import command as bench_command
 from .guest import command as guest_command
 from .host import command as run_command
 from .templates import command as template_command
+from .sdk import command as sdk_command
 from .core.errors import TvmError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     guest_command.register(commands)
     run_command.register(commands)
     template_command.register(commands)
+    sdk_command.register(commands)
     return parser
 
 

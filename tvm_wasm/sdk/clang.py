@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Literal
 
 import wasmtime
 
+from . import get_include
+
 if TYPE_CHECKING:
     from ..guest.instance import GuestInstance
 
@@ -73,7 +75,7 @@ def build(
     include_dirs: Sequence[str | os.PathLike[str]] = (),
     flags: Sequence[str] = (),
 ) -> Path:
-    """Compile and link one C file to ``output``; the source's folder is on the include path.
+    """Compile and link one C file to ``output``; the source's folder and ``tvm.h``'s are on the include path.
 
     Raises ``ToolchainMissing`` when the toolchain for ``target`` is absent, and
     ``RuntimeError`` with clang's message when the program does not build.
@@ -83,7 +85,7 @@ def build(
         raise ToolchainMissing(problem)
     source, output = Path(source), Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    includes = [f"-I{path}" for path in (source.parent, *include_dirs)]
+    includes = [f"-I{path}" for path in (source.parent, get_include(), *include_dirs)]
     command = [clang() or "clang", *FLAGS[target], *includes, *flags, "-o", str(output), str(source)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     if done.returncode != 0:

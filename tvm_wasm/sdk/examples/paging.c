@@ -15,7 +15,7 @@
  * same checksum over a plain buffer in linear memory and over a region, paged.
  */
 #include <stdint.h>
-#include "tvm_decls.h"
+#include <tvm.h> /* tvm-wasm sdk --include */
 
 #define CHUNK 65536u
 #define WORDS (CHUNK / 4u)
@@ -41,7 +41,7 @@ static uint64_t checksum_words(uint64_t acc, const uint32_t *w, uint32_t first, 
 static uint32_t fill(tvm_handle h, uint32_t bytes, uint32_t r) {
   for (uint32_t at = 0; at < bytes; at += CHUNK) {
     for (uint32_t i = 0; i < WORDS; i++) chunk[i] = word(at / 4u + i, r);
-    uint32_t code = tvm_write(tvm_at(h, at), chunk, CHUNK);
+    uint32_t code = tvm_write(tvm_handle_add(h, at), chunk, CHUNK);
     if (code) return code;
   }
   return 0;
@@ -50,7 +50,7 @@ static uint32_t fill(tvm_handle h, uint32_t bytes, uint32_t r) {
 static uint32_t checksum_region(tvm_handle h, uint32_t bytes, uint64_t *out) {
   uint64_t acc = 0;
   for (uint32_t at = 0; at < bytes; at += CHUNK) {
-    uint32_t code = tvm_read(tvm_at(h, at), chunk, CHUNK);
+    uint32_t code = tvm_read(tvm_handle_add(h, at), chunk, CHUNK);
     if (code) return code;
     acc = checksum_words(acc, chunk, at / 4u, WORDS);
   }

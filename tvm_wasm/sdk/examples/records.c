@@ -15,7 +15,7 @@
  * the sum of that many scans (mod 2^64).
  */
 #include <stdint.h>
-#include "tvm_decls.h"
+#include <tvm.h> /* tvm-wasm sdk --include */
 
 #define MAX_RECORDS 100000u
 #define RECORD 32u
@@ -111,7 +111,7 @@ static uint64_t field_paged(void) {
   uint64_t sum = 0;
   for (uint32_t base = 0; base < count; base += PER_CHUNK) {
     uint32_t end = base + PER_CHUNK < count ? base + PER_CHUNK : count;
-    if (tvm_read(tvm_at(store, base * RECORD), page, (end - base) * RECORD)) __builtin_trap();
+    if (tvm_read(tvm_handle_add(store, base * RECORD), page, (end - base) * RECORD)) __builtin_trap();
     SCAN_FIELD(PAGE_KEY, base, end, sum);
   }
   return sum;
@@ -121,7 +121,7 @@ static uint64_t filter_paged(void) {
   uint64_t sum = 0;
   for (uint32_t base = 0; base < count; base += PER_CHUNK) {
     uint32_t end = base + PER_CHUNK < count ? base + PER_CHUNK : count;
-    if (tvm_read(tvm_at(store, base * RECORD), page, (end - base) * RECORD)) __builtin_trap();
+    if (tvm_read(tvm_handle_add(store, base * RECORD), page, (end - base) * RECORD)) __builtin_trap();
     SCAN_FILTER(PAGE_FLAGS, PAGE_SCORE, PAGE_VALUE, base, end, sum);
   }
   return sum;

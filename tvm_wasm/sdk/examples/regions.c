@@ -7,7 +7,7 @@
  * Library exports: run(seed, rounds) -> digest; live() -> regions this guest still holds.
  */
 #include <stdint.h>
-#include "tvm_decls.h"
+#include <tvm.h> /* tvm-wasm sdk --include */
 
 #define EXPORT(name) __attribute__((export_name(#name)))
 #define MAX_ROUNDS 64u

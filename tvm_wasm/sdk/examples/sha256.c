@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
-#include "tvm_decls.h"
+#include <tvm.h> /* tvm-wasm sdk --include */
 
 /****************************** MACROS ******************************/
 #define SHA256_BLOCK_SIZE 32            // SHA256 outputs a 32 byte digest
@@ -191,7 +191,7 @@ static tvm_handle region_of(const BYTE *text, size_t len, size_t times)
 	uint32_t region = tvm_create_region(TVM_BLOB_ARENA, len * times);
 	tvm_handle h = region ? tvm_alloc(region, len * times) : 0;
 	for (size_t t = 0; h && t < times; ++t)
-		if (tvm_write(tvm_at(h, t * len), text, len))
+		if (tvm_write(tvm_handle_add(h, t * len), text, len))
 			return 0;
 	return h;
 }
