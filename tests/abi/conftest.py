@@ -1,36 +1,18 @@
-"""Fixtures for the ABI tests: one engine per deployment, so each runtime and module compiles once."""
+"""Fixtures for the ABI tests: host and self-contained-module factories on shared engines."""
 
 from __future__ import annotations
 
-import functools
+import sys
+from pathlib import Path
 
 import pytest
-import wasmtime
 
-from tvm_wasm.guest import build_module
-from tvm_wasm.guest.instance import GuestInstance
-from tvm_wasm.guest.module import GuestModule, validation_engine
-from tvm_wasm.host.tvm_host import TvmHost, default_engine
+sys.path.insert(0, str(Path(__file__).parent))  # abi_helpers, whatever the import mode
 
+from abi_helpers import compiled_guest_module, host_engine, module_engine  # noqa: E402
 
-@functools.cache
-def host_engine() -> wasmtime.Engine:
-    return default_engine()
-
-
-@functools.cache
-def module_engine() -> wasmtime.Engine:
-    return validation_engine()
-
-
-@functools.cache
-def guest_module(pools: int = 2, specialised: bool = True) -> GuestModule:
-    return build_module(pools=pools, max_pages=256, specialised=specialised)
-
-
-@functools.cache
-def compiled_guest_module(pools: int = 2) -> wasmtime.Module:
-    return wasmtime.Module(module_engine(), guest_module(pools).wasm)
+from tvm_wasm.guest.instance import GuestInstance  # noqa: E402
+from tvm_wasm.host.tvm_host import TvmHost  # noqa: E402
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import wasmtime
-from conftest import guest_module, host_engine, module_engine
+from abi_helpers import guest_module, host_engine, module_engine
 
 from raw_abi_spec import RAW_ABI
 from tvm_wasm.abi import ABI, TRAP_CAUSE, by_name, for_deployment, function_index
@@ -59,10 +59,10 @@ def test_host_serves_every_table_function_and_nothing_else(make_host):
     assert module_only and all(f.absent_because for f in module_only)
     for entry in module_only:
         name = entry.name.format(k=0)
-        with pytest.raises(wasmtime.WasmtimeError, match="unknown import"):
+        with pytest.raises(ValueError, match="unknown import"):
             host.instantiate(importer([name], {name: entry}))
     for internal in ("bridge", "trap_code", "control_create_region", "fault"):
-        with pytest.raises(wasmtime.WasmtimeError, match="unknown import"):
+        with pytest.raises(ValueError, match="unknown import"):
             host.instantiate(f'(module (import "tvm" "{internal}" (func)))')
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import wasmtime
-from conftest import compiled_guest_module, module_engine
+from abi_helpers import compiled_guest_module, module_engine
 
 from tvm_wasm import OutOfBounds, get_include
 from tvm_wasm.guest.instance import GuestInstance
