@@ -92,7 +92,7 @@ async function runJob(job) {
         const data = await blob(buf.blob);
         const seg = data.length / buf.segments;
         rids.forEach((r, k) => {
-          const pool = ex.region_pool(r), base = ex.region_base(r) >>> 0;
+          const pool = ex.region_pool(r), base = Number(ex.region_base(r));
           new Uint8Array(ex['mem' + pool].buffer).set(data.subarray(k * seg, (k + 1) * seg), base);
         });
       }
