@@ -18,7 +18,7 @@
 
 // --- generated from the ABI table by tvm_wasm.guest.web: do not edit by hand ---
 export const ABI_VERSION = 2;
-export const ABI_FINGERPRINT = 0xc3098b83;
+export const ABI_FINGERPRINT = 0xb3c3894f;
 const KIND_NAMES = ["HOT_HEAP", "OBJECT_ARENA", "BLOB_ARENA", "PAGE_STORE", "SCRATCH", "DEVICE_STATE", "CODE_CACHE"];
 const KIND_POLICY = [{ pinnable: true, spillable: false, warm: false }, { pinnable: false, spillable: true, warm: false }, { pinnable: false, spillable: true, warm: false }, { pinnable: false, spillable: true, warm: true }, { pinnable: false, spillable: false, warm: false }, { pinnable: true, spillable: false, warm: false }, { pinnable: true, spillable: false, warm: false }];
 // --- end of generated code ---
