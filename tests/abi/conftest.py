@@ -17,17 +17,29 @@ from tvm_wasm.host.tvm_host import TvmHost  # noqa: E402
 
 @pytest.fixture
 def make_host():
+    """``make_host(**kwargs)`` -> a TvmHost (2 pools) on the shared engine, closed when the test ends."""
+    made: list[TvmHost] = []
+
     def make(**kwargs: object) -> TvmHost:
         kwargs.setdefault("engine", host_engine())
         kwargs.setdefault("pools", 2)
-        return TvmHost(**kwargs)  # type: ignore[arg-type]
+        made.append(TvmHost(**kwargs))  # type: ignore[arg-type]
+        return made[-1]
 
-    return make
+    yield make
+    for host in made:
+        host.close()
 
 
 @pytest.fixture
 def make_guest():
-    def make() -> GuestInstance:
-        return GuestInstance(compiled_guest_module(), engine=module_engine())
+    """``make_guest()`` -> a self-contained module instance, closed when the test ends."""
+    made: list[GuestInstance] = []
 
-    return make
+    def make() -> GuestInstance:
+        made.append(GuestInstance(compiled_guest_module(), engine=module_engine()))
+        return made[-1]
+
+    yield make
+    for guest in made:
+        guest.close()

@@ -15,10 +15,8 @@ from pathlib import Path
 
 import pytest
 import wasmtime
-from abi_helpers import compiled_guest_module, module_engine
 
 from tvm_wasm import OutOfBounds, get_include
-from tvm_wasm.guest.instance import GuestInstance
 from tvm_wasm.sdk import get_rust_bindings
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
@@ -109,9 +107,9 @@ def test_guest_runs_on_the_host(kind, out_dir, make_host):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_guest_runs_on_the_self_contained_module(kind, out_dir):
+def test_guest_runs_on_the_self_contained_module(kind, out_dir, make_guest):
     wasm = guest_binary(kind, out_dir)
-    g = GuestInstance(compiled_guest_module(), engine=module_engine())
+    g = make_guest()
     user = g.link(wasm)
     assert g.call(user, "run", 16) == EXPECTED
     assert g.region_count() == 0
@@ -122,13 +120,13 @@ def test_guest_runs_on_the_self_contained_module(kind, out_dir):
     assert (info.value.offset, info.value.length, info.value.capacity) == (1 << 20, 4, 64)
 
 
-def test_a_guest_with_its_own_memory_is_refused_by_the_module(out_dir):
+def test_a_guest_with_its_own_memory_is_refused_by_the_module(out_dir, make_guest):
     if not clang_can("wasm32"):
         pytest.skip("clang cannot build for wasm32 here (apt-get install clang lld)")
     out = Path(out_dir) / "own-memory.wasm"
     subprocess.run(["clang", *C_FLAGS["wasm32"], "-O2", f"-I{get_include()}", str(EXAMPLES / "hello_regions.c"),
                     "-o", str(out)], check=True, capture_output=True)
-    g = GuestInstance(compiled_guest_module(), engine=module_engine())
+    g = make_guest()
     with pytest.raises(ValueError, match="import-memory"):
         g.link(out.read_bytes())
 
