@@ -194,6 +194,13 @@ class AbiFunction:
     def wasm_results(self) -> tuple[str, ...]:
         return () if self.result is None else (RESULT_TYPES[self.result],)
 
+    @property
+    def typed(self) -> str | None:
+        """The typed access's width name (``u8`` for ``load_u8``, ``try_store_u8``, ``load_u8_p{k}``), else None."""
+        if self.group != "typed access":
+            return None
+        return self.name.removeprefix("try_").split("_")[1]
+
     def available_on(self, deployment: str) -> bool:
         if deployment not in DEPLOYMENTS:
             raise ValueError(f"deployment must be one of {DEPLOYMENTS}, got {deployment!r}")

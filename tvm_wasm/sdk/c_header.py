@@ -18,7 +18,6 @@ from ..abi.table import (
     METRICS,
     REGION_KINDS,
     RESIDENCIES,
-    TYPED_ACCESS,
     AbiFunction,
     EnumValue,
     OnError,
@@ -40,15 +39,9 @@ C_LOADED = {"u8": "uint32_t", "u16": "uint32_t", "u32": "uint32_t", "i64": "int6
 DERIVED = [("i8", "int8_t", "u8"), ("i16", "int16_t", "u16"), ("i32", "int32_t", "u32"), ("u64", "uint64_t", "i64")]
 
 
-def typed_name(entry: AbiFunction) -> str | None:
-    """``u8`` for ``load_u8``/``try_store_u8``/``load_u8_p{k}``..., else None."""
-    if entry.group != "typed access":
-        return None
-    return entry.name.replace("try_", "").split("_")[1]
-
 
 def c_params(entry: AbiFunction) -> list[str]:
-    typed = typed_name(entry)
+    typed = entry.typed
     out = []
     for p in entry.params:
         if typed and p.name == "v":
@@ -70,7 +63,7 @@ def c_params(entry: AbiFunction) -> list[str]:
 def c_result(entry: AbiFunction) -> str:
     if entry.result is None:
         return "void"
-    typed = typed_name(entry)
+    typed = entry.typed
     if typed and entry.on_error is OnError.TRAP:
         return C_LOADED[typed]
     return C_RESULT[entry.result]
@@ -221,4 +214,3 @@ def generate() -> str:
     return "\n".join(lines)
 
 
-TYPED_NAMES = tuple(t.name for t in TYPED_ACCESS)

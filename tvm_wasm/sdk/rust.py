@@ -39,14 +39,9 @@ def camel(name: str) -> str:
     return "".join(part.capitalize() for part in name.lower().split("_"))
 
 
-def typed_name(entry: AbiFunction) -> str | None:
-    if entry.group != "typed access":
-        return None
-    return entry.name.replace("try_", "").split("_")[1]
-
 
 def raw_decl(entry: AbiFunction) -> list[str]:
-    typed = typed_name(entry)
+    typed = entry.typed
     params = []
     for p in entry.params:
         if typed and p.name == "v":
