@@ -146,3 +146,19 @@ def test_shipped_sdk_files_are_generated_from_the_current_table():
 def test_docs_reference_is_generated_from_the_current_table():
     text = DOCS.read_text()
     assert splice(text) == text, "regenerate with `python -m tvm_wasm.sdk docs/guests.md`"
+
+
+def test_sdk_command_prints_the_shipped_locations(capsys):
+    from tvm_wasm import get_include
+    from tvm_wasm.cli import main
+    from tvm_wasm.sdk import get_rust_bindings
+    from tvm_wasm.sdk.reference import reference_markdown
+
+    assert main(["sdk", "--include"]) == 0
+    assert capsys.readouterr().out.strip() == get_include()
+    assert (Path(get_include()) / "tvm.h").is_file()
+    assert main(["sdk", "--rust"]) == 0
+    assert capsys.readouterr().out.strip() == get_rust_bindings() and Path(get_rust_bindings()).is_file()
+    assert main(["sdk", "--abi"]) == 0
+    assert capsys.readouterr().out == reference_markdown()
+    assert main(["sdk"]) == 2  # one of the three is required: a usage error, not a traceback
