@@ -3,7 +3,8 @@
 A hypothesis-generated sequence of control-plane and raw-ABI operations runs
 against both; every result, error code, trap, ``last_error``, byte of guest
 memory and, at the end, every region's bytes, used count and counters must
-be identical. Bump and slab regions only: they allocate identically on both
+be identical. A compiled C guest that creates, queries and destroys its own
+regions (``regions.c``) must give the same answers on both too. Bump and slab regions only: they allocate identically on both
 (the compactable allocators differ by design: the host's Freelist reuses
 freed blocks, the module's block allocator reclaims them by compaction).
 """
@@ -12,8 +13,11 @@ from __future__ import annotations
 
 import functools
 import struct
+import tempfile
+from pathlib import Path
 
 import numpy as np
+import pytest
 import wasmtime
 from guest_helpers import RAW_ABI, compiled, engine, proxy_user, raw_handle, s32, s64
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +27,7 @@ from tvm_wasm import RegionKind, Slab, TvmError, TvmHost
 from tvm_wasm.guest.instance import GuestInstance
 from tvm_wasm.host.native import memory_view
 from tvm_wasm.host.tvm_host import default_engine
+from tvm_wasm.sdk import clang
 
 USER = proxy_user()
 GUEST_BYTES = 65536
@@ -283,3 +288,31 @@ def test_same_guest_same_results_on_tvmhost_and_the_module(sequence):
     for r in live:
         assert host.state(r) == guest.state(r), f"region {r} differs"
     assert guest.guest.region_count() == len(live)
+
+
+# ---------------------------------------------------------------- a compiled guest that manages its own regions
+@functools.cache
+def regions_library() -> bytes:
+    """``tvm_wasm/sdk/examples/regions.c`` built as a library (clang), once per session."""
+    with tempfile.TemporaryDirectory(prefix="tvm-regions-") as tmp:
+        return clang.build(clang.example("regions"), Path(tmp) / "regions.wasm", target="library").read_bytes()
+
+
+@pytest.mark.parametrize("seed", [1, 7, 1234])
+def test_c_guest_creating_and_destroying_regions_runs_unchanged_on_both(seed: int) -> None:
+    problem = clang.toolchain_problem("library")
+    if problem is not None:
+        pytest.skip(problem)
+    wasm = regions_library()
+    host = TvmHost(engine=host_engine(), pools=2)
+    on_host = host.instantiate(wasm)
+    guest = GuestInstance(compiled(pools=2, max_pages=16), engine=engine())
+    on_module = clang.link_library(guest, wasm)
+    assert host.call(on_host, "run", seed, 24) == guest.call(on_module, "run", seed, 24)
+    assert host.call(on_host, "live") == guest.call(on_module, "live") == len(host) == guest.region_count() == 12
+    for info in host.list_regions():  # the regions the guest kept, as each deployment holds them
+        theirs = guest.region_info(info.id)
+        assert (info.generation, info.kind, info.capacity, info.used) == (
+            theirs.generation, theirs.kind, theirs.capacity, theirs.used)
+        assert host.metrics(info.id) == guest.metrics(info.id)
+        assert bytes(host.view(info.id)) == bytes(guest.view(info.id))
