@@ -16,7 +16,7 @@ def _needs_clang() -> None:
 
 
 def test_every_group_has_every_variant_and_plain_is_the_baseline() -> None:
-    cfg = GuestsConfig(samples=2, warmup=0, min_sample_s=0.0005, paging_mib=1, deployments=("module",))
+    cfg = GuestsConfig(samples=2, warmup=0, min_sample_s=0.0005, paging_mib=1, deployments=("host", "module"))
     outcome = run_guests(cfg)
     assert outcome.unavailable == {}
     rows = outcome.rows
@@ -24,6 +24,7 @@ def test_every_group_has_every_variant_and_plain_is_the_baseline() -> None:
     assert sorted({(r.scan, r.variant) for r in records}) == sorted((s, w) for s in ("field", "filter")
                                                                    for w in RECORD_WAYS)
     assert {r.variant for r in rows if r.program == "paging"} == {"plain", "paged"}
+    assert {r.deployment for r in rows} == {"host", "module"}
     for row in rows:
         assert len(row.samples_ns) == 2 and all(ns > 0 for ns in row.samples_ns)
         if row.variant == "plain":

@@ -44,7 +44,8 @@ def test_c_program_commands_run(tmp_path: Path) -> None:
     bin_dir = Path(sys.executable).parent
     shim = tmp_path / "bin"
     shim.mkdir()
-    (shim / "python").symlink_to(sys.executable)  # the README's `python`: this interpreter
+    (shim / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')  # the README's `python`: this one
+    (shim / "python").chmod(0o755)
     env = {**os.environ, "PATH": f"{shim}{os.pathsep}{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, env=env,
                           timeout=600, check=False)
