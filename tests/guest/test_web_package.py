@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
+import wasmtime
+from guest_helpers import engine
 from web_harness import directory_assets, find_chromium, reuse_assets, run_in_chromium
 
+from tvm_wasm.abi.table import ABI, ALLOCATORS, ERROR_CODES, OnError
 from tvm_wasm.cli import main
 from tvm_wasm.core.allocators import Bump, Freelist, Slab
 from tvm_wasm.core.errors import BackingStoreError, TvmError, error_for_code
@@ -54,11 +58,104 @@ def test_package_layout_and_versions(package):
     assert meta["type"] == "module" and meta["types"] == "./tvm-guest.d.ts" and meta["private"] is True
     assert meta["tvm"]["abiVersion"] == ABI_VERSION and meta["tvm"]["abiFingerprint"] == f"0x{abi_fingerprint():08x}"
     dts = (package / "tvm-guest.d.ts").read_text()
-    for func in web.raw_functions():  # every raw export is typed, i64 as bigint
-        assert f"  {func.name}(" in dts
-    assert "alloc_aligned(id: number, size: number, align: number): bigint;" in dts
+    assert "  alloc_aligned(region: number, size: number, align: number): bigint;" in dts
     reference = (package / "API.md").read_text()
-    assert "| `restore_region` |" in reference and "## `ColdTier`" in reference
+    assert "| `restore_region(id: number): number` |" in reference and "## `ColdTier`" in reference
+
+
+TS_OF_WASM = {"i32": "number", "i64": "bigint", "f32": "number", "f64": "number"}  # the wasm JS API's conversions
+
+
+def declared_raw_exports(dts: str) -> tuple[dict[str, tuple[str, str, str]], set[str], set[str]]:
+    """``RawExports`` of a ``.d.ts``: functions (name -> params, result, doc; per-pool families as
+    ``load_u8_p{k}``), globals and memories (``mem{k}`` for the pool pattern)."""
+    body = dts.split("export interface RawExports {", 1)[1].split("\n}\n", 1)[0]
+    functions, globals_, memories = {}, set(), set()
+    for doc, declaration in re.findall(r"/\*\*(.*?)\*/\s*\n\s*([^\n]+);", body, re.S):
+        if match := re.fullmatch(r"(\w+)\((.*)\): (\w+)", declaration):
+            functions[match[1]] = (match[2], match[3], doc)
+        elif match := re.fullmatch(r"\[name: `(\w+)\$\{number\}`\]: \((.*)\) => (\w+)", declaration):
+            functions[match[1] + "{k}"] = (match[2], match[3], doc)
+        elif match := re.fullmatch(r"readonly (\w+): WebAssembly\.Global", declaration):
+            globals_.add(match[1])
+        elif match := re.fullmatch(r"readonly (?:(\w+)|\[pool: `(\w+)\$\{number\}`\]): WebAssembly\.Memory",
+                                   declaration):
+            memories.add(match[1] or match[2] + "{k}")
+        else:
+            raise AssertionError(f"unexpected RawExports member {declaration!r}")
+    return functions, globals_, memories
+
+
+def test_raw_export_types_and_docs_are_the_abi_tables_and_the_modules(package):
+    """The .d.ts's ``RawExports`` and API.md's raw section are the table's module functions, with its docs
+    and error behaviour, and match the exports of the package's own guest.wasm (the table against the
+    module's exports for every build: tests/abi/test_abi_table.py)."""
+    functions, globals_, memories = declared_raw_exports((package / "tvm-guest.d.ts").read_text())
+    module = wasmtime.Module(engine(), (package / "guest.wasm").read_bytes())
+    pools = json.loads((package / "package.json").read_text())["tvm"]["pools"]
+    exported = {e.name: e.type for e in module.exports}
+    wasm_functions = {name: t for name, t in exported.items() if isinstance(t, wasmtime.FuncType)}
+    expanded = {name.replace("{k}", str(k)): name for name in functions for k in range(pools)}
+    assert set(wasm_functions) == set(expanded), set(wasm_functions) ^ set(expanded)
+    for name, family in expanded.items():
+        params, result, _ = functions[family]
+        func_type = wasm_functions[name]
+        assert [p.split(": ")[1] for p in params.split(", ") if p] == [TS_OF_WASM[str(t)] for t in func_type.params]
+        assert result == (TS_OF_WASM[str(func_type.results[0])] if func_type.results else "void"), name
+    assert globals_ == {n for n, t in exported.items() if isinstance(t, wasmtime.GlobalType)}
+    assert {m.replace("{k}", str(k)) for m in memories for k in range(pools)} == {
+        n for n, t in exported.items() if isinstance(t, wasmtime.MemoryType)}
+
+    reference = (package / "API.md").read_text()
+    served = {f.name: f for f in ABI if f.module}
+    assert set(functions) == set(served)
+    failure = {OnError.CODE: "returns the error code", OnError.TRAP: "traps", OnError.NEVER: "Cannot fail"}
+    for name, entry in served.items():
+        params, result, doc = functions[name]
+        assert [p.split(": ")[0] for p in params.split(", ") if p] == [p.name for p in entry.params], name
+        assert entry.summary in doc, name
+        row = next(line for line in reference.splitlines() if line.startswith(f"| `{name}("))
+        assert entry.summary.replace("|", "\\|") in row, name
+        if entry.on_error is OnError.SENTINEL:
+            sentinel = "`-code` (negative)" if entry.negative_codes else (
+                f"`{entry.sentinel}{'n' if result == 'bigint' else ''}`")
+            assert f"returns {sentinel}, with the code in `last_error`" in doc, name
+            assert sentinel in row, name
+        else:
+            assert failure[entry.on_error] in doc, name
+    assert "returns `0n`, with the code in `last_error`" in functions["alloc"][2]  # a handle's sentinel is a BigInt
+    assert "returns `-2n`" in functions["find_byte"][2]
+
+
+def run_in_node(package: Path, tmp_path: Path, body: str) -> dict:
+    """Run ``body`` in Node after ``import * as tvm`` of the package's ES module; its JSON output."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node binary")
+    shutil.copy(package / "tvm-guest.js", tmp_path / "tvm-guest.mjs")
+    script = tmp_path / "probe.mjs"
+    script.write_text('import * as tvm from "./tvm-guest.mjs";\n' + body)
+    done = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(done.stdout)
+
+
+def test_the_js_constants_are_the_abi_tables(package, tmp_path):
+    """tvm-guest.js's enums and error classes, as Node loads them, carry the table's and the model's values."""
+    found = run_in_node(package, tmp_path, f"""
+const classes = Object.fromEntries({json.dumps(list(web.JS_ERRORS))}.map((name) => [name, tvm[name].code]));
+const plain = (e) => Object.fromEntries(Object.keys(e).map((k) => [k, e[k]]));
+console.log(JSON.stringify({{ errorCode: plain(tvm.ErrorCode), regionKind: plain(tvm.RegionKind),
+  allocator: plain(tvm.Allocator), residency: plain(tvm.Residency), classes, base: tvm.TvmError.code }}));
+""")
+    assert found["errorCode"] == {e.name: e.code for e in ERROR_CODES}
+    assert found["regionKind"] == {k.name: int(k) for k in RegionKind}
+    assert found["allocator"] == {**{a.name: a.value for a in ALLOCATORS}, "BLOCKS": 1}
+    assert found["residency"] == {"HOT": 0, "WARM": 1, "COLD": 2}
+    from tvm_wasm.core import errors
+
+    for name, code in found["classes"].items():
+        assert code == (getattr(errors, name).code if hasattr(errors, name) else 9), name
+    assert found["base"] == errors.TvmError.code
 
 
 def test_npm_pack_packs_the_package(package, tmp_path):
@@ -340,14 +437,8 @@ def test_code_9_names_its_cause_in_python_as_in_javascript(make_guest):
 
 def test_an_engine_without_multi_memory_gets_one_clear_error(package, tmp_path):
     """Node 20's V8 has no multi-memory: instantiate says so (UnsupportedEngine), isSupported() agrees."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("no node binary")
-    shutil.copy(package / "tvm-guest.js", tmp_path / "tvm-guest.mjs")
-    script = tmp_path / "probe.mjs"
-    script.write_text(f"""
+    report = run_in_node(package, tmp_path, f"""
 import {{ readFile }} from "node:fs/promises";
-import * as tvm from "./tvm-guest.mjs";
 const support = tvm.isSupported();
 let outcome;
 try {{
@@ -358,8 +449,6 @@ try {{
 }}
 console.log(JSON.stringify({{ support, outcome }}));
 """)
-    done = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60, check=True)
-    report = json.loads(done.stdout)
     if report["support"]["multiMemory"]:
         assert report["outcome"] == "instantiated"
     else:

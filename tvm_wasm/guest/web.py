@@ -5,13 +5,17 @@ the ES module ``tvm-guest.js``, its types ``tvm-guest.d.ts``, the module
 ``guest.wasm``, ``API.md`` (the JavaScript reference), ``example/`` and
 ``test/`` (the package's own checks page, left out of ``npm pack``). The
 ES module is shipped inside the Python package (``js/tvm-guest.js``) with a
-block generated from the model and the ABI (the ABI version and fingerprint
-the module carries, the region kinds and their placement policies);
-:func:`check_shipped_js` is how tests keep it in step.
+block generated from the model and the ABI table (the ABI version and
+fingerprint the module carries, error codes and the error classes' codes,
+region kinds and their placement policies, allocators, residencies, metric
+names); :func:`check_shipped_js` is how tests keep it in step.
 
-Everything is generated from two tables: the raw exports of the module (its
-exported functions: names, parameters, results) and :data:`JS_API` below,
-the JavaScript layer's members with their TypeScript signatures and docs.
+Everything is generated from two tables: the raw ABI table
+(:mod:`tvm_wasm.abi.table`, the functions and globals the self-contained
+module exports: names, wasm signatures, meaning, error behaviour) and
+:data:`JS_API` below, the JavaScript layer's members with their TypeScript
+signatures and docs. ``tests/abi`` checks the module's real exports against
+the table, ``tests/guest/test_web_package.py`` the declarations against both.
 """
 
 from __future__ import annotations
@@ -22,8 +26,24 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from ..abi.table import (
+    ABI,
+    ALLOCATORS,
+    ERROR_CODES,
+    METRICS,
+    MODULE,
+    MODULE_INFO,
+    REGION_KINDS,
+    RESIDENCIES,
+    TRAP_CAUSE,
+    AbiFunction,
+    OnError,
+    TrapCauseField,
+)
+from ..core import errors
 from ..core.types import PlacementPolicy, RegionKind, Residency
-from .module import ABI_VERSION, GuestModule, abi_fingerprint, exported_funcs
+from .layout import TIER_SPILLING
+from .module import ABI_VERSION, GuestModule, abi_fingerprint
 
 JS_NAME = "tvm-guest.js"
 DTS_NAME = "tvm-guest.d.ts"
@@ -32,39 +52,89 @@ PACKAGE_NAME = "tvm-wasm-guest"
 BEGIN = "// --- generated from the ABI table by tvm_wasm.guest.web: do not edit by hand ---"
 END = "// --- end of generated code ---"
 TS_TYPES = {"i32": "number", "i64": "bigint", "f32": "number", "f64": "number"}
+"""How a wasm value type crosses the JavaScript boundary (the JS API of the wasm spec: i64 is a BigInt)."""
 
 
-@dataclass(frozen=True)
-class RawFunction:
-    """One exported function of the module, as the raw ABI table describes it."""
-
-    name: str
-    params: tuple[tuple[str, str], ...]
-    results: tuple[str, ...]
+# ---------------------------------------------------------------- ABI facts, as JavaScript sees them
+def module_functions() -> list[AbiFunction]:
+    """The table's functions the self-contained module exports, in reference order (per-pool families once)."""
+    return [entry for entry in ABI if entry.available_on(MODULE)]
 
 
-def raw_functions() -> list[RawFunction]:
-    """The module's exported functions (every pool count), sorted by name."""
-    return sorted(
-        (RawFunction(f.export or f.name, tuple(f.params), tuple(f.results)) for f in exported_funcs()),
-        key=lambda f: f.name,
-    )
+def module_globals() -> tuple[TrapCauseField, ...]:
+    """The globals the self-contained module exports: the trap cause and its ABI version and fingerprint."""
+    return (*TRAP_CAUSE, *MODULE_INFO)
+
+
+def error_codes() -> dict[str, int]:
+    """``ErrorCode``: the table's error codes by name."""
+    return {e.name: e.code for e in ERROR_CODES}
+
+
+JS_ERRORS: tuple[str, ...] = (
+    "RegionNotFound", "StaleHandle", "OutOfBounds", "NotResident", "AllocationFailed", "Pinned", "GuestMemoryError",
+    "PolicyViolation", "UnsupportedAllocator", "BackingStoreError", "UnsupportedEngine", "AbiMismatch",
+)
+"""The ``TvmError`` subclasses of ``tvm-guest.js``: Python's classes of the same name, and two of its own."""
+
+
+def error_class_codes() -> dict[str, int]:
+    """Each JavaScript error class's code: its Python class's (``tvm_wasm.core.errors``), else ``OTHER``."""
+    other = error_codes()["OTHER"]
+    return {name: getattr(errors, name).code if hasattr(errors, name) else other for name in JS_ERRORS}
+
+
+def allocators() -> dict[str, int]:
+    """``Allocator``: the table's allocators, plus ``BLOCKS`` (the module's name for its Freelist)."""
+    values: dict[str, int] = {}
+    for allocator in ALLOCATORS:
+        values[allocator.name] = allocator.value
+        if allocator.name == "FREELIST":
+            values["BLOCKS"] = allocator.value
+    return values
+
+
+def residencies() -> dict[str, int]:
+    """``Residency`` in a browser: the table's, less External (imported bytes exist only on ``TvmHost``)."""
+    return {r.name: r.value for r in RESIDENCIES if r.value != Residency.EXTERNAL}
+
+
+def metric_names() -> list[str]:
+    """``Metrics``' fields in ``region_metric`` index order, camelCase (``BYTES_READ`` -> ``bytesRead``)."""
+    def camel(name: str) -> str:
+        first, *rest = name.lower().split("_")
+        return first + "".join(word.capitalize() for word in rest)
+
+    return [camel(m.name) for m in sorted(METRICS, key=lambda m: m.value)]
+
+
+def js_object(values: dict[str, int]) -> str:
+    return "{ " + ", ".join(f"{name}: {value}" for name, value in values.items()) + " }"
 
 
 def generated_block() -> str:
-    """The constants ``tvm-guest.js`` needs from the model and the ABI."""
+    """The constants ``tvm-guest.js`` needs from the model and the ABI table."""
+    kinds = sorted(REGION_KINDS, key=lambda k: k.value)
+    if [k.value for k in kinds] != list(range(len(kinds))):
+        raise ValueError("region kinds must be 0..n-1: KIND_NAMES is indexed by kind")
     policies = []
-    for kind in RegionKind:
-        policy = PlacementPolicy.for_kind(kind)
+    for kind in kinds:
+        policy = PlacementPolicy.for_kind(RegionKind(kind.value))
         policies.append(f"{{ pinnable: {str(policy.pinnable).lower()}, spillable: {str(policy.spillable).lower()}, "
                         f"warm: {str(policy.initial_residency is Residency.WARM).lower()} }}")
-    names = ", ".join(json.dumps(kind.name) for kind in sorted(RegionKind))
+    names = ", ".join(json.dumps(kind.name) for kind in kinds)
     return "\n".join([
         BEGIN,
         f"export const ABI_VERSION = {ABI_VERSION};",
         f"export const ABI_FINGERPRINT = 0x{abi_fingerprint():08x};",
+        f"const ERROR_CODES = {js_object(error_codes())};",
+        f"const ERROR_CLASS_CODES = {js_object(error_class_codes())};",
         f"const KIND_NAMES = [{names}];",
         f"const KIND_POLICY = [{', '.join(policies)}];",
+        f"const ALLOCATORS = {js_object(allocators())};",
+        f"const RESIDENCIES = {js_object(residencies())};",
+        f"const TIER_SPILLING = {TIER_SPILLING}; // region_residency of a region the embedder is writing out",
+        f"const METRICS = [{', '.join(json.dumps(name) for name in metric_names())}];",
         END,
     ])
 
@@ -87,6 +157,78 @@ def check_shipped_js() -> None:
     """Raise ``ValueError`` when the shipped file's generated block is out of date."""
     if render_js() != shipped_js():
         raise ValueError(f"{JS_NAME}'s generated block is out of date: run python -m tvm_wasm.guest.web --update")
+
+
+# ---------------------------------------------------------------- raw exports, from the ABI table
+def ts_signature(entry: AbiFunction) -> tuple[str, str]:
+    """``(parameters, result)`` of a raw export in TypeScript (``h: bigint, off: number``, ``number``)."""
+    params = ", ".join(f"{p.name}: {TS_TYPES[p.wasm_type]}" for p in entry.params)
+    return params, TS_TYPES[entry.wasm_results[0]] if entry.wasm_results else "void"
+
+
+def wasm_signature(entry: AbiFunction) -> str:
+    """``(i64, i32) -> i32``: the wasm function type."""
+    return f"({', '.join(entry.wasm_params)}) -> {entry.wasm_results[0] if entry.wasm_results else '()'}"
+
+
+def js_literal(value: int, wasm_type: str) -> str:
+    return f"{value}n" if wasm_type == "i64" else str(value)
+
+
+def on_error_js(entry: AbiFunction) -> str:
+    """What a JavaScript caller of the raw export sees when it fails (from the table's error convention)."""
+    if entry.on_error is OnError.CODE:
+        return "returns the error code (0 on success), also left in `last_error`"
+    if entry.on_error is OnError.NEVER:
+        return "never fails"
+    if entry.on_error is OnError.TRAP:
+        twin = "" if entry.per_pool else f"; `try_{entry.name}` returns a code instead"
+        return ("traps (`RuntimeError`) with the cause in the `trap_*` globals; `guard()` throws the typed "
+                f"`TvmError`{twin}")
+    result = entry.wasm_results[0]
+    sentinel = "`-code` (negative)" if entry.negative_codes else f"`{js_literal(entry.sentinel or 0, result)}`"
+    text = f"returns {sentinel}, with the code in `last_error`"
+    if entry.valid is not None:
+        low, high = (js_literal(v, result) for v in entry.valid)
+        text += f" (success: {low}..{high})"
+    return text
+
+
+def meaning(entry: AbiFunction) -> str:
+    """The table's summary, with the module's own note when it has one."""
+    return entry.summary + (f" (module: {entry.module_note})" if entry.module_note else "")
+
+
+def per_pool_pattern(entry: AbiFunction) -> str:
+    """``load_u8_p${number}``: the TypeScript template type of a per-pool family's names."""
+    return entry.name.replace("{k}", "${number}")
+
+
+def raw_exports_dts() -> str:
+    """``RawExports``: every function and global the self-contained module exports, from the ABI table."""
+    lines = ["/**", " * The module's raw exports: the `tvm` ABI as the self-contained module serves it (generated",
+             " * from the ABI table). Arguments pass through wasm's ToInt32/ToBigInt64 unchecked: use the",
+             " * `TvmGuest` methods for checked calls. i32 sizes, offsets and pointers are unsigned; an i32",
+             " * result comes back signed (`x >>> 0` reads a u32).", " */",
+             "export interface RawExports {"]
+    for entry in module_functions():
+        params, result = ts_signature(entry)
+        failure = "Cannot fail." if entry.on_error is OnError.NEVER else f"On error: {on_error_js(entry)}."
+        lines += ["  /**", f"   * {meaning(entry)}.", f"   * {failure}", f"   * wasm: {wasm_signature(entry)}", "   */"]
+        if entry.per_pool:
+            lines.append(f"  [name: `{per_pool_pattern(entry)}`]: ({params}) => {result};")
+        else:
+            lines.append(f"  {entry.name}({params}): {result};")
+    for field in module_globals():
+        lines += [f"  /** {field.meaning} ({field.wasm_type}). */", f"  readonly {field.name}: WebAssembly.Global;"]
+    lines += [
+        "  /** The guest memory `ptr` arguments point into (linked modules import it as `tvm.memory`). */",
+        "  readonly memory: WebAssembly.Memory;",
+        "  /** Pool k's memory (k < pools). */",
+        "  readonly [pool: `mem${number}`]: WebAssembly.Memory;",
+        "}",
+    ]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- the JavaScript layer's table
@@ -177,12 +319,14 @@ JS_API: list[Member] = [
 DTS_PRELUDE = """\
 export declare const ABI_VERSION: {version};
 export declare const ABI_FINGERPRINT: {fingerprint};
-export declare const RegionKind: Readonly<{{ {kinds} }}>;
+export declare const RegionKind: Readonly<{kinds}>;
 export type RegionKindValue = {kind_values};
-export declare const Allocator: Readonly<{{ BUMP: 0; FREELIST: 1; BLOCKS: 1; SLAB: 2 }}>;
-export declare const Residency: Readonly<{{ HOT: 0; WARM: 1; COLD: 2 }}>;
-export declare const ErrorCode: Readonly<{{ OK: 0; NOT_FOUND: 1; STALE: 2; OUT_OF_BOUNDS: 3; NOT_RESIDENT: 4;
-  ALLOCATION_FAILED: 5; PINNED: 6; GUEST_MEMORY: 7; OTHER: 9 }}>;
+export declare const Allocator: Readonly<{allocators}>;
+export type AllocatorValue = {allocator_values};
+export declare const Residency: Readonly<{residencies}>;
+export type ResidencyValue = {residency_values};
+/** The raw ABI's error codes (`last_error`, code results, `TvmError.code`). */
+export declare const ErrorCode: Readonly<{error_codes}>;
 
 export interface ViewArrays {{
   u8: Uint8Array; i8: Int8Array; u8c: Uint8ClampedArray; u16: Uint16Array; i16: Int16Array; u32: Uint32Array;
@@ -204,15 +348,13 @@ export declare class TvmError extends Error {{
 }}
 {error_classes}
 
-export interface CreateOptions {{ allocator?: 0 | 1 | 2; classSize?: number | bigint; maxBlocks?: number | bigint }}
+export interface CreateOptions {{ allocator?: AllocatorValue; classSize?: number | bigint; maxBlocks?: number | bigint }}
 export interface RegionInfo {{
-  id: number; generation: number; kind: number; capacity: number; used: number; residency: 0 | 1 | 2;
-  pinned: boolean; pool: number; base: number; allocator: 0 | 1 | 2;
+  id: number; generation: number; kind: number; capacity: number; used: number; residency: ResidencyValue;
+  pinned: boolean; pool: number; base: number; allocator: AllocatorValue;
 }}
-export interface Metrics {{
-  allocations: number; bytesAllocated: number; bytesRead: number; bytesWritten: number;
-  faults: number; promotions: number; demotions: number;
-}}
+/** A region's counters (`region_metric` index order). */
+export interface Metrics {{ {metrics} }}
 export interface GrowEvent {{ pool: number; oldBytes: number; newBytes: number }}
 export interface Support {{
   ok: boolean; multiMemory: boolean; simd: boolean; bulkMemory: boolean; memory4GiB: boolean;
@@ -220,41 +362,29 @@ export interface Support {{
 }}
 """
 
-ERROR_CLASSES = [
-    ("RegionNotFound", 1), ("StaleHandle", 2), ("OutOfBounds", 3), ("NotResident", 4), ("AllocationFailed", 5),
-    ("Pinned", 6), ("GuestMemoryError", 7), ("PolicyViolation", 9), ("UnsupportedAllocator", 9),
-    ("BackingStoreError", 9), ("UnsupportedEngine", 9), ("AbiMismatch", 9),
-]
+
+def ts_const_object(values: dict[str, int]) -> str:
+    return "{ " + "; ".join(f"{name}: {value}" for name, value in values.items()) + " }"
 
 
-def raw_exports_dts() -> str:
-    """``RawExports``: every exported function, typed (i64 is a BigInt), plus memories and globals."""
-    lines = ["/** The module's raw exports (generated from the ABI table). */", "export interface RawExports {"]
-    for func in raw_functions():
-        params = ", ".join(f"{name}: {TS_TYPES[kind]}" for name, kind in func.params)
-        result = "void" if not func.results else TS_TYPES[func.results[0]]
-        lines.append(f"  {func.name}({params}): {result};")
-    lines += [
-        "  memory: WebAssembly.Memory;",
-        "  abi_version: WebAssembly.Global;",
-        "  abi_fingerprint: WebAssembly.Global;",
-        "  trap_code: WebAssembly.Global;",
-        "  trap_handle: WebAssembly.Global;",
-        "  [poolOrAccessor: string]: unknown; // mem0..mem{N-1}, load_*_p{k}/store_*_p{k}",
-        "}",
-    ]
-    return "\n".join(lines)
+def ts_union(values: dict[str, int]) -> str:
+    return " | ".join(str(v) for v in sorted(set(values.values())))
 
 
 def render_dts() -> str:
     """The TypeScript declarations of ``tvm-guest.js``."""
-    kinds = "; ".join(f"{kind.name}: {int(kind)}" for kind in sorted(RegionKind))
-    errors = "\n".join(f"export declare class {name} extends TvmError {{ static readonly code: {code}; }}"
-                       for name, code in ERROR_CLASSES)
+    kinds = {k.name: k.value for k in sorted(REGION_KINDS, key=lambda k: k.value)}
+    codes = error_class_codes()
+    error_classes = "\n".join(f"export declare class {name} extends TvmError {{ static readonly code: {codes[name]}; }}"
+                               for name in JS_ERRORS)
     parts = [
         f"// Types of {JS_NAME} (ABI {ABI_VERSION}); generated by tvm_wasm.guest.web.",
-        DTS_PRELUDE.format(version=ABI_VERSION, fingerprint=abi_fingerprint(), kinds=kinds,
-                           kind_values=" | ".join(str(int(k)) for k in sorted(RegionKind)), error_classes=errors),
+        DTS_PRELUDE.format(version=ABI_VERSION, fingerprint=abi_fingerprint(), kinds=ts_const_object(kinds),
+                           kind_values=ts_union(kinds), allocators=ts_const_object(allocators()),
+                           allocator_values=ts_union(allocators()), residencies=ts_const_object(residencies()),
+                           residency_values=ts_union(residencies()), error_codes=ts_const_object(error_codes()),
+                           error_classes=error_classes,
+                           metrics="; ".join(f"{name}: number" for name in metric_names())),
         raw_exports_dts(),
         "",
     ]
@@ -268,6 +398,41 @@ def render_dts() -> str:
                 parts.append(f"  /** {member.doc} */\n  {member.declaration};")
         parts.append("}")
     return "\n".join(parts) + "\n"
+
+
+def cell(text: str) -> str:
+    """``text`` as one Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def raw_exports_reference() -> list[str]:
+    """``API.md``'s raw-ABI part: error codes, every function the module exports, its globals."""
+    lines = ["## Error codes (`ErrorCode`)", "", "| code | name | meaning | classes |", "|---:|---|---|---|"]
+    codes = error_class_codes()
+    for e in ERROR_CODES:
+        classes = ", ".join(f"`{name}`" for name in JS_ERRORS if codes[name] == e.code)
+        lines.append(f"| {e.code} | `{e.name}` | {cell(e.meaning)} | {classes or '-'} |")
+    lines += ["", "Every error class extends `TvmError` (`error.code` is the raw-ABI code; `regionId`, `generation`,",
+              "`offset`, `length` and `capacity` are set when known). Code 9 has several causes, each its own class."]
+    lines += [
+        "", "## Raw exports (`guest.exports`)", "",
+        "The `tvm` ABI as the self-contained module serves it, generated from the ABI table. Arguments pass",
+        "through wasm's ToInt32/ToBigInt64 unchecked (the `TvmGuest` methods check them); an i64 is a BigInt;",
+        "i32 sizes, offsets and pointers are unsigned and an i32 result comes back signed (`x >>> 0` reads a u32);",
+        "`ptr` arguments point into `exports.memory`.",
+        "`{k}` is a pool number: the module exports one such function per pool.", "",
+        "| export | wasm | meaning | on error |", "|---|---|---|---|",
+    ]
+    for entry in module_functions():
+        params, result = ts_signature(entry)
+        lines.append(f"| `{entry.name}({params}): {result}` | `{wasm_signature(entry)}` | {cell(meaning(entry))} "
+                     f"| {cell(on_error_js(entry))} |")
+    lines += ["", "Globals (`WebAssembly.Global`; read `trap_seq` before a call: if the call traps and it changed, the",
+              "`trap_*` globals describe that trap, else the trap is not a typed access):", "",
+              "| global | type | meaning |", "|---|---|---|"]
+    lines += [f"| `{f.name}` | {f.wasm_type} | {cell(f.meaning)} |" for f in module_globals()]
+    lines += ["", "Memories: `memory` (the guest memory `ptr` arguments point into) and `mem{k}` (pool k).", ""]
+    return lines
 
 
 def render_reference() -> str:
@@ -289,14 +454,8 @@ def render_reference() -> str:
     for owner in ("TvmGuest", "TypedView", "ColdTier"):
         lines += ["", f"## `{owner}`", ""]
         lines += [f"- `{m.declaration}`: {m.doc}" for m in JS_API if m.owner == owner]
-    lines += ["", "## Errors", "", "| class | code |", "|---|---|"]
-    lines += [f"| `{name}` | {code} |" for name, code in ERROR_CLASSES]
-    lines += ["", "## Raw exports (`guest.exports`)", "", "| export | parameters | result |", "|---|---|---|"]
-    for func in raw_functions():
-        params = ", ".join(f"{name}: {kind}" for name, kind in func.params)
-        lines.append(f"| `{func.name}` | {params} | {', '.join(func.results) or '-'} |")
-    lines += ["", "Each pool `k` also exports `mem{k}` and the per-pool accessors `load_*_p{k}` / `store_*_p{k}`.", ""]
-    return "\n".join(lines)
+    lines += [""]
+    return "\n".join(lines + raw_exports_reference())
 
 
 def package_json(module: GuestModule, version: str) -> str:

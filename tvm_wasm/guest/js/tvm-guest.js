@@ -19,8 +19,14 @@
 // --- generated from the ABI table by tvm_wasm.guest.web: do not edit by hand ---
 export const ABI_VERSION = 2;
 export const ABI_FINGERPRINT = 0xb3c3894f;
+const ERROR_CODES = { OK: 0, NOT_FOUND: 1, STALE: 2, OUT_OF_BOUNDS: 3, NOT_RESIDENT: 4, ALLOCATION_FAILED: 5, PINNED: 6, GUEST_MEMORY: 7, OTHER: 9 };
+const ERROR_CLASS_CODES = { RegionNotFound: 1, StaleHandle: 2, OutOfBounds: 3, NotResident: 4, AllocationFailed: 5, Pinned: 6, GuestMemoryError: 7, PolicyViolation: 9, UnsupportedAllocator: 9, BackingStoreError: 9, UnsupportedEngine: 9, AbiMismatch: 9 };
 const KIND_NAMES = ["HOT_HEAP", "OBJECT_ARENA", "BLOB_ARENA", "PAGE_STORE", "SCRATCH", "DEVICE_STATE", "CODE_CACHE"];
 const KIND_POLICY = [{ pinnable: true, spillable: false, warm: false }, { pinnable: false, spillable: true, warm: false }, { pinnable: false, spillable: true, warm: false }, { pinnable: false, spillable: true, warm: true }, { pinnable: false, spillable: false, warm: false }, { pinnable: true, spillable: false, warm: false }, { pinnable: true, spillable: false, warm: false }];
+const ALLOCATORS = { BUMP: 0, FREELIST: 1, BLOCKS: 1, SLAB: 2 };
+const RESIDENCIES = { HOT: 0, WARM: 1, COLD: 2 };
+const TIER_SPILLING = 4; // region_residency of a region the embedder is writing out
+const METRICS = ["allocations", "bytesAllocated", "bytesRead", "bytesWritten", "faults", "promotions", "demotions"];
 // --- end of generated code ---
 
 // ---------------------------------------------------------------- enums
@@ -40,14 +46,10 @@ function makeEnum(name, members) {
 
 export const RegionKind = makeEnum("RegionKind", Object.fromEntries(KIND_NAMES.map((name, value) => [name, value])));
 /** FREELIST (the Python name) and BLOCKS are the compactable block allocator. */
-export const Allocator = makeEnum("Allocator", { BUMP: 0, FREELIST: 1, BLOCKS: 1, SLAB: 2 });
-export const Residency = makeEnum("Residency", { HOT: 0, WARM: 1, COLD: 2 });
-export const ErrorCode = makeEnum("ErrorCode", {
-  OK: 0, NOT_FOUND: 1, STALE: 2, OUT_OF_BOUNDS: 3, NOT_RESIDENT: 4, ALLOCATION_FAILED: 5, PINNED: 6,
-  GUEST_MEMORY: 7, OTHER: 9,
-});
-const TIER_SPILLING = 4;
-const METRICS = ["allocations", "bytesAllocated", "bytesRead", "bytesWritten", "faults", "promotions", "demotions"];
+export const Allocator = makeEnum("Allocator", ALLOCATORS);
+export const Residency = makeEnum("Residency", RESIDENCIES);
+/** The raw ABI's error codes (`last_error`, code results, `TvmError.code`). */
+export const ErrorCode = makeEnum("ErrorCode", ERROR_CODES);
 
 // ---------------------------------------------------------------- errors (tvm_wasm/core/errors.py)
 function renderContext(context) {
@@ -65,7 +67,7 @@ function renderContext(context) {
  * (`regionId`, `generation`, `offset`, `length`, `capacity`) are set when known.
  */
 export class TvmError extends Error {
-  static code = 9;
+  static code = ERROR_CODES.OTHER;
 
   constructor(message, context = {}) {
     super(message + renderContext(context));
@@ -78,29 +80,29 @@ export class TvmError extends Error {
   }
 }
 /** The region id was never created or has been destroyed. */
-export class RegionNotFound extends TvmError { static code = 1; }
+export class RegionNotFound extends TvmError { static code = ERROR_CLASS_CODES.RegionNotFound; }
 /** The handle's generation is not the region's current one. */
-export class StaleHandle extends TvmError { static code = 2; }
+export class StaleHandle extends TvmError { static code = ERROR_CLASS_CODES.StaleHandle; }
 /** An offset or length reaches outside the region (or allocation). */
-export class OutOfBounds extends TvmError { static code = 3; }
+export class OutOfBounds extends TvmError { static code = ERROR_CLASS_CODES.OutOfBounds; }
 /** The region's bytes are not in memory (Cold): fault it in with `await cold.fault(id)`. */
-export class NotResident extends TvmError { static code = 4; }
+export class NotResident extends TvmError { static code = ERROR_CLASS_CODES.NotResident; }
 /** No room: the region, the pool, the id space or the budget is full. */
-export class AllocationFailed extends TvmError { static code = 5; }
+export class AllocationFailed extends TvmError { static code = ERROR_CLASS_CODES.AllocationFailed; }
 /** The region is pinned, so it may not spill or compact. */
-export class Pinned extends TvmError { static code = 6; }
+export class Pinned extends TvmError { static code = ERROR_CLASS_CODES.Pinned; }
 /** A guest-memory range lies outside the guest's memory. */
-export class GuestMemoryError extends TvmError { static code = 7; }
+export class GuestMemoryError extends TvmError { static code = ERROR_CLASS_CODES.GuestMemoryError; }
 /** The region's placement policy forbids the operation. */
-export class PolicyViolation extends TvmError { static code = 9; }
+export class PolicyViolation extends TvmError { static code = ERROR_CLASS_CODES.PolicyViolation; }
 /** The region's allocator cannot do this (e.g. compact a Bump region). */
-export class UnsupportedAllocator extends TvmError { static code = 9; }
+export class UnsupportedAllocator extends TvmError { static code = ERROR_CLASS_CODES.UnsupportedAllocator; }
 /** The backing store failed, or returned bytes that failed verification. */
-export class BackingStoreError extends TvmError { static code = 9; }
+export class BackingStoreError extends TvmError { static code = ERROR_CLASS_CODES.BackingStoreError; }
 /** The JavaScript engine lacks a WebAssembly feature the module needs (see `isSupported()`). */
-export class UnsupportedEngine extends TvmError { static code = 9; }
+export class UnsupportedEngine extends TvmError { static code = ERROR_CLASS_CODES.UnsupportedEngine; }
 /** The module was built for another ABI than this file drives. */
-export class AbiMismatch extends TvmError { static code = 9; }
+export class AbiMismatch extends TvmError { static code = ERROR_CLASS_CODES.AbiMismatch; }
 
 const ERRORS_BY_CODE = new Map(
   [RegionNotFound, StaleHandle, OutOfBounds, NotResident, AllocationFailed, Pinned, GuestMemoryError].map((c) => [c.code, c]),
