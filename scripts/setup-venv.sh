@@ -40,3 +40,10 @@ else
     touch ".venv/.installed-$STAMP_KIND-$hash"
 fi
 
+
+# Binaryen for `tvm-wasm link` (npm package, pinned in package-lock.json): best effort, once.
+if [[ ! -x node_modules/.bin/wasm-merge ]] && command -v npm >/dev/null 2>&1; then
+    echo "${0##*/}: installing Binaryen (npm ci)" >&2
+    npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1 ||
+        echo "${0##*/}: warning: npm ci failed; tvm-wasm link needs Binaryen (see README)" >&2
+fi

@@ -212,3 +212,15 @@ def test_installed_console_script() -> None:
     assert bad.returncode == 2
     assert bad.stdout == ""
     one_error_line(bad.stderr)
+
+
+def test_guest_build_user_wat_given_a_binary_says_what_to_do(tmp_path):
+    import subprocess
+    import sys
+
+    binary = tmp_path / "user.wasm"
+    binary.write_bytes(b"\0asm\x01\0\0\0")
+    done = subprocess.run([sys.executable, "-m", "tvm_wasm.cli", "guest", "build", "--pools", "1", "-o",
+                           str(tmp_path / "g.wasm"), "--user-wat", str(binary)], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "tvm-wasm link" in done.stderr and "Traceback" not in done.stderr

@@ -27,6 +27,7 @@ from .guest import command as guest_command
 from .host import command as run_command
 from .templates import command as template_command
 from .sdk import command as sdk_command
+from .linker import command as link_command
 from .core.errors import TvmError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_command.register(commands)
     template_command.register(commands)
     sdk_command.register(commands)
+    link_command.register(commands)
     return parser
 
 

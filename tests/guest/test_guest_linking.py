@@ -57,3 +57,47 @@ def test_a_user_module_asking_for_something_the_module_lacks_fails_to_link(make_
         g.link('(module (import "tvm" "no_such_export" (func)))')
     with pytest.raises(ValueError, match="cannot link"):
         g.link('(module (import "tvm" "alloc" (func (param i32) (result i32))))')  # wrong signature
+
+
+# ---------------------------------------------------------------- the user module's memory
+OWN_MEMORY = """(module
+  (import "tvm" "write" (func $write (param i64 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "put") (param $h i64) (result i32) (call $write (local.get $h) (i32.const 0) (i32.const 16))))"""
+
+
+def test_a_module_defining_its_own_memory_is_refused_not_served_from_the_wrong_memory(make_guest):
+    from tvm_wasm.runtime.link_errors import LinkRefused
+
+    g = make_guest(pools=1, max_pages=4)
+    with pytest.raises(LinkRefused, match="defines its own memory"):
+        g.link(OWN_MEMORY)
+    with pytest.raises(LinkRefused, match="defines its own memory"):
+        g.link(bytes(wasmtime.wat2wasm(OWN_MEMORY)))
+
+
+def test_env_memory_is_served_with_the_modules_memory_grown_to_the_import_minimum(make_guest):
+    g = make_guest(pools=1, max_pages=4)
+    user = g.link("""(module
+      (import "env" "memory" (memory 5))
+      (import "tvm" "write" (func $write (param i64 i32 i32) (result i32)))
+      (func (export "put") (param $h i64) (result i32)
+        (i32.store (i32.const 300000) (i32.const 0x04030201))
+        (call $write (local.get $h) (i32.const 300000) (i32.const 4))))""")
+    assert g.guest_memory.size(g.store) == 5
+    region = g.create_region(RegionKind.OBJECT_ARENA, 64)
+    h = g.alloc(region, 4)
+    assert g.call(user, "put", h.to_i64()) == 0
+    assert g.read(h, 4) == bytes([1, 2, 3, 4])
+
+
+@pytest.mark.parametrize("imports, reason", [
+    ('(import "env" "memory" (memory 1 2))', "maximum"),
+    ('(import "other" "memory" (memory 1))', "may import only"),
+])
+def test_memory_imports_that_cannot_be_served_are_refused(make_guest, imports, reason):
+    from tvm_wasm.runtime.link_errors import LinkRefused
+
+    g = make_guest(pools=1, max_pages=4)
+    with pytest.raises(LinkRefused, match=reason):
+        g.link(f"(module {imports})")

@@ -45,8 +45,8 @@ def host_engine() -> wasmtime.Engine:
 
 
 @functools.cache
-def user_modules() -> tuple[wasmtime.Module, wasmtime.Module]:
-    return wasmtime.Module(host_engine(), USER), wasmtime.Module(engine(), USER)
+def host_user_module() -> wasmtime.Module:
+    return wasmtime.Module(host_engine(), USER)
 
 
 # ---------------------------------------------------------------- operations
@@ -102,7 +102,7 @@ class Side:
 class HostSide(Side):
     def __init__(self) -> None:
         self.host = TvmHost(engine=host_engine(), pools=2)
-        self.user = self.host.instantiate(user_modules()[0])
+        self.user = self.host.instantiate(host_user_module())
 
     def _call(self, name: str, *args: object) -> object:
         return self.host.call(self.user, name, *args)
@@ -137,7 +137,7 @@ class HostSide(Side):
 class GuestSide(Side):
     def __init__(self) -> None:
         self.guest = GuestInstance(compiled(pools=2, max_pages=16), engine=engine())
-        self.user = self.guest.link(user_modules()[1])
+        self.user = self.guest.link(USER)
 
     def _call(self, name: str, *args: object) -> object:
         return self.guest.call(self.user, name, *args)

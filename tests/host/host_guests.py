@@ -198,3 +198,16 @@ def fnv1a(data: bytes) -> int:
         h ^= b
         h = (h * 0x100000001B3) & 0xFFFF_FFFF_FFFF_FFFF
     return h
+
+
+def require_binaryen() -> None:
+    """Skip (saying how to install it) when Binaryen, which the linker runs, is missing."""
+    import pytest
+
+    from tvm_wasm.linker import ToolMissing, tools
+
+    try:
+        tools.binaryen("wasm-merge")
+        tools.binaryen("wasm-opt")
+    except ToolMissing as exc:
+        pytest.skip(str(exc))

@@ -14,10 +14,13 @@ import math
 import random
 import struct
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from host_guests import TYPED, TYPED_FORMAT, Guest, compiled, proxy_guest, raw_handle, shared_engine, typed_bytes
+from host_guests import (
+    TYPED, TYPED_FORMAT, Guest, compiled, proxy_guest, raw_handle, shared_engine, typed_bytes,
+)
 from tvm_wasm import (
     Freelist,
     Handle,
@@ -50,9 +53,11 @@ def outcome(fn, *args):
 class Pair:
     """A host with a proxy guest and a model, driven in lockstep."""
 
-    def __init__(self, strict: bool) -> None:
+    def __init__(self, strict: bool, inline: bool = False) -> None:
         self.host = TvmHost(backing=MemoryBackingStore(), strict=strict, engine=shared_engine())
-        self.g = Guest(self.host, self.host.instantiate(compiled(proxy_guest(pages=2))))
+        guest = proxy_guest(pages=2)
+        instance = self.host.instantiate(guest, inline=True) if inline else self.host.instantiate(compiled(guest))
+        self.g = Guest(self.host, instance)
         self.model = RegionDirectory(backing=MemoryBackingStore(), strict=strict)
         self.handles: list[Handle] = []
         self.destroyed: list[int] = []
@@ -310,11 +315,15 @@ OPS = [op_create, op_create, op_control, op_control, op_python_data, op_alloc, o
 def test_host_matches_model(strict, data):
     pair = Pair(strict)
     with pair.host:  # released at once: shrinking makes thousands of hosts
-        steps = data.draw(st.integers(1, 40), label="steps")
-        for _ in range(steps):
-            op = data.draw(st.sampled_from(OPS), label="op")
-            op(pair, data)
-            pair.check()
+        run_ops(pair, data)
+
+
+def run_ops(pair: Pair, data: st.DataObject) -> None:
+    steps = data.draw(st.integers(1, 40), label="steps")
+    for _ in range(steps):
+        op = data.draw(st.sampled_from(OPS), label="op")
+        op(pair, data)
+        pair.check()
 
 
 def test_differential_harness_detects_divergence():

@@ -15,10 +15,13 @@ from __future__ import annotations
 import struct
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from host_guests import TYPED, Guest, compiled, fnv1a, proxy_guest, raw_handle, s64, shared_engine, typed_bytes
+from host_guests import (
+    TYPED, Guest, compiled, fnv1a, proxy_guest, raw_handle, s64, shared_engine, typed_bytes,
+)
 from tvm_wasm import Freelist, Handle, MemoryBackingStore, RegionKind, Slab, TvmError
 from tvm_wasm.host.tvm_host import TvmHost
 
@@ -31,9 +34,10 @@ WATCHED_SLOTS = np.array(sorted(set(range(64)) | set(UNKNOWN_IDS)))
 
 
 class World:
-    def __init__(self) -> None:
+    def __init__(self, inline: bool = False) -> None:
         self.host = host = TvmHost(backing=MemoryBackingStore(), engine=shared_engine())
-        self.g = Guest(host, host.instantiate(compiled(proxy_guest(pages=GUEST_PAGES))))
+        guest = proxy_guest(pages=GUEST_PAGES)
+        self.g = Guest(host, host.instantiate(guest, inline=True) if inline else host.instantiate(compiled(guest)))
         specs = [(1, None), (64, None), (1000, None), (4096, None), (3000, Freelist()), (640, Slab(64)),
                  (777, None), (200, None)]
         self.shadow: dict[int, np.ndarray] = {}
@@ -354,11 +358,15 @@ OPS = [op_read, op_write, op_typed, op_typed, op_copy, op_copy_region, op_gather
 def test_nothing_escapes(data):
     world = World()
     with world.host:  # released at once: shrinking makes thousands of hosts
+        run_calls(world, data)
+
+
+def run_calls(world: World, data: st.DataObject) -> None:
+    world.verify()
+    for _ in range(data.draw(st.integers(1, 25), label="calls")):
+        data.draw(st.sampled_from(OPS), label="op")(world, data)
+        world.g.last_error()  # clear what a failed call left, for the reducers' checks
         world.verify()
-        for _ in range(data.draw(st.integers(1, 25), label="calls")):
-            data.draw(st.sampled_from(OPS), label="op")(world, data)
-            world.g.last_error()  # clear what a failed call left, for the reducers' checks
-            world.verify()
 
 
 def test_gather_with_destination_over_its_own_indices_stays_inside():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from host_guests import Guest, abi_imports
+from host_guests import Guest, abi_imports, require_binaryen
 from tvm_wasm import Freelist, Handle, MemoryBackingStore, RegionKind, Residency, Slab
 
 N = 100_000
@@ -57,8 +57,10 @@ LOOP_GUEST = f"""(module
    local.get $acc))"""
 
 
-def _setup(host, *, warm: bool = False, bump_allocator=None):
-    g = Guest(host, host.instantiate(LOOP_GUEST))
+def _setup(host, *, warm: bool = False, bump_allocator=None, inline: bool = False):
+    if inline:
+        require_binaryen()
+    g = Guest(host, host.instantiate(LOOP_GUEST, inline=inline))
     kind = RegionKind.PAGE_STORE if warm else RegionKind.OBJECT_ARENA
     a = host.create_region(kind, 65536)
     b = host.create_region(kind, 65536)
@@ -78,9 +80,10 @@ def _expected_acc(data: np.ndarray, n: int) -> int:
 
 
 @pytest.mark.parametrize("warm", [False, True], ids=["hot", "warm"])
-def test_hundred_thousand_accesses_enter_python_zero_times(make_host, warm):
+@pytest.mark.parametrize("inline", [False, True], ids=["calls", "inlined"])
+def test_hundred_thousand_accesses_enter_python_zero_times(make_host, warm, inline):
     host = make_host(backing=MemoryBackingStore())
-    g, a, b, bump, slab, data = _setup(host, warm=warm)
+    g, a, b, bump, slab, data = _setup(host, warm=warm, inline=inline)
     acc = g("mixed", Handle(a, 1, 0).to_i64(), Handle(b, 1, 0).to_i64(), bump, slab, N)
     assert host.python_entries == 0
     assert g.instance.exports(host.store)["bad"].value(host.store) == 0

@@ -141,3 +141,4 @@ ERRORS_BY_CODE: dict[int, type[TvmError]] = {
 def error_for_code(code: int, message: str, **context: int | None) -> TvmError:
     """Build the typed error that a raw-ABI ``code`` stands for."""
     return ERRORS_BY_CODE.get(code, TvmError)(message, **context)
+

@@ -63,7 +63,16 @@ def run_build(args: argparse.Namespace) -> int:
         return fail("guest build needs -o PATH, --web DIR or both", EXIT_USAGE)
     max_pages = args.max_pages if args.max_pages is not None else (BROWSER_MAX_PAGES if args.browser else L.WASM32_MAX_PAGES)
     meta_max = BROWSER_META_MAX_PAGES if args.browser else L.WASM32_MAX_PAGES
-    user_wat = args.user_wat.read_text() if args.user_wat else None
+    user_wat = None
+    if args.user_wat:
+        raw = args.user_wat.read_bytes()
+        if raw.startswith(b"\0asm"):
+            return fail(f"{args.user_wat} is a wasm binary; --user-wat takes WAT module fields to splice in. "
+                        f"To link a compiled module use: tvm-wasm link {args.user_wat} -o OUT.wasm", EXIT_USAGE)
+        try:
+            user_wat = raw.decode()
+        except UnicodeDecodeError:
+            return fail(f"{args.user_wat} is not UTF-8 text; --user-wat takes WAT module fields", EXIT_USAGE)
     try:
         module = build_module(pools=args.pools, initial_pages=args.initial_pages, max_pages=max_pages,
                               user_wat=user_wat, meta_max_pages=meta_max)

@@ -8,6 +8,7 @@ benchmarks and Python embedders; ``js/tvm-guest.js`` is the same for browsers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import wasmtime
@@ -18,6 +19,8 @@ from ..core.errors import HostClosed, PolicyViolation, TvmError, UnsupportedAllo
 from ..core.handle import Handle
 from ..core.types import PlacementPolicy, RegionKind, RegionMetrics, Residency
 from ..host import native
+from ..runtime import sections
+from ..runtime.link_errors import LinkRefused
 from . import layout as G
 from .module import GuestModule, validation_engine
 
@@ -77,7 +80,7 @@ GUEST_MEMORY_FUNCTIONS = frozenset(f.name for f in ABI if any(p.kind in ("ptr", 
 """ABI functions that copy to or from the caller's memory: in this module, always the default memory."""
 
 
-def check_guest_memory(user: wasmtime.Module) -> None:
+def check_guest_memory(user: wasmtime.Module, binary: bytes | None = None) -> None:
     """Refuse a user module that would silently read and write the wrong memory.
 
     Here ``read``, ``write``, ``try_load_*``... copy to and from the module's
@@ -87,15 +90,29 @@ def check_guest_memory(user: wasmtime.Module) -> None:
     (``tvm.memory``, or ``env.memory`` as ``clang -Wl,--import-memory`` makes it).
     """
     imports = {(imp.module, imp.name) for imp in user.imports}
-    own_memory = any(isinstance(e.type, wasmtime.MemoryType) for e in user.exports) and not any(
-        isinstance(imp.type, wasmtime.MemoryType) for imp in user.imports)
+    if binary is not None:  # the binary shows every defined memory, exported or not
+        own_memory = bool(sections.defined_memories(binary))
+    else:
+        own_memory = any(isinstance(e.type, wasmtime.MemoryType) for e in user.exports) and not any(
+            isinstance(imp.type, wasmtime.MemoryType) for imp in user.imports)
     using = sorted(name for module, name in imports if module == "tvm" and name in GUEST_MEMORY_FUNCTIONS)
     if own_memory and using:
-        raise ValueError(
+        raise LinkRefused(
             f"the module defines its own memory but imports {', '.join(using)}, which here copy to and from the "
             "self-contained module's memory: import the memory instead (clang/lld: -Wl,--import-memory; "
-            "rustc: -C link-arg=--import-memory; WAT: (import \"tvm\" \"memory\" (memory 1)))"
+            "rustc: -C link-arg=--import-memory; WAT: (import \"tvm\" \"memory\" (memory 1))), or link it statically with `tvm-wasm link`"
         )
+
+
+_user_modules: WeakKeyDictionary[wasmtime.Engine, dict[bytes, wasmtime.Module]] = WeakKeyDictionary()
+
+
+def _compiled_user(engine: wasmtime.Engine, binary: bytes) -> wasmtime.Module:
+    """User modules linked at run time, compiled once per engine (the same module is often linked many times)."""
+    per_engine = _user_modules.setdefault(engine, {})
+    if binary not in per_engine:
+        per_engine[binary] = wasmtime.Module(engine, binary)
+    return per_engine[binary]
 
 
 class GuestInstance:
@@ -344,30 +361,54 @@ class GuestInstance:
     def link(self, user: bytes | str | wasmtime.Module, *, name: str = "tvm") -> wasmtime.Instance:
         """Instantiate a user module whose ``tvm.*`` imports (functions and ``memory``) are this module's exports.
 
-        A module importing ``env.memory`` (C or Rust built with ``--import-memory``) gets the
-        module's default memory there, so ``read``/``write`` reach the guest's own data. A module
-        that defines its own memory but imports functions taking guest pointers is refused
-        (``ValueError``): those pointers would land in another memory.
+        ``read``/``write`` and the other guest-memory operations copy to and
+        from this module's ``memory``: a module importing ``tvm.memory`` or
+        ``env.memory`` (C or Rust built with ``--import-memory``) gets it, grown
+        to the import's minimum. A module that defines its own memory but
+        imports functions taking guest pointers is refused (``LinkRefused``, a
+        ``ValueError``): those pointers would land in another memory; link it
+        statically with ``tvm-wasm link`` instead. Any other memory import, or
+        one with a maximum, is refused too.
         """
-        compiled = user if isinstance(user, wasmtime.Module) else self._compile(user)
+        binary: bytes | None = None
+        try:
+            if isinstance(user, wasmtime.Module):
+                compiled = user
+            else:
+                binary = user if isinstance(user, bytes) else bytes(wasmtime.wat2wasm(user))
+                compiled = _compiled_user(self.engine, binary)
+        except wasmtime.WasmtimeError as exc:
+            raise ValueError(f"cannot link the user module: {' '.join(str(exc).split())}") from None
+        check_guest_memory(compiled, binary)
         linker = wasmtime.Linker(self.engine)
         linker.define_instance(self.store, name, self.instance)
-        check_guest_memory(compiled)
         for imp in compiled.imports:
-            if (imp.module, imp.name) == ("env", "memory") and isinstance(imp.type, wasmtime.MemoryType):
-                # C and Rust guests linked with --import-memory import their memory as env.memory;
-                # it must be the module's default memory, the one read/write copy to and from.
-                memory = self.guest_memory
-                missing = imp.type.limits.min - memory.size(self.store)
-                if missing > 0:
-                    memory.grow(self.store, missing)
-                linker.define(self.store, "env", "memory", memory)
+            if isinstance(imp.type, wasmtime.MemoryType):
+                self._serve_memory_import(linker, imp, name)
         try:
             return linker.instantiate(self.store, compiled)
         except wasmtime.Trap:
             raise  # a trap in the user's start function
         except wasmtime.WasmtimeError as exc:
             raise ValueError(f"cannot link the user module: {' '.join(str(exc).split())}") from None
+
+    def _serve_memory_import(self, linker: wasmtime.Linker, imp: wasmtime.ImportType, name: str) -> None:
+        """Serve ``tvm.memory``/``env.memory`` with this module's memory, grown to the import's minimum."""
+        where = f"{imp.module}.{imp.name}"
+        if (imp.module, imp.name) not in ((name, "memory"), ("env", "memory")):
+            raise LinkRefused(f"the user module imports memory {where}; it may import only this module's memory "
+                              f"(as {name}.memory or env.memory)")
+        limits = imp.type.limits
+        memory = self.guest_memory
+        pages = memory.size(self.store)
+        if limits.max is not None:
+            raise LinkRefused(f"the user module's memory import {where} declares a maximum ({limits.max} pages); "
+                              "this module's memory has none, so the import cannot match: drop the maximum "
+                              "(clang: omit --max-memory)")
+        if limits.min > pages:
+            memory.grow(self.store, limits.min - pages)
+        if imp.module != name:
+            linker.define(self.store, imp.module, imp.name, memory)
 
     def call(self, instance: wasmtime.Instance, name: str, *args: object) -> object:
         """Call a linked user module's export; a typed-access trap during this call becomes its ``TvmError``,

@@ -84,12 +84,19 @@ def check_limits(pools: int, initial_pages: int, max_pages: int, meta_max_pages:
         raise ValueError(f"meta_max_pages must be in {G.META_INITIAL_PAGES}..{L.WASM32_MAX_PAGES}, got {meta_max_pages}")
 
 
-def memories(pools: int, initial_pages: int, max_pages: int, meta_max_pages: int, guest_pages: int) -> list[str]:
+def memories(pools: int, initial_pages: int, max_pages: int, meta_max_pages: int, guest_pages: int,
+             guest_max_pages: int | None = None) -> list[str]:
     return [
-        f'(memory {B.GUEST_MEMORY} (export "memory") {guest_pages})',
+        guest_memory(guest_pages, guest_max_pages),
         f"(memory $meta {G.META_INITIAL_PAGES} {meta_max_pages})",
         *(f'(memory $p{k} (export "mem{k}") {initial_pages} {max_pages})' for k in range(pools)),
     ]
+
+
+def guest_memory(pages: int, max_pages: int | None = None) -> str:
+    """The default memory ``$g``, exported as ``memory``; a linked user module's memory takes its limits."""
+    limits = f"{pages}" if max_pages is None else f"{pages} {max_pages}"
+    return f'(memory {B.GUEST_MEMORY} (export "memory") {limits})'
 
 
 def private_bridge_fields() -> list[str]:
@@ -192,11 +199,12 @@ def build_wat(
     meta_max_pages: int,
     *,
     guest_pages: int = 1,
+    guest_max_pages: int | None = None,
     user_wat: str | None = None,
     specialised: bool = True,
 ) -> str:
     module = Module()
-    module.fields += memories(pools, initial_pages, max_pages, meta_max_pages, guest_pages)
+    module.fields += memories(pools, initial_pages, max_pages, meta_max_pages, guest_pages, guest_max_pages)
     module.fields += private_bridge_fields()
     module.fields += trap_cause_fields()
     bridges = [f.name for f in bridge_funcs(pools)]
@@ -220,6 +228,7 @@ def build_module(
     max_pages: int = L.WASM32_MAX_PAGES,
     user_wat: str | None = None,
     guest_pages: int = 1,
+    guest_max_pages: int | None = None,
     meta_max_pages: int = L.WASM32_MAX_PAGES,
     specialised: bool = True,
 ) -> GuestModule:
@@ -227,7 +236,8 @@ def build_module(
 
     ``initial_pages``/``max_pages`` apply to every pool (pools grow on demand
     as regions are created, up to ``max_pages``); ``guest_pages`` is the
-    initial size of the default memory. ``user_wat`` is spliced into the
+    initial size of the default memory (``guest_max_pages`` its maximum,
+    none by default). ``user_wat`` is spliced into the
     module as extra module fields (functions, globals, exports; no imports):
     it calls the ABI by name (``call $alloc``, ``call $load_u32``...) and its
     plain loads and stores hit the default memory. For browsers use
@@ -235,8 +245,8 @@ def build_module(
     ``specialised`` adds the per-pool typed accessors (12 exports per pool).
     """
     check_limits(pools, initial_pages, max_pages, meta_max_pages)
-    wat = build_wat(pools, initial_pages, max_pages, meta_max_pages, guest_pages=guest_pages, user_wat=user_wat,
-                    specialised=specialised)
+    wat = build_wat(pools, initial_pages, max_pages, meta_max_pages, guest_pages=guest_pages,
+                    guest_max_pages=guest_max_pages, user_wat=user_wat, specialised=specialised)
     wasm = bytes(wasmtime.wat2wasm(wat))
     wasmtime.Module.validate(validation_engine(), wasm)
     return GuestModule(pools, initial_pages, max_pages, meta_max_pages, wat, wasm)

@@ -291,7 +291,7 @@ class TvmHost(RegionDirectory):
             )
 
     def instantiate(
-        self, module: ModuleSource, *, memory: str = "memory", wasi: WasiArg = None
+        self, module: ModuleSource, *, memory: str = "memory", wasi: WasiArg = None, inline: bool = False
     ) -> wasmtime.Instance:
         """Instantiate a guest whose ``tvm`` imports are served by a runtime of its own.
 
@@ -308,10 +308,20 @@ class TvmHost(RegionDirectory):
         one). A reactor's ``_initialize`` export is called once here; a command's
         ``_start`` is left to the caller (see :meth:`run_command`).
 
+        ``inline``: the host links the guest (bytes, WAT or a path) with the
+        runtime first (``tvm_wasm.linker``, Binaryen): typed accesses, bump/slab
+        allocation and small read/write run inside the guest's own functions,
+        with the same semantics; ``LinkRefused`` if the module may not be
+        linked (it may import only ``tvm.*`` and its memory here).
+
         Raises ``ValueError`` for a module that cannot be linked (an import nobody
         defines, with what it is); a trap in the start function raises its ``TvmError``
         (or the ``wasmtime.Trap``).
         """
+        if inline:
+            if wasi is not None and wasi is not False:
+                raise ValueError("inline=True runs guests without WASI; run WASI guests without inline")
+            return self._instantiate_inlined(module)
         compiled = self._as_module(module)
         self._use_wasi(compiled, wasi)
         runtime = self._new_runtime()
@@ -370,6 +380,14 @@ class TvmHost(RegionDirectory):
                 exported = wasmtime.Memory(self.store, wasmtime.MemoryType(wasmtime.Limits(0, 0)))
             self._bind_guest_memory(runtime, exported)
         self._bindings.append(GuestBinding(instance, runtime))
+        return instance
+
+    def _instantiate_inlined(self, module: ModuleSource) -> wasmtime.Instance:
+        from ..linker.host import inlined_guest  # the linker sits above the host; loaded on first use
+
+        compiled = inlined_guest(self.engine, len(self.pools.pools), module)  # type: ignore[arg-type]
+        instance = self._runtime_linker.instantiate(self.store, compiled)  # tvm_host.* from the private linker
+        self._bindings.append(GuestBinding(instance, instance))  # its runtime globals are its own exports
         return instance
 
     def call(self, instance: wasmtime.Instance, name: str, *args: object) -> object:

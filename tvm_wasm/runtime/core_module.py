@@ -616,18 +616,25 @@ def abi_funcs(pools: int) -> list[Func]:
     return funcs
 
 
+def host_imports(pools: int) -> list[str]:
+    """What the host supplies to a runtime, from its private linker: directory, pools, slow paths, control."""
+    return [
+        import_memory(HOST, META_MEM, "meta", L.META_INITIAL_PAGES),
+        *(import_memory(HOST, f"pool{k}", f"p{k}", 0, L.WASM32_MAX_PAGES) for k in range(pools)),
+        import_func(HOST, "fault", "host_fault", ["i32"], ["i32"]),
+        import_func(HOST, "alloc", "host_alloc", ["i32", "i32"], ["i64"]),
+        import_func(HOST, "dealloc", "host_dealloc", ["i64"], ["i32"]),
+        import_func(HOST, "trap", "trap_cause", [t for _, t in TRAP_CAUSE_PARAMS]),
+        *(import_func(HOST, f"control_{f.name}", f"host_{f.name}", f.wasm_params, f.wasm_results)
+          for f in host_control_functions()),
+    ]
+
+
 def build_core_wat(pools: int) -> str:
     """WAT of the host's runtime module: the ABI over imported meta and pool memories."""
     check_pool_count(pools)
     module = Module()
-    module.imports.append(import_memory(HOST, META_MEM, "meta", L.META_INITIAL_PAGES))
-    module.imports += [import_memory(HOST, f"pool{k}", f"p{k}", 0, L.WASM32_MAX_PAGES) for k in range(pools)]
-    module.imports.append(import_func(HOST, "fault", "host_fault", ["i32"], ["i32"]))
-    module.imports.append(import_func(HOST, "alloc", "host_alloc", ["i32", "i32"], ["i64"]))
-    module.imports.append(import_func(HOST, "dealloc", "host_dealloc", ["i64"], ["i32"]))
-    module.imports.append(import_func(HOST, "trap", "trap_cause", [t for _, t in TRAP_CAUSE_PARAMS]))
-    module.imports += [import_func(HOST, f"control_{f.name}", f"host_{f.name}", f.wasm_params, f.wasm_results)
-                       for f in host_control_functions()]
+    module.imports += host_imports(pools)
     module.fields += abi_fields()
     for func in host_control_wrappers():
         module.add(func)

