@@ -48,10 +48,10 @@ def run_link(args: argparse.Namespace) -> int:
     try:
         linked = link(args.user, target=args.target, pools=args.pools, max_pages=args.max_pages,
                       inline_runtime=args.inline, allow_imports=args.allow_import)
+    except LinkRefused as exc:  # before ValueError: a refused module is also one
+        return fail(f"refused {args.user}: {exc}", EXIT_FAILURE)
     except ValueError as exc:
         return fail(str(exc), EXIT_USAGE)
-    except LinkRefused as exc:
-        return fail(f"refused {args.user}: {exc}", EXIT_FAILURE)
     except ToolMissing as exc:
         return fail(str(exc), EXIT_FAILURE)
     except LinkError as exc:
