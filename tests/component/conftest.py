@@ -22,7 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -146,14 +146,18 @@ def scenario_component(build_dir: Path) -> Component:
 
 
 @pytest.fixture
-def make_host() -> Callable[..., TvmHost]:
-    """``make_host(**kwargs)`` -> a TvmHost on the shared engine."""
+def make_host() -> Iterator[Callable[..., TvmHost]]:
+    """``make_host(**kwargs)`` -> a TvmHost on the shared engine, closed when the test ends."""
+    made: list[TvmHost] = []
 
     def make(**kwargs: object) -> TvmHost:
         kwargs.setdefault("engine", shared_engine())
-        return TvmHost(**kwargs)  # type: ignore[arg-type]
+        made.append(TvmHost(**kwargs))  # type: ignore[arg-type]
+        return made[-1]
 
-    return make
+    yield make
+    for host in made:
+        host.close()
 
 
 @pytest.fixture
