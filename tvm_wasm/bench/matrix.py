@@ -23,7 +23,7 @@ from .timing import Sampler
 from .wasmtime_runner import PREPARERS, Engines, Prepared, sampler
 
 SEED = 0xDEADBEEF
-VARIANTS = ("m32", "m32-checked", "m64", "tvm", "tvm-bulk", "tvm-mm", "guest", "native")
+VARIANTS = ("m32", "m32-checked", "m64", "tvm", "tvm-inline", "tvm-bulk", "tvm-mm", "guest", "native")
 SPECIAL_CLASSES = ("spill_driven", "beyond_4gib")
 ALL_CLASSES = (*CLASSES, *SPECIAL_CLASSES)
 FULL_SIZES = (1 * KIB, 16 * KIB, 256 * KIB, 16 * MIB)

@@ -154,7 +154,7 @@ def spill_driven(size: int, cfg: Config, engines: Engines, progress: Callable[[s
            "and a flat memory cannot spill")
     rows: list[Row] = []
     for variant in cfg.variants:
-        if variant in ("tvm", "tvm-bulk"):
+        if variant in ("tvm", "tvm-inline", "tvm-bulk"):
             progress(f"{cls} {size}: {variant}")
             rows.append(_spill_row(variant, size, cfg, engines))
         elif variant == "tvm-mm":
@@ -181,7 +181,8 @@ def _spill_row(variant: str, size: int, cfg: Config, engines: Engines) -> Row:
             host.write(Handle(rid, host.region_info(rid).generation, 0), data.tobytes())
             ids.append(rid)
             sums.append(int(data.view(np.uint64).sum(dtype=np.uint64)) & MASK64)
-        instance = host.instantiate(spill_wat(variant, size))
+        inline = variant == "tvm-inline"
+        instance = host.instantiate(spill_wat("tvm" if inline else variant, size), inline=inline)
         store = host.store
         memory = instance.exports(store)["memory"]
         assert isinstance(memory, wasmtime.Memory)
@@ -380,7 +381,7 @@ def _prepare_4g(variant: str, addrs: np.ndarray, values: np.ndarray,
     handles = [Handle(r, host.region_info(r).generation, 0).to_i64() for r in ids]
     m = Module()
     table_at = list_pages * PAGE
-    if variant == "tvm":
+    if variant in ("tvm", "tvm-inline"):
         m.imports.append(import_func("tvm", "load_i64", "load_i64", ["i64", "i32"], ["i64"]))
         m.fields.append(f'(memory (export "memory") {list_pages + 1})')
         load = ["local.get $a", "i64.const 31", "i64.shr_u", "i32.wrap_i64", "i32.const 3", "i32.shl",
@@ -419,7 +420,7 @@ def _prepare_4g(variant: str, addrs: np.ndarray, values: np.ndarray,
                   "  br_if $sum", "end"]
         m.add(_reps_func(inner, []))
         notes = [f"3 regions of 2 GiB in pools {where}; one read_gather per region, local sum"]
-    instance = host.instantiate(m.render())
+    instance = host.instantiate(m.render(), inline=variant == "tvm-inline")
     memory = instance.exports(host.store)["memory"]
     assert isinstance(memory, wasmtime.Memory)
     gview = native.memory_view(memory, host.store)

@@ -130,13 +130,14 @@ def prepare_tvm(variant: str, kernel: Kernel, engines: Engines, arena_limit: int
         return Handle(rid, host.region_info(rid).generation, 0).to_i64()
 
     lowering: HandleLowering
-    if variant == "tvm":
+    if variant in ("tvm", "tvm-inline"):
         lowering = TvmLowering(kernel, caps, pad=pad)
     elif variant == "tvm-bulk":
         lowering = BulkLowering(kernel, caps, pad=pad)
     else:
         lowering = MMLowering(kernel, caps, region_ids, region_pages, pad=pad)
-    instance = host.instantiate(lowering.render())
+    # tvm-inline: the same raw-ABI kernel, linked by the linker users run (tvm_wasm.linker, Binaryen).
+    instance = host.instantiate(lowering.render(), inline=variant == "tvm-inline")
     store = host.store
     for buf in kernel.buffers:
         ids = region_ids[buf.name]
@@ -191,6 +192,7 @@ PREPARERS: dict[str, Callable[..., Prepared]] = {
     "m32-checked": prepare_linear,
     "m64": prepare_linear,
     "tvm": prepare_tvm,
+    "tvm-inline": prepare_tvm,
     "tvm-bulk": prepare_tvm,
     "tvm-mm": prepare_tvm,
 }
