@@ -152,7 +152,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from .matrix import ALL_CLASSES, ENGINES, VARIANTS, Config
+    from .matrix import ALL_CLASSES, ENGINES, OPT_IN_VARIANTS, VARIANTS, Config
 
     overrides: dict[str, Any] = {}
     if args.classes:
@@ -170,9 +170,9 @@ def _config(args: argparse.Namespace) -> Any:
             raise ValueError(f"sizes must be powers of two from 64 B to 256 MiB, not {bad}")
         overrides["sizes"] = sizes
     if args.variants:
-        unknown = [v for v in args.variants if v not in VARIANTS]
+        unknown = [v for v in args.variants if v not in (*VARIANTS, *OPT_IN_VARIANTS)]
         if unknown:
-            raise ValueError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+            raise ValueError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join((*VARIANTS, *OPT_IN_VARIANTS))}")
         overrides["variants"] = tuple(args.variants)
     if args.engines:
         unknown = [e for e in args.engines if e not in ENGINES]
