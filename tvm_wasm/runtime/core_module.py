@@ -16,34 +16,19 @@ from ..core.errors import AllocationFailed, OutOfBounds, RegionNotFound
 from . import access as A
 from . import layout as L
 from . import reducers as R
+from .conventions import (  # re-exported: the guest module builds on these names
+    BRIDGE_COPY_IN, BRIDGE_COPY_OUT, BRIDGE_GATHER, BRIDGE_HISTOGRAM, BRIDGE_PUT_I64, BRIDGE_SLOTS,
+    BRIDGE_TYPES, HOST, bad_pool, bridge_call, pool_name, return_code_on_error,
+    return_sentinel_on_error,
+)
 from .slow_paths import host_control_functions, host_control_wrappers
 from .wat import Code, Func, Module, if_, import_func, import_memory, per_pool
 
-HOST = "tvm_host"
 META_MEM = "meta"
-
-# Bridge table slots and their types (params, results).
-BRIDGE_COPY_OUT = 0  # (pool, addr, dst, len) -> code   region -> guest
-BRIDGE_COPY_IN = 1  # (pool, addr, src, len) -> code    guest -> region
-BRIDGE_GATHER = 2  # (pool, region_addr, capacity_left, indices, count, item_size, dst) -> code
-BRIDGE_HISTOGRAM = 3  # (pool, addr, out, len) -> code   (the export is byte_histogram(h, len, out))
-BRIDGE_PUT_I64 = 4  # (dst, value) -> code                 a computed u64 out to guest memory
-BRIDGE_TYPES = {
-    BRIDGE_COPY_OUT: ("t_copy", ["i32"] * 4, ["i32"]),
-    BRIDGE_COPY_IN: ("t_copy", ["i32"] * 4, ["i32"]),
-    BRIDGE_GATHER: ("t_gather", ["i32"] * 7, ["i32"]),
-    BRIDGE_HISTOGRAM: ("t_copy", ["i32"] * 4, ["i32"]),
-    BRIDGE_PUT_I64: ("t_put", ["i32", "i64"], ["i32"]),
-}
-BRIDGE_SLOTS = len(BRIDGE_TYPES)
 
 
 TypedAccess = TypedWidth  # one typed load/store pair, from the ABI table
 TYPED = list(TYPED_ACCESS)
-
-
-def pool_name(k: int) -> str:
-    return f"$p{k}"
 
 
 # ---------------------------------------------------------------- error conventions
@@ -65,19 +50,6 @@ def trap_on_error(name: str, width: int) -> Callable[[], Code]:
                 "call $trap_cause", "unreachable"]
 
     return on_error
-
-
-def return_code_on_error() -> Code:
-    return ["local.get $code", "global.set $last_error", "local.get $code", "return"]
-
-
-def return_sentinel_on_error(sentinel: str) -> Code:
-    return ["local.get $code", "global.set $last_error", sentinel, "return"]
-
-
-def bad_pool() -> Code:
-    """A slot whose pool this runtime cannot reach (an imported region): code 9."""
-    return ["i32.const 9", "local.set $code"]
 
 
 # ---------------------------------------------------------------- typed access
@@ -401,11 +373,6 @@ def dealloc_func() -> Func:
 # ---------------------------------------------------------------- bulk movement
 def len_i64() -> Code:
     return ["local.get $len", "i64.extend_i32_u", "i64.add"]
-
-
-def bridge_call(slot: int) -> Code:
-    type_name = BRIDGE_TYPES[slot][0]
-    return [f"i32.const {slot}", f"call_indirect $bridge (type ${type_name})"]
 
 
 def guest_transfer(name: str, slot: int, counter: int, guest_param: str, *, len_first: bool = False) -> Func:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from . import access as A
 from . import layout as L
+from .conventions import BRIDGE_PUT_I64, bad_pool, bridge_call, pool_name, return_code_on_error, return_sentinel_on_error
 from .wat import Code, Func, if_, indent, loop, per_pool
 
 Locals = tuple[tuple[str, str], ...]
@@ -326,16 +327,12 @@ class Convention:
 
 def sentinel(value: str) -> Callable[[], Code]:
     def on_error() -> Code:
-        from .core_module import return_sentinel_on_error  # core_module imports this module
-
         return return_sentinel_on_error(value)
 
     return on_error
 
 
 def error_code() -> Code:
-    from .core_module import return_code_on_error
-
     return return_code_on_error()
 
 
@@ -365,14 +362,12 @@ def count_len(counter: int) -> Code:
 
 def unreachable_pool(on_error: Callable[[], Code]) -> Code:
     """Default arm: the slot names a pool this runtime has no memory for (code 9)."""
-    from .core_module import bad_pool
 
     return [*bad_pool(), *on_error()]
 
 
 def span_reducer_func(pools: int, name: str) -> Func:
     """``name(h, len[, byte])``: validate ``[offset, offset+len)``, count, run the pool's kernel."""
-    from .core_module import pool_name
 
     conv = CONVENTIONS[name]
     make = SPAN_KERNELS[name]
@@ -398,8 +393,6 @@ def hash_func(pools: int) -> Func:
     The bridge checks ``out`` (code 7) before writing; bytes are counted only
     once the hash is delivered.
     """
-    from .core_module import BRIDGE_PUT_I64, bridge_call, pool_name, return_code_on_error
-
     kernel = hash_fnv1a(pool_name(0))
     body = [
         *A.resolve("h", span_len_i64(), ["i32.const 0"], return_code_on_error),
@@ -431,7 +424,6 @@ def slot_pool(slot: str) -> Code:
 
 def eq_func(pools: int) -> Func:
     """eq(a, b, len): both spans validated like ``copy``, then a pools x pools compare."""
-    from .core_module import pool_name
 
     on_error = CONVENTIONS["eq"].on_error
     count_both = []
