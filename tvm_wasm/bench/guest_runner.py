@@ -20,7 +20,7 @@ from ..host import native
 from ..runtime.wat import Module
 from .ir import Kernel
 from .lower_wat import PAGE, BulkLowering
-from .results import Row
+from .results import Row, Unavailable
 from .wasmtime_runner import Engines, Prepared, _set_global, arena_caps, arena_reps
 
 if TYPE_CHECKING:
@@ -54,7 +54,6 @@ def _guest(kernel_fields: str, guest_pages: int) -> object:
         from ..guest import build_module
         from ..guest.instance import GuestInstance
     except ImportError:
-        from .matrix import Unavailable
 
         raise Unavailable("the self-contained guest module (tvm_wasm.guest) is not in this build") from None
     module = build_module(pools=GUEST_POOLS, user_wat=kernel_fields, guest_pages=guest_pages)
@@ -111,60 +110,3 @@ def prepare_guest(kernel: Kernel, engines: Engines, arena_limit: int, pad: int =
                     keep=[gi, module])
 
 
-def guest_beyond_4gib(addrs: np.ndarray, values: np.ndarray, expected: int, cfg: Config, engines: Engines) -> Row:
-    """Three 2 GiB regions in the module's pools; one ``read_gather`` per region, then a local sum."""
-    from .special import PAGE as P
-    from .special import REGION_4G, WS_4G, measure_4g
-
-    row = Row("guest", "beyond_4gib", WS_4G, "wasmtime", cfg.seed)
-    n = len(addrs)
-    list_pages = 1 + (n * 8) // P
-    table_at = list_pages * P
-    idx_at = table_at + P
-    idx_pages = 1 + (n * 4) // P
-    dst_at = idx_at + idx_pages * P
-    guest_pages = dst_at // P + 1 + (n * 8) // P
-    region_of = (addrs >> np.uint64(31)).astype(np.int64)
-    offset_of = (addrs & np.uint64(REGION_4G - 1)).astype(np.int64)
-    groups = [np.flatnonzero(region_of == k) for k in range(WS_4G // REGION_4G)]
-    inner: list[str] = []
-    at = 0
-    for k, g in enumerate(groups):
-        inner += [f"i32.const {table_at + 8 * k}", "i64.load", f"i32.const {idx_at + 4 * at}", f"i32.const {len(g)}",
-                  "i32.const 8", f"i32.const {dst_at + 8 * at}", "call $read_gather", "if", "unreachable", "end"]
-        at += len(g)
-    inner += ["i32.const 0", "local.set $i", "loop $sum", "  local.get $i", "  i32.const 3", "  i32.shl",
-              f"  i64.load offset={dst_at}", "  local.get $total", "  i64.add", "  local.set $total",
-              "  local.get $i", "  i32.const 1", "  i32.add", "  local.tee $i", f"  i32.const {n}", "  i32.lt_u",
-              "  br_if $sum", "end"]
-    from .special import _reps_func
-
-    m = Module()
-    m.add(_reps_func(inner, []))
-    fields = "\n".join(m.render().splitlines()[1:-1])
-    try:
-        module, guest_instance = _guest(fields, guest_pages)
-        gi = guest_instance(module, engine=engines.default)  # type: ignore[operator]
-        ids = [gi.create_region(RegionKind.BLOB_ARENA, REGION_4G) for _ in groups]
-        pools = sorted({gi.region_info(r).pool for r in ids})
-        for k, rid in enumerate(ids):
-            mine = region_of == k
-            gi.view(rid).view(np.uint64)[offset_of[mine] // 8] = values[mine]
-        gview = native.memory_view(gi.guest_memory, gi.store)
-        handles = np.array([Handle(r, gi.region_info(r).generation, 0).to_i64() for r in ids], dtype=np.int64)
-        gview[table_at : table_at + 8 * len(ids)] = handles.view(np.uint8)
-        order = np.concatenate(groups)
-        gview[idx_at : idx_at + 4 * n] = offset_of[order].astype(np.uint32).view(np.uint8)
-    except Exception as exc:  # noqa: BLE001
-        from .matrix import Unavailable
-
-        if isinstance(exc, Unavailable):
-            row.status, row.notes = exc.status, [str(exc)]
-        else:
-            row.status, row.notes = "failed", [f"could not prepare: {type(exc).__name__}: {exc}"]
-        return row
-    run = gi.instance.exports(gi.store)["run"]
-    measure_4g(row, lambda reps: run(gi.store, reps), expected, cfg)  # type: ignore[operator]
-    row.notes.append(f"self-contained module: 3 regions of 2 GiB in pools {pools}; one read_gather per region, "
-                     "local sum")
-    return row

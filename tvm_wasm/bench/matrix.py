@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from .classes import CLASSES, KIB, MIB
 from .ir import Kernel
-from .results import Row, annotate
+from .results import Row, Unavailable, annotate
 from .timing import Sampler
 from .wasmtime_runner import PREPARERS, Engines, Prepared, sampler
 
@@ -214,14 +214,6 @@ def layout_pads(layouts: int) -> list[int]:
     """Stratified code layouts: pad counts spread evenly over one fetch-line cycle, the same
     for every variant, so each variant's hot loops land at the same spread of alignments."""
     return sorted({round(k * PAD_CYCLE / layouts) for k in range(max(1, layouts))})
-
-
-class Unavailable(Exception):
-    """This variant cannot run here; ``status`` says whether that is by construction or by the machine."""
-
-    def __init__(self, message: str, status: str = "unavailable") -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _size(n: int) -> str:

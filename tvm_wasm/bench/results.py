@@ -175,3 +175,11 @@ def load_rows(path: Path) -> list[dict[str, Any]]:
         if missing:
             raise ValueError(f"{path}: a row lacks {', '.join(missing)}")
     return rows
+
+
+class Unavailable(Exception):
+    """This variant cannot run here; ``status`` says whether that is by construction or by the machine."""
+
+    def __init__(self, message: str, status: str = "unavailable") -> None:
+        super().__init__(message)
+        self.status = status
