@@ -47,3 +47,16 @@ if [[ ! -x node_modules/.bin/wasm-merge ]] && command -v npm >/dev/null 2>&1; th
     npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1 ||
         echo "${0##*/}: warning: npm ci failed; tvm-wasm link needs Binaryen (see README)" >&2
 fi
+
+# The test suite's npm tools (pinned by their lock files, installed into git-ignored node_modules):
+# componentize-js for the JavaScript guest template, TypeScript's tsc for the web package's .d.ts.
+if [[ "$STAMP_KIND" == test ]] && command -v npm >/dev/null 2>&1; then
+    for tool in .ci/npm:componentize-js .ci/tsc:tsc; do
+        prefix="${tool%%:*}"
+        if [[ ! -x "$prefix/node_modules/.bin/${tool##*:}" ]]; then
+            echo "${0##*/}: installing ${tool##*:} for the tests (npm ci --prefix $prefix)" >&2
+            npm ci --prefix "$prefix" --no-audit --no-fund --loglevel=error >/dev/null 2>&1 ||
+                echo "${0##*/}: warning: npm ci --prefix $prefix failed; the tests that need ${tool##*:} will skip" >&2
+        fi
+    done
+fi

@@ -72,16 +72,31 @@ def build_command(language: str) -> list[str]:
     return [spec.tool, *spec.args]
 
 
-def write_template(language: str, out: str | os.PathLike[str]) -> Path:
-    """Lay the template out in ``out`` (created if missing; existing files of the same names are
-    replaced). Returns ``out``."""
+def write_template(language: str, out: str | os.PathLike[str], *, force: bool = False) -> Path:
+    """Lay the template out in ``out`` (created if missing) and return ``out``.
+
+    ``wit/deps`` (the tvm:memory package) is always written afresh. The world
+    (``wit/world.wit``) and the source file are the author's once written: an
+    existing one is kept, so running this again (or ``--build``) never loses
+    edits, unless ``force`` replaces them with the template's.
+    """
     spec = template(language)
     root = Path(out)
     (root / "wit").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(_HERE / "guest.wit", root / "wit" / "world.wit")
     write_deps(root / "wit" / "deps")
-    shutil.copyfile(_HERE / language / spec.source, root / spec.source)
+    for source, target in ((_HERE / "guest.wit", root / "wit" / "world.wit"),
+                           (_HERE / language / spec.source, root / spec.source)):
+        if force or not target.exists():
+            shutil.copyfile(source, target)
     return root
+
+
+def kept_files(language: str, out: str | os.PathLike[str]) -> list[Path]:
+    """The author's files in ``out`` that differ from the template (what ``write_template`` keeps)."""
+    spec = template(language)
+    root = Path(out)
+    pairs = ((_HERE / "guest.wit", root / "wit" / "world.wit"), (_HERE / language / spec.source, root / spec.source))
+    return [t for s, t in pairs if t.is_file() and t.read_bytes() != s.read_bytes()]
 
 
 def find_tool(name: str) -> str | None:
@@ -96,12 +111,14 @@ def build_template(language: str, project: str | os.PathLike[str], *, tool: str 
     """Build the template laid out in ``project``; returns the component's path.
 
     ``tool`` overrides where the toolchain's command is found (default: the
-    project's ``node_modules/.bin``, beside this interpreter, then PATH). Raises
+    project's ``node_modules/.bin``, the current folder's, beside this
+    interpreter, then PATH). Raises
     ``TemplateBuildError`` when it is missing or fails.
     """
     spec = template(language)
-    local = Path(project) / "node_modules" / ".bin" / spec.tool  # `npm install` in the project folder
-    command = tool or (str(local) if local.is_file() else find_tool(spec.tool))
+    # `npm install` in the project folder, or in the folder the command runs from
+    local = [d / "node_modules" / ".bin" / spec.tool for d in (Path(project), Path.cwd())]
+    command = tool or next((str(p) for p in local if p.is_file()), None) or find_tool(spec.tool)
     if command is None:
         raise TemplateBuildError(f"{spec.tool} not found: {spec.install}")
     done = subprocess.run([command, *spec.args], cwd=project, capture_output=True, text=True, check=False)

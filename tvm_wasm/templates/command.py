@@ -10,7 +10,7 @@ from typing import Any
 
 from ..cli_support import EXIT_FAILURE, fail
 from ..wit import DEPS_FOLDER, PACKAGE, VERSION, wit_files, write_deps
-from . import TEMPLATES, TemplateBuildError, build_command, build_template, write_template
+from . import TEMPLATES, TemplateBuildError, build_command, build_template, kept_files, write_template
 
 
 def register(commands: Any) -> None:
@@ -38,6 +38,9 @@ def register(commands: Any) -> None:
     template.add_argument("language", choices=sorted(TEMPLATES), help="the guest's language")
     template.add_argument("dir", type=Path, metavar="DIR", help="the project folder (created if missing)")
     template.add_argument("--build", action="store_true", help="build it now (needs the toolchain installed)")
+    template.add_argument("--force", action="store_true",
+                          help="replace an existing world.wit and source file with the template's "
+                               "(by default they are kept, so edits survive)")
     template.set_defaults(handler=_run_template)
 
 
@@ -52,9 +55,12 @@ def _run_wit(args: argparse.Namespace) -> int:
 
 
 def _run_template(args: argparse.Namespace) -> int:
-    root = write_template(args.language, args.dir)
+    kept = [] if args.force else kept_files(args.language, args.dir)
+    root = write_template(args.language, args.dir, force=args.force)
     command = shlex.join(build_command(args.language))
     print(f"wrote the {args.language} template to {root}")
+    for path in kept:
+        print(f"kept your {path} (--force replaces it with the template's)")
     if not args.build:
         print(f"build it with:  cd {shlex.quote(str(root))} && {command}")
         return 0
