@@ -11,24 +11,14 @@ sys.path.insert(0, str(Path(__file__).parent))  # abi_helpers, whatever the impo
 
 from abi_helpers import compiled_guest_module, host_engine, module_engine  # noqa: E402
 
+from host_factory import closing_hosts  # noqa: E402
 from tvm_wasm.guest.instance import GuestInstance  # noqa: E402
-from tvm_wasm.host.tvm_host import TvmHost  # noqa: E402
 
 
 @pytest.fixture
 def make_host():
     """``make_host(**kwargs)`` -> a TvmHost (2 pools) on the shared engine, closed when the test ends."""
-    made: list[TvmHost] = []
-
-    def make(**kwargs: object) -> TvmHost:
-        kwargs.setdefault("engine", host_engine())
-        kwargs.setdefault("pools", 2)
-        made.append(TvmHost(**kwargs))  # type: ignore[arg-type]
-        return made[-1]
-
-    yield make
-    for host in made:
-        host.close()
+    yield from closing_hosts(host_engine, pools=2)
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # wit_guests, whatever the impor
 
 from wit_guests import RAW_WAT, SCENARIO_WIT, Wit, scenario_wat  # noqa: E402
 
+from host_factory import closing_hosts  # noqa: E402
 from tvm_wasm import templates  # noqa: E402
 from tvm_wasm.host.component_build import build_component, build_proxy, core_abi, wasm_tools  # noqa: E402
 from tvm_wasm.host.component_cache import load_component  # noqa: E402
@@ -148,16 +149,7 @@ def scenario_component(build_dir: Path) -> Component:
 @pytest.fixture
 def make_host() -> Iterator[Callable[..., TvmHost]]:
     """``make_host(**kwargs)`` -> a TvmHost on the shared engine, closed when the test ends."""
-    made: list[TvmHost] = []
-
-    def make(**kwargs: object) -> TvmHost:
-        kwargs.setdefault("engine", shared_engine())
-        made.append(TvmHost(**kwargs))  # type: ignore[arg-type]
-        return made[-1]
-
-    yield make
-    for host in made:
-        host.close()
+    yield from closing_hosts(shared_engine)
 
 
 @pytest.fixture

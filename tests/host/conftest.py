@@ -10,19 +10,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # host_guests, whatever the import mode
 
 from host_guests import shared_engine  # noqa: E402
-from tvm_wasm.host.tvm_host import TvmHost  # noqa: E402
+from host_factory import closing_hosts  # noqa: E402
 
 
 @pytest.fixture
 def make_host():
     """``make_host(**kwargs)`` -> a TvmHost on the shared engine, closed when the test ends."""
-    made: list[TvmHost] = []
-
-    def make(**kwargs: object) -> TvmHost:
-        kwargs.setdefault("engine", shared_engine())
-        made.append(TvmHost(**kwargs))  # type: ignore[arg-type]
-        return made[-1]
-
-    yield make
-    for host in made:
-        host.close()
+    yield from closing_hosts(shared_engine)
