@@ -126,13 +126,15 @@ def dealloc_func() -> Func:
 
 
 def compact_func(pools: int) -> Func:
-    """Slide live blocks of the region in ``$slot`` down in order, zero the tail, keep old offsets.
+    """Slide live blocks of the region in ``$slot`` down in order (marking the pages they land on as
+    touched), zero the tail's touched pages, keep old offsets.
 
     Generation and state are the caller's business (``compact_region``).
     """
     slide = per_pool(
         pools,
         lambda k: [
+            "(call $touch_span (local.get $pool) (i32.add (local.get $base) (local.get $cursor)) (local.get $size))",
             (f"(memory.copy {pool_name(k)} {pool_name(k)} (i32.add (local.get $base) (local.get $cursor))"
             " (i32.add (local.get $base) (local.get $offset)) (local.get $size))"),
             "br $slid",
@@ -167,8 +169,8 @@ def compact_func(pools: int) -> Func:
         "  (br $next)))",
         set_table_u32(G.BT_COUNT, "(local.get $kept)"),
         set_table_u32(G.BT_BUMP, "(local.get $cursor)"),
-        # Like the model: everything after the packed blocks reads as zero.
-        "(call $arena_zero (local.get $pool) (i64.extend_i32_u (i32.add (local.get $base) (local.get $cursor)))",
+        # Like the model: everything after the packed blocks reads as zero (only touched pages need it).
+        "(call $span_scrub (local.get $pool) (i64.extend_i32_u (i32.add (local.get $base) (local.get $cursor)))",
         (f"  (i64.sub (i64.load32_u {META} offset={L.SLOTS + L.SLOT_CAPACITY} (local.get $slot))"
         " (i64.extend_i32_u (local.get $cursor))))"),
     ]

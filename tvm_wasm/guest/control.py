@@ -274,15 +274,22 @@ def create_bump_func() -> Func:
     return Func("create_region", [("kind", "i32"), ("capacity", "i32")], ["i32"], [], body, export="create_region")
 
 
+def give_span() -> str:
+    """Zero what the region in ``$slot`` wrote (its touched pages), then give its pool span back."""
+    span = f"{slot_load(L.SLOT_POOL)} (i64.extend_i32_u {slot_load(L.SLOT_BASE)}) {slot_load(G.GS_SPAN, 'i64.load')}"
+    return f"(call $span_scrub {span}) (call $span_give {span})"
+
+
 def destroy_func(pools: int) -> Func:
-    """Give the span and side table back and leave a tombstone: old handles now fail with code 2."""
+    """Zero what the region wrote, give the span and side table back and leave a tombstone: old handles
+    now fail with code 2."""
     body = [
         *live_region(fail(RegionNotFound.code)),
         # A Cold region's span was given back when it was spilled.
-        (f"(if (i32.ne {slot_load(G.GS_TIER)} (i32.const {Residency.COLD}))"
-        f" (then (call $span_give {slot_load(L.SLOT_POOL)} (i64.extend_i32_u {slot_load(L.SLOT_BASE)})"
-        f" {slot_load(G.GS_SPAN, 'i64.load')})))"),
-        (f"(if {slot_load(G.GS_SIDE_LEN)} (then (call $span_give (i32.const {pools})"
+        f"(if (i32.ne {slot_load(G.GS_TIER)} (i32.const {Residency.COLD})) (then {give_span()}))",
+        (f"(if {slot_load(G.GS_SIDE_LEN)} (then (call $arena_zero (i32.const {pools})"
+        f" (i64.extend_i32_u {slot_load(G.GS_SIDE)}) (i64.extend_i32_u {slot_load(G.GS_SIDE_LEN)}))"),
+        (f"  (call $span_give (i32.const {pools})"
         f" (i64.extend_i32_u {slot_load(G.GS_SIDE)}) (i64.extend_i32_u {slot_load(G.GS_SIDE_LEN)}))))"),
         f"(local.set $gen {destroyed_generation(current_generation())})",
         f"(memory.fill {META} (i32.add (local.get $slot) (i32.const {L.SLOTS})) (i32.const 0) (i32.const {L.SLOT_SIZE}))",
@@ -453,7 +460,8 @@ def handle_address_func() -> Func:
 
     What an embedder needs for a zero-copy view of a handle's bytes, with the
     same region, generation, residency and bounds checks as every data access;
-    it stamps the region's last access (uses of a view it hands out are not seen).
+    it stamps the region's last access (uses of a view it hands out are not seen)
+    and marks the range touched (the embedder may write through the view).
     """
     on_error = lambda: [
         "(global.set $last_error (local.get $code))",
@@ -463,6 +471,8 @@ def handle_address_func() -> Func:
         *A.validate_handle("h", ["local.get $len", "i64.extend_i32_u", "i64.add"], on_error),
         *A.ensure_resident("h", on_error),  # a Cold region's bytes are not in its pool: 4
         *stamp(),  # taking a view is an access, for the LRU order
+        *A.region_address("h", ["i32.const 0"]),
+        f"(call $touch_span {slot_load(L.SLOT_POOL)} (local.get $addr) (local.get $len))",
         f"(i64.or (i64.shl (i64.extend_i32_u {slot_load(L.SLOT_POOL)}) (i64.const 32))",
         f"  (i64.extend_i32_u (i32.add {slot_load(L.SLOT_BASE)} (i32.wrap_i64 (local.get $h)))))",
     ]
@@ -549,11 +559,11 @@ def begin_spill_func() -> Func:
 
 
 def finish_spill_func() -> Func:
-    """Spilling -> Cold: the span goes back to its pool (it may be reused, zeroed, at once)."""
+    """Spilling -> Cold: what the region wrote is zeroed and the span goes back to its pool (it may be
+    reused at once)."""
     return region_op("finish_spill", [
         f"(if (i32.eqz {tier_is(G.TIER_SPILLING)}) {fail(PolicyViolation.code)})",
-        (f"(call $span_give {slot_load(L.SLOT_POOL)} (i64.extend_i32_u {slot_load(L.SLOT_BASE)})"
-         f" {slot_load(G.GS_SPAN, 'i64.load')})"),
+        give_span(),
         slot_store(G.GS_TIER, f"(i32.const {Residency.COLD})"),
         bump_counter(G.GS_DEMOTIONS),
     ])
@@ -571,7 +581,8 @@ def cancel_spill_func() -> Func:
 def restore_region_func(pools: int) -> Func:
     """Cold -> Hot: place a zeroed span (first pool with room, like create) for the embedder to fill.
 
-    Not Cold: 9; no room in any pool: 5 (the region stays Cold).
+    Not Cold: 9; no room in any pool: 5 (the region stays Cold). The whole
+    span counts as touched: the embedder writes the bytes back in directly.
     """
     return region_op("restore_region", [
         f"(if (i32.eqz {tier_is(Residency.COLD)}) {fail(PolicyViolation.code)})",
@@ -579,6 +590,7 @@ def restore_region_func(pools: int) -> Func:
         *place_span(pools, f"(i32.const {AllocationFailed.code})"),
         slot_store(L.SLOT_POOL, "(local.get $pool)"),
         slot_store(L.SLOT_BASE, "(i32.wrap_i64 (local.get $base))"),
+        "(call $touch_span (local.get $pool) (i32.wrap_i64 (local.get $base)) " + slot_load(L.SLOT_CAPACITY) + ")",
         set_state_flags(f"(i32.const {L.FLAG_RESIDENT})"),
         slot_store(G.GS_TIER, f"(i32.const {Residency.HOT})"),
         bump_counter(G.GS_FAULTS),

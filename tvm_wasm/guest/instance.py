@@ -336,9 +336,13 @@ class GuestInstance:
         return memory
 
     def view(self, region_id: int) -> np.ndarray:
-        """Zero-copy view of a region's bytes in its pool (valid until the pool grows)."""
+        """Zero-copy view of a resident region's bytes in its pool (valid until the pool grows).
+
+        Taken through ``handle_address``, so the module counts the whole region as
+        written (its pages are zeroed when the span is freed); ``NotResident`` while Cold.
+        """
         info = self.region_info(region_id)
-        return native.memory_view(self.pool_memory(info.pool), self.store)[info.base : info.base + info.capacity]
+        return self.handle_view(Handle(region_id, info.generation, 0), info.capacity)
 
     def handle_view(self, handle: Handle, length: int) -> np.ndarray:
         """Zero-copy view of ``[offset, offset + length)``, checked like any access."""

@@ -11,6 +11,9 @@ them the guest module keeps, all inside wasm:
   tier, pin, span length, side table, tier counters, previous generation);
 - a table of free extents (spans given back by destroyed regions), shared by
   every arena;
+- the touched-page map: one byte per 64 KiB page of every pool, set by each
+  write to the pool's bytes, so a freed span is zeroed only where its region
+  wrote (every free byte of every arena reads as zero);
 - side tables: slab free stacks (shared layout) and block tables of the
   compactable allocator.
 """
@@ -25,8 +28,7 @@ GH_EXTENTS = 260  # u32: number of free extents in the extent table
 GH_LIVE = 264  # u32: live regions
 GH_ARENAS = 1024  # one ARENA_SIZE record per arena: pools 0..N-1, then the side-table arena N
 ARENA_SIZE = 32
-ARENA_TOP = 0  # i64: end of the highest span handed out
-ARENA_HIGH = 8  # i64: highest top ever; bytes at or above it were never handed out (still zero)
+ARENA_TOP = 0  # i64: end of the highest span handed out (every byte at or above it reads as zero)
 ARENA_LIMIT = 16  # i64: the arena's byte limit (its memory's maximum)
 
 # ---------------------------------------------------------------- guest slot fields (after the shared ones)
@@ -58,7 +60,17 @@ EXT_ARENA = 0
 EXT_START = 4
 EXT_LEN = 8
 
-SIDE_START = EXTENTS + EXTENT_SIZE * MAX_EXTENTS  # the side-table arena starts here
+# ---------------------------------------------------------------- touched-page map
+# Byte ``TOUCHED + pool * TOUCHED_POOL + (address >> TOUCHED_SHIFT)`` is 1 once a write may have
+# left non-zero bytes in that 64 KiB page of the pool (a typed store marks the page of its first
+# byte only, so a set page also covers the first TOUCH_SPILL - 1 bytes of the next one). Freeing a
+# span zeroes its touched pages and clears those that lie wholly inside it.
+MAX_POOLS = 64
+TOUCHED_SHIFT = 16
+TOUCHED_POOL = 1 << (32 - TOUCHED_SHIFT)  # bytes of map per pool: one per page of a 4 GiB memory
+TOUCH_SPILL = 8  # the widest typed store
+TOUCHED = EXTENTS + EXTENT_SIZE * MAX_EXTENTS
+SIDE_START = TOUCHED + TOUCHED_POOL * MAX_POOLS  # the side-table arena starts here
 META_INITIAL_PAGES = SIDE_START // L.PAGE
 assert SIDE_START % L.PAGE == 0
 

@@ -31,6 +31,7 @@ from .blocks import block_funcs
 from .control import control_funcs
 from .spans import initial_arenas, span_funcs
 from .specialised import specialised_funcs
+from .touched import TOUCHED_PAGES, touched_funcs
 
 USER_BEGINS = ";; --- user body begins ---"
 USER_ENDS = ";; --- user body ends ---"
@@ -165,8 +166,8 @@ def header_data(pools: int, max_pages: int, meta_max_pages: int) -> str:
 
 def module_funcs(pools: int, *, specialised: bool = True) -> list[Func]:
     """Every function of a module with ``pools`` pools, in module order."""
-    funcs = [*abi_funcs(pools), trap_cause_func(), *bridge_funcs(pools), *span_funcs(pools), *block_funcs(pools),
-             *control_funcs(pools)]
+    funcs = [*abi_funcs(pools, TOUCHED_PAGES), trap_cause_func(), *bridge_funcs(pools), *span_funcs(pools),
+             *touched_funcs(), *block_funcs(pools), *control_funcs(pools)]
     if specialised:
         funcs += specialised_funcs(pools)
     return funcs

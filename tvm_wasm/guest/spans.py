@@ -6,11 +6,12 @@ and grows its memory on demand, up to the memory's maximum; spans given back
 merge with free neighbours (a free span at the top lowers the top instead),
 so a pool never fragments into more free extents than it has live regions.
 
-Spans are zeroed when they are handed out again, not when they are given
-back: destroying a 2 GiB region must not touch 2 GiB of pages. Bytes at or
-above an arena's high-water mark were never handed out and are still zero,
-so only reused bytes are considered, and of those only pages that do not
-already read as zero are filled (reading an untouched page commits nothing).
+Every free byte of every arena reads as zero, so ``span_take`` hands spans
+out as they are. Whoever gives a span back zeroes what was written in it
+first: pool spans through the touched-page map (:mod:`tvm_wasm.guest.touched`,
+so the cost follows the pages the region wrote, not its size), side tables
+whole (they are small). Zeroing fills only 4 KiB pieces that do not already
+read as zero (reading an untouched page commits nothing).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from ..runtime.wat import Code, Func, dispatch
 from . import layout as G
 
 META = "$meta"
-ZERO_PAGE = L.PAGE  # freed spans are checked and zeroed one wasm page at a time
+ZERO_PAGE = L.PAGE  # arena_zero works one wasm page at a time
+ZERO_CHUNK = 4096  # and checks (and fills) 4 KiB pieces of it
 
 
 def arena_mem(pools: int, arena: int) -> str:
@@ -65,40 +67,42 @@ def grow_to_func(pools: int) -> Func:
 
 
 def zero_page_func(pools: int) -> Func:
-    """Zero ``n`` bytes at ``at`` (inside one 64 KiB page) unless they already read as zero.
+    """Zero ``n`` bytes at ``at`` (inside one 64 KiB page), skipping 4 KiB pieces that read as zero.
 
     Reading a page that was never written costs no memory (the engine maps
-    the shared zero page), while filling it commits it: freed spans that the
-    old region barely touched come back at the cost of a scan, not of a fill
-    of every page (a 4 GiB span: seconds and gigabytes of resident memory).
-    Unaligned pieces (only the ends of odd requests) are simply filled.
+    the shared zero page), while filling it commits it: a touched wasm page
+    whose region wrote a few bytes is filled only where they are. Each piece
+    is scanned until its first non-zero 16 bytes, then filled. Unaligned
+    requests (only the ends of odd spans) are simply filled.
     """
 
     def arm(mem: str) -> Code:
-        load = lambda offset: f"(v128.load {mem} offset={offset} (local.get $p))"  # noqa: E731
         return [
             "(if (i32.and (i32.or (local.get $at) (local.get $n)) (i32.const 15)) (then",
             f"  (memory.fill {mem} (local.get $at) (i32.const 0) (local.get $n)) (return)))",
             "(local.set $p (local.get $at))",
             "(local.set $left (local.get $n))",
-            "(block $wide_done (loop $wide",
-            "  (br_if $wide_done (i32.lt_u (local.get $left) (i32.const 64)))",
-            f"  (local.set $acc (v128.or (v128.or (local.get $acc) {load(0)}) (v128.or {load(16)} (v128.or {load(32)} {load(48)}))))",
-            "  (local.set $p (i32.add (local.get $p) (i32.const 64)))",
-            "  (local.set $left (i32.sub (local.get $left) (i32.const 64)))",
-            "  (br $wide)))",
-            "(block $narrow_done (loop $narrow",
-            "  (br_if $narrow_done (i32.eqz (local.get $left)))",
-            f"  (local.set $acc (v128.or (local.get $acc) {load(0)}))",
-            "  (local.set $p (i32.add (local.get $p) (i32.const 16)))",
-            "  (local.set $left (i32.sub (local.get $left) (i32.const 16)))",
-            "  (br $narrow)))",
-            f"(if (v128.any_true (local.get $acc)) (then (memory.fill {mem} (local.get $at) (i32.const 0) (local.get $n))))",
+            "(block $done (loop $piece",
+            "  (br_if $done (i32.eqz (local.get $left)))",
+            f"  (local.set $c (i32.sub (i32.const {ZERO_CHUNK}) (i32.and (local.get $p) (i32.const {ZERO_CHUNK - 1}))))",
+            "  (if (i32.lt_u (local.get $left) (local.get $c)) (then (local.set $c (local.get $left))))",
+            "  (local.set $q (local.get $p))",
+            "  (local.set $k (local.get $c))",
+            "  (block $clean (block $dirty (loop $scan",
+            "    (br_if $clean (i32.eqz (local.get $k)))",
+            f"    (br_if $dirty (v128.any_true (v128.load {mem} (local.get $q))))",
+            "    (local.set $q (i32.add (local.get $q) (i32.const 16)))",
+            "    (local.set $k (i32.sub (local.get $k) (i32.const 16)))",
+            "    (br $scan)))",
+            f"    (memory.fill {mem} (local.get $p) (i32.const 0) (local.get $c)))",
+            "  (local.set $p (i32.add (local.get $p) (local.get $c)))",
+            "  (local.set $left (i32.sub (local.get $left) (local.get $c)))",
+            "  (br $piece)))",
             "(return)",
         ]
 
     params = [("arena", "i32"), ("at", "i32"), ("n", "i32")]
-    locals_ = [("p", "i32"), ("left", "i32"), ("acc", "v128")]
+    locals_ = [("p", "i32"), ("left", "i32"), ("c", "i32"), ("q", "i32"), ("k", "i32")]
     return Func("arena_zero_page", params, [], locals_, per_arena(pools, arm, "zero_page"))
 
 
@@ -139,7 +143,7 @@ def remove_extent_func() -> Func:
 
 
 def take_func() -> Func:
-    """Start of a zeroed span of ``size`` bytes (a multiple of SPAN_ALIGN) in the arena, or -1."""
+    """Start of a span of ``size`` bytes (a multiple of SPAN_ALIGN) in the arena, or -1; it reads as zero."""
     count = f"(i32.load {META} offset={G.GH_EXTENTS} (i32.const 0))"
     first_fit = [
         "(block $scanned (loop $scan",
@@ -156,7 +160,6 @@ def take_func() -> Func:
         f" (i32.wrap_i64 (i64.add (local.get $start) (local.get $size))))"),
         (f"          (i32.store {META} offset={G.EXT_LEN} (local.get $e)"
         f" (i32.sub {extent(G.EXT_LEN)} (i32.wrap_i64 (local.get $size))))))"),
-        "      (call $arena_zero (local.get $arena) (local.get $start) (local.get $size))",
         "      (return (local.get $start))))",
         "  (local.set $i (i32.add (local.get $i) (i32.const 1)))",
         "  (br $scan)))",
@@ -166,22 +169,16 @@ def take_func() -> Func:
         "(local.set $end (i64.add (local.get $start) (local.get $size)))",
         f"(if (i64.gt_u (local.get $end) {arena_field(G.ARENA_LIMIT)}) (then (return (i64.const -1))))",
         "(if (i32.eqz (call $arena_grow_to (local.get $arena) (local.get $end))) (then (return (i64.const -1))))",
-        # Bytes between the top and the high-water mark belonged to spans freed at the top.
-        f"(local.set $high {arena_field(G.ARENA_HIGH)})",
-        "(if (i64.gt_u (local.get $high) (local.get $start))",
-        "  (then (call $arena_zero (local.get $arena) (local.get $start)",
-        ("    (i64.sub (select (local.get $end) (local.get $high) (i64.lt_u (local.get $end) (local.get $high)))"
-        " (local.get $start)))))"),
         set_arena_field(G.ARENA_TOP, "(local.get $end)"),
-        f"(if (i64.gt_u (local.get $end) (local.get $high)) (then {set_arena_field(G.ARENA_HIGH, '(local.get $end)')}))",
         "(local.get $start)",
     ]
-    locals_ = [("i", "i32"), ("e", "i32"), ("start", "i64"), ("end", "i64"), ("high", "i64")]
+    locals_ = [("i", "i32"), ("e", "i32"), ("start", "i64"), ("end", "i64")]
     return Func("span_take", [("arena", "i32"), ("size", "i64")], ["i64"], locals_, [*first_fit, *at_top])
 
 
 def give_func() -> Func:
-    """Give a span back: merge with free neighbours, lower the top or record a free extent."""
+    """Give a span back (the caller zeroed what was written in it): merge with free neighbours, lower the
+    top or record a free extent."""
     count = f"(i32.load {META} offset={G.GH_EXTENTS} (i32.const 0))"
     body = [
         "(block $scanned (loop $scan",
@@ -230,10 +227,8 @@ def initial_arenas(pools: int, max_pages: int, meta_max_pages: int) -> dict[int,
     values = {}
     for arena in range(pools):
         values[G.arena_field(arena, G.ARENA_TOP)] = 0
-        values[G.arena_field(arena, G.ARENA_HIGH)] = 0
         values[G.arena_field(arena, G.ARENA_LIMIT)] = max_pages * L.PAGE
     side = pools
     values[G.arena_field(side, G.ARENA_TOP)] = G.SIDE_START
-    values[G.arena_field(side, G.ARENA_HIGH)] = G.SIDE_START
     values[G.arena_field(side, G.ARENA_LIMIT)] = meta_max_pages * L.PAGE
     return values

@@ -16,6 +16,7 @@ from ..runtime import access as A
 from ..runtime import layout as L
 from ..runtime.core_module import TYPED, TypedAccess, bad_pool, pool_name, trap_on_error
 from ..runtime.wat import Code, Func, if_
+from .touched import TOUCHED_PAGES
 
 
 def width_check(t: TypedAccess) -> Code:
@@ -47,6 +48,7 @@ def store_in_pool(k: int, t: TypedAccess) -> Func:
         *A.resolve("h", width_check(t), ["local.get $off"], on_error),
         *in_pool(k, on_error),
         *A.count(L.SLOT_BYTES_WRITTEN, [f"i64.const {t.width}"]),
+        *TOUCHED_PAGES.store(k),
         "local.get $addr",
         "local.get $v",
         f"{t.store} {pool_name(k)}",

@@ -23,6 +23,7 @@ from .conventions import (  # re-exported: the guest module builds on these name
 )
 from .slow_paths import host_control_functions, host_control_wrappers
 from .wat import Code, Func, Module, if_, import_func, import_memory, per_pool
+from .write_notice import NO_NOTICE, WriteNotice
 
 META_MEM = "meta"
 
@@ -75,14 +76,14 @@ def typed_load(pools: int, t: TypedAccess) -> Func:
     )
 
 
-def typed_store(pools: int, t: TypedAccess) -> Func:
+def typed_store(pools: int, t: TypedAccess, notice: WriteNotice = NO_NOTICE) -> Func:
     on_error = trap_on_error(f"store_{t.name}", t.width)
     body = [
         *A.resolve("h", width_i64(t), ["local.get $off"], on_error),
         *A.count(L.SLOT_BYTES_WRITTEN, [f"i64.const {t.width}"]),
         *per_pool(
             pools,
-            lambda k: ["local.get $addr", "local.get $v", f"{t.store} {pool_name(k)}", "return"],
+            lambda k: [*notice.store(k), "local.get $addr", "local.get $v", f"{t.store} {pool_name(k)}", "return"],
             A.pool_index(),
             [*bad_pool(), *on_error()],
         ),
@@ -120,7 +121,7 @@ def try_load(t: TypedAccess) -> Func:
     return Func(name, params, ["i32"], A.RESOLVE_LOCALS, body, export=name)
 
 
-def try_store(pools: int, t: TypedAccess) -> Func:
+def try_store(pools: int, t: TypedAccess, notice: WriteNotice = NO_NOTICE) -> Func:
     """try_store_{t}(h, off, v) -> code: the store's checks, returning the code instead of trapping."""
     name = f"try_store_{t.name}"
     body = [
@@ -128,7 +129,8 @@ def try_store(pools: int, t: TypedAccess) -> Func:
         *A.count(L.SLOT_BYTES_WRITTEN, [f"i64.const {t.width}"]),
         *per_pool(
             pools,
-            lambda k: ["local.get $addr", "local.get $v", f"{t.store} {pool_name(k)}", "i32.const 0", "return"],
+            lambda k: [*notice.store(k), "local.get $addr", "local.get $v", f"{t.store} {pool_name(k)}", "i32.const 0",
+                       "return"],
             A.pool_index(),
             [*bad_pool(), *return_code_on_error()],
         ),
@@ -375,15 +377,17 @@ def len_i64() -> Code:
     return ["local.get $len", "i64.extend_i32_u", "i64.add"]
 
 
-def guest_transfer(name: str, slot: int, counter: int, guest_param: str, *, len_first: bool = False) -> Func:
+def guest_transfer(name: str, slot: int, counter: int, guest_param: str, *, len_first: bool = False,
+                   notice: WriteNotice = NO_NOTICE) -> Func:
     """read/write: validate the handle's span, then the bridge copies to/from guest memory.
 
     The export takes ``(h, guest_ptr, len)``, or ``(h, len, guest_ptr)`` with
     ``len_first`` (``byte_histogram``'s ABI order); the bridge always gets
-    ``(pool, addr, guest_ptr, len)``.
+    ``(pool, addr, guest_ptr, len)``; ``notice`` hears of a transfer into the region.
     """
     body = [
         *A.resolve("h", len_i64(), ["i32.const 0"], return_code_on_error),
+        *notice.span(A.pool_index(), ["local.get $addr"], ["local.get $len"]),
         *A.pool_index(),
         "local.get $addr",
         f"local.get ${guest_param}",
@@ -443,7 +447,7 @@ def pool_to_pool_copy(pools: int, src_pool: Code, dst_pool: Code, src: Code, dst
     return ["block $copied", *per_pool(pools, outer, src_pool, ["unreachable"], label="src"), "end"]
 
 
-def copy_func(pools: int) -> Func:
+def copy_func(pools: int, notice: WriteNotice = NO_NOTICE) -> Func:
     """copy(src, dst, len): both handles validated (region, generation, bounds), then residency."""
     body = [
         *A.validate_handle("src", len_i64(), return_code_on_error),
@@ -458,19 +462,22 @@ def copy_func(pools: int) -> Func:
             (A.region_id_of("src"), "$src_slow", "$src_slot"), (A.region_id_of("dst"), "$slow", "$dst_slot"),
             return_code_on_error,
         ),
-        *_copy_between_slots(pools, "$src_slot", ["local.get $src", "i32.wrap_i64"], "$dst_slot", ["local.get $dst", "i32.wrap_i64"]),
+        *_copy_between_slots(pools, "$src_slot", ["local.get $src", "i32.wrap_i64"], "$dst_slot", ["local.get $dst", "i32.wrap_i64"],
+                             notice),
         "i32.const 0",
     ]
     locals_ = [*A.RESOLVE_LOCALS, ("src_slot", "i32"), ("dst_slot", "i32"), ("src_slow", "i32")]
     return Func("copy", [("src", "i64"), ("dst", "i64"), ("len", "i32")], ["i32"], locals_, body, export="copy")
 
 
-def _copy_between_slots(pools: int, src_slot: str, src_off: Code, dst_slot: str, dst_off: Code) -> Code:
+def _copy_between_slots(pools: int, src_slot: str, src_off: Code, dst_slot: str, dst_off: Code,
+                        notice: WriteNotice) -> Code:
     """Copy ``$len`` bytes and count them on both regions (bounds already checked)."""
     def field(slot: str, offset: int) -> Code:
         return [f"local.get {slot}", f"i32.load {A.META} offset={L.SLOTS + offset}"]
 
-    code = pool_to_pool_copy(
+    code = notice.span(field(dst_slot, L.SLOT_POOL), [*field(dst_slot, L.SLOT_BASE), *dst_off, "i32.add"], ["local.get $len"])
+    code += pool_to_pool_copy(
         pools,
         field(src_slot, L.SLOT_POOL),
         field(dst_slot, L.SLOT_POOL),
@@ -483,7 +490,7 @@ def _copy_between_slots(pools: int, src_slot: str, src_off: Code, dst_slot: str,
     return code
 
 
-def copy_region_func(pools: int) -> Func:
+def copy_region_func(pools: int, notice: WriteNotice = NO_NOTICE) -> Func:
     """copy_region(src_region, src_off, dst_region, dst_off, len): raw offsets, no generation check."""
 
     def region_slot(region: str, slot: str) -> Code:
@@ -526,7 +533,7 @@ def copy_region_func(pools: int) -> Func:
             (["local.get $src_region"], "$src_slow", "$src_slot"), (["local.get $dst_region"], "$dst_slow", "$dst_slot"),
             return_code_on_error,
         ),
-        *_copy_between_slots(pools, "$src_slot", ["local.get $src_off"], "$dst_slot", ["local.get $dst_off"]),
+        *_copy_between_slots(pools, "$src_slot", ["local.get $src_off"], "$dst_slot", ["local.get $dst_off"], notice),
         "i32.const 0",
     ]
     params = [("src_region", "i32"), ("src_off", "i32"), ("dst_region", "i32"), ("dst_off", "i32"), ("len", "i32")]
@@ -557,28 +564,29 @@ def abi_fields() -> list[str]:
     ]
 
 
-def abi_funcs(pools: int) -> list[Func]:
+def abi_funcs(pools: int, notice: WriteNotice = NO_NOTICE) -> list[Func]:
     """The raw ABI over ``pools`` pools.
 
     Needs, from whoever assembles the module: memories ``$meta`` and
     ``$p0..``, ``abi_fields()``, the bridge table filled with the bridge
     functions, and functions ``$host_fault``, ``$host_alloc``,
     ``$host_dealloc`` and ``$trap_cause`` (imports on the host, internal in a
-    self-contained module).
+    self-contained module). ``notice`` hears of every write to pool bytes
+    (the module's touched-page map; nothing on the host).
     """
     funcs = [A.check_handle_func(), A.ensure_resident_func(), alloc_func(), dealloc_func(), last_error_func()]
     for t in TYPED:
-        funcs += [typed_load(pools, t), typed_store(pools, t)]
+        funcs += [typed_load(pools, t), typed_store(pools, t, notice)]
     for t in TYPED:
-        funcs += [try_load(t), try_store(pools, t)]
+        funcs += [try_load(t), try_store(pools, t, notice)]
     funcs += [
         guest_transfer("read", BRIDGE_COPY_OUT, L.SLOT_BYTES_READ, "dst"),
-        guest_transfer("write", BRIDGE_COPY_IN, L.SLOT_BYTES_WRITTEN, "src"),
+        guest_transfer("write", BRIDGE_COPY_IN, L.SLOT_BYTES_WRITTEN, "src", notice=notice),
         guest_transfer("byte_histogram", BRIDGE_HISTOGRAM, L.SLOT_BYTES_READ, "out", len_first=True),
         read_gather_func(),
-        copy_func(pools),
-        copy_region_func(pools),
-        *R.reducer_funcs(pools),
+        copy_func(pools, notice),
+        copy_region_func(pools, notice),
+        *R.reducer_funcs(pools, notice),
     ]
     return funcs
 

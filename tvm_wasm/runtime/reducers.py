@@ -23,6 +23,7 @@ from . import access as A
 from . import layout as L
 from .conventions import BRIDGE_PUT_I64, bad_pool, bridge_call, pool_name, return_code_on_error, return_sentinel_on_error
 from .wat import Code, Func, if_, indent, loop, per_pool
+from .write_notice import NO_NOTICE, WriteNotice
 
 Locals = tuple[tuple[str, str], ...]
 
@@ -366,7 +367,7 @@ def unreachable_pool(on_error: Callable[[], Code]) -> Code:
     return [*bad_pool(), *on_error()]
 
 
-def span_reducer_func(pools: int, name: str) -> Func:
+def span_reducer_func(pools: int, name: str, notice: WriteNotice = NO_NOTICE) -> Func:
     """``name(h, len[, byte])``: validate ``[offset, offset+len)``, count, run the pool's kernel."""
 
     conv = CONVENTIONS[name]
@@ -380,6 +381,7 @@ def span_reducer_func(pools: int, name: str) -> Func:
     body = [
         *A.resolve("h", span_len_i64(), ["i32.const 0"], conv.on_error),
         *count_len(conv.counter),
+        *(notice.span(A.pool_index(), ["local.get $addr"], ["local.get $len"]) if conv.counter == L.SLOT_BYTES_WRITTEN else []),
         *per_pool(pools, arm, A.pool_index(), unreachable_pool(conv.on_error)),
     ]
     params = [("h", "i64"), *kernel.inputs[1:]]  # $addr comes from the handle
@@ -458,9 +460,9 @@ def eq_func(pools: int) -> Func:
     return Func("eq", [("a", "i64"), ("b", "i64"), ("len", "i32")], ["i32"], locals_, body, export="eq")
 
 
-def reducer_funcs(pools: int) -> list[Func]:
-    """The exported reducers, each specialised per pool (``eq`` per pair of pools)."""
+def reducer_funcs(pools: int, notice: WriteNotice = NO_NOTICE) -> list[Func]:
+    """The exported reducers, each specialised per pool (``eq`` per pair of pools); ``notice`` hears of ``fill``."""
     return [
-        *(hash_func(pools) if name == "hash_fnv1a" else span_reducer_func(pools, name) for name in SPAN_KERNELS),
+        *(hash_func(pools) if name == "hash_fnv1a" else span_reducer_func(pools, name, notice) for name in SPAN_KERNELS),
         eq_func(pools),
     ]

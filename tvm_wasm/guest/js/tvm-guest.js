@@ -679,13 +679,16 @@ export class TvmGuest {
     return { pool: Number(where >> 32n), address: Number(where & 0xffffffffn) };
   }
 
-  /** Zero-copy bytes of a whole resident region: a plain Uint8Array, detached when its pool grows. */
+  /**
+   * Zero-copy bytes of a whole resident region: a plain Uint8Array, detached when its pool grows.
+   * Like every view, it counts as written: the module zeroes its pages when the span is freed.
+   */
   regionBytes(id) {
     const info = this.regionInfo(id);
     if (info.residency === Residency.COLD) {
       throw new NotResident(`regionBytes: the region is Cold; await its ColdTier.fault(${info.id}) first`, { regionId: info.id });
     }
-    return new Uint8Array(this.poolMemory(info.pool).buffer, info.base, info.capacity);
+    return this._bytesAt(packHandle(info.id, info.generation, 0), info.capacity, "regionBytes");
   }
 
   /** Zero-copy bytes `[offset, offset + length)` of a handle: a plain Uint8Array, detached when its pool grows. */
