@@ -43,9 +43,11 @@ from ..core.errors import (
     NotResident,
     OutOfBounds,
     Pinned,
+    ReadOnly,
     RegionNotFound,
     StaleHandle,
 )
+from ..core.directory import DIRTY_PAGE
 from ..core.types import RegionKind, RegionMetrics, Residency
 
 U32_MAX = 0xFFFF_FFFF
@@ -84,6 +86,7 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     ErrorCode(AllocationFailed.code, "ALLOCATION_FAILED", "no room: region, pool, id space or budget full"),
     ErrorCode(Pinned.code, "PINNED", "the region is pinned"),
     ErrorCode(GuestMemoryError.code, "GUEST_MEMORY", "a guest-memory range lies outside the guest's memory"),
+    ErrorCode(ReadOnly.code, "READ_ONLY", "the region is read-only (protect): nothing changed"),
     ErrorCode(9, "OTHER", "policy, allocator, backing store, bad argument, or a region the runtime cannot reach"),
 )
 
@@ -268,6 +271,15 @@ def _control() -> list[AbiFunction]:
         _value("migrate", (H,), "handle", "regions",
                "A handle of the generation before the last compaction -> its current form (current ones unchanged)",
                0, None, host_note=SLOW_PATH),
+        _code("protect", (rid, Param("read_only", "u32")), "regions",
+              "Make a region read-only (`read_only` != 0) or writable: while read-only every store, write, fill, "
+              "discard, copy into it, alloc, dealloc and compaction answers 8 and changes nothing; loads cost "
+              "nothing extra", host_note=SLOW_PATH),
+        _code("track_dirty", (rid, Param("enabled", "u32")), "regions",
+              "Start (`enabled` != 0, all pages clean) or stop dirty-page tracking: every path that changes bytes "
+              f"sets the bit of each {DIRTY_PAGE}-byte page it touches, in wasm", host_note=SLOW_PATH),
+        _code("clear_dirty", (rid,), "regions", "Mark every page of a tracked region clean (untracked: 9)",
+              host_note=SLOW_PATH),
     ]
 
 
@@ -288,6 +300,10 @@ def _queries() -> list[AbiFunction]:
                module_note="4 while the embedder writes a spilled region out (begin_spill .. finish_spill)"),
         field_("region_pinned", "1 if pinned, else 0", valid=(0, 1)),
         field_("region_allocator", "Allocator kind: 0 Bump, 1 Freelist, 2 Slab", valid=(0, 2)),
+        field_("region_read_only", "1 if read-only (protect), else 0", valid=(0, 1)),
+        _value("next_dirty_page", (rid, Param("from", "u32")), "i64", "queries",
+               f"Index of the first dirty page (of {DIRTY_PAGE} bytes) at or after page `from`, -1 if none "
+               "(untracked region: 9)", -2, (-1, U32_MAX), host_note=SLOW_PATH),
         field_("region_pool", "Pool memory the region lives in now", valid=(0, 63),
                host_note=SLOW_PATH + "; a Cold or External region answers code 4, an imported one 9"),
         field_("region_base", "Byte offset of the region in its pool", "i64",

@@ -25,6 +25,7 @@ from .errors import (
     OutOfBounds,
     Pinned,
     PolicyViolation,
+    ReadOnly,
     RegionNotFound,
     StaleHandle,
     TvmError,
@@ -36,6 +37,10 @@ from .types import EvictionReport, HandleRemap, PlacementPolicy, RegionInfo, Reg
 FIRST_REGION_ID = 1
 MAX_REGION_ID = U16_MAX
 MAX_CAPACITY = U32_MAX
+
+DIRTY_PAGE_SHIFT = 12
+DIRTY_PAGE = 1 << DIRTY_PAGE_SHIFT
+"""Granularity of dirty tracking: page i of a region is bytes [i * 4096, (i + 1) * 4096)."""
 
 RETIRED_GENERATION = 0  # what a retired id's tombstone records: no live handle has generation 0
 
@@ -75,6 +80,12 @@ class Region:
     counters: Counters = field(default_factory=Counters)
     last_access: int = 0
     spilled_generation: int | None = None  # the backing store's copy, if any
+    read_only: bool = False  # protect/freeze: no path may change the bytes or the layout
+    dirty: object = None  # the dirty-page record while tracking is on (what the dirty hooks use), else None
+
+    @property
+    def tracks_dirty(self) -> bool:
+        return self.dirty is not None
 
     def info(self) -> RegionInfo:
         return RegionInfo(
@@ -146,6 +157,25 @@ class RegionDirectory:
         """Sort key for least-recently-used eviction: smaller is older."""
         return (region.last_access,)
 
+    def _start_tracking(self, region: Region) -> None:
+        """Give ``region`` an empty dirty-page record (tracking starts clean)."""
+        region.dirty = set()
+
+    def _stop_tracking(self, region: Region) -> None:
+        """Drop ``region``'s dirty-page record."""
+        region.dirty = None
+
+    def _mark_dirty(self, region: Region, offset: int, length: int) -> None:
+        """Record that ``[offset, offset + length)`` changed (tracked regions only)."""
+        if region.dirty is not None and length:
+            region.dirty.update(range(offset >> DIRTY_PAGE_SHIFT, ((offset + length - 1) >> DIRTY_PAGE_SHIFT) + 1))  # type: ignore[attr-defined]
+
+    def _dirty_page_list(self, region: Region) -> list[int]:
+        return sorted(region.dirty)  # type: ignore[call-overload]
+
+    def _clear_dirty_pages(self, region: Region) -> None:
+        region.dirty.clear()  # type: ignore[attr-defined]
+
     def _on_change(self, region: Region) -> None:
         """Called after any change to a region's bytes layout, generation, residency or pin.
 
@@ -196,6 +226,16 @@ class RegionDirectory:
     def _touch(self, region: Region) -> None:
         region.last_access = next(self._clock)
 
+    @staticmethod
+    def _check_writable(region: Region) -> None:
+        """Refuse any change to a read-only region's bytes or layout (before anything changes)."""
+        if region.read_only:
+            raise ReadOnly("region is read-only", region_id=region.id, generation=region.generation)
+
+    def _changed(self, region: Region, offset: int, length: int) -> None:
+        """Bytes ``[offset, offset + length)`` of ``region`` now hold new values."""
+        self._mark_dirty(region, offset, length)
+
     def _make_resident(self, region: Region) -> None:
         """Fault a Cold region back in for a data access, unless strict."""
         if region.residency.is_resident:
@@ -216,12 +256,23 @@ class RegionDirectory:
         *,
         allocator: Allocator | None = None,
         policy: PlacementPolicy | None = None,
+        initial: bytes | bytearray | memoryview | None = None,
+        freeze: bool = False,
+        track_dirty: bool = False,
     ) -> int:
-        """Create a zeroed region and return its id (ids start at 1)."""
+        """Create a zeroed region and return its id (ids start at 1).
+
+        ``initial`` bytes are written at offset 0 as part of the creation (not
+        counted, not dirty); ``freeze=True`` makes the region read-only once they
+        are in (as ``protect``); ``track_dirty=True`` starts dirty-page tracking.
+        """
         kind = RegionKind(kind)
         _check_int("capacity", capacity, MAX_CAPACITY)
         if capacity == 0:
             raise ValueError("capacity must be at least 1 byte")
+        initial_view = None if initial is None else memoryview(initial).cast("B")
+        if initial_view is not None and initial_view.nbytes > capacity:
+            raise OutOfBounds("initial bytes exceed the capacity", length=initial_view.nbytes, capacity=capacity)
         policy = policy or PlacementPolicy.for_kind(kind)
         allocator = allocator or Bump()
         if not isinstance(allocator, Allocator):
@@ -231,11 +282,20 @@ class RegionDirectory:
         region_id, generation = self._peek_id()
         region = Region(region_id, kind, capacity, policy, allocator, generation, policy.initial_residency)
         self._allocate_storage(region)  # may fail (no room): nothing has changed yet
+        if track_dirty:
+            try:
+                self._start_tracking(region)
+            except BaseException:
+                self._release_storage(region)
+                raise
         self._commit_id(region_id)
         region.allocator = self._adopt_allocator(region_id, allocator)
         region.allocator.attach(capacity)
         region.counters = self._new_counters(region_id)
         self._regions[region_id] = region
+        if initial_view is not None and initial_view.nbytes:
+            self._write_bytes(region, 0, initial_view)
+        region.read_only = bool(freeze)
         self._touch(region)
         self._on_change(region)
         return region_id
@@ -267,6 +327,9 @@ class RegionDirectory:
         """
         region = self._region(region_id)
         del self._regions[region_id]
+        if region.dirty is not None:
+            self._stop_tracking(region)
+        region.read_only = False
         if region.generation < MAX_GENERATION:
             self._tombstones[region_id] = next_generation(region.generation)
             region.generation = self._tombstones[region_id]
@@ -290,6 +353,7 @@ class RegionDirectory:
         """Allocate ``size`` bytes in a region; metadata only, any residency."""
         region = self._region(region_id)
         _check_int("size", size, MAX_CAPACITY)
+        self._check_writable(region)
         try:
             offset = region.allocator.alloc(size, align)
         except TvmError as exc:
@@ -303,6 +367,7 @@ class RegionDirectory:
     def dealloc(self, handle: Handle) -> None:
         """Return a block to its region's allocator (a no-op for Bump)."""
         region = self._validate(handle, 0)
+        self._check_writable(region)
         try:
             region.allocator.dealloc(handle.offset)
         except TvmError as exc:
@@ -321,8 +386,21 @@ class RegionDirectory:
         view = memoryview(data).cast("B")
         region = self._validate(handle, view.nbytes)
         self._make_resident(region)
+        self._check_writable(region)
+        self._changed(region, handle.offset, view.nbytes)
         self._write_bytes(region, handle.offset, view)
         region.counters.bytes_written += view.nbytes
+        self._touch(region)
+
+    def fill(self, handle: Handle, length: int, byte: int) -> None:
+        """Set ``length`` bytes from the handle to ``byte`` (0..255), like the raw ABI's ``fill``."""
+        _check_int("byte", byte, 0xFF)
+        region = self._validate(handle, length)
+        self._make_resident(region)
+        self._check_writable(region)
+        self._changed(region, handle.offset, length)
+        self._write_bytes(region, handle.offset, bytes([byte]) * length)
+        region.counters.bytes_written += length
         self._touch(region)
 
     def copy(self, src: Handle, dst: Handle, length: int) -> None:
@@ -344,6 +422,8 @@ class RegionDirectory:
     def _transfer(self, src: Region, src_offset: int, dst: Region, dst_offset: int, length: int) -> None:
         self._make_resident(src)
         self._make_resident(dst)
+        self._check_writable(dst)
+        self._changed(dst, dst_offset, length)
         self._move_bytes(src, src_offset, dst, dst_offset, length)
         src.counters.bytes_read += length
         dst.counters.bytes_written += length
@@ -510,6 +590,8 @@ class RegionDirectory:
             )
         if region.residency is Residency.EXTERNAL:
             return
+        self._check_writable(region)  # its bytes would come back from a loader, unchecked
+        self._changed(region, 0, region.capacity)
         self._release_storage(region)
         self._forget_spilled_copy(region)
         region.residency = Residency.EXTERNAL
@@ -520,6 +602,7 @@ class RegionDirectory:
         region = self._region(region_id)
         if region.residency is not Residency.EXTERNAL:
             return
+        self._check_writable(region)
         try:
             data = memoryview(loader(region.id, region.generation)).cast("B")
         except TvmError:
@@ -534,6 +617,7 @@ class RegionDirectory:
                 capacity=region.capacity,
             )
         self._install(region, data)
+        self._changed(region, 0, region.capacity)
         region.residency = Residency.HOT
         region.counters.promotions += 1
         region.counters.faults += 1
@@ -549,6 +633,7 @@ class RegionDirectory:
         the last generation, 65535 (``AllocationFailed``: a wrap would revive old handles).
         """
         region = self._region(region_id)
+        self._check_writable(region)
         if region.pinned:
             raise Pinned("region is pinned", region_id=region_id)
         if not region.policy.movable:
@@ -567,6 +652,7 @@ class RegionDirectory:
                 generation=region.generation,
             )
         self._make_resident(region)
+        self._changed(region, 0, region.capacity)  # blocks slide and the tail is zeroed: every page may change
         blocks = region.allocator.live_blocks()
         mapping: dict[int, int] = {}
         packed: list[tuple[int, int]] = []
@@ -638,6 +724,7 @@ class RegionDirectory:
     def restore_region(self, region_id: int, path: str | os.PathLike[str]) -> None:
         """Replace a region's bytes with a snapshot (zero tail); the region becomes Hot."""
         region = self._region(region_id)
+        self._check_writable(region)
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
@@ -652,7 +739,58 @@ class RegionDirectory:
         else:
             self._forget_spilled_copy(region)
             self._install(region, data)
+        self._changed(region, 0, region.capacity)
         region.residency = Residency.HOT  # from Warm too, as documented
         region.counters.bytes_written += len(data)
         self._touch(region)
         self._on_change(region)
+
+    # ------------------------------------------------------------------ read-only regions and dirty tracking
+    def protect(self, region_id: int, read_only: bool = True) -> None:
+        """Make a region read-only (or writable again).
+
+        While read-only, every path that would change its bytes or layout
+        (stores, ``write``, ``fill``, ``discard``, ``copy``/``copy_region`` into
+        it, ``alloc``/``dealloc``, compaction, ``mark_external``/``load_external``,
+        ``restore_region``) raises ``ReadOnly`` and changes nothing. Loads, spill
+        and fault-in stay allowed (they do not change the bytes).
+        """
+        region = self._region(region_id)
+        region.read_only = bool(read_only)
+        self._on_change(region)
+
+    def is_read_only(self, region_id: int) -> bool:
+        return self._region(region_id).read_only
+
+    def track_dirty(self, region_id: int, enabled: bool = True) -> None:
+        """Start (clean) or stop dirty-page tracking of a region; a no-op if already so.
+
+        A tracked region records, per 4 KiB page (``DIRTY_PAGE``), whether any
+        path changed its bytes since tracking started or ``clear_dirty``.
+        """
+        region = self._region(region_id)
+        if bool(enabled) == region.tracks_dirty:
+            return
+        if enabled:
+            self._start_tracking(region)
+        else:
+            self._stop_tracking(region)
+        self._on_change(region)
+
+    def tracks_dirty(self, region_id: int) -> bool:
+        return self._region(region_id).tracks_dirty
+
+    def _tracked(self, region_id: int) -> Region:
+        region = self._region(region_id)
+        if not region.tracks_dirty:
+            raise PolicyViolation("dirty tracking is off for this region (track_dirty first)", region_id=region_id)
+        return region
+
+    def dirty_pages(self, region_id: int) -> list[int]:
+        """Ascending indices of the pages (``DIRTY_PAGE`` bytes each) changed since tracking began or the last
+        ``clear_dirty``; ``PolicyViolation`` if the region is not tracked."""
+        return self._dirty_page_list(self._tracked(region_id))
+
+    def clear_dirty(self, region_id: int) -> None:
+        """Mark every page of a tracked region clean."""
+        self._clear_dirty_pages(self._tracked(region_id))

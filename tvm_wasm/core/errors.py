@@ -108,6 +108,12 @@ class GuestMemoryError(TvmError):
     code = 7
 
 
+class ReadOnly(TvmError):
+    """The region is read-only (``protect``/``freeze``): nothing may change its bytes or layout."""
+
+    code = 8
+
+
 class PolicyViolation(TvmError):
     """The region's placement policy forbids the operation."""
 
@@ -134,7 +140,9 @@ class HostClosed(TvmError):
 
 ERRORS_BY_CODE: dict[int, type[TvmError]] = {
     cls.code: cls
-    for cls in (RegionNotFound, StaleHandle, OutOfBounds, NotResident, AllocationFailed, Pinned, GuestMemoryError)
+    for cls in (
+        RegionNotFound, StaleHandle, OutOfBounds, NotResident, AllocationFailed, Pinned, GuestMemoryError, ReadOnly
+    )
 }
 
 

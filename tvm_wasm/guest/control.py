@@ -10,7 +10,7 @@ unchanged.
 Error reporting follows the raw ABI: functions returning a code return it
 (and leave it in ``last_error``); ``create_region`` returns 0 and accessors
 return -1 with the code in ``last_error``. The codes are the model's: 1 no
-such region, 5 allocation failed (no room, no id, generation space exhausted), 6 pinned, 9 policy,
+such region, 5 allocation failed (no room, no id, generation space exhausted), 6 pinned, 8 read-only, 9 policy,
 unsupported allocator, bad argument, or no Cold tier to demote into.
 
 The Cold tier belongs to the embedder (in a browser, ``ColdTier`` of
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..core.errors import AllocationFailed, NotResident, Pinned, PolicyViolation, RegionNotFound
+from ..core.errors import AllocationFailed, NotResident, Pinned, PolicyViolation, ReadOnly, RegionNotFound
 from ..core.types import PlacementPolicy, RegionKind, Residency
 from ..runtime import access as A
 from ..runtime import layout as L
@@ -62,6 +62,15 @@ def slot_load(field: int, load: str = "i32.load") -> str:
 
 def slot_store(field: int, value: str, store: str = "i32.store") -> str:
     return f"({store} {META} offset={L.SLOTS + field} (local.get $slot) {value})"
+
+
+def set_state(value: str) -> Code:
+    """Write ``SLOT_STATE`` and keep ``SLOT_WRITE_STATE`` = it | the region's store-only flags.
+
+    ``value`` (a folded i32) must be pure: it is evaluated once per field.
+    """
+    kept = f"(i32.and {slot_load(L.SLOT_WRITE_STATE)} (i32.const {L.WRITE_FLAGS}))"
+    return [slot_store(L.SLOT_WRITE_STATE, f"(i32.or {value} {kept})"), slot_store(L.SLOT_STATE, value)]
 
 
 def header(field: int) -> str:
@@ -253,10 +262,9 @@ def create_func(pools: int) -> Func:
                               " (i32.const 2))"),
         slot_store(G.GS_SPAN, "(local.get $size)", "i64.store"),
         slot_store(G.GS_SIDE, "(i32.wrap_i64 (local.get $side))"),
-        slot_store(G.GS_SIDE_LEN, "(i32.wrap_i64 (local.get $side_len))"),
         *init_slab(),
         *init_blocks(),
-        slot_store(L.SLOT_STATE, f"(i32.or (local.get $gen) (i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT}))"),
+        *set_state(f"(i32.or (local.get $gen) (i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT}))"),
         *stamp(),
         set_header(G.GH_LIVE, f"(i32.add {header(G.GH_LIVE)} (i32.const 1))"),
         "(local.get $id)",
@@ -280,6 +288,27 @@ def give_span() -> str:
     return f"(call $span_scrub {span}) (call $span_give {span})"
 
 
+def side_table_len() -> str:
+    """Folded i64: the span length of the slab or block side table at ``SLOT_SLAB_TABLE`` (as ``side_table`` sized it)."""
+    table = f"(i64.extend_i32_u (i32.load {META} offset={{}} {slot_load(G.GS_SIDE)}))"
+    slab = round_span(f"(i64.add (i64.const 8) (i64.mul (i64.const 5) {table.format(L.SLAB_SLOTS)}))")
+    blocks = round_span(f"(i64.add (i64.const {G.BT_ENTRIES}) (i64.mul (i64.const {G.BLOCK_SIZE}) {table.format(G.BT_CAP)}))")
+    return f"(select {slab} {blocks} (i32.eq {slot_load(L.SLOT_ALLOCATOR)} (i32.const {G.ALLOC_SLAB})))"
+
+
+def give_side_span(pools: int, start: str, length: str) -> str:
+    """Zero a side table (free arena bytes read as zero) and give its span back to the side-table arena."""
+    span = f"(i32.const {pools}) (i64.extend_i32_u {start}) {length}"
+    return f"(call $arena_zero {span}) (call $span_give {span})"
+
+
+def dirty_table_len() -> str:
+    """Folded i64: the span length of the region's dirty bitmap (``layout.dirty_table_size``, rounded)."""
+    pages = (f"(i64.shr_u (i64.add {slot_load(L.SLOT_CAPACITY, 'i64.load32_u')} (i64.const {L.DIRTY_PAGE - 1}))"
+             f" (i64.const {L.DIRTY_PAGE_SHIFT}))")
+    return round_span(f"(i64.shl (i64.shr_u (i64.add {pages} (i64.const 31)) (i64.const 5)) (i64.const 2))")
+
+
 def destroy_func(pools: int) -> Func:
     """Zero what the region wrote, give the span and side table back and leave a tombstone: old handles
     now fail with code 2."""
@@ -287,13 +316,12 @@ def destroy_func(pools: int) -> Func:
         *live_region(fail(RegionNotFound.code)),
         # A Cold region's span was given back when it was spilled.
         f"(if (i32.ne {slot_load(G.GS_TIER)} (i32.const {Residency.COLD})) (then {give_span()}))",
-        (f"(if {slot_load(G.GS_SIDE_LEN)} (then (call $arena_zero (i32.const {pools})"
-        f" (i64.extend_i32_u {slot_load(G.GS_SIDE)}) (i64.extend_i32_u {slot_load(G.GS_SIDE_LEN)}))"),
-        (f"  (call $span_give (i32.const {pools})"
-        f" (i64.extend_i32_u {slot_load(G.GS_SIDE)}) (i64.extend_i32_u {slot_load(G.GS_SIDE_LEN)}))))"),
+        f"(if {slot_load(G.GS_SIDE)} (then {give_side_span(pools, slot_load(G.GS_SIDE), side_table_len())}))",
+        (f"(if {slot_load(L.SLOT_DIRTY_TABLE)}"
+         f" (then {give_side_span(pools, slot_load(L.SLOT_DIRTY_TABLE), dirty_table_len())}))"),
         f"(local.set $gen {destroyed_generation(current_generation())})",
         f"(memory.fill {META} (i32.add (local.get $slot) (i32.const {L.SLOTS})) (i32.const 0) (i32.const {L.SLOT_SIZE}))",
-        slot_store(L.SLOT_STATE, f"(i32.or (local.get $gen) (i32.const {L.FLAG_TOMBSTONE}))"),
+        *set_state(f"(i32.or (local.get $gen) (i32.const {L.FLAG_TOMBSTONE}))"),
         set_header(G.GH_LIVE, f"(i32.sub {header(G.GH_LIVE)} (i32.const 1))"),
         "(i32.const 0)",
     ]
@@ -310,6 +338,11 @@ def region_op(name: str, code: Code, extra_locals: list[tuple[str, str]] | None 
 
 def kind_policy() -> str:
     return policy_of(slot_load(G.GS_KIND))
+
+
+def read_only() -> str:
+    """Folded i32: the region in ``$slot`` is read-only (``protect``)."""
+    return f"(i32.and {slot_load(L.SLOT_WRITE_STATE)} (i32.const {L.FLAG_READ_ONLY}))"
 
 
 def not_resident() -> str:
@@ -357,15 +390,17 @@ def promote_func() -> Func:
 def compact_region_func() -> Func:
     """Pack a blocks region, bump its generation (old handles: code 2 until ``migrate``d)."""
     return region_op("compact_region", [
+        f"(if {read_only()} {fail(ReadOnly.code)})",
         f"(if {slot_load(G.GS_PINNED)} {fail(Pinned.code)})",
         f"(if {not_resident()} {fail(NotResident.code)})",
         f"(if (i32.ne {slot_load(L.SLOT_ALLOCATOR)} (i32.const {G.ALLOC_BLOCKS})) {fail(PolicyViolation.code)})",
         "(local.set $gen " + current_generation() + ")",
         f"(if (i32.ge_u (local.get $gen) (i32.const {L.GEN_MASK})) {fail(AllocationFailed.code)})",
+        # Blocks slide and the tail is zeroed: every page may change (not read-only, so this answers 0).
+        f"(drop (call $write_barrier (local.get $slot) (i32.const 0) {slot_load(L.SLOT_CAPACITY)}))",
         "(call $compact_blocks (local.get $slot))",
         slot_store(G.GS_PREV_GEN, "(local.get $gen)"),
-        slot_store(L.SLOT_STATE, f"(i32.or {next_generation('(local.get $gen)')}"
-                                 f" (i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT}))"),
+        *set_state(f"(i32.or {next_generation('(local.get $gen)')} (i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT}))"),
         *stamp(),
     ], [("gen", "i32")])
 
@@ -504,6 +539,7 @@ def alloc_aligned_func() -> Func:
     table_bump = f"(i32.load {META} offset={G.BT_BUMP} (local.get $table))"
     body = [
         *live_region(fail(RegionNotFound.code, "(i64.const 0)")),
+        f"(if {read_only()} {fail(ReadOnly.code, '(i64.const 0)')})",
         f"(local.set $allocator {slot_load(L.SLOT_ALLOCATOR)})",
         "(if (i32.eqz (local.get $align)) (then",
         f"  (local.set $align (i32.const {DEFAULT_ALIGN}))",
@@ -540,8 +576,8 @@ def tier_is(value: int) -> str:
     return f"(i32.eq {slot_load(G.GS_TIER)} (i32.const {value}))"
 
 
-def set_state_flags(flags: str) -> str:
-    return slot_store(L.SLOT_STATE, f"(i32.or (i32.and {slot_load(L.SLOT_STATE)} (i32.const {~L.FLAG_RESIDENT})) {flags})")
+def set_state_flags(flags: str) -> Code:
+    return set_state(f"(i32.or (i32.and {slot_load(L.SLOT_STATE)} (i32.const {~L.FLAG_RESIDENT})) {flags})")
 
 
 def begin_spill_func() -> Func:
@@ -553,7 +589,7 @@ def begin_spill_func() -> Func:
         f"(if {not_resident()} {fail(NotResident.code)})",
         f"(if {slot_load(G.GS_PINNED)} {fail(Pinned.code)})",
         f"(if (i32.eqz (i32.and {kind_policy()} (i32.const {POLICY_SPILLABLE}))) {fail(PolicyViolation.code)})",
-        set_state_flags("(i32.const 0)"),
+        *set_state_flags("(i32.const 0)"),
         slot_store(G.GS_TIER, f"(i32.const {G.TIER_SPILLING})"),
     ])
 
@@ -573,7 +609,7 @@ def cancel_spill_func() -> Func:
     """Spilling -> Hot: the write-out failed; the bytes never left the span."""
     return region_op("cancel_spill", [
         f"(if (i32.eqz {tier_is(G.TIER_SPILLING)}) {fail(PolicyViolation.code)})",
-        set_state_flags(f"(i32.const {L.FLAG_RESIDENT})"),
+        *set_state_flags(f"(i32.const {L.FLAG_RESIDENT})"),
         slot_store(G.GS_TIER, f"(i32.const {Residency.HOT})"),
     ])
 
@@ -591,7 +627,7 @@ def restore_region_func(pools: int) -> Func:
         slot_store(L.SLOT_POOL, "(local.get $pool)"),
         slot_store(L.SLOT_BASE, "(i32.wrap_i64 (local.get $base))"),
         "(call $touch_span (local.get $pool) (i32.wrap_i64 (local.get $base)) " + slot_load(L.SLOT_CAPACITY) + ")",
-        set_state_flags(f"(i32.const {L.FLAG_RESIDENT})"),
+        *set_state_flags(f"(i32.const {L.FLAG_RESIDENT})"),
         slot_store(G.GS_TIER, f"(i32.const {Residency.HOT})"),
         bump_counter(G.GS_FAULTS),
         *stamp(),

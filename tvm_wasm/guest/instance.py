@@ -336,13 +336,20 @@ class GuestInstance:
         return memory
 
     def view(self, region_id: int) -> np.ndarray:
-        """Zero-copy view of a resident region's bytes in its pool (valid until the pool grows).
+        """Zero-copy view of a resident region's bytes in its pool (valid until the pool grows; a read-only
+        view for a read-only region). Writes through a view are not dirty-tracked: use ``write``.
 
         Taken through ``handle_address``, so the module counts the whole region as
         written (its pages are zeroed when the span is freed); ``NotResident`` while Cold.
         """
         info = self.region_info(region_id)
         return self.handle_view(Handle(region_id, info.generation, 0), info.capacity)
+
+    def _guard_view(self, view: np.ndarray, region_id: int) -> np.ndarray:
+        if self.is_read_only(region_id):
+            view = view.view()
+            view.flags.writeable = False
+        return view
 
     def handle_view(self, handle: Handle, length: int) -> np.ndarray:
         """Zero-copy view of ``[offset, offset + length)``, checked like any access."""
@@ -353,13 +360,56 @@ class GuestInstance:
             raise error_for_code(-packed, f"no view through {handle}", region_id=handle.region_id,
                                  offset=handle.offset, length=length)
         pool, address = packed >> 32, packed & 0xFFFF_FFFF
-        return native.memory_view(self.pool_memory(pool), self.store)[address : address + length]
+        view = native.memory_view(self.pool_memory(pool), self.store)[address : address + length]
+        return self._guard_view(view, handle.region_id)
 
     def read(self, handle: Handle, length: int) -> bytes:
         return self.handle_view(handle, length).tobytes()
 
     def write(self, handle: Handle, data: bytes) -> None:
+        """Write ``data`` at the handle: the span first passes the data plane's write barrier as a
+        zero ``fill`` (read-only: ``ReadOnly``, nothing changes; tracked: its pages turn dirty)."""
+        self._checked(self.raw("fill", handle.to_i64(), s32(len(data)), 0), f"write {handle}", handle.region_id)
         self.handle_view(handle, len(data))[:] = np.frombuffer(data, dtype=np.uint8)
+
+    def fill(self, handle: Handle, length: int, byte: int) -> None:
+        """Set ``length`` bytes from the handle to ``byte`` (the raw ABI's ``fill``)."""
+        check_u32(length, "length")
+        if not 0 <= byte <= 0xFF:
+            raise ValueError(f"byte must be in 0..255, got {byte}")
+        self._checked(self.raw("fill", handle.to_i64(), s32(length), byte), f"fill {handle}", handle.region_id)
+
+    # ------------------------------------------------------------------ read-only regions and dirty tracking
+    def protect(self, region_id: int, read_only: bool = True) -> None:
+        self._checked(self.raw("protect", region_id, int(bool(read_only))), "protect", region_id)
+
+    def is_read_only(self, region_id: int) -> bool:
+        return bool(self._value(self.raw("region_read_only", region_id), "region_read_only", region_id))
+
+    def track_dirty(self, region_id: int, enabled: bool = True) -> None:
+        self._checked(self.raw("track_dirty", region_id, int(bool(enabled))), "track_dirty", region_id)
+
+    def dirty_pages(self, region_id: int) -> list[int]:
+        """Ascending dirty page indices (4 KiB pages); ``PolicyViolation`` if the region is not tracked."""
+        pages, page = [], 0
+        while True:
+            found = int(self.raw("next_dirty_page", region_id, s32(page)))  # type: ignore[arg-type]
+            if found == -2:
+                code = self.last_error()
+                if code == PolicyViolation.code:
+                    raise PolicyViolation("dirty tracking is off for this region (track_dirty first)",
+                                          region_id=region_id)
+                raise error_for_code(code, "dirty_pages", region_id=region_id)
+            if found < 0:
+                return pages
+            pages.append(found)
+            page = found + 1
+
+    def clear_dirty(self, region_id: int) -> None:
+        code = self.raw("clear_dirty", region_id)
+        self._policy_error(code, PolicyViolation("dirty tracking is off for this region (track_dirty first)",
+                                                 region_id=region_id))
+        self._checked(code, "clear_dirty", region_id)
 
     # ------------------------------------------------------------------ user modules
     def link(self, user: bytes | str | wasmtime.Module, *, name: str = "tvm") -> wasmtime.Instance:

@@ -8,14 +8,16 @@ them the guest module keeps, all inside wasm:
 - a guest header (next region id, the free-extent count, one *arena* record
   per pool plus one for side tables in ``$meta``);
 - guest-only slot fields in the unused tail of each 128-byte slot (kind,
-  tier, pin, span length, side table, tier counters, previous generation);
+  tier, pin, span length, tier counters, previous generation); the side
+  table's offset is the shared ``SLOT_SLAB_TABLE`` for either allocator, its
+  length follows from the table's own header;
 - a table of free extents (spans given back by destroyed regions), shared by
   every arena;
 - the touched-page map: one byte per 64 KiB page of every pool, set by each
   write to the pool's bytes, so a freed span is zeroed only where its region
   wrote (every free byte of every arena reads as zero);
-- side tables: slab free stacks (shared layout) and block tables of the
-  compactable allocator.
+- side tables: slab free stacks (shared layout), block tables of the
+  compactable allocator and dirty-page bitmaps (shared layout).
 """
 
 from __future__ import annotations
@@ -32,17 +34,16 @@ ARENA_TOP = 0  # i64: end of the highest span handed out (every byte at or above
 ARENA_LIMIT = 16  # i64: the arena's byte limit (its memory's maximum)
 
 # ---------------------------------------------------------------- guest slot fields (after the shared ones)
-GS_KIND = 72  # u32: RegionKind
-GS_TIER = 76  # u32: Residency (0 Hot, 1 Warm, 2 Cold: span given back, bytes kept by the embedder)
-GS_PINNED = 80  # u32
-GS_PREV_GEN = 84  # u32: generation before the last compaction (0: none), for ``migrate``
-GS_SPAN = 88  # i64: span length in the pool (capacity rounded up to SPAN_ALIGN)
-GS_SIDE = 96  # u32: meta offset of the region's side table (slab or block table), 0: none
-GS_SIDE_LEN = 100  # u32: its length
+GS_KIND = 80  # u32: RegionKind
+GS_TIER = 84  # u32: Residency (0 Hot, 1 Warm, 2 Cold: span given back, bytes kept by the embedder)
+GS_PINNED = 88  # u32
+GS_PREV_GEN = 92  # u32: generation before the last compaction (0: none), for ``migrate``
+GS_SPAN = 96  # i64: span length in the pool (capacity rounded up to SPAN_ALIGN)
+GS_SIDE = L.SLOT_SLAB_TABLE  # u32: meta offset of the region's side table (slab or block table), 0: none
 GS_PROMOTIONS = 104  # u64
 GS_DEMOTIONS = 112  # u64
 GS_FAULTS = 120  # u64: Cold -> resident restores
-assert GS_KIND >= L.SLOT_LAST_EPOCH + 8 and GS_FAULTS + 8 <= L.SLOT_SIZE
+assert GS_KIND >= L.SLOT_DIRTY_TABLE + 4 and GS_FAULTS + 8 <= L.SLOT_SIZE
 
 # Tier values of ``GS_TIER`` beyond the model's Residency (HOT 0, WARM 1, COLD 2): a region
 # whose bytes are being written out by the embedder is not resident but still owns its span.

@@ -158,6 +158,21 @@ class TvmInterfaces:
     def demote_until(self, target: int, order: str) -> object:
         return from_eviction(self.host.demote_until(target, order=to_eviction_order(order)))  # type: ignore[arg-type]
 
+    def protect(self, region_id: int, read_only: bool) -> None:
+        self.host.protect(region_id, read_only)
+
+    def is_read_only(self, region_id: int) -> bool:
+        return self.host.is_read_only(region_id)
+
+    def track_dirty(self, region_id: int, enabled: bool) -> None:
+        self.host.track_dirty(region_id, enabled)
+
+    def dirty_pages(self, region_id: int) -> list[int]:
+        return self.host.dirty_pages(region_id)
+
+    def clear_dirty(self, region_id: int) -> None:
+        self.host.clear_dirty(region_id)
+
     # ------------------------------------------------------------------ bytes
     def read(self, h: object, length: int) -> bytes:
         self._limit(length)
@@ -225,6 +240,11 @@ class TvmInterfaces:
                 "compact-region": sig("u16", "result any"),
                 "load-external": sig("u16 bytes", unit),
                 "demote-until": sig("u64 enum", "result any"),
+                "protect": sig("any", unit),
+                "is-read-only": sig("u16", "result any"),
+                "track-dirty": sig("any", unit),
+                "dirty-pages": sig("u16", "result any"),
+                "clear-dirty": sig("u16", unit),
             },
             "bytes": {
                 "read": sig("handle u32", "result bytes"),
@@ -267,6 +287,11 @@ class TvmInterfaces:
                 "mark-external": fallible(self.mark_external),
                 "load-external": fallible(self.load_external),
                 "demote-until": fallible(self.demote_until),
+                "protect": fallible(self.protect),
+                "is-read-only": fallible(self.is_read_only),
+                "track-dirty": fallible(self.track_dirty),
+                "dirty-pages": fallible(self.dirty_pages),
+                "clear-dirty": fallible(self.clear_dirty),
             },
             "bytes": {
                 "read": fallible(self.read),

@@ -22,6 +22,7 @@ from ..core.errors import (
     OutOfBounds,
     Pinned,
     PolicyViolation,
+    ReadOnly,
     RegionNotFound,
     StaleHandle,
     TvmError,
@@ -40,6 +41,7 @@ _CASES: tuple[tuple[type[TvmError], str], ...] = (
     (PolicyViolation, "policy-violation"),
     (UnsupportedAllocator, "unsupported-allocator"),
     (BackingStoreError, "backing-store"),
+    (ReadOnly, "read-only"),
 )
 
 

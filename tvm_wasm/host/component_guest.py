@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 TVM_ERROR_CASES = frozenset({
     "region-not-found", "stale-handle", "out-of-bounds", "not-resident", "allocation-failed", "pinned",
     "policy-violation", "unsupported-allocator", "backing-store", "transfer-too-large", "invalid-argument", "internal",
+    "read-only",
 })
 
 

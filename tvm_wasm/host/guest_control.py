@@ -128,6 +128,26 @@ class GuestControl:
             raise AllocationFailed(f"Slab class size {class_size} is not a multiple of {align}", region_id=rid)
         return host.alloc(rid, u32(size), align=align).to_i64()
 
+    # ------------------------------------------------------------------ read-only regions and dirty tracking
+    def protect(self, region_id: int, read_only: int) -> int:
+        self.host.protect(u32(region_id), bool(read_only))
+        return 0
+
+    def track_dirty(self, region_id: int, enabled: int) -> int:
+        self.host.track_dirty(u32(region_id), bool(enabled))
+        return 0
+
+    def clear_dirty(self, region_id: int) -> int:
+        self.host.clear_dirty(u32(region_id))
+        return 0
+
+    def region_read_only(self, region_id: int) -> int:
+        return int(self.host.is_read_only(u32(region_id)))
+
+    def next_dirty_page(self, region_id: int, start: int) -> int:
+        start = u32(start)
+        return next((page for page in self.host.dirty_pages(u32(region_id)) if page >= start), -1)
+
     # ------------------------------------------------------------------ queries
     def _info(self, region_id: int):  # type: ignore[no-untyped-def]
         return self.host.region_info(u32(region_id))

@@ -584,6 +584,7 @@ class TvmHost(RegionDirectory):
                 region.allocator.release()
             table.clear(rid)
             table.set(rid, L.SLOT_STATE, region.generation | L.FLAG_TOMBSTONE)
+            table.set(rid, L.SLOT_WRITE_STATE, region.generation | L.FLAG_TOMBSTONE)
             return
         state = region.generation | L.FLAG_LIVE
         if isinstance(region.storage, wasmtime.Memory):
@@ -606,15 +607,55 @@ class TvmHost(RegionDirectory):
             table.set(rid, L.SLOT_ALLOCATOR, L.ALLOC_BUMP)
         else:
             table.set(rid, L.SLOT_ALLOCATOR, L.ALLOC_FREELIST)
+        table.set(rid, L.SLOT_DIRTY_TABLE, region.dirty if region.tracks_dirty else 0)  # type: ignore[arg-type]
+        write_flags = (L.FLAG_READ_ONLY if region.read_only else 0) | (L.FLAG_TRACK_DIRTY if region.tracks_dirty else 0)
+        table.set(rid, L.SLOT_WRITE_STATE, state | write_flags)
         table.set(rid, L.SLOT_STATE, state)
 
+    # ------------------------------------------------------------------ dirty bitmap (a side table in meta)
+    def _start_tracking(self, region: Region) -> None:
+        """A zeroed bitmap in the meta memory; its offset is the slot's ``SLOT_DIRTY_TABLE``."""
+        size = L.dirty_table_size(region.capacity)
+        offset = self.table.side.allocate(size)
+        if offset is None:
+            raise AllocationFailed("no room left in the directory for a dirty-page bitmap", region_id=region.id,
+                                   length=size)
+        self.table.u8[offset : offset + size] = 0
+        region.dirty = offset
+
+    def _stop_tracking(self, region: Region) -> None:
+        offset, size = region.dirty, L.dirty_table_size(region.capacity)
+        region.dirty = None
+        if region.id in self._regions:  # the data plane stops marking before the bitmap goes
+            self._on_change(region)
+        self.table.u8[offset : offset + size] = 0  # type: ignore[misc]
+        self.table.side.free(offset, size)  # type: ignore[arg-type]
+
+    def _dirty_bits(self, region: Region) -> np.ndarray:
+        offset = region.dirty
+        return self.table.u8[offset : offset + L.dirty_table_size(region.capacity)]  # type: ignore[misc]
+
+    def _mark_dirty(self, region: Region, offset: int, length: int) -> None:
+        if region.dirty is None or not length:
+            return
+        bits = np.unpackbits(self._dirty_bits(region), bitorder="little")
+        bits[offset >> L.DIRTY_PAGE_SHIFT : ((offset + length - 1) >> L.DIRTY_PAGE_SHIFT) + 1] = 1
+        self._dirty_bits(region)[:] = np.packbits(bits, bitorder="little")
+
+    def _dirty_page_list(self, region: Region) -> list[int]:
+        bits = np.unpackbits(self._dirty_bits(region), bitorder="little")[: L.dirty_pages_of(region.capacity)]
+        return np.flatnonzero(bits).tolist()
+
+    def _clear_dirty_pages(self, region: Region) -> None:
+        self._dirty_bits(region)[:] = 0
+
     # ------------------------------------------------------------------ budget
-    def create_region(self, kind, capacity, *, allocator=None, policy=None):  # type: ignore[no-untyped-def]
+    def create_region(self, kind, capacity, *, allocator=None, policy=None, **options):  # type: ignore[no-untyped-def]
         """The model's ``create_region``; a region the budget can never make room for
         fails before it takes an id or any table space."""
         if isinstance(capacity, int) and not isinstance(capacity, bool) and capacity > 0:
             self._spill_candidates(capacity, region_id=None)
-        return super().create_region(kind, capacity, allocator=allocator, policy=policy)
+        return super().create_region(kind, capacity, allocator=allocator, policy=policy, **options)
 
     def _spill_candidates(self, needed: int, *, region_id: int | None, keep: Region | None = None) -> list[Region]:
         """Regions to spill, in order (Warm, then Hot, least recently used first), to fit
@@ -685,7 +726,11 @@ class TvmHost(RegionDirectory):
         region = self._region(region_id)
         if not region.residency.is_resident:
             raise NotResident(f"region is {region.residency.name}", region_id=region_id)
-        return self._span_view(region)
+        view = self._span_view(region)
+        if region.read_only:
+            view = view.view()
+            view.flags.writeable = False  # a read-only region's bytes cannot change through a view either
+        return view
 
 
 def wasm_type(name: str) -> wasmtime.ValType:

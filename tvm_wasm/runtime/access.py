@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..core.errors import AllocationFailed, OutOfBounds
+from ..core.errors import AllocationFailed, OutOfBounds, ReadOnly
 from . import layout as L
 from .wat import Code, Func, if_
 
@@ -53,15 +53,17 @@ def fail_with(code: int, on_error: OnError) -> Code:
     return [f"i32.const {code}", "local.set $code", *on_error()]
 
 
-def validate_handle(handle: str, extra: Code, on_error: OnError) -> Code:
+def validate_handle(handle: str, extra: Code, on_error: OnError, state_field: int = L.SLOT_STATE) -> Code:
     """Region and generation, then bounds of ``offset + extra`` (an i64 expression).
 
     Leaves ``$slow`` = 1 when the region may need faulting in (checked by
-    ``ensure_resident``). Never enters the host.
+    ``ensure_resident``). Never enters the host. Stores pass
+    ``state_field=SLOT_WRITE_STATE``: a read-only or dirty-tracked region then
+    also takes the slow branch, where ``write_barrier`` handles it.
     """
     return [
         *slot_of_handle(handle),
-        *slot_field(L.SLOT_STATE),
+        *slot_field(state_field),
         *generation_of(handle),
         f"i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT}",
         "i32.or",
@@ -92,6 +94,76 @@ def ensure_resident(handle: str, on_error: OnError) -> Code:
     )
 
 
+def write_barrier(offset: Code, length: Code, on_error: OnError) -> Code:
+    """On the slow branch of a store: refuse a read-only region (code 8), mark tracked pages dirty.
+
+    ``offset``/``length`` are i32 expressions of the region bytes about to change
+    (bounds already checked). Untagged stores never get here (``$slow`` is 0).
+    """
+    return if_(
+        ["local.get $slow"],
+        ["local.get $slot", *offset, *length, "call $write_barrier", "local.tee $code", *if_([], on_error())],
+    )
+
+
+def write_barrier_func() -> Func:
+    """write_barrier(slot, off, len) -> code: 8 if read-only; else sets the dirty bits of
+    ``[off, off + len)`` in the region's bitmap when it is tracked, and answers 0."""
+    page_byte = ["local.get $table", "local.get $page", "i32.const 3", "i32.shr_u", "i32.add"]
+    body = [
+        *slot_field(L.SLOT_WRITE_STATE),
+        "local.tee $state",
+        f"i32.const {L.FLAG_READ_ONLY}",
+        "i32.and",
+        *if_([], [f"i32.const {ReadOnly.code}", "return"]),
+        "local.get $state",
+        f"i32.const {L.FLAG_TRACK_DIRTY}",
+        "i32.and",
+        "i32.eqz",
+        "local.get $len",
+        "i32.eqz",
+        "i32.or",
+        *if_([], ["i32.const 0", "return"]),
+        *slot_field(L.SLOT_DIRTY_TABLE),
+        "local.set $table",
+        "local.get $off",
+        f"i32.const {L.DIRTY_PAGE_SHIFT}",
+        "i32.shr_u",
+        "local.set $page",
+        "local.get $off",
+        "local.get $len",
+        "i32.add",
+        "i32.const 1",
+        "i32.sub",
+        f"i32.const {L.DIRTY_PAGE_SHIFT}",
+        "i32.shr_u",
+        "local.set $last",
+        "loop $pages",
+        *page_byte,
+        *page_byte,
+        f"i32.load8_u {META}",
+        "i32.const 1",
+        "local.get $page",
+        "i32.const 7",
+        "i32.and",
+        "i32.shl",
+        "i32.or",
+        f"i32.store8 {META}",
+        "local.get $page",
+        "i32.const 1",
+        "i32.add",
+        "local.tee $page",
+        "local.get $last",
+        "i32.le_u",
+        "br_if $pages",
+        "end",
+        "i32.const 0",
+    ]
+    params = [("slot", "i32"), ("off", "i32"), ("len", "i32")]
+    locals_ = [("state", "i32"), ("table", "i32"), ("page", "i32"), ("last", "i32")]
+    return Func("write_barrier", params, ["i32"], locals_, body)
+
+
 def region_address(handle: str, extra: Code) -> Code:
     """``$addr`` = pool address of ``offset + extra`` (an i32 expression); bounds already checked."""
     return [*slot_field(L.SLOT_BASE), f"local.get ${handle}", "i32.wrap_i64", "i32.add", *extra, "i32.add", "local.set $addr"]
@@ -102,6 +174,17 @@ def resolve(handle: str, extra_i64: Code, extra_i32: Code, on_error: OnError) ->
     return [
         *validate_handle(handle, extra_i64, on_error),
         *ensure_resident(handle, on_error),
+        *region_address(handle, extra_i32),
+    ]
+
+
+def resolve_store(handle: str, extra_i64: Code, extra_i32: Code, length_i32: Code, on_error: OnError) -> Code:
+    """``resolve`` for a store of ``length_i32`` bytes at the handle's offset + ``extra_i32``: the same
+    checks against ``SLOT_WRITE_STATE``, then ``write_barrier`` on the slow branch."""
+    return [
+        *validate_handle(handle, extra_i64, on_error, L.SLOT_WRITE_STATE),
+        *ensure_resident(handle, on_error),
+        *write_barrier([f"local.get ${handle}", "i32.wrap_i64", *extra_i32, "i32.add"], length_i32, on_error),
         *region_address(handle, extra_i32),
     ]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..abi.table import TYPED_ACCESS, TypedWidth, function_index
-from ..core.errors import AllocationFailed, OutOfBounds, RegionNotFound
+from ..core.errors import AllocationFailed, OutOfBounds, ReadOnly, RegionNotFound
 from . import access as A
 from . import layout as L
 from . import reducers as R
@@ -79,7 +79,7 @@ def typed_load(pools: int, t: TypedAccess) -> Func:
 def typed_store(pools: int, t: TypedAccess, notice: WriteNotice = NO_NOTICE) -> Func:
     on_error = trap_on_error(f"store_{t.name}", t.width)
     body = [
-        *A.resolve("h", width_i64(t), ["local.get $off"], on_error),
+        *A.resolve_store("h", width_i64(t), ["local.get $off"], [f"i32.const {t.width}"], on_error),
         *A.count(L.SLOT_BYTES_WRITTEN, [f"i64.const {t.width}"]),
         *per_pool(
             pools,
@@ -125,7 +125,7 @@ def try_store(pools: int, t: TypedAccess, notice: WriteNotice = NO_NOTICE) -> Fu
     """try_store_{t}(h, off, v) -> code: the store's checks, returning the code instead of trapping."""
     name = f"try_store_{t.name}"
     body = [
-        *A.resolve("h", width_i64(t), ["local.get $off"], return_code_on_error),
+        *A.resolve_store("h", width_i64(t), ["local.get $off"], [f"i32.const {t.width}"], return_code_on_error),
         *A.count(L.SLOT_BYTES_WRITTEN, [f"i64.const {t.width}"]),
         *per_pool(
             pools,
@@ -260,6 +260,12 @@ def slab_alloc() -> Code:
     ]
 
 
+def refuse_read_only(on_error: Callable[[], Code]) -> Code:
+    """Code 8 if the region in ``$slot`` is read-only (layout changes: alloc, dealloc)."""
+    return if_([*A.slot_field(L.SLOT_WRITE_STATE), f"i32.const {L.FLAG_READ_ONLY}", "i32.and"],
+               A.fail_with(ReadOnly.code, on_error))
+
+
 def alloc_func() -> Func:
     body = [
         *slot_of_region_id(),
@@ -267,6 +273,7 @@ def alloc_func() -> Func:
             [*A.slot_field(L.SLOT_STATE), f"i32.const {L.FLAG_LIVE}", "i32.and", "i32.eqz"],
             A.fail_with(RegionNotFound.code, lambda: return_sentinel_on_error("i64.const 0")),
         ),
+        *refuse_read_only(lambda: return_sentinel_on_error("i64.const 0")),
         *A.slot_field(L.SLOT_ALLOCATOR),
         "local.tee $kind",
         f"i32.const {L.ALLOC_BUMP}",
@@ -352,6 +359,7 @@ def slab_dealloc() -> Code:
 def dealloc_func() -> Func:
     body = [
         *A.validate_handle("h", [], return_code_on_error),
+        *refuse_read_only(return_code_on_error),
         *A.slot_field(L.SLOT_ALLOCATOR),
         "local.tee $kind",
         f"i32.const {L.ALLOC_BUMP}",
@@ -385,8 +393,12 @@ def guest_transfer(name: str, slot: int, counter: int, guest_param: str, *, len_
     ``len_first`` (``byte_histogram``'s ABI order); the bridge always gets
     ``(pool, addr, guest_ptr, len)``; ``notice`` hears of a transfer into the region.
     """
+    if counter == L.SLOT_BYTES_WRITTEN:  # guest -> region: through the write barrier
+        resolve = A.resolve_store("h", len_i64(), ["i32.const 0"], ["local.get $len"], return_code_on_error)
+    else:
+        resolve = A.resolve("h", len_i64(), ["i32.const 0"], return_code_on_error)
     body = [
-        *A.resolve("h", len_i64(), ["i32.const 0"], return_code_on_error),
+        *resolve,
         *notice.span(A.pool_index(), ["local.get $addr"], ["local.get $len"]),
         *A.pool_index(),
         "local.get $addr",
@@ -455,13 +467,14 @@ def copy_func(pools: int, notice: WriteNotice = NO_NOTICE) -> Func:
         "local.set $src_slot",
         "local.get $slow",
         "local.set $src_slow",
-        *A.validate_handle("dst", len_i64(), return_code_on_error),
+        *A.validate_handle("dst", len_i64(), return_code_on_error, L.SLOT_WRITE_STATE),
         "local.get $slot",
         "local.set $dst_slot",
         *A.both_resident(
             (A.region_id_of("src"), "$src_slow", "$src_slot"), (A.region_id_of("dst"), "$slow", "$dst_slot"),
             return_code_on_error,
         ),
+        *A.write_barrier(["local.get $dst", "i32.wrap_i64"], ["local.get $len"], return_code_on_error),
         *_copy_between_slots(pools, "$src_slot", ["local.get $src", "i32.wrap_i64"], "$dst_slot", ["local.get $dst", "i32.wrap_i64"],
                              notice),
         "i32.const 0",
@@ -533,11 +546,17 @@ def copy_region_func(pools: int, notice: WriteNotice = NO_NOTICE) -> Func:
             (["local.get $src_region"], "$src_slow", "$src_slot"), (["local.get $dst_region"], "$dst_slow", "$dst_slot"),
             return_code_on_error,
         ),
+        "local.get $dst_slot",
+        "local.set $slot",
+        "i32.const 1",
+        "local.set $slow",  # raw offsets, no fast path to keep: always through the barrier
+        *A.write_barrier(["local.get $dst_off"], ["local.get $len"], return_code_on_error),
         *_copy_between_slots(pools, "$src_slot", ["local.get $src_off"], "$dst_slot", ["local.get $dst_off"], notice),
         "i32.const 0",
     ]
     params = [("src_region", "i32"), ("src_off", "i32"), ("dst_region", "i32"), ("dst_off", "i32"), ("len", "i32")]
-    locals_ = [("slot", "i32"), ("code", "i32"), ("src_slot", "i32"), ("dst_slot", "i32"), ("src_slow", "i32"), ("dst_slow", "i32")]
+    locals_ = [("slot", "i32"), ("code", "i32"), ("src_slot", "i32"), ("dst_slot", "i32"), ("src_slow", "i32"), ("dst_slow", "i32"),
+               ("slow", "i32")]
     return Func("copy_region", params, ["i32"], locals_, body, export="copy_region")
 
 
@@ -574,7 +593,8 @@ def abi_funcs(pools: int, notice: WriteNotice = NO_NOTICE) -> list[Func]:
     self-contained module). ``notice`` hears of every write to pool bytes
     (the module's touched-page map; nothing on the host).
     """
-    funcs = [A.check_handle_func(), A.ensure_resident_func(), alloc_func(), dealloc_func(), last_error_func()]
+    funcs = [A.check_handle_func(), A.ensure_resident_func(), A.write_barrier_func(), alloc_func(), dealloc_func(),
+             last_error_func()]
     for t in TYPED:
         funcs += [typed_load(pools, t), typed_store(pools, t, notice)]
     for t in TYPED:

@@ -36,12 +36,19 @@ SLOT_BYTES_ALLOCATED = 40  # u64
 SLOT_BYTES_READ = 48  # u64
 SLOT_BYTES_WRITTEN = 56  # u64
 SLOT_LAST_EPOCH = 64  # u64: HDR_EPOCH at the region's last access (LRU eviction order)
+SLOT_WRITE_STATE = 72  # u32: SLOT_STATE | store-only flags (FLAG_READ_ONLY, FLAG_TRACK_DIRTY); stores compare this
+SLOT_DIRTY_TABLE = 76  # u32: meta offset of the region's dirty-page bitmap (0: not tracked)
 
 # State flags above the 16 generation bits.
 GEN_MASK = 0xFFFF
 FLAG_LIVE = 1 << 16
 FLAG_RESIDENT = 1 << 17
 FLAG_TOMBSTONE = 1 << 18
+# Store-only flags: set in SLOT_WRITE_STATE, never in SLOT_STATE, so loads (which compare
+# SLOT_STATE) pay nothing and every store of a flagged region takes its slow branch.
+FLAG_READ_ONLY = 1 << 19
+FLAG_TRACK_DIRTY = 1 << 20
+WRITE_FLAGS = FLAG_READ_ONLY | FLAG_TRACK_DIRTY
 
 NO_POOL = 0xFFFF_FFFF
 
@@ -54,6 +61,22 @@ ALLOC_SLAB = 2
 SLAB_COUNT = 0
 SLAB_SLOTS = 4
 SLAB_STACK = 8
+
+
+# Dirty-page bitmap (a side table per tracked region): bit i of byte i // 8 is page i,
+# a page being DIRTY_PAGE bytes of the region (offset i * DIRTY_PAGE up to the next page).
+DIRTY_PAGE_SHIFT = 12
+DIRTY_PAGE = 1 << DIRTY_PAGE_SHIFT
+
+
+def dirty_pages_of(capacity: int) -> int:
+    """Pages a region of ``capacity`` bytes has in its dirty bitmap."""
+    return -(-capacity // DIRTY_PAGE)
+
+
+def dirty_table_size(capacity: int) -> int:
+    """Bytes of the dirty bitmap of a region of ``capacity`` bytes (whole u32 words)."""
+    return -(-dirty_pages_of(capacity) // 32) * 4
 
 
 def slot_offset(region_id: int) -> int:

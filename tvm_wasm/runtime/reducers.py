@@ -378,8 +378,12 @@ def span_reducer_func(pools: int, name: str, notice: WriteNotice = NO_NOTICE) ->
         code = make(pool_name(k)).code
         return [*code, "i32.const 0", "return"] if kernel.result is None else [*code, *conv.widen, "return"]
 
+    if conv.counter == L.SLOT_BYTES_WRITTEN:  # a kernel that changes bytes goes through the write barrier
+        resolve = A.resolve_store("h", span_len_i64(), ["i32.const 0"], ["local.get $len"], conv.on_error)
+    else:
+        resolve = A.resolve("h", span_len_i64(), ["i32.const 0"], conv.on_error)
     body = [
-        *A.resolve("h", span_len_i64(), ["i32.const 0"], conv.on_error),
+        *resolve,
         *count_len(conv.counter),
         *(notice.span(A.pool_index(), ["local.get $addr"], ["local.get $len"]) if conv.counter == L.SLOT_BYTES_WRITTEN else []),
         *per_pool(pools, arm, A.pool_index(), unreachable_pool(conv.on_error)),

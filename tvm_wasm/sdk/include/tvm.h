@@ -36,6 +36,7 @@ enum tvm_error {
     TVM_ALLOCATION_FAILED = 5, /* no room: region, pool, id space or budget full */
     TVM_PINNED = 6, /* the region is pinned */
     TVM_GUEST_MEMORY = 7, /* a guest-memory range lies outside the guest's memory */
+    TVM_READ_ONLY = 8, /* the region is read-only (protect): nothing changed */
     TVM_OTHER = 9, /* policy, allocator, backing store, bad argument, or a region the runtime cannot reach */
 };
 
@@ -95,6 +96,12 @@ TVM_IMPORT("promote_region") int32_t tvm_promote_region(tvm_region id);
 TVM_IMPORT("compact_region") int32_t tvm_compact_region(tvm_region id);
 /* A handle of the generation before the last compaction -> its current form (current ones unchanged). Errors: returns 0 on failure, code in tvm_last_error(). On both deployments. */
 TVM_IMPORT("migrate") tvm_handle tvm_migrate(tvm_handle h);
+/* Make a region read-only (`read_only` != 0) or writable: while read-only every store, write, fill, discard, copy into it, alloc, dealloc and compaction answers 8 and changes nothing; loads cost nothing extra. Errors: returns 0 or the error code (also in last_error). On both deployments. */
+TVM_IMPORT("protect") int32_t tvm_protect(tvm_region id, uint32_t read_only);
+/* Start (`enabled` != 0, all pages clean) or stop dirty-page tracking: every path that changes bytes sets the bit of each 4096-byte page it touches, in wasm. Errors: returns 0 or the error code (also in last_error). On both deployments. */
+TVM_IMPORT("track_dirty") int32_t tvm_track_dirty(tvm_region id, uint32_t enabled);
+/* Mark every page of a tracked region clean (untracked: 9). Errors: returns 0 or the error code (also in last_error). On both deployments. */
+TVM_IMPORT("clear_dirty") int32_t tvm_clear_dirty(tvm_region id);
 
 /* ---------------------------------------------------------------- queries */
 /* Current generation (1..65535). Errors: returns -1 on failure, code in tvm_last_error(). On both deployments. */
@@ -111,6 +118,10 @@ TVM_IMPORT("region_residency") int32_t tvm_region_residency(tvm_region id);
 TVM_IMPORT("region_pinned") int32_t tvm_region_pinned(tvm_region id);
 /* Allocator kind: 0 Bump, 1 Freelist, 2 Slab. Errors: returns -1 on failure, code in tvm_last_error(). On both deployments. */
 TVM_IMPORT("region_allocator") int32_t tvm_region_allocator(tvm_region id);
+/* 1 if read-only (protect), else 0. Errors: returns -1 on failure, code in tvm_last_error(). On both deployments. */
+TVM_IMPORT("region_read_only") int32_t tvm_region_read_only(tvm_region id);
+/* Index of the first dirty page (of 4096 bytes) at or after page `from`, -1 if none (untracked region: 9). Errors: returns -2 on failure, code in tvm_last_error(). On both deployments. */
+TVM_IMPORT("next_dirty_page") int64_t tvm_next_dirty_page(tvm_region id, uint32_t from);
 /* Pool memory the region lives in now. Errors: returns -1 on failure, code in tvm_last_error(). On both deployments. */
 TVM_IMPORT("region_pool") int32_t tvm_region_pool(tvm_region id);
 /* Byte offset of the region in its pool. Errors: returns -1 on failure, code in tvm_last_error(). On both deployments. */
@@ -286,6 +297,7 @@ static inline const char *tvm_error_name(int32_t code) {
     case 5: return "ALLOCATION_FAILED";
     case 6: return "PINNED";
     case 7: return "GUEST_MEMORY";
+    case 8: return "READ_ONLY";
     case 9: return "OTHER";
     default: return "UNKNOWN";
     }

@@ -41,6 +41,15 @@ pub mod raw {
         /// A handle of the generation before the last compaction -> its current form (current ones unchanged)
         #[link_name = "migrate"]
         pub fn migrate(h: u64) -> u64;
+        /// Make a region read-only (read_only != 0) or writable: while read-only every store, write, fill, discard, copy into it, alloc, dealloc and compaction answers 8 and changes nothing; loads cost nothing extra
+        #[link_name = "protect"]
+        pub fn protect(id: u32, read_only: u32) -> i32;
+        /// Start (enabled != 0, all pages clean) or stop dirty-page tracking: every path that changes bytes sets the bit of each 4096-byte page it touches, in wasm
+        #[link_name = "track_dirty"]
+        pub fn track_dirty(id: u32, enabled: u32) -> i32;
+        /// Mark every page of a tracked region clean (untracked: 9)
+        #[link_name = "clear_dirty"]
+        pub fn clear_dirty(id: u32) -> i32;
         /// Current generation (1..65535)
         #[link_name = "region_generation"]
         pub fn region_generation(id: u32) -> i32;
@@ -62,6 +71,12 @@ pub mod raw {
         /// Allocator kind: 0 Bump, 1 Freelist, 2 Slab
         #[link_name = "region_allocator"]
         pub fn region_allocator(id: u32) -> i32;
+        /// 1 if read-only (protect), else 0
+        #[link_name = "region_read_only"]
+        pub fn region_read_only(id: u32) -> i32;
+        /// Index of the first dirty page (of 4096 bytes) at or after page from, -1 if none (untracked region: 9)
+        #[link_name = "next_dirty_page"]
+        pub fn next_dirty_page(id: u32, from: u32) -> i64;
         /// Pool memory the region lives in now
         #[link_name = "region_pool"]
         pub fn region_pool(id: u32) -> i32;
@@ -284,6 +299,8 @@ pub enum TvmError {
     Pinned = 6,
     /// a guest-memory range lies outside the guest's memory
     GuestMemory = 7,
+    /// the region is read-only (protect): nothing changed
+    ReadOnly = 8,
     /// policy, allocator, backing store, bad argument, or a region the runtime cannot reach
     Other = 9,
     /// A code this version does not know.
@@ -302,6 +319,7 @@ impl TvmError {
             5 => Some(TvmError::AllocationFailed),
             6 => Some(TvmError::Pinned),
             7 => Some(TvmError::GuestMemory),
+            8 => Some(TvmError::ReadOnly),
             9 => Some(TvmError::Other),
             _ => Some(TvmError::Unknown),
         }
@@ -318,6 +336,7 @@ impl TvmError {
             TvmError::AllocationFailed => "ALLOCATION_FAILED",
             TvmError::Pinned => "PINNED",
             TvmError::GuestMemory => "GUEST_MEMORY",
+            TvmError::ReadOnly => "READ_ONLY",
             TvmError::Other => "OTHER",
             TvmError::Unknown => "UNKNOWN",
         }
@@ -501,6 +520,8 @@ impl Region {
     pub fn promote(self) -> Result<()> { check(unsafe { raw::promote_region(self.0) }) }
     /// Pack a Freelist region's live blocks, bump its generation (old handles: code 2 until migrate).
     pub fn compact(self) -> Result<()> { check(unsafe { raw::compact_region(self.0) }) }
+    /// Mark every page of a tracked region clean (untracked: 9).
+    pub fn clear_dirty(self) -> Result<()> { check(unsafe { raw::clear_dirty(self.0) }) }
     /// Current generation (1..65535).
     pub fn generation(self) -> Result<u32> {
         match unsafe { raw::region_generation(self.0) } { -1 => failed(), v => Ok(v as u32) }
@@ -528,6 +549,10 @@ impl Region {
     /// Allocator kind: 0 Bump, 1 Freelist, 2 Slab.
     pub fn allocator(self) -> Result<u32> {
         match unsafe { raw::region_allocator(self.0) } { -1 => failed(), v => Ok(v as u32) }
+    }
+    /// 1 if read-only (protect), else 0.
+    pub fn read_only(self) -> Result<u32> {
+        match unsafe { raw::region_read_only(self.0) } { -1 => failed(), v => Ok(v as u32) }
     }
     /// Pool memory the region lives in now.
     pub fn pool(self) -> Result<u32> {

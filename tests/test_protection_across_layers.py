@@ -1,0 +1,346 @@
+"""Read-only regions and dirty-page tracking, the same on every layer as in the model.
+
+Random sequences of byte-changing operations (typed stores, ``write``, ``fill``,
+``copy``, ``copy_region``, ``alloc``) interleaved with ``protect``,
+``track_dirty`` and ``clear_dirty`` run on the model and on each layer: the
+host's Python API, the raw ABI from a guest (and from a guest linked with the
+runtime inlined), and the self-contained module. After every step the outcome
+(error code), every region's bytes, its bump pointer, its read-only flag and
+its dirty pages must equal the model's. Since the model refuses every change
+to a read-only region, this is also the no-escape property: no path of any
+layer changes a read-only region, and a refused call changes nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).parent / "host"))
+
+from host_guests import Guest, abi_imports, compiled, forwarders, proxy_guest, require_binaryen, s32  # noqa: E402
+from tvm_wasm import Handle, PolicyViolation, RegionDirectory, RegionKind, TvmError, TvmHost  # noqa: E402
+from tvm_wasm.core.directory import DIRTY_PAGE  # noqa: E402
+from tvm_wasm.guest import build_module  # noqa: E402
+from tvm_wasm.guest.instance import GuestInstance  # noqa: E402
+
+CAPACITIES = (3 * DIRTY_PAGE + 100, 2 * DIRTY_PAGE, 700)  # regions 1, 2, 3 (a partial last page, whole pages, one)
+WIDTHS = {"u8": (1, "<B", "i32"), "u16": (2, "<H", "i32"), "u32": (4, "<I", "i32"), "i64": (8, "<q", "i64")}
+BUFFER = 65536  # guest-memory bytes the raw layers use for write's source
+
+
+def code_of(call) -> int:  # type: ignore[no-untyped-def]
+    try:
+        call()
+        return 0
+    except TvmError as exc:
+        return exc.code
+
+
+class PythonLayer:
+    """The model, or ``TvmHost``'s Python API (the same methods)."""
+
+    def __init__(self, directory: RegionDirectory) -> None:
+        self.d = directory
+        for capacity in CAPACITIES:
+            self.d.create_region(RegionKind.BLOB_ARENA, capacity)
+
+    def close(self) -> None:
+        if isinstance(self.d, TvmHost):
+            self.d.close()
+
+    def store(self, h: Handle, rel: int, width: str, value: int) -> int:
+        size, fmt, _ = WIDTHS[width]
+        return code_of(lambda: self.d.write(Handle(h.region_id, h.generation, h.offset + rel),
+                                            struct.pack(fmt, value)))
+
+    def write(self, h: Handle, data: bytes) -> int:
+        return code_of(lambda: self.d.write(h, data))
+
+    def fill(self, h: Handle, length: int, byte: int) -> int:
+        return code_of(lambda: self.d.fill(h, length, byte))
+
+    def copy(self, src: Handle, dst: Handle, length: int) -> int:
+        return code_of(lambda: self.d.copy(src, dst, length))
+
+    def copy_region(self, src: int, src_off: int, dst: int, dst_off: int, length: int) -> int:
+        return code_of(lambda: self.d.copy_region(src, src_off, dst, dst_off, length))
+
+    def alloc(self, region: int, size: int) -> int:
+        return code_of(lambda: self.d.alloc(region, size))
+
+    def protect(self, region: int, read_only: bool) -> int:
+        return code_of(lambda: self.d.protect(region, read_only))
+
+    def track_dirty(self, region: int, enabled: bool) -> int:
+        return code_of(lambda: self.d.track_dirty(region, enabled))
+
+    def clear_dirty(self, region: int) -> int:
+        return code_of(lambda: self.d.clear_dirty(region))
+
+    def observe(self, region: int) -> tuple[bytes, int, bool, list[int] | None]:
+        info = self.d.region_info(region)
+        try:
+            dirty: list[int] | None = self.d.dirty_pages(region)
+        except PolicyViolation:
+            dirty = None
+        return self.d.read(Handle(region, 1, 0), info.capacity), info.used, self.d.is_read_only(region), dirty
+
+
+class RawLayer:
+    """Every operation a guest's raw ABI call (regions made from Python; ``call`` runs an export)."""
+
+    def __init__(self) -> None:
+        self.last_code = 0
+
+    # what a subclass provides
+    def call(self, name: str, *args: int) -> int:
+        raise NotImplementedError
+
+    def put(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def code(self, value: int) -> int:
+        return int(value)
+
+    def store(self, h: Handle, rel: int, width: str, value: int) -> int:
+        return self.call(f"try_store_{width}", h.to_i64(), s32(rel), value)
+
+    def write(self, h: Handle, data: bytes) -> int:
+        self.put(data)
+        return self.call("write", h.to_i64(), 0, len(data))
+
+    def fill(self, h: Handle, length: int, byte: int) -> int:
+        return self.call("fill", h.to_i64(), s32(length), byte)
+
+    def copy(self, src: Handle, dst: Handle, length: int) -> int:
+        return self.call("copy", src.to_i64(), dst.to_i64(), s32(length))
+
+    def copy_region(self, src: int, src_off: int, dst: int, dst_off: int, length: int) -> int:
+        return self.call("copy_region", src, s32(src_off), dst, s32(dst_off), s32(length))
+
+    def alloc(self, region: int, size: int) -> int:
+        return 0 if self.call("alloc", region, s32(size)) else self.call("last_error")
+
+    def protect(self, region: int, read_only: bool) -> int:
+        return self.call("protect", region, int(read_only))
+
+    def track_dirty(self, region: int, enabled: bool) -> int:
+        return self.call("track_dirty", region, int(enabled))
+
+    def clear_dirty(self, region: int) -> int:
+        return self.call("clear_dirty", region)
+
+    def dirty_pages(self, region: int) -> list[int] | None:
+        pages, page = [], 0
+        while True:
+            found = self.call("next_dirty_page", region, page)
+            if found == -2:
+                assert self.call("last_error") == PolicyViolation.code
+                return None
+            if found == -1:
+                return pages
+            pages.append(found)
+            page = found + 1
+
+
+class HostRawLayer(RawLayer):
+    def __init__(self, inline: bool = False) -> None:
+        super().__init__()
+        self.d = TvmHost(pools=2)
+        for capacity in CAPACITIES:
+            self.d.create_region(RegionKind.BLOB_ARENA, capacity)
+        wat = proxy_guest(pages=2)
+        self.g = Guest(self.d, self.d.instantiate(wat, inline=True) if inline else self.d.instantiate(compiled(wat)))
+
+    def close(self) -> None:
+        self.d.close()
+
+    def call(self, name: str, *args: int) -> int:
+        return int(self.g(name, *args))  # type: ignore[arg-type]
+
+    def put(self, data: bytes) -> None:
+        self.g.put(0, data)
+
+    def observe(self, region: int) -> tuple[bytes, int, bool, list[int] | None]:
+        info = self.d.region_info(region)
+        read_only = self.call("region_read_only", region)
+        return self.d.view(region).tobytes(), info.used, bool(read_only), self.dirty_pages(region)
+
+
+@functools.cache
+def _module() -> bytes:
+    return build_module(pools=2, max_pages=64).wasm
+
+
+class ModuleLayer(RawLayer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.g = GuestInstance(_module())
+        for capacity in CAPACITIES:
+            self.g.create_region(RegionKind.BLOB_ARENA, capacity)
+
+    def close(self) -> None:
+        self.g.close()
+
+    def call(self, name: str, *args: int) -> int:
+        return int(self.g.raw(name, *args))  # type: ignore[arg-type]
+
+    def put(self, data: bytes) -> None:
+        self.g.guest_memory.write(self.g.store, data, 0)
+
+    def observe(self, region: int) -> tuple[bytes, int, bool, list[int] | None]:
+        info = self.g.region_info(region)
+        view = self.g.view(region)
+        return view.tobytes(), info.used, self.g.is_read_only(region), self.dirty_pages(region)
+
+
+class HostInlinedLayer(HostRawLayer):
+    """Data operations from a guest linked with the runtime inlined; control from Python (the inlined
+    target serves the data plane)."""
+
+    DATA = ("try_store_u8", "try_store_u16", "try_store_u32", "try_store_i64", "write", "fill", "copy",
+            "copy_region", "alloc", "last_error")
+
+    def __init__(self) -> None:
+        RawLayer.__init__(self)
+        self.d = TvmHost(pools=2)
+        for capacity in CAPACITIES:
+            self.d.create_region(RegionKind.BLOB_ARENA, capacity)
+        self.g = Guest(self.d, self.d.instantiate(_data_guest(), inline=True))
+
+    def protect(self, region: int, read_only: bool) -> int:
+        return code_of(lambda: self.d.protect(region, read_only))
+
+    def track_dirty(self, region: int, enabled: bool) -> int:
+        return code_of(lambda: self.d.track_dirty(region, enabled))
+
+    def clear_dirty(self, region: int) -> int:
+        return code_of(lambda: self.d.clear_dirty(region))
+
+    def observe(self, region: int) -> tuple[bytes, int, bool, list[int] | None]:
+        info = self.d.region_info(region)
+        dirty = self.d.dirty_pages(region) if self.d.tracks_dirty(region) else None
+        return self.d.view(region).tobytes(), info.used, self.d.is_read_only(region), dirty
+
+
+@functools.cache
+def _data_guest() -> str:
+    names = HostInlinedLayer.DATA
+    return f'(module {abi_imports(names)} (memory (export "memory") 2) {forwarders(names)})'
+
+
+def _host_inline() -> HostRawLayer:
+    require_binaryen()
+    return HostInlinedLayer()
+
+
+LAYERS = {
+    "host-python": lambda: PythonLayer(TvmHost(pools=2)),
+    "host-raw-abi": HostRawLayer,
+    "host-inlined": _host_inline,
+    "module": ModuleLayer,
+}
+
+
+# ---------------------------------------------------------------- operations
+regions = st.integers(1, len(CAPACITIES))
+
+
+def offsets(region: int) -> st.SearchStrategy[int]:
+    capacity = CAPACITIES[region - 1]
+    return st.one_of(st.integers(0, capacity + 8), st.sampled_from([0, DIRTY_PAGE - 1, DIRTY_PAGE, capacity - 1]))
+
+
+@st.composite
+def operation(draw: st.DrawFn) -> tuple:
+    kind = draw(st.sampled_from(["store", "write", "fill", "copy", "copy_region", "alloc", "protect", "track",
+                                 "clear"]))
+    r = draw(regions)
+    if kind == "store":
+        width = draw(st.sampled_from(sorted(WIDTHS)))
+        size = WIDTHS[width][0]
+        return ("store", r, draw(offsets(r)), draw(st.integers(0, 8)), width, draw(st.integers(0, (1 << (8 * size - 1)) - 1)))
+    if kind == "write":
+        return ("write", r, draw(offsets(r)), draw(st.binary(min_size=0, max_size=2 * DIRTY_PAGE + 10)))
+    if kind in ("fill", "copy", "copy_region"):
+        length = draw(st.one_of(st.integers(0, 300), st.sampled_from([DIRTY_PAGE, DIRTY_PAGE + 1, 2 * DIRTY_PAGE])))
+        if kind == "fill":
+            return ("fill", r, draw(offsets(r)), length, draw(st.integers(0, 255)))
+        s = draw(regions)
+        return (kind, s, draw(offsets(s)), r, draw(offsets(r)), length)
+    if kind == "alloc":
+        return ("alloc", r, draw(st.integers(0, 3000)))
+    if kind in ("protect", "track"):
+        return (kind, r, draw(st.booleans()))
+    return ("clear", r)
+
+
+def apply(layer, op: tuple) -> int:  # type: ignore[no-untyped-def]
+    kind, *args = op
+    if kind == "store":
+        r, off, rel, width, value = args
+        return layer.store(Handle(r, 1, off), rel, width, value)
+    if kind == "write":
+        r, off, data = args
+        return layer.write(Handle(r, 1, off), data)
+    if kind == "fill":
+        r, off, length, byte = args
+        return layer.fill(Handle(r, 1, off), length, byte)
+    if kind == "copy":
+        s, s_off, r, off, length = args
+        return layer.copy(Handle(s, 1, s_off), Handle(r, 1, off), length)
+    if kind == "copy_region":
+        return layer.copy_region(*args)
+    if kind == "alloc":
+        return layer.alloc(*args)
+    if kind == "protect":
+        return layer.protect(*args)
+    if kind == "track":
+        return layer.track_dirty(*args)
+    return layer.clear_dirty(*args)
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(operation(), min_size=1, max_size=25))
+def test_read_only_and_dirty_pages_match_the_model(name: str, ops: list[tuple]) -> None:
+    model = PythonLayer(RegionDirectory())
+    layer = LAYERS[name]()
+    try:
+        for step, op in enumerate(ops):
+            expected = apply(model, op)
+            assert apply(layer, op) == expected, f"step {step}: {op[:2]} answered differently"
+            for region in range(1, len(CAPACITIES) + 1):
+                assert layer.observe(region) == model.observe(region), f"step {step}: region {region} after {op[:2]}"
+    finally:
+        layer.close()
+
+
+def test_the_model_refuses_every_change_to_a_read_only_region() -> None:
+    """The specification the layers are checked against: every path answers ReadOnly (8)."""
+    d = RegionDirectory()
+    r = d.create_region(RegionKind.BLOB_ARENA, 100, initial=b"frozen", freeze=True)
+    other = d.create_region(RegionKind.BLOB_ARENA, 100)
+    h = Handle(r, 1, 0)
+    before = d.read(h, 100)
+    refusals = {
+        "write": lambda: d.write(h, b"x"),
+        "fill": lambda: d.fill(h, 4, 1),
+        "copy": lambda: d.copy(Handle(other, 1, 0), h, 4),
+        "copy_region": lambda: d.copy_region(other, 0, r, 0, 4),
+        "alloc": lambda: d.alloc(r, 4),
+        "dealloc": lambda: d.dealloc(h),
+        "mark_external": lambda: d.mark_external(r),
+    }
+    for name, call in refusals.items():
+        assert code_of(call) == 8, name
+    assert d.read(h, 100) == before and d.region_info(r).used == 0
+    d.copy(h, Handle(other, 1, 0), 6)  # reading from it is fine
+    assert d.read(Handle(other, 1, 0), 6) == b"frozen"
