@@ -73,6 +73,7 @@ def error_codes() -> dict[str, int]:
 
 JS_ERRORS: tuple[str, ...] = (
     "RegionNotFound", "StaleHandle", "OutOfBounds", "NotResident", "AllocationFailed", "Pinned", "GuestMemoryError",
+    "ReadOnly",
     "PolicyViolation", "UnsupportedAllocator", "BackingStoreError", "UnsupportedEngine", "AbiMismatch",
 )
 """The ``TvmError`` subclasses of ``tvm-guest.js``: Python's classes of the same name, and two of its own."""
@@ -270,6 +271,14 @@ JS_API: list[Member] = [
     Member("TvmGuest", "destroyRegion(id: number): void", "Destroy a region; its handles become stale."),
     Member("TvmGuest", "pin(id: number): void", "Pin (pinnable kinds only: `PolicyViolation` otherwise)."),
     Member("TvmGuest", "unpin(id: number): void", "Unpin."),
+    Member("TvmGuest", "protect(id: number, readOnly?: boolean): void",
+           "Make a region read-only (default) or writable: changes then throw `ReadOnly` (zero-copy views are not guarded)."),
+    Member("TvmGuest", "isReadOnly(id: number): boolean", "Whether the region is read-only."),
+    Member("TvmGuest", "trackDirty(id: number, enabled?: boolean): void",
+           "Start (all pages clean; default) or stop dirty-page tracking (4096-byte pages; writes through zero-copy views are not seen)."),
+    Member("TvmGuest", "dirtyPages(id: number): number[]",
+           "Ascending dirty page indices (`PolicyViolation` if the region is not tracked)."),
+    Member("TvmGuest", "clearDirty(id: number): void", "Mark every page clean (`PolicyViolation` if not tracked)."),
     Member("TvmGuest", "demoteRegion(id: number): void", "Hot -> Warm (`PolicyViolation` for a Warm or unspillable region)."),
     Member("TvmGuest", "promoteRegion(id: number): void", "Warm -> Hot (`NotResident` for a Cold region: fault it in)."),
     Member("TvmGuest", "compactRegion(id: number): void",

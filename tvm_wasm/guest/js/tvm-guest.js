@@ -18,9 +18,9 @@
 
 // --- generated from the ABI table by tvm_wasm.guest.web: do not edit by hand ---
 export const ABI_VERSION = 2;
-export const ABI_FINGERPRINT = 0xb3c3894f;
-const ERROR_CODES = { OK: 0, NOT_FOUND: 1, STALE: 2, OUT_OF_BOUNDS: 3, NOT_RESIDENT: 4, ALLOCATION_FAILED: 5, PINNED: 6, GUEST_MEMORY: 7, OTHER: 9 };
-const ERROR_CLASS_CODES = { RegionNotFound: 1, StaleHandle: 2, OutOfBounds: 3, NotResident: 4, AllocationFailed: 5, Pinned: 6, GuestMemoryError: 7, PolicyViolation: 9, UnsupportedAllocator: 9, BackingStoreError: 9, UnsupportedEngine: 9, AbiMismatch: 9 };
+export const ABI_FINGERPRINT = 0xdcc97ef8;
+const ERROR_CODES = { OK: 0, NOT_FOUND: 1, STALE: 2, OUT_OF_BOUNDS: 3, NOT_RESIDENT: 4, ALLOCATION_FAILED: 5, PINNED: 6, GUEST_MEMORY: 7, READ_ONLY: 8, OTHER: 9 };
+const ERROR_CLASS_CODES = { RegionNotFound: 1, StaleHandle: 2, OutOfBounds: 3, NotResident: 4, AllocationFailed: 5, Pinned: 6, GuestMemoryError: 7, ReadOnly: 8, PolicyViolation: 9, UnsupportedAllocator: 9, BackingStoreError: 9, UnsupportedEngine: 9, AbiMismatch: 9 };
 const KIND_NAMES = ["HOT_HEAP", "OBJECT_ARENA", "BLOB_ARENA", "PAGE_STORE", "SCRATCH", "DEVICE_STATE", "CODE_CACHE"];
 const KIND_POLICY = [{ pinnable: true, spillable: false, warm: false }, { pinnable: false, spillable: true, warm: false }, { pinnable: false, spillable: true, warm: false }, { pinnable: false, spillable: true, warm: true }, { pinnable: false, spillable: false, warm: false }, { pinnable: true, spillable: false, warm: false }, { pinnable: true, spillable: false, warm: false }];
 const ALLOCATORS = { BUMP: 0, FREELIST: 1, BLOCKS: 1, SLAB: 2 };
@@ -93,6 +93,8 @@ export class AllocationFailed extends TvmError { static code = ERROR_CLASS_CODES
 export class Pinned extends TvmError { static code = ERROR_CLASS_CODES.Pinned; }
 /** A guest-memory range lies outside the guest's memory. */
 export class GuestMemoryError extends TvmError { static code = ERROR_CLASS_CODES.GuestMemoryError; }
+/** The region is read-only (`protect`): nothing may change its bytes or layout, and nothing changed. */
+export class ReadOnly extends TvmError { static code = ERROR_CLASS_CODES.ReadOnly; }
 /** The region's placement policy forbids the operation. */
 export class PolicyViolation extends TvmError { static code = ERROR_CLASS_CODES.PolicyViolation; }
 /** The region's allocator cannot do this (e.g. compact a Bump region). */
@@ -105,7 +107,8 @@ export class UnsupportedEngine extends TvmError { static code = ERROR_CLASS_CODE
 export class AbiMismatch extends TvmError { static code = ERROR_CLASS_CODES.AbiMismatch; }
 
 const ERRORS_BY_CODE = new Map(
-  [RegionNotFound, StaleHandle, OutOfBounds, NotResident, AllocationFailed, Pinned, GuestMemoryError].map((c) => [c.code, c]),
+  [RegionNotFound, StaleHandle, OutOfBounds, NotResident, AllocationFailed, Pinned, GuestMemoryError, ReadOnly]
+    .map((c) => [c.code, c]),
 );
 
 /** The typed error a raw-ABI `code` stands for (code 9 has several causes: callers pick the class). */
@@ -570,6 +573,50 @@ export class TvmGuest {
 
   unpin(id) { this._op("unpin", "unpin", id); }
 
+  // ---------------------------------------------------------------- read-only regions and dirty pages
+  /** Make a region read-only (or writable again): stores, write, fill, copies into it, alloc and compaction
+   * then throw `ReadOnly` and change nothing. Zero-copy views are plain typed arrays: they are not guarded. */
+  protect(id, readOnly = true) {
+    const region = regionId(id);
+    const code = this.exports.protect(region, readOnly ? 1 : 0);
+    if (code !== 0) throw this._fail(code, "protect failed", { regionId: region });
+  }
+
+  isReadOnly(id) {
+    const region = regionId(id);
+    const flag = this.exports.region_read_only(region);
+    if (flag < 0) throw this._fail(this.exports.last_error(), "isReadOnly failed", { regionId: region });
+    return flag === 1;
+  }
+
+  /** Start (all pages clean) or stop dirty-page tracking (4096-byte pages, marked in wasm by every store path). */
+  trackDirty(id, enabled = true) {
+    const region = regionId(id);
+    const code = this.exports.track_dirty(region, enabled ? 1 : 0);
+    if (code !== 0) throw this._fail(code, "trackDirty failed", { regionId: region });
+  }
+
+  /** Ascending indices of the pages changed since tracking began or the last `clearDirty`. */
+  dirtyPages(id) {
+    const region = regionId(id);
+    const pages = [];
+    for (let page = 0; ;) {
+      const found = this.exports.next_dirty_page(region, page);
+      if (found === -2n) {
+        throw this._fail(this.exports.last_error(), "dirtyPages failed", { regionId: region },
+          () => new PolicyViolation("dirtyPages: dirty tracking is off for this region (trackDirty first)", { regionId: region }));
+      }
+      if (found === -1n) return pages;
+      pages.push(Number(found));
+      page = Number(found) + 1;
+    }
+  }
+
+  clearDirty(id) {
+    this._op("clearDirty", "clear_dirty", id, (region) => new PolicyViolation(
+      "clearDirty: dirty tracking is off for this region (trackDirty first)", { regionId: region }));
+  }
+
   /** Hot -> Warm (an LRU hint). Colder is `ColdTier.spill`. */
   demoteRegion(id) {
     this._op("demoteRegion", "demote_region", id, (region) => {
@@ -723,6 +770,14 @@ export class TvmGuest {
   /** Write the bytes of `data` (ArrayBuffer, any typed array or DataView) at `handle`. */
   write(handle, data) {
     const bytes = bytesOf(data, "write");
+    // The span passes the data plane's write barrier first (as a zero fill): a read-only region throws
+    // ReadOnly with nothing changed, a tracked one has its pages marked dirty.
+    const h = checkHandle(handle);
+    const code = this.exports.fill(h, bytes.byteLength, 0);
+    if (code !== 0) {
+      const { regionId: id, generation, offset } = unpackHandle(h);
+      throw this._fail(code, "write failed", { regionId: id, generation, offset, length: bytes.byteLength });
+    }
     this._bytesAt(handle, bytes.byteLength, "write").set(bytes);
   }
 
