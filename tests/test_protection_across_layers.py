@@ -43,7 +43,22 @@ def code_of(call) -> int:  # type: ignore[no-untyped-def]
         return exc.code
 
 
-class PythonLayer:
+class PythonControl:
+    """``protect``/``track_dirty``/``clear_dirty`` through the Python API of ``self.d``."""
+
+    d: RegionDirectory
+
+    def protect(self, region: int, read_only: bool) -> int:
+        return code_of(lambda: self.d.protect(region, read_only))
+
+    def track_dirty(self, region: int, enabled: bool) -> int:
+        return code_of(lambda: self.d.track_dirty(region, enabled))
+
+    def clear_dirty(self, region: int) -> int:
+        return code_of(lambda: self.d.clear_dirty(region))
+
+
+class PythonLayer(PythonControl):
     """The model, or ``TvmHost``'s Python API (the same methods)."""
 
     def __init__(self, directory: RegionDirectory) -> None:
@@ -74,15 +89,6 @@ class PythonLayer:
 
     def alloc(self, region: int, size: int) -> int:
         return code_of(lambda: self.d.alloc(region, size))
-
-    def protect(self, region: int, read_only: bool) -> int:
-        return code_of(lambda: self.d.protect(region, read_only))
-
-    def track_dirty(self, region: int, enabled: bool) -> int:
-        return code_of(lambda: self.d.track_dirty(region, enabled))
-
-    def clear_dirty(self, region: int) -> int:
-        return code_of(lambda: self.d.clear_dirty(region))
 
     def observe(self, region: int) -> tuple[bytes, int, bool, list[int] | None]:
         info = self.d.region_info(region)
@@ -201,7 +207,7 @@ class ModuleLayer(RawLayer):
         return view.tobytes(), info.used, self.g.is_read_only(region), self.dirty_pages(region)
 
 
-class HostInlinedLayer(HostRawLayer):
+class HostInlinedLayer(PythonControl, HostRawLayer):
     """Data operations from a guest linked with the runtime inlined; control from Python (the inlined
     target serves the data plane)."""
 
@@ -214,15 +220,6 @@ class HostInlinedLayer(HostRawLayer):
         for capacity in CAPACITIES:
             self.d.create_region(RegionKind.BLOB_ARENA, capacity)
         self.g = Guest(self.d, self.d.instantiate(_data_guest(), inline=True))
-
-    def protect(self, region: int, read_only: bool) -> int:
-        return code_of(lambda: self.d.protect(region, read_only))
-
-    def track_dirty(self, region: int, enabled: bool) -> int:
-        return code_of(lambda: self.d.track_dirty(region, enabled))
-
-    def clear_dirty(self, region: int) -> int:
-        return code_of(lambda: self.d.clear_dirty(region))
 
     def observe(self, region: int) -> tuple[bytes, int, bool, list[int] | None]:
         info = self.d.region_info(region)

@@ -576,10 +576,12 @@ export class TvmGuest {
   // ---------------------------------------------------------------- read-only regions and dirty pages
   /** Make a region read-only (or writable again): stores, write, fill, copies into it, alloc and compaction
    * then throw `ReadOnly` and change nothing. Zero-copy views are plain typed arrays: they are not guarded. */
-  protect(id, readOnly = true) {
+  protect(id, readOnly = true) { this._set("protect", "protect", id, readOnly); }
+
+  _set(name, exportName, id, on) {
     const region = regionId(id);
-    const code = this.exports.protect(region, readOnly ? 1 : 0);
-    if (code !== 0) throw this._fail(code, "protect failed", { regionId: region });
+    const code = this.exports[exportName](region, on ? 1 : 0);
+    if (code !== 0) throw this._fail(code, `${name} failed`, { regionId: region });
   }
 
   isReadOnly(id) {
@@ -590,11 +592,7 @@ export class TvmGuest {
   }
 
   /** Start (all pages clean) or stop dirty-page tracking (4096-byte pages, marked in wasm by every store path). */
-  trackDirty(id, enabled = true) {
-    const region = regionId(id);
-    const code = this.exports.track_dirty(region, enabled ? 1 : 0);
-    if (code !== 0) throw this._fail(code, "trackDirty failed", { regionId: region });
-  }
+  trackDirty(id, enabled = true) { this._set("trackDirty", "track_dirty", id, enabled); }
 
   /** Ascending indices of the pages changed since tracking began or the last `clearDirty`. */
   dirtyPages(id) {
