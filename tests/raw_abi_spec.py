@@ -38,14 +38,18 @@ RAW_ABI: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "fill": (("i64", "i32", "i32"), ("i32",)),
     "byte_histogram": (("i64", "i32", "i32"), ("i32",)),
     "last_error": ((), ("i32",)),
-    # read-only regions and dirty-page tracking
+    # non-trapping typed access: try_load_*(h, off, out_ptr) -> code, try_store_*(h, off, v) -> code
+    **{f"try_load_{t}": (("i64", "i32", "i32"), ("i32",)) for t in ("u8", "u16", "u32", "i64", "f32", "f64")},
+    **{f"try_store_{t}": (("i64", "i32", v), ("i32",))
+       for t, v in (("u8", "i32"), ("u16", "i32"), ("u32", "i32"), ("i64", "i64"), ("f32", "f32"), ("f64", "f64"))},
+}
+
+# Read-only regions and dirty-page tracking (control functions: served by TvmHost's runtime and the
+# self-contained module; not by a guest linked for the host, whose runtime serves the data plane).
+PROTECTION_ABI: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "protect": (("i32", "i32"), ("i32",)),
     "region_read_only": (("i32",), ("i32",)),
     "track_dirty": (("i32", "i32"), ("i32",)),
     "clear_dirty": (("i32",), ("i32",)),
     "next_dirty_page": (("i32", "i32"), ("i64",)),
-    # non-trapping typed access: try_load_*(h, off, out_ptr) -> code, try_store_*(h, off, v) -> code
-    **{f"try_load_{t}": (("i64", "i32", "i32"), ("i32",)) for t in ("u8", "u16", "u32", "i64", "f32", "f64")},
-    **{f"try_store_{t}": (("i64", "i32", v), ("i32",))
-       for t, v in (("u8", "i32"), ("u16", "i32"), ("u32", "i32"), ("i64", "i64"), ("f32", "f32"), ("f64", "f64"))},
 }

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent / "host"))
 
-from host_guests import Guest, abi_imports, compiled, forwarders, proxy_guest, require_binaryen, s32  # noqa: E402
+from host_guests import Guest, abi_imports, compiled, forwarders, require_binaryen, s32  # noqa: E402
+from raw_abi_spec import PROTECTION_ABI, RAW_ABI  # noqa: E402
 from tvm_wasm import Handle, PolicyViolation, RegionDirectory, RegionKind, TvmError, TvmHost  # noqa: E402
 from tvm_wasm.core.directory import DIRTY_PAGE  # noqa: E402
 from tvm_wasm.guest import build_module  # noqa: E402
@@ -157,13 +158,14 @@ class RawLayer:
 
 
 class HostRawLayer(RawLayer):
-    def __init__(self, inline: bool = False) -> None:
+    def __init__(self) -> None:
         super().__init__()
         self.d = TvmHost(pools=2)
         for capacity in CAPACITIES:
             self.d.create_region(RegionKind.BLOB_ARENA, capacity)
-        wat = proxy_guest(pages=2)
-        self.g = Guest(self.d, self.d.instantiate(wat, inline=True) if inline else self.d.instantiate(compiled(wat)))
+        names = (*RAW_ABI, *PROTECTION_ABI)
+        wat = f'(module {abi_imports(names)} (memory (export "memory") 2) {forwarders(names)})'
+        self.g = Guest(self.d, self.d.instantiate(compiled(wat)))
 
     def close(self) -> None:
         self.d.close()

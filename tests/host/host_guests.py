@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import wasmtime
 
-from raw_abi_spec import RAW_ABI
+from raw_abi_spec import PROTECTION_ABI, RAW_ABI
 from tvm_wasm import Handle
 from tvm_wasm.core.errors import TvmError
 
@@ -33,6 +33,9 @@ TYPED_WIDTH = {name: width for name, width, _ in TYPED}
 TYPED_FORMAT = {name: fmt for name, _, fmt in TYPED}
 
 
+SIGNATURES = {**RAW_ABI, **PROTECTION_ABI}
+
+
 def _sig(params: tuple[str, ...], results: tuple[str, ...]) -> str:
     return "".join(f" (param {p})" for p in params) + "".join(f" (result {r})" for r in results)
 
@@ -41,7 +44,7 @@ def abi_imports(names: tuple[str, ...] | None = None) -> str:
     """``(import "tvm" ...)`` lines for the named ABI functions (all by default)."""
     lines = []
     for name in names or tuple(RAW_ABI):
-        params, results = RAW_ABI[name]
+        params, results = SIGNATURES[name]
         lines.append(f'(import "tvm" "{name}" (func $tvm_{name}{_sig(params, results)}))')
     return "\n ".join(lines)
 
@@ -50,7 +53,7 @@ def forwarders(names: tuple[str, ...] | None = None) -> str:
     """One export ``name`` per ABI function that calls the import with its own arguments."""
     funcs = []
     for name in names or tuple(RAW_ABI):
-        params, results = RAW_ABI[name]
+        params, results = SIGNATURES[name]
         gets = " ".join(f"local.get {i}" for i in range(len(params)))
         funcs.append(f'(func (export "{name}"){_sig(params, results)} {gets} call $tvm_{name})')
     return "\n ".join(funcs)
