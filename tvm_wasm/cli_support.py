@@ -23,6 +23,10 @@ PROG = "tvm-wasm"
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
+# Pools of a self-contained module when the command line does not say (`guest build`, `link`):
+# up to 16 GiB of regions in 4 GiB memories.
+DEFAULT_POOLS = 4
+
 U32_MAX = (1 << 32) - 1
 U64_MAX = (1 << 64) - 1
 

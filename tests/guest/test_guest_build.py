@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 import wasmtime
 from guest_helpers import CONTROL, RAW_ABI, built, engine, wasm_tools_validate
 
-from tvm_wasm.cli import main
+from tvm_wasm.cli import build_parser, main
+from tvm_wasm.cli_support import DEFAULT_POOLS
 from tvm_wasm.guest import build_module
 from tvm_wasm.guest.module import USER_BEGINS, USER_ENDS
 from tvm_wasm.runtime.core_module import TYPED
@@ -99,6 +102,18 @@ def test_cli_builds_binary_and_wat(tmp_path, capsys):
     text = wat.read_text()
     assert '(memory $p1 (export "mem1") 1 256)' in text
     assert wasm_tools_validate(out).returncode == 0
+
+
+def test_guest_build_and_link_default_to_the_same_pool_count(tmp_path, capsys):
+    """``guest build`` without ``--pools`` makes DEFAULT_POOLS pools, the default ``tvm-wasm link`` uses."""
+    out = tmp_path / "guest.wasm"
+    assert main(["guest", "build", "-o", str(out)]) == 0
+    exports = kinds(wasmtime.Module(engine(), out.read_bytes()))
+    assert [f"mem{k}" in exports for k in range(DEFAULT_POOLS + 1)] == [True] * DEFAULT_POOLS + [False]
+    assert f"{DEFAULT_POOLS} pools" in capsys.readouterr().out
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    link = commands.choices["link"]
+    assert next(a.default for a in link._actions if a.dest == "pools") == DEFAULT_POOLS
 
 
 def test_cli_reports_bad_input(tmp_path, capsys):

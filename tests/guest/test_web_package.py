@@ -58,6 +58,8 @@ def test_package_layout_and_versions(package):
     meta = json.loads((package / "package.json").read_text())
     assert meta["type"] == "module" and meta["types"] == "./tvm-guest.d.ts" and meta["private"] is True
     assert meta["tvm"]["abiVersion"] == ABI_VERSION and meta["tvm"]["abiFingerprint"] == f"0x{abi_fingerprint():08x}"
+    assert meta["engines"] == {"node": ">=22"}  # the first Node.js with multi-memory by default
+    assert "Node.js 22" in (package / "README.md").read_text()
     dts = (package / "tvm-guest.d.ts").read_text()
     assert "  alloc_aligned(region: number, size: number, align: number): bigint;" in dts
     reference = (package / "API.md").read_text()
@@ -453,3 +455,7 @@ console.log(JSON.stringify({{ support, outcome }}));
         assert report["outcome"] == "instantiated"
     else:
         assert report["outcome"].startswith("UnsupportedEngine: this engine cannot run a tvm-wasm guest module: it lacks multiMemory")
+        assert web.engines_text() in report["outcome"] and "Node.js 22" in report["outcome"]
+    node = subprocess.run([shutil.which("node"), "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    if node and int(node.lstrip("v").split(".")[0]) >= int(web.MULTI_MEMORY_SINCE["Node.js"]):
+        assert report["support"]["multiMemory"], f"Node {node} should have multi-memory by default"

@@ -10,7 +10,9 @@ repeats the measurement in headless Chromium through ``tvm-guest.js``.
    ``TOUCHED_AT``, 1 MiB through a zero-copy view) and destroyed; then a
    region of the same size is created in the freed span and checked to read
    zero where the old one wrote. Timed: the destroy, the second create, and
-   a 1 MiB create in the span freed by the second region (never written).
+   a 1 MiB create in the span freed by the second region (never written);
+   then a region of 64 MiB written whole (``fill``) and destroyed: the cost
+   now follows what a region wrote.
 2. **Access**: ``store_u32``/``load_u32(h, off)`` called from a run-time-linked
    module over 16 KiB of a region, ns per access. Each sample is one call
    running the loop ``reps`` times (calibrated to >= 20 ms), samples of the
@@ -45,6 +47,7 @@ MIB = 1 << 20
 REGION = 4 * GIB - 65536
 TOUCHED_AT = (0, 4096, 65536 * 7 + 13, 2 * GIB, REGION - 1)  # sentinels at both ends and inside
 VIEW_AT = MIB  # 1 MiB written through a view from here
+WRITTEN = 64 * MIB  # a region written whole, then destroyed
 ELEMENTS = 4096  # u32s the access loops walk (16 KiB)
 
 ACCESS_WAT = f"""
@@ -104,10 +107,16 @@ def reuse(module: bytes) -> dict[str, float | int]:
         g.destroy_region(second)
         second_destroy_ms = ms_since(start)
         start = time.perf_counter()
-        g.create_region(RegionKind.BLOB_ARENA, MIB)
+        small = g.create_region(RegionKind.BLOB_ARENA, MIB)
         small_ms = ms_since(start)
+        g.destroy_region(small)
+        full = g.create_region(RegionKind.BLOB_ARENA, WRITTEN)
+        assert g.raw("fill", Handle(full, g.region_info(full).generation, 0).to_i64(), WRITTEN, 1) == 0
+        start = time.perf_counter()
+        g.destroy_region(full)
+        written_ms = ms_since(start)
     return {"destroy_ms": destroy_ms, "reuse_ms": reuse_ms, "dirty": dirty,
-            "untouched_destroy_ms": second_destroy_ms, "small_reuse_ms": small_ms}
+            "untouched_destroy_ms": second_destroy_ms, "small_reuse_ms": small_ms, "written_destroy_ms": written_ms}
 
 
 def access_kernels(module: bytes) -> tuple[GuestInstance, dict[str, Callable[[int], object]]]:
@@ -171,7 +180,13 @@ REUSE_PAGE = """<!doctype html>
       const small = g.createRegion(RegionKind.BLOB_ARENA, SETUP.mib);
       const smallMs = ms(t);
       g.destroyRegion(small);
-      report.reuse[name] = { destroy_ms: destroyMs, reuse_ms: reuseMs, dirty, untouched_destroy_ms: untouchedMs, small_reuse_ms: smallMs };
+      const full = g.createRegion(RegionKind.BLOB_ARENA, SETUP.written);
+      g.exports.fill(packHandle(full, g.regionInfo(full).generation, 0), SETUP.written, 1);
+      t = performance.now();
+      g.destroyRegion(full);
+      const writtenMs = ms(t);
+      report.reuse[name] = { destroy_ms: destroyMs, reuse_ms: reuseMs, dirty, untouched_destroy_ms: untouchedMs, small_reuse_ms: smallMs,
+                             written_destroy_ms: writtenMs };
     }
     const runs = [];
     for (const name of SETUP.modules) {
@@ -208,7 +223,7 @@ REUSE_PAGE = """<!doctype html>
 
 def reuse_page_assets(modules: dict[str, bytes], samples: int) -> dict[str, tuple[str, bytes]]:
     """The page (reuse scenario and access loops for every module), ``tvm-guest.js`` and the modules."""
-    setup = {"modules": list(modules), "region": REGION, "touchedAt": list(TOUCHED_AT), "viewAt": VIEW_AT, "mib": MIB,
+    setup = {"modules": list(modules), "region": REGION, "touchedAt": list(TOUCHED_AT), "viewAt": VIEW_AT, "mib": MIB, "written": WRITTEN,
              "elements": ELEMENTS, "samples": samples}
     files = {
         "/": ("text/html", REUSE_PAGE.replace("__SETUP__", json.dumps(setup)).encode()),
@@ -235,13 +250,14 @@ def render(wasmtime_reuse: dict[str, dict], access_ns: dict[str, dict], browser:
     names = list(wasmtime_reuse)
     out = ["## Reuse of a freed 4 GiB - 64 KiB span (ms)", "",
            "| engine | module | destroy (wrote 1 MiB + 5 bytes) | create in the freed span | old bytes seen "
-           "| destroy (never written) | 1 MiB create after it |", "|---|---|---:|---:|---:|---:|---:|"]
+           "| destroy (never written) | 1 MiB create after it | destroy (wrote 64 MiB) |",
+           "|---|---|---:|---:|---:|---:|---:|---:|"]
     engines = [("wasmtime", wasmtime_reuse)] + ([("Chromium", browser["reuse"])] if browser else [])
     for engine, results in engines:
         for name in names:
             r = results[name]
             out.append(f"| {engine} | {name} | {r['destroy_ms']:.1f} | {r['reuse_ms']:.1f} | {r['dirty']} "
-                       f"| {r['untouched_destroy_ms']:.1f} | {r['small_reuse_ms']:.2f} |")
+                       f"| {r['untouched_destroy_ms']:.1f} | {r['small_reuse_ms']:.2f} | {r['written_destroy_ms']:.1f} |")
     out += ["", "## Typed access from a linked module, 16 KiB walk (ns per access: median / min)", "",
             "| engine | module | store_u32 | load_u32 |", "|---|---|---:|---:|"]
     engines_access = [("wasmtime", access_ns)] + ([("Chromium", browser["access"])] if browser else [])

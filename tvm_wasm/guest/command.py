@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..cli_support import EXIT_FAILURE, EXIT_USAGE, fail, number
+from ..cli_support import DEFAULT_POOLS, EXIT_FAILURE, EXIT_USAGE, fail, number
 from ..runtime import layout as L
 
 
@@ -27,7 +27,8 @@ def register(commands: Any) -> None:
             "It imports nothing."
         ),
     )
-    build.add_argument("--pools", type=number(1, 64, what="pool count"), required=True, metavar="N", help="number of pool memories (1..64)")
+    build.add_argument("--pools", type=number(1, 64, what="pool count"), default=DEFAULT_POOLS, metavar="N",
+                       help=f"number of pool memories (1..64, default {DEFAULT_POOLS}, as for tvm-wasm link)")
     build.add_argument("-o", "--output", type=Path, default=None, metavar="PATH", help="file to write")
     build.add_argument("--web", type=Path, default=None, metavar="DIR",
                        help="write an npm-layout web package: package.json, tvm-guest.js, tvm-guest.d.ts, guest.wasm, "

@@ -100,6 +100,17 @@ def residencies() -> dict[str, int]:
     return {r.name: r.value for r in RESIDENCIES if r.value != Residency.EXTERNAL}
 
 
+# The first releases that run the module with no flags: WebAssembly multi-memory on by default
+# (webassembly.org's feature table; SIMD and bulk memory came earlier everywhere). Node.js 20
+# (V8 11.3) has no multi-memory ("memory count of 5 exceeds internal limit of 1"); Safari has none yet.
+MULTI_MEMORY_SINCE = {"Chrome": "120", "Edge": "120", "Firefox": "125", "Node.js": "22"}
+
+
+def engines_text() -> str:
+    """``Chrome 120, Edge 120, Firefox 125, Node.js 22``: where the module runs, for messages and docs."""
+    return ", ".join(f"{engine} {version}" for engine, version in MULTI_MEMORY_SINCE.items())
+
+
 def metric_names() -> list[str]:
     """``Metrics``' fields in ``region_metric`` index order, camelCase (``BYTES_READ`` -> ``bytesRead``)."""
     def camel(name: str) -> str:
@@ -136,6 +147,7 @@ def generated_block() -> str:
         f"const RESIDENCIES = {js_object(residencies())};",
         f"const TIER_SPILLING = {TIER_SPILLING}; // region_residency of a region the embedder is writing out",
         f"const METRICS = [{', '.join(json.dumps(name) for name in metric_names())}];",
+        f"const MULTI_MEMORY_SINCE = {json.dumps(engines_text())}; // first releases with multi-memory by default",
         END,
     ])
 
@@ -478,6 +490,7 @@ def package_json(module: GuestModule, version: str) -> str:
         "types": f"./{DTS_NAME}",
         "exports": {".": {"types": f"./{DTS_NAME}", "default": f"./{JS_NAME}"}, f"./{WASM_NAME}": f"./{WASM_NAME}"},
         "files": [JS_NAME, DTS_NAME, WASM_NAME, "API.md", "README.md", "example/"],
+        "engines": {"node": f">={MULTI_MEMORY_SINCE['Node.js']}"},
         "tvm": {"abiVersion": ABI_VERSION, "abiFingerprint": f"0x{abi_fingerprint():08x}", "pools": module.pools,
                 "maxPagesPerPool": module.max_pages},
     }
@@ -511,6 +524,9 @@ v.set(0, Math.PI);
 
 `API.md` is the reference; `example/index.html` runs regions, typed views, compaction with
 `migrate`, more than 4 GiB and an OPFS spill (serve the folder over http://127.0.0.1 or https).
+
+The module needs WebAssembly multi-memory, SIMD and bulk memory: {engines} and later run it
+with no flags (Node.js 20 and Safari cannot); `isSupported()` says what an engine lacks.
 """
 
 
@@ -524,7 +540,7 @@ def write_package(directory: str | Path, module: GuestModule, *, version: str | 
         "API.md": render_reference(),
         "package.json": package_json(module, version or package_version()),
         "README.md": README.format(name=PACKAGE_NAME, pools=module.pools, max_pages=module.max_pages, abi=ABI_VERSION,
-                                   fingerprint=f"0x{abi_fingerprint():08x}"),
+                                   fingerprint=f"0x{abi_fingerprint():08x}", engines=engines_text()),
     }
     paths = []
     for name, text in written.items():

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..cli_support import EXIT_FAILURE, EXIT_USAGE, fail, number
+from ..cli_support import DEFAULT_POOLS, EXIT_FAILURE, EXIT_USAGE, fail, number
 from ..runtime import layout as L
 
 
@@ -27,7 +27,8 @@ def register(commands: Any) -> None:
     sub.add_argument("user", type=Path, metavar="USER", help="the user module (.wasm or .wat)")
     sub.add_argument("-o", "--output", type=Path, required=True, metavar="PATH", help="file to write")
     sub.add_argument("--target", choices=("guest", "host"), default="guest", help="guest (default) or host")
-    sub.add_argument("--pools", type=number(1, 64, what="pool count"), default=4, metavar="N", help="pool memories (1..64, default 4)")
+    sub.add_argument("--pools", type=number(1, 64, what="pool count"), default=DEFAULT_POOLS, metavar="N",
+                     help=f"pool memories (1..64, default {DEFAULT_POOLS})")
     sub.add_argument("--max-pages", type=number(1, L.WASM32_MAX_PAGES, what="page count"), default=L.WASM32_MAX_PAGES, metavar="M",
                      help=f"maximum 64 KiB pages per pool (default {L.WASM32_MAX_PAGES} = 4 GiB; 256 for browsers)")
     inline = sub.add_mutually_exclusive_group()

@@ -27,6 +27,7 @@ const ALLOCATORS = { BUMP: 0, FREELIST: 1, BLOCKS: 1, SLAB: 2 };
 const RESIDENCIES = { HOT: 0, WARM: 1, COLD: 2 };
 const TIER_SPILLING = 4; // region_residency of a region the embedder is writing out
 const METRICS = ["allocations", "bytesAllocated", "bytesRead", "bytesWritten", "faults", "promotions", "demotions"];
+const MULTI_MEMORY_SINCE = "Chrome 120, Edge 120, Firefox 125, Node.js 22"; // first releases with multi-memory by default
 // --- end of generated code ---
 
 // ---------------------------------------------------------------- enums
@@ -303,7 +304,7 @@ function unsupported(cause) {
   const support = isSupported();
   if (support.ok) return null;
   const error = new UnsupportedEngine(`this engine cannot run a tvm-wasm guest module: it lacks ${support.missing.join(", ")}`
-    + " (WebAssembly multi-memory shipped in Chrome 120 and Firefox 125; Node 20's V8 has none)");
+    + ` (multi-memory is on by default from ${MULTI_MEMORY_SINCE}; Node.js 20 and Safari lack it)`);
   error.cause = cause;
   return error;
 }
