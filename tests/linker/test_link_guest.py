@@ -12,6 +12,7 @@ from c_guests import WASI_C, clang, expected_fill_sum
 
 from tvm_wasm import Handle, RegionKind, StaleHandle
 from tvm_wasm.guest.instance import GuestInstance
+from tvm_wasm.host.native import memory_view
 from tvm_wasm.linker import link
 from tvm_wasm.runtime import sections
 
@@ -116,3 +117,32 @@ def test_cli_refuses_source_and_names_the_reason(binaryen, tmp_path):
                           capture_output=True, text=True, check=False)
     assert done.returncode == 1
     assert "refused" in done.stderr and "tvm.mem0" in done.stderr and "Traceback" not in done.stderr
+
+
+STORE_LOOP_C = r"""
+#include <stdint.h>
+#define TVM(name) __attribute__((import_module("tvm"), import_name(#name)))
+TVM(store_u32) void tvm_store_u32(int64_t h, int32_t off, uint32_t v);
+/* n words through typed stores in one loop (what an optimising linker may hoist) */
+__attribute__((export_name("store_words"))) void store_words(int64_t h, int32_t n) {
+  for (int32_t i = 0; i < n; i++) tvm_store_u32(h, i * 4, (uint32_t)i + 1);
+}
+"""
+
+
+@pytest.mark.parametrize("inline_runtime", [False, True])
+def test_stores_of_linked_code_are_zeroed_when_their_region_is_freed(binaryen, tmp_path, inline_runtime):
+    """However the linker inlines (or hoists) typed stores, they mark the pages the module zeroes on destroy."""
+    module = link(clang(STORE_LOOP_C, tmp_path / "loop.wasm"), target="guest", pools=1, max_pages=64,
+                  inline_runtime=inline_runtime)
+    g = GuestInstance(module.wasm)
+    capacity = 3 << 16
+    region = g.create_region(RegionKind.OBJECT_ARENA, capacity)
+    g.raw("store_words", Handle(region, 1, 0).to_i64(), capacity // 4)
+    pool = memory_view(g.pool_memory(0), g.store)
+    base = g.region_info(region).base
+    assert (pool[base : base + capacity].view(np.uint32) == np.arange(1, capacity // 4 + 1)).all()
+    g.destroy_region(region)
+    again = g.create_region(RegionKind.OBJECT_ARENA, capacity)
+    assert g.region_info(again).base == base
+    assert not memory_view(g.pool_memory(0), g.store)[base : base + capacity].any(), "old bytes in a new region"
