@@ -73,6 +73,15 @@ class Allocator(ABC):
     def describe(self) -> str:
         return type(self).__name__.lower()
 
+    @abstractmethod
+    def layout_state(self) -> object:
+        """Everything that decides which blocks exist and where the next one goes, as an immutable,
+        comparable value (checkpoints record it; equal values mean the same blocks)."""
+
+    @abstractmethod
+    def restore_layout(self, state: object) -> None:
+        """Go back to a ``layout_state()`` this allocator returned earlier (rollback)."""
+
 
 class Bump(Allocator):
     """O(1) pointer bump; never frees (dealloc is a successful no-op)."""
@@ -100,6 +109,12 @@ class Bump(Allocator):
 
     def reset(self) -> None:
         self._used = 0
+
+    def layout_state(self) -> object:
+        return self._used
+
+    def restore_layout(self, state: object) -> None:
+        self._used = state  # type: ignore[assignment]
 
 
 class Freelist(Allocator):
@@ -157,6 +172,13 @@ class Freelist(Allocator):
 
     def free_blocks(self) -> list[tuple[int, int]]:
         return list(self._free)
+
+    def layout_state(self) -> object:
+        return tuple(self._free), tuple(sorted(self._live.items())), self._used
+
+    def restore_layout(self, state: object) -> None:
+        free, live, used = state  # type: ignore[misc]
+        self._free, self._live, self._used = list(free), dict(live), used
 
     def rebuild_after_compact(self, blocks: list[tuple[int, int]]) -> None:
         self._live = dict(blocks)
@@ -219,3 +241,10 @@ class Slab(Allocator):
 
     def describe(self) -> str:
         return f"slab({self.class_size})"
+
+    def layout_state(self) -> object:
+        return tuple(self._free), bytes(self._is_free), self._live
+
+    def restore_layout(self, state: object) -> None:
+        free, is_free, live = state  # type: ignore[misc]
+        self._free, self._is_free, self._live = list(free), bytearray(is_free), live

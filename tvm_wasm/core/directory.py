@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import Literal
 
 from .allocators import Allocator, Bump
+import numpy as np
+
 from .backing import BackingStore
+from .checkpoint_store import CheckpointStore, MemoryCheckpointStore
+from .checkpoints import Checkpoint, Checkpointer, RollbackRemap
 from .durable import write_durably
 from .errors import (
     AllocationFailed,
@@ -108,7 +112,13 @@ class RegionDirectory:
     region raises ``NotResident`` instead of faulting it back in.
     """
 
-    def __init__(self, backing: BackingStore | None = None, *, strict: bool = False) -> None:
+    def __init__(
+        self,
+        backing: BackingStore | None = None,
+        *,
+        strict: bool = False,
+        checkpoint_store: CheckpointStore | None = None,
+    ) -> None:
         self.backing = backing
         self.strict = strict
         self._regions: dict[int, Region] = {}
@@ -116,6 +126,9 @@ class RegionDirectory:
         self._retired: set[int] = set()  # destroyed at the last generation: never handed out again
         self._next_fresh_id = FIRST_REGION_ID
         self._clock = itertools.count(1)
+        self._checkpoints = Checkpointer(
+            self, MemoryCheckpointStore() if checkpoint_store is None else checkpoint_store, DIRTY_PAGE
+        )
 
     # ------------------------------------------------------------------ storage hooks
     def _allocate_storage(self, region: Region) -> None:
@@ -144,6 +157,36 @@ class RegionDirectory:
         """Give a region fresh storage holding ``data`` followed by zeros."""
         self._allocate_storage(region)
         self._write_bytes(region, 0, data)
+
+    def _region_array(self, region: Region) -> np.ndarray:
+        """A writable ``uint8`` view of a resident region's ``capacity`` bytes (checkpoints, rollback)."""
+        return np.frombuffer(region.storage, dtype=np.uint8)  # type: ignore[call-overload]
+
+    def _page_source(self, region: Region) -> np.ndarray:
+        """A region's bytes for a checkpoint without changing its residency: a Cold one's spilled copy."""
+        if region.residency.is_resident:
+            return self._region_array(region)
+        backing = self._require_backing(region)
+        try:
+            data = backing.load(region.id, region.spilled_generation)  # type: ignore[arg-type]
+        except BackingStoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise BackingStoreError(f"load failed: {exc}", region_id=region.id, generation=region.generation) from exc
+        if len(data) != region.capacity:
+            raise BackingStoreError("spilled copy does not hold the full capacity", region_id=region.id,
+                                    capacity=region.capacity)
+        return np.frombuffer(data, dtype=np.uint8)
+
+    def _make_all_resident(self, regions: list[Region]) -> None:
+        """Give every region of a rollback resident bytes: Cold ones are loaded, External ones get zeros."""
+        for region in regions:
+            if region.residency is Residency.COLD:
+                self.load_region(region.id)
+            elif region.residency is Residency.EXTERNAL:
+                self._install(region, b"")
+                region.residency = Residency.HOT
+                region.counters.promotions += 1
 
     def _adopt_allocator(self, region_id: int, allocator: Allocator) -> Allocator:
         """The allocator a new region will use (subclasses keep its state elsewhere)."""
@@ -327,6 +370,7 @@ class RegionDirectory:
         """
         region = self._region(region_id)
         del self._regions[region_id]
+        self._checkpoints.forget(region)
         if region.dirty is not None:
             self._stop_tracking(region)
         region.read_only = False
@@ -775,6 +819,7 @@ class RegionDirectory:
             self._start_tracking(region)
         else:
             self._stop_tracking(region)
+            self._checkpoints.lost_track(region)
         self._on_change(region)
 
     def tracks_dirty(self, region_id: int) -> bool:
@@ -792,5 +837,35 @@ class RegionDirectory:
         return self._dirty_page_list(self._tracked(region_id))
 
     def clear_dirty(self, region_id: int) -> None:
-        """Mark every page of a tracked region clean."""
-        self._clear_dirty_pages(self._tracked(region_id))
+        """Mark every page of a tracked region clean (its next checkpoint then copies every page)."""
+        region = self._tracked(region_id)
+        self._clear_dirty_pages(region)
+        self._checkpoints.lost_track(region)
+
+    # ------------------------------------------------------------------ checkpoints and rollback
+    def checkpoint(self, region_ids: list[int]) -> Checkpoint:
+        """Record ``region_ids``' bytes, allocator state and generation; only pages changed since each
+        region's previous checkpoint are copied (the first copies all and turns dirty tracking on).
+
+        Rules, handles and generations: ``tvm_wasm.core.checkpoints``. Raises ``RegionNotFound``,
+        ``NotResident`` (External), ``CheckpointError``/``BackingStoreError`` (storing or reading a spilled
+        copy failed: nothing is recorded), ``ValueError``/``TypeError`` for a malformed list.
+        """
+        return self._checkpoints.checkpoint(region_ids)
+
+    def rollback(self, checkpoint: Checkpoint) -> dict[int, RollbackRemap]:
+        """Put the checkpoint's regions back exactly as they were at it (bytes, allocator state).
+
+        Returns the regions moved to a new generation (their layout had changed), with the remap of
+        handles taken at the checkpoint. All or nothing: ``CheckpointError``, ``ReadOnly``,
+        ``AllocationFailed`` change nothing.
+        """
+        return self._checkpoints.rollback(checkpoint)
+
+    def release_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Free a checkpoint's stored pages; a released or superseded one is a no-op."""
+        self._checkpoints.release(checkpoint)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """The checkpoints that can still be rolled back to, oldest first."""
+        return self._checkpoints.live_checkpoints()

@@ -132,6 +132,13 @@ class BackingStoreError(TvmError):
     code = 9
 
 
+class CheckpointError(TvmError):
+    """A checkpoint cannot be used: released, superseded by a rollback, from another directory,
+    over a destroyed region, or its stored pages are missing, torn or corrupted."""
+
+    code = 9
+
+
 class HostClosed(TvmError):
     """The host (or instance) was closed: its store, pools and regions are gone."""
 

@@ -166,6 +166,16 @@ class TableSlab(Slab):
         t = self._table
         t.set(self._region_id, L.SLOT_USED, 0)
 
+    def layout_state(self) -> object:
+        """The side table's bytes (free stack and flags) and the slot's live bytes."""
+        size = L.slab_table_size(self._slots)
+        return self._table.u8[self.side_offset : self.side_offset + size].tobytes(), self.used
+
+    def restore_layout(self, state: object) -> None:
+        side, used = state  # type: ignore[misc]
+        self._table.u8[self.side_offset : self.side_offset + len(side)] = np.frombuffer(side, dtype=np.uint8)
+        self._table.set(self._region_id, L.SLOT_USED, used)
+
     def release(self) -> None:
         """Give the side table back (the region is gone)."""
         if self.side_offset:
