@@ -21,6 +21,7 @@ import wasmtime.component
 
 from ..core.allocators import Allocator, Bump, Freelist, Slab
 from ..core.backing import BackingStore
+from ..core.checkpoint_store import CheckpointStore
 from ..core.directory import Counters, Region, RegionDirectory, _check_int
 from ..core.errors import (
     AllocationFailed,
@@ -100,8 +101,9 @@ class TvmHost(RegionDirectory):
         budget_bytes: int | None = None,
         engine: wasmtime.Engine | None = None,
         pools: int = DEFAULT_POOLS,
+        checkpoint_store: CheckpointStore | None = None,
     ) -> None:
-        super().__init__(backing, strict=strict)
+        super().__init__(backing, strict=strict, checkpoint_store=checkpoint_store)
         if budget_bytes is not None:
             _check_int("budget_bytes", budget_bytes, U64_MAX)
         self.budget_bytes = budget_bytes
@@ -502,6 +504,17 @@ class TvmHost(RegionDirectory):
             self._span_view(region)[:] = 0  # guests may still hold the memory: leave nothing behind
             self._imported.pop(region.id, None)
         region.storage = None
+
+    def _region_array(self, region: Region) -> np.ndarray:
+        return self._span_view(region)
+
+    def _make_all_resident(self, regions: list[Region]) -> None:
+        """The model's, with every region of the rollback kept resident while the others fault in."""
+        self._busy = tuple(regions)
+        try:
+            super()._make_all_resident(regions)
+        finally:
+            self._busy = ()
 
     def _span_view(self, region: Region) -> np.ndarray:
         if isinstance(region.storage, wasmtime.Memory):
