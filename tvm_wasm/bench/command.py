@@ -34,8 +34,9 @@ def register(commands: Any) -> None:
             "got slower than --threshold allows. '--micro' runs the host data-plane micro-benchmarks."
         ),
     )
-    sub.add_argument("action", nargs="?", choices=["compare", "guests"],
-                     help="compare BASE.json NEW.json; guests: the compiled C guests (plain vs handles vs paged)")
+    sub.add_argument("action", nargs="?", choices=["compare", "guests", "checkpoints"],
+                     help="compare BASE.json NEW.json; guests: the compiled C guests (plain vs handles vs paged); "
+                          "checkpoints: dirty tracking on vs off, incremental checkpoint vs full copy, game rollback loop")
     sub.add_argument("files", nargs="*", type=Path, help=argparse.SUPPRESS)
     sub.add_argument("--quick", action="store_true",
                      help="the whole matrix at reduced sizes and samples (under 2 minutes on 2 cores)")
@@ -62,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         return _compare(args)
     if args.action == "guests":
         return _guests(args)
+    if args.action == "checkpoints":
+        return _checkpoints(args)
     if args.files:
         return fail(f"unexpected arguments: {' '.join(map(str, args.files))}", EXIT_USAGE)
     if args.micro:
@@ -123,6 +126,37 @@ def _guests(args: argparse.Namespace) -> int:
                                          "load_average": load, "rows": rows_json(rows),
                                          "unavailable": outcome.unavailable}, indent=1) + "\n")
         console.print(f"wrote {args.json}")
+    return 0
+
+
+def _checkpoints(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from .checkpoints import CheckpointBenchConfig, render, run_checkpoint_bench
+
+    if args.files:
+        return fail(f"unexpected arguments: {' '.join(map(str, args.files))}", EXIT_USAGE)
+    cfg = CheckpointBenchConfig.quick() if args.quick else CheckpointBenchConfig()
+    if args.samples is not None:
+        cfg = dataclasses.replace(cfg, samples=args.samples)
+    if args.seed is not None:
+        cfg = dataclasses.replace(cfg, seed=args.seed)
+    console = Console(highlight=False)
+    command = " ".join([PROG, *map(shlex.quote, sys.argv[1:] if _invoked_as_cli() else ["bench", "checkpoints"])])
+    try:
+        with console.status("measuring...") as status:
+            result = run_checkpoint_bench(cfg, progress=status.update)
+    except AssertionError as exc:
+        return fail(f"wrong answer: {exc}", EXIT_FAILURE)
+    missed = render(result, console, command)
+    load = os.getloadavg()
+    console.print(f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} on {os.cpu_count()} CPUs")
+    console.print("targets: all met" if not missed else f"targets NOT met: {'; '.join(missed)}")
+    json_path = args.json or (args.report or DEFAULT_DIR) / "checkpoints.json"
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps({"command": command, "load_average": load, **result.as_json()}, indent=1) + "\n")
+    console.print(f"wrote {json_path}")
     return 0
 
 

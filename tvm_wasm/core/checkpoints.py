@@ -117,17 +117,16 @@ def gather_pages(view: np.ndarray, pages: np.ndarray, page: int) -> np.ndarray:
     """Rows of ``page`` bytes of ``view`` at the sorted ``pages`` (a partial last page is zero-padded)."""
     whole = len(view) // page
     body = view[: whole * page].reshape(whole, page)
-    out = np.empty((len(pages), page), dtype=np.uint8)
     if len(pages) and pages[-1] >= whole:
-        np.take(body, pages[:-1], axis=0, out=out[:-1])
+        out = np.empty((len(pages), page), dtype=np.uint8)
+        out[:-1] = body[pages[:-1]]
         tail = view[whole * page :]
         out[-1, : len(tail)] = tail
         out[-1, len(tail) :] = 0
-    elif len(pages) == whole and whole:
-        out[:] = body  # every page: one straight copy
-    else:
-        np.take(body, pages, axis=0, out=out)
-    return out
+        return out
+    if len(pages) == whole and whole:
+        return body.copy()  # every page: one straight copy
+    return body[pages]  # fancy indexing copies (and is faster than np.take(..., out=))
 
 
 def scatter_pages(view: np.ndarray, pages: np.ndarray, data: np.ndarray, page: int) -> None:
@@ -252,8 +251,9 @@ class Checkpointer:
         remaps: dict[int, RollbackRemap] = {}
         for (region, chain, index, restore, new_layout), data in zip(plans, images):
             entry = chain.entries[index]
-            if len(restore):
-                scatter_pages(self._d._region_array(region), restore, data, self.page)
+            view = self._d._region_array(region)
+            for pages, stored, rows in data:
+                scatter_pages(view, pages, stored[rows], self.page)
             region.allocator.restore_layout(entry.layout)
             if new_layout:
                 region.generation = next_generation(region.generation)
@@ -287,21 +287,22 @@ class Checkpointer:
                  *(e.pages for e in later)]
         return np.unique(np.concatenate(parts)).astype(np.uint32)
 
-    def _image(self, chain: _Chain, index: int, restore: np.ndarray) -> np.ndarray:
-        """The bytes of ``restore``'s pages as they were at ``chain.entries[index]``."""
-        out = np.empty((len(restore), self.page), dtype=np.uint8)
+    def _image(self, chain: _Chain, index: int, restore: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Where the bytes of ``restore``'s pages at ``chain.entries[index]`` are: (pages, entry data, rows)
+        pieces, every entry read and verified before the caller changes anything."""
+        pieces = []
         todo = np.arange(len(restore))
         for entry in reversed(chain.entries[: index + 1]):
             if not len(todo):
                 break
             hit, rows = _positions(entry.pages, restore[todo])
             if hit.any():
-                pages, data = self._load(entry, chain.region.id)
-                out[todo[hit]] = data[rows[hit]]
+                _, data = self._load(entry, chain.region.id)
+                pieces.append((restore[todo[hit]], data, rows[hit]))
             todo = todo[~hit]
         if len(todo):
             raise CheckpointError(f"{len(todo)} page(s) are in no stored checkpoint", region_id=chain.region.id)
-        return out
+        return pieces
 
     def _load(self, entry: _Entry, region_id: int) -> tuple[np.ndarray, np.ndarray]:
         pages, data = self.store.get(entry.key, region_id)
