@@ -38,6 +38,13 @@ class CheckpointMachine(RuleBasedStateMachine):
     def close(self) -> None:
         pass
 
+    spills = True  # the layer has a Cold tier the machine can spill to
+
+    def compact(self, rid: int, offsets: list[int]) -> tuple[int, dict[int, int]]:
+        """Compact ``rid``: (new generation, old offset -> new offset of each live block)."""
+        remap = self.d.compact_region(rid)
+        return remap.new_generation, {offset: remap.mapping[offset] for offset in offsets}
+
     def guest_write(self, handle: Handle, data: bytes) -> None:
         """A write from a guest through the data plane (default: the Python API)."""
         self.d.write(handle, data)
@@ -118,23 +125,24 @@ class CheckpointMachine(RuleBasedStateMachine):
         self.d.dealloc(self._handle(rid, offset))
         del self.tiny[rid].blocks[offset]
 
+    @precondition(lambda self: self.spills)
     @rule(data=st.data())
     def spill(self, data: st.DataObject) -> None:
         rid = data.draw(st.sampled_from(sorted(self.tiny)))
         self.d.spill_region(rid)
 
     @rule()
-    def compact(self) -> None:
+    def compact_blocks(self) -> None:
         rid = next(r for r in sorted(self.tiny) if self.tiny[r].freelist)
         tiny = self.tiny[rid]
-        remap = self.d.compact_region(rid)
+        generation, mapping = self.compact(rid, sorted(tiny.blocks))
         packed = bytearray(len(tiny.data))
         blocks = {}
         for old, size in sorted(tiny.blocks.items()):
-            new = remap.mapping[old]
+            new = mapping[old]
             packed[new : new + size] = tiny.data[old : old + size]
             blocks[new] = size
-        tiny.data, tiny.blocks, tiny.generation = packed, blocks, remap.new_generation
+        tiny.data, tiny.blocks, tiny.generation = packed, blocks, generation
 
     @rule(data=st.data())
     def clear_dirty(self, data: st.DataObject) -> None:

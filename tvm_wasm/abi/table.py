@@ -357,6 +357,27 @@ def _cold_tier() -> list[AbiFunction]:
     ]
 
 
+EMBEDDER_CHECKPOINTS = ("TvmHost keeps allocator state and generations in Python: its checkpoint/rollback "
+                        "(Python API) restore them directly")
+
+
+def _checkpoint_support() -> list[AbiFunction]:
+    rid = Param("id", "region")
+    kw = {"host": False, "absent_because": EMBEDDER_CHECKPOINTS}
+    return [
+        _value("layout_size", (rid,), "i32", "embedder checkpoints",
+               "Bytes of the region's allocator state (what save_layout writes)", -1, (4, U32_MAX), **kw),
+        _code("save_layout", (rid, Param("dst", "ptr")), "embedder checkpoints",
+              "Copy the region's allocator state (bump pointer / live bytes, then the slab or block table) to "
+              "guest memory at `dst`", **kw),
+        _code("load_layout", (rid, Param("src", "cptr")), "embedder checkpoints",
+              "Put back an allocator state save_layout wrote (read-only region: 8, nothing changes)", **kw),
+        _code("renew_generation", (rid,), "embedder checkpoints",
+              "Move the region to the next generation without moving bytes (a rollback that changed the layout): "
+              "every older handle answers 2, migrate refuses them; at 65535: 5", **kw),
+    ]
+
+
 def _typed() -> list[AbiFunction]:
     funcs = []
     off = Param("off", "u32")
@@ -434,7 +455,8 @@ def _errors() -> list[AbiFunction]:
 
 
 ABI: tuple[AbiFunction, ...] = tuple(
-    [*_errors(), *_control(), *_queries(), *_allocation(), *_typed(), *_bulk(), *_reducers(), *_cold_tier()]
+    [*_errors(), *_control(), *_queries(), *_allocation(), *_typed(), *_bulk(), *_reducers(), *_cold_tier(),
+     *_checkpoint_support()]
 )
 """Every raw-ABI function, in reference order (per-pool families once, with ``{k}`` in the name)."""
 

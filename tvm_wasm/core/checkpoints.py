@@ -237,7 +237,8 @@ class Checkpointer:
             index = next(i for i, e in enumerate(chain.entries) if e.checkpoint_id == checkpoint.id)
             entry = chain.entries[index]
             restore = self._pages_to_restore(region, chain, index)
-            new_layout = region.generation != entry.generation or region.allocator.layout_state() != entry.layout
+            layout_changed = region.allocator.layout_state() != entry.layout
+            new_layout = layout_changed or region.generation != entry.generation
             if region.read_only and (len(restore) or new_layout):
                 raise ReadOnly("rollback would change a read-only region", region_id=region_id,
                                generation=region.generation)
@@ -245,16 +246,17 @@ class Checkpointer:
                 raise AllocationFailed(
                     f"rollback needs a new generation (the layout changed since the checkpoint) and the region is "
                     f"at {MAX_GENERATION}, the last one", region_id=region_id, generation=region.generation)
-            plans.append((region, chain, index, restore, new_layout))
-        images = [self._image(chain, index, restore) for _, chain, index, restore, _ in plans]
+            plans.append((region, chain, index, restore, new_layout, layout_changed))
+        images = [self._image(chain, index, restore) for _, chain, index, restore, _, _ in plans]
         self._d._make_all_resident([region for region, *_ in plans])
         remaps: dict[int, RollbackRemap] = {}
-        for (region, chain, index, restore, new_layout), data in zip(plans, images):
+        for (region, chain, index, restore, new_layout, layout_changed), data in zip(plans, images):
             entry = chain.entries[index]
             view = self._d._region_array(region)
             for pages, stored, rows in data:
                 scatter_pages(view, pages, stored[rows], self.page)
-            region.allocator.restore_layout(entry.layout)
+            if layout_changed:
+                region.allocator.restore_layout(entry.layout)
             if new_layout:
                 region.generation = next_generation(region.generation)
                 self._d._forget_spilled_copy(region)
@@ -268,8 +270,8 @@ class Checkpointer:
             chain.pending = _NO_PAGES
             self._d._touch(region)
             self._d._on_change(region)
-        superseded = {e.checkpoint_id for _, chain, index, _, _ in plans for e in chain.entries[index + 1 :]}
-        for _, chain, index, _, _ in plans:
+        superseded = {e.checkpoint_id for _, chain, index, *_ in plans for e in chain.entries[index + 1 :]}
+        for _, chain, index, *_ in plans:
             for entry in chain.entries[index + 1 :]:
                 self._delete_quietly(entry.key)
             del chain.entries[index + 1 :]

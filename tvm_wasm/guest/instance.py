@@ -15,13 +15,17 @@ import wasmtime
 
 from ..abi.table import ABI, TRAP_CAUSE
 from ..core.allocators import Allocator, Bump, Freelist, Slab
+from ..core.checkpoint_store import CheckpointStore, MemoryCheckpointStore
+from ..core.checkpoints import Checkpoint, Checkpointer, RollbackRemap
 from ..core.errors import HostClosed, PolicyViolation, TvmError, UnsupportedAllocator, error_for_code
 from ..core.handle import Handle
 from ..core.types import PlacementPolicy, RegionKind, RegionMetrics, Residency
 from ..host import native
+from ..runtime import layout as L
 from ..runtime import sections
 from ..runtime.link_errors import LinkRefused
 from . import layout as G
+from .checkpoints import GuestCheckpointHooks
 from .module import GuestModule, validation_engine
 
 ModuleSource = GuestModule | bytes | str | wasmtime.Module
@@ -119,7 +123,7 @@ class GuestInstance:
     """One instance of a guest module in its own store (or a given one)."""
 
     def __init__(self, module: ModuleSource, *, engine: wasmtime.Engine | None = None,
-                 store: wasmtime.Store | None = None) -> None:
+                 store: wasmtime.Store | None = None, checkpoint_store: CheckpointStore | None = None) -> None:
         self.engine = store.engine if store is not None else (engine or validation_engine())
         self._owns_store = store is None
         self.store = store or wasmtime.Store(self.engine)
@@ -127,6 +131,11 @@ class GuestInstance:
         self.instance = wasmtime.Instance(self.store, self.module, [])
         self.exports = self.instance.exports(self.store)
         self.pools = sum(1 for e in self.module.exports if e.name.startswith("mem") and e.name[3:].isdigit())
+        self._checkpoint_hooks = GuestCheckpointHooks(self)
+        self._checkpoints = Checkpointer(
+            self._checkpoint_hooks,  # type: ignore[arg-type]
+            MemoryCheckpointStore() if checkpoint_store is None else checkpoint_store, L.DIRTY_PAGE,
+        )
 
     def close(self) -> None:
         """Release the instance's store (its pools) now; later calls raise ``HostClosed``.
@@ -238,6 +247,9 @@ class GuestInstance:
 
     def destroy_region(self, region_id: int) -> None:
         self._checked(self.raw("destroy_region", region_id), "destroy_region", region_id)
+        gone = self._checkpoint_hooks.forget(region_id)
+        if gone is not None:
+            self._checkpoints.forget(gone)  # type: ignore[arg-type]
 
     def _policy_error(self, code: object, error: TvmError) -> None:
         """Raise ``error`` for code 9 (several causes in the raw ABI; ``error`` names this one)."""
@@ -388,6 +400,14 @@ class GuestInstance:
 
     def track_dirty(self, region_id: int, enabled: bool = True) -> None:
         self._checked(self.raw("track_dirty", region_id, int(bool(enabled))), "track_dirty", region_id)
+        if not enabled:
+            self._lost_track(region_id)
+
+    def _lost_track(self, region_id: int) -> None:
+        """Dirty bits were dropped outside the checkpoints: the region's next checkpoint copies every page."""
+        proxy = self._checkpoint_hooks._proxies.get(region_id)
+        if proxy is not None:
+            self._checkpoints.lost_track(proxy)  # type: ignore[arg-type]
 
     def dirty_pages(self, region_id: int) -> list[int]:
         """Ascending dirty page indices (4 KiB pages); ``PolicyViolation`` if the region is not tracked."""
@@ -410,6 +430,24 @@ class GuestInstance:
         self._policy_error(code, PolicyViolation("dirty tracking is off for this region (track_dirty first)",
                                                  region_id=region_id))
         self._checked(code, "clear_dirty", region_id)
+        self._lost_track(region_id)
+
+    # ------------------------------------------------------------------ checkpoints (kept by this embedder)
+    def checkpoint(self, region_ids: list[int]) -> Checkpoint:
+        """Record the regions' pages changed since their previous checkpoint (first: all), allocator state and
+        generation; the rules are the model's (``tvm_wasm.core.checkpoints``). ``NotResident`` for a Cold region."""
+        return self._checkpoints.checkpoint(region_ids)
+
+    def rollback(self, checkpoint: Checkpoint) -> dict[int, RollbackRemap]:
+        """Put the regions back exactly as at the checkpoint; regions whose layout changed move to a new
+        generation (returned with the remap of handles taken at the checkpoint). All or nothing."""
+        return self._checkpoints.rollback(checkpoint)
+
+    def release_checkpoint(self, checkpoint: Checkpoint) -> None:
+        self._checkpoints.release(checkpoint)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        return self._checkpoints.live_checkpoints()
 
     # ------------------------------------------------------------------ user modules
     def link(self, user: bytes | str | wasmtime.Module, *, name: str = "tvm") -> wasmtime.Instance:
@@ -434,6 +472,8 @@ class GuestInstance:
         except wasmtime.WasmtimeError as exc:
             raise ValueError(f"cannot link the user module: {' '.join(str(exc).split())}") from None
         check_guest_memory(compiled, binary)
+        if any(imp.module == name and imp.name == "clear_dirty" for imp in compiled.imports):
+            self._checkpoint_hooks.foreign_clears = True  # it may clear bits checkpoints rely on: copy all pages
         linker = wasmtime.Linker(self.engine)
         linker.define_instance(self.store, name, self.instance)
         for imp in compiled.imports:

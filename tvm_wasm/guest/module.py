@@ -30,6 +30,7 @@ from . import layout as G
 from .blocks import block_funcs
 from .control import control_funcs
 from .protection import protection_funcs
+from .rollback import rollback_funcs
 from .spans import initial_arenas, span_funcs
 from .specialised import specialised_funcs
 from .touched import TOUCHED_PAGES, touched_funcs
@@ -168,7 +169,8 @@ def header_data(pools: int, max_pages: int, meta_max_pages: int) -> str:
 def module_funcs(pools: int, *, specialised: bool = True) -> list[Func]:
     """Every function of a module with ``pools`` pools, in module order."""
     funcs = [*abi_funcs(pools, TOUCHED_PAGES), trap_cause_func(), *bridge_funcs(pools), *span_funcs(pools),
-             *touched_funcs(), *block_funcs(pools), *control_funcs(pools), *protection_funcs(pools)]
+             *touched_funcs(), *block_funcs(pools), *control_funcs(pools), *protection_funcs(pools),
+             *rollback_funcs()]
     if specialised:
         funcs += specialised_funcs(pools)
     return funcs
