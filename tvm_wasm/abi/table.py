@@ -366,7 +366,7 @@ def _checkpoint_support() -> list[AbiFunction]:
     kw = {"host": False, "absent_because": EMBEDDER_CHECKPOINTS}
     return [
         _value("layout_size", (rid,), "i32", "embedder checkpoints",
-               "Bytes of the region's allocator state (what save_layout writes)", -1, (4, U32_MAX), **kw),
+               "Bytes of the region's allocator state (what save_layout writes)", -1, (4, 0x7FFF_FFFF), **kw),
         _code("save_layout", (rid, Param("dst", "ptr")), "embedder checkpoints",
               "Copy the region's allocator state (bump pointer / live bytes, then the slab or block table) to "
               "guest memory at `dst`", **kw),

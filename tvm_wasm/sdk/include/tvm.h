@@ -237,6 +237,16 @@ TVM_IMPORT("cancel_spill") int32_t tvm_cancel_spill(tvm_region id);
 /* Cold -> Hot: a zeroed span for the embedder to fill back in (no room: 5, stays Cold). Errors: returns 0 or the error code (also in last_error). On the self-contained module only. (Not on the other: the host spills to its own backing store (demote_region) and faults regions back in on access; these let a host-less embedder (a browser's storage) keep the Cold tier.) */
 TVM_IMPORT("restore_region") int32_t tvm_restore_region(tvm_region id);
 
+/* ---------------------------------------------------------------- embedder checkpoints */
+/* Bytes of the region's allocator state (what save_layout writes). Errors: returns -1 on failure, code in tvm_last_error(). On the self-contained module only. (Not on the other: TvmHost keeps allocator state and generations in Python: its checkpoint/rollback (Python API) restore them directly.) */
+TVM_IMPORT("layout_size") int32_t tvm_layout_size(tvm_region id);
+/* Copy the region's allocator state (bump pointer / live bytes, then the slab or block table) to guest memory at `dst`. Errors: returns 0 or the error code (also in last_error). On the self-contained module only. (Not on the other: TvmHost keeps allocator state and generations in Python: its checkpoint/rollback (Python API) restore them directly.) */
+TVM_IMPORT("save_layout") int32_t tvm_save_layout(tvm_region id, void *dst);
+/* Put back an allocator state save_layout wrote (read-only region: 8, nothing changes). Errors: returns 0 or the error code (also in last_error). On the self-contained module only. (Not on the other: TvmHost keeps allocator state and generations in Python: its checkpoint/rollback (Python API) restore them directly.) */
+TVM_IMPORT("load_layout") int32_t tvm_load_layout(tvm_region id, const void *src);
+/* Move the region to the next generation without moving bytes (a rollback that changed the layout): every older handle answers 2, migrate refuses them; at 65535: 5. Errors: returns 0 or the error code (also in last_error). On the self-contained module only. (Not on the other: TvmHost keeps allocator state and generations in Python: its checkpoint/rollback (Python API) restore them directly.) */
+TVM_IMPORT("renew_generation") int32_t tvm_renew_generation(tvm_region id);
+
 /* The self-contained module's per-pool typed accessors (built with specialised=True): no dispatch on
  * the pool; a handle of another pool traps (code 9). Declare them for pool K with TVM_POOL_ACCESSORS(K). */
 #define TVM_POOL_ACCESSORS(K) \

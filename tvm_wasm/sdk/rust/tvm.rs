@@ -233,6 +233,18 @@ pub mod raw {
         /// Cold -> Hot: a zeroed span for the embedder to fill back in (no room: 5, stays Cold)
         #[link_name = "restore_region"]
         pub fn restore_region(id: u32) -> i32;
+        /// Bytes of the region's allocator state (what save_layout writes)
+        #[link_name = "layout_size"]
+        pub fn layout_size(id: u32) -> i32;
+        /// Copy the region's allocator state (bump pointer / live bytes, then the slab or block table) to guest memory at dst
+        #[link_name = "save_layout"]
+        pub fn save_layout(id: u32, dst: *mut u8) -> i32;
+        /// Put back an allocator state save_layout wrote (read-only region: 8, nothing changes)
+        #[link_name = "load_layout"]
+        pub fn load_layout(id: u32, src: *const u8) -> i32;
+        /// Move the region to the next generation without moving bytes (a rollback that changed the layout): every older handle answers 2, migrate refuses them; at 65535: 5
+        #[link_name = "renew_generation"]
+        pub fn renew_generation(id: u32) -> i32;
     }
 }
 
