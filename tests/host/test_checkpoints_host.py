@@ -116,3 +116,56 @@ class HostCheckpoints(CheckpointMachine):
 TestHostCheckpoints = HostCheckpoints.TestCase
 TestHostCheckpoints.settings = settings(max_examples=40, stateful_step_count=30, deadline=None,
                                         suppress_health_check=[HealthCheck.too_slow])
+
+
+RAW_GUEST = """(module
+  (import "tvm" "checkpoint_add" (func $add (param i32) (result i32)))
+  (import "tvm" "checkpoint" (func $checkpoint (result i64)))
+  (import "tvm" "rollback" (func $rollback (param i64) (result i32)))
+  (import "tvm" "release_checkpoint" (func $release (param i64) (result i32)))
+  (import "tvm" "last_error" (func $last_error (result i32)))
+  (import "tvm" "alloc" (func $alloc (param i32 i32) (result i64)))
+  (import "tvm" "store_u8" (func $store (param i64 i32 i32)))
+  (import "tvm" "load_u8" (func $load (param i64 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "add") (param i32) (result i32) (call $add (local.get 0)))
+  (func (export "checkpoint") (result i64) (call $checkpoint))
+  (func (export "rollback") (param i64) (result i32) (call $rollback (local.get 0)))
+  (func (export "release") (param i64) (result i32) (call $release (local.get 0)))
+  (func (export "last_error") (result i32) (call $last_error))
+  (func (export "alloc") (param i32 i32) (result i64) (call $alloc (local.get 0) (local.get 1)))
+  (func (export "store") (param i64 i32) (call $store (local.get 0) (i32.const 0) (local.get 1)))
+  (func (export "load") (param i64) (result i32) (call $load (local.get 0) (i32.const 0))))"""
+
+
+def test_raw_abi_checkpoints_from_a_guest() -> None:
+    with TvmHost(pools=1, engine=shared_engine()) as host:
+        a = host.create_region(RegionKind.OBJECT_ARENA, 4 * PAGE, allocator=Freelist())
+        b = host.create_region(RegionKind.BLOB_ARENA, 2 * PAGE)
+        guest = host.instantiate(RAW_GUEST)
+
+        def call(name, *args):
+            return host.call(guest, name, *args)
+
+        assert call("checkpoint") == 0 and call("last_error") == 9  # nothing added
+        assert call("add", 77) == 1  # no such region
+        ha = call("alloc", a, 16)
+        hb = call("alloc", b, 16)
+        call("store", ha, 1)
+        call("store", hb, 2)
+        assert call("add", a) == 0 and call("add", b) == 0
+        first = call("checkpoint")
+        assert first > 0 and host.checkpoints()[0].region_ids == (a, b)
+        call("store", ha, 11)
+        call("store", hb, 22)
+        later = call("alloc", a, 16)  # a's layout changes; b's does not
+        assert call("rollback", first) == 0
+        assert call("load", hb) == 2  # b kept its generation: the same handle works
+        with pytest.raises(StaleHandle):
+            call("load", later)
+        with pytest.raises(StaleHandle):
+            call("load", ha)
+        fresh = Handle(a, host.region_info(a).generation, Handle.unpack(ha).offset)
+        assert call("load", fresh.to_i64()) == 1  # same offset, the region's new generation
+        assert call("release", first) == 0
+        assert call("rollback", first) == 9 and call("last_error") == 9

@@ -378,6 +378,28 @@ def _checkpoint_support() -> list[AbiFunction]:
     ]
 
 
+CHECKPOINTS_IN_EMBEDDER = ("the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, "
+                           "like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation")
+
+
+def _checkpoints() -> list[AbiFunction]:
+    rid, cid = Param("id", "region"), Param("checkpoint", "i64")
+    kw = {"module": False, "absent_because": CHECKPOINTS_IN_EMBEDDER, "host_note": SLOW_PATH}
+    return [
+        _code("checkpoint_add", (rid,), "checkpoints",
+              "Add a region to the set the next `checkpoint` takes (one set per host)", **kw),
+        _value("checkpoint", (), "i64", "checkpoints",
+               "Checkpoint the regions added since the last checkpoint (pages changed since each region's previous "
+               "checkpoint are copied; the first copies all); returns its id (none added: 9)", 0, (1, I64_MAX), **kw),
+        _code("rollback", (cid,), "checkpoints",
+              "Put the checkpoint's regions back exactly (bytes, allocator state), later checkpoints of them "
+              "superseded; a region whose layout changed moves to a new generation (every older handle: 2; take "
+              "region_generation for the new ones, offsets unchanged); all or nothing (read-only: 8)", **kw),
+        _code("release_checkpoint", (cid,), "checkpoints",
+              "Free a checkpoint's pages (folded into the next checkpoint of each region)", **kw),
+    ]
+
+
 def _typed() -> list[AbiFunction]:
     funcs = []
     off = Param("off", "u32")
@@ -456,7 +478,7 @@ def _errors() -> list[AbiFunction]:
 
 ABI: tuple[AbiFunction, ...] = tuple(
     [*_errors(), *_control(), *_queries(), *_allocation(), *_typed(), *_bulk(), *_reducers(), *_cold_tier(),
-     *_checkpoint_support()]
+     *_checkpoints(), *_checkpoint_support()]
 )
 """Every raw-ABI function, in reference order (per-pool families once, with ``{k}`` in the name)."""
 

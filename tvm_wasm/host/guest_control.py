@@ -18,7 +18,8 @@ import wasmtime
 
 from ..abi.table import AbiFunction, OnError
 from ..core.allocators import Allocator, Bump, Freelist, Slab
-from ..core.errors import AllocationFailed, NotResident, PolicyViolation, RegionNotFound, StaleHandle, TvmError
+from ..core.checkpoints import Checkpoint
+from ..core.errors import AllocationFailed, CheckpointError, NotResident, PolicyViolation, RegionNotFound, StaleHandle, TvmError
 from ..core.handle import Handle
 from ..core.types import RegionKind, Residency
 from ..runtime import layout as L
@@ -58,6 +59,7 @@ class GuestControl:
 
     def __init__(self, host: TvmHost) -> None:
         self.host = host
+        self._staged: list[int] = []  # regions checkpoint_add gave for the next checkpoint
 
     # ------------------------------------------------------------------ lifecycle
     def create_region(self, kind: int, capacity: int) -> int:
@@ -147,6 +149,33 @@ class GuestControl:
     def next_dirty_page(self, region_id: int, start: int) -> int:
         start = u32(start)
         return next((page for page in self.host.dirty_pages(u32(region_id)) if page >= start), -1)
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint_add(self, region_id: int) -> int:
+        self.host._region(u32(region_id))
+        if u32(region_id) not in self._staged:
+            self._staged.append(u32(region_id))
+        return 0
+
+    def checkpoint(self) -> int:
+        if not self._staged:
+            raise PolicyViolation("no region was added with checkpoint_add")
+        staged, self._staged = self._staged, []
+        return self.host.checkpoint(staged).id
+
+    def _checkpoint(self, checkpoint_id: int) -> Checkpoint:
+        live = {c.id: c for c in self.host.checkpoints()}
+        if checkpoint_id not in live:
+            raise CheckpointError(f"checkpoint {checkpoint_id} was released, superseded or never taken")
+        return live[checkpoint_id]
+
+    def rollback(self, checkpoint_id: int) -> int:
+        self.host.rollback(self._checkpoint(checkpoint_id))
+        return 0
+
+    def release_checkpoint(self, checkpoint_id: int) -> int:
+        self.host.release_checkpoint(self._checkpoint(checkpoint_id))
+        return 0
 
     # ------------------------------------------------------------------ queries
     def _info(self, region_id: int):  # type: ignore[no-untyped-def]

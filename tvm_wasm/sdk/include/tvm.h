@@ -237,6 +237,16 @@ TVM_IMPORT("cancel_spill") int32_t tvm_cancel_spill(tvm_region id);
 /* Cold -> Hot: a zeroed span for the embedder to fill back in (no room: 5, stays Cold). Errors: returns 0 or the error code (also in last_error). On the self-contained module only. (Not on the other: the host spills to its own backing store (demote_region) and faults regions back in on access; these let a host-less embedder (a browser's storage) keep the Cold tier.) */
 TVM_IMPORT("restore_region") int32_t tvm_restore_region(tvm_region id);
 
+/* ---------------------------------------------------------------- checkpoints */
+/* Add a region to the set the next `checkpoint` takes (one set per host). Errors: returns 0 or the error code (also in last_error). On TvmHost only. (Not on the other: the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation.) */
+TVM_IMPORT("checkpoint_add") int32_t tvm_checkpoint_add(tvm_region id);
+/* Checkpoint the regions added since the last checkpoint (pages changed since each region's previous checkpoint are copied; the first copies all); returns its id (none added: 9). Errors: returns 0 on failure, code in tvm_last_error(). On TvmHost only. (Not on the other: the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation.) */
+TVM_IMPORT("checkpoint") int64_t tvm_checkpoint(void);
+/* Put the checkpoint's regions back exactly (bytes, allocator state), later checkpoints of them superseded; a region whose layout changed moves to a new generation (every older handle: 2; take region_generation for the new ones, offsets unchanged); all or nothing (read-only: 8). Errors: returns 0 or the error code (also in last_error). On TvmHost only. (Not on the other: the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation.) */
+TVM_IMPORT("rollback") int32_t tvm_rollback(int64_t checkpoint);
+/* Free a checkpoint's pages (folded into the next checkpoint of each region). Errors: returns 0 or the error code (also in last_error). On TvmHost only. (Not on the other: the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation.) */
+TVM_IMPORT("release_checkpoint") int32_t tvm_release_checkpoint(int64_t checkpoint);
+
 /* ---------------------------------------------------------------- embedder checkpoints */
 /* Bytes of the region's allocator state (what save_layout writes). Errors: returns -1 on failure, code in tvm_last_error(). On the self-contained module only. (Not on the other: TvmHost keeps allocator state and generations in Python: its checkpoint/rollback (Python API) restore them directly.) */
 TVM_IMPORT("layout_size") int32_t tvm_layout_size(tvm_region id);

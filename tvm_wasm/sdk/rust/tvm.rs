@@ -233,6 +233,18 @@ pub mod raw {
         /// Cold -> Hot: a zeroed span for the embedder to fill back in (no room: 5, stays Cold)
         #[link_name = "restore_region"]
         pub fn restore_region(id: u32) -> i32;
+        /// Add a region to the set the next checkpoint takes (one set per host)
+        #[link_name = "checkpoint_add"]
+        pub fn checkpoint_add(id: u32) -> i32;
+        /// Checkpoint the regions added since the last checkpoint (pages changed since each region's previous checkpoint are copied; the first copies all); returns its id (none added: 9)
+        #[link_name = "checkpoint"]
+        pub fn checkpoint() -> i64;
+        /// Put the checkpoint's regions back exactly (bytes, allocator state), later checkpoints of them superseded; a region whose layout changed moves to a new generation (every older handle: 2; take region_generation for the new ones, offsets unchanged); all or nothing (read-only: 8)
+        #[link_name = "rollback"]
+        pub fn rollback(checkpoint: i64) -> i32;
+        /// Free a checkpoint's pages (folded into the next checkpoint of each region)
+        #[link_name = "release_checkpoint"]
+        pub fn release_checkpoint(checkpoint: i64) -> i32;
         /// Bytes of the region's allocator state (what save_layout writes)
         #[link_name = "layout_size"]
         pub fn layout_size(id: u32) -> i32;
