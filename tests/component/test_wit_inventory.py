@@ -93,6 +93,13 @@ def test_every_function_succeeds_and_fails_from_a_guest(make_host, make_wit):
         ("manager", "dirty-pages", (1,), "policy-violation"),
         ("manager", "clear-dirty", (6,), None),
         ("manager", "clear-dirty", (1,), "policy-violation"),
+        ("manager", "checkpoint", ([6],), None),  # checkpoint 1
+        ("manager", "checkpoint", ([6, MISSING],), "region-not-found"),
+        ("bytes", "write", (h(6, 8), b"later"), None),
+        ("manager", "rollback", (1,), None),
+        ("manager", "rollback", (77,), "invalid-argument"),
+        ("manager", "release-checkpoint", (1,), None),
+        ("manager", "release-checkpoint", (1,), "invalid-argument"),
         # bytes (r1 is Cold after demote-until: reads and writes fault it in)
         ("bytes", "write", (h(1, 0, 2), b"bytes!"), None),
         ("bytes", "write", (h(1, 4090, 2), b"too long"), "out-of-bounds"),
@@ -129,6 +136,7 @@ def test_every_function_succeeds_and_fails_from_a_guest(make_host, make_wit):
         assert wit.diagnostics(name, MISSING) == 0  # the "error" answer of an infallible counter
         seen[("diagnostics", name)] = {"ok", "err"}
     assert host.read(Handle(4, 1, 8), 6) == b"bytes!"
+    assert host.read(Handle(6, 1, 8), 5) == bytes(5)  # rolled back to checkpoint 1
     assert host.read(Handle(4, 1, 32), 6) == b"bytes!"
 
     infallible = {"list-regions", "resident-bytes", "budget-bytes", "max-transfer"}

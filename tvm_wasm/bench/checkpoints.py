@@ -65,6 +65,7 @@ class CheckpointBenchConfig:
     game_regions: int = 4
     game_steps: int = 120
     seed: int = 0xDEADBEEF
+    tracking_classes: tuple[str, ...] = TRACKING_CLASSES
 
     @classmethod
     def quick(cls) -> CheckpointBenchConfig:
@@ -96,7 +97,7 @@ def _p99(seconds: list[float]) -> float:
 def measure_tracking(cfg: CheckpointBenchConfig, progress: Callable[[str], None]) -> list[dict[str, object]]:
     engines = Engines()
     rows = []
-    for name in TRACKING_CLASSES:
+    for name in cfg.tracking_classes:
         kernel = CLASSES[name](cfg.size, cfg.seed)
         for variant in TRACKING_VARIANTS:
             progress(f"tracking: {name} {variant}")

@@ -22,13 +22,21 @@ from typing import TYPE_CHECKING, Any
 import wasmtime
 from wasmtime.component import Linker
 
-from ..core.errors import RegionNotFound
+from ..core.checkpoints import Checkpoint
+from ..core.errors import CheckpointError, RegionNotFound
 from ..core.handle import Handle
 from ..wit import PACKAGE, VERSION, wit_dir
 from . import component_lists
 from .component_cache import ComponentSource, load_component
 from .component_calls import Signature, add_fast_func
-from .component_errors import ComponentLinkError, GuestTrapped, TransferTooLarge, WasiNotConfigured, to_wit_error
+from .component_errors import (
+    ComponentLinkError,
+    GuestTrapped,
+    InvalidArgument,
+    TransferTooLarge,
+    WasiNotConfigured,
+    to_wit_error,
+)
 from .component_guest import ComponentGuest, trap_cause
 from .component_wasi import WasiSpec, wasi_config, wasi_imports
 from .component_values import (
@@ -173,6 +181,24 @@ class TvmInterfaces:
     def clear_dirty(self, region_id: int) -> None:
         self.host.clear_dirty(region_id)
 
+    def checkpoint(self, region_ids: list[int]) -> int:
+        return self.host.checkpoint(list(region_ids)).id
+
+    def rollback(self, checkpoint_id: int) -> list[int]:
+        try:
+            return sorted(self.host.rollback(self._checkpoint(checkpoint_id)))
+        except CheckpointError as exc:  # stored pages missing or corrupted: nothing changed
+            raise InvalidArgument(f"checkpoint {checkpoint_id} cannot be rolled back to: {exc}") from exc
+
+    def _checkpoint(self, checkpoint_id: int) -> Checkpoint:
+        for live in self.host.checkpoints():
+            if live.id == checkpoint_id:
+                return live
+        raise InvalidArgument(f"checkpoint {checkpoint_id} was released, superseded by a rollback or never taken")
+
+    def release_checkpoint(self, checkpoint_id: int) -> None:
+        self.host.release_checkpoint(self._checkpoint(checkpoint_id))
+
     # ------------------------------------------------------------------ bytes
     def read(self, h: object, length: int) -> bytes:
         self._limit(length)
@@ -245,6 +271,9 @@ class TvmInterfaces:
                 "track-dirty": sig("any", unit),
                 "dirty-pages": sig("u16", "result any"),
                 "clear-dirty": sig("u16", unit),
+                "checkpoint": sig("any", "result any"),
+                "rollback": sig("any", "result any"),
+                "release-checkpoint": sig("any", unit),
             },
             "bytes": {
                 "read": sig("handle u32", "result bytes"),
@@ -292,6 +321,9 @@ class TvmInterfaces:
                 "track-dirty": fallible(self.track_dirty),
                 "dirty-pages": fallible(self.dirty_pages),
                 "clear-dirty": fallible(self.clear_dirty),
+                "checkpoint": fallible(self.checkpoint),
+                "rollback": fallible(self.rollback),
+                "release-checkpoint": fallible(self.release_checkpoint),
             },
             "bytes": {
                 "read": fallible(self.read),
