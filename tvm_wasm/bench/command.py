@@ -97,15 +97,11 @@ def _guests(args: argparse.Namespace) -> int:
 
     if args.files:
         return fail(f"unexpected arguments: {' '.join(map(str, args.files))}", EXIT_USAGE)
-    cfg = GuestsConfig.quick() if args.quick else GuestsConfig()
-    if args.samples is not None:
-        if args.samples < 2:
-            return fail("--samples must be at least 2", EXIT_USAGE)
-        cfg = dataclasses.replace(cfg, samples=args.samples)
-    if args.seed is not None:
-        cfg = dataclasses.replace(cfg, seed=args.seed)
+    if args.samples is not None and args.samples < 2:
+        return fail("--samples must be at least 2", EXIT_USAGE)
+    cfg = _section_config(args, GuestsConfig)
     console = Console(highlight=False)
-    command = " ".join([PROG, *map(shlex.quote, sys.argv[1:] if _invoked_as_cli() else ["bench", "guests"])])
+    command = _section_command("guests")
     try:
         with console.status("building...") as status:
             outcome = run_guests(cfg, progress=status.update)
@@ -129,21 +125,32 @@ def _guests(args: argparse.Namespace) -> int:
     return 0
 
 
-def _checkpoints(args: argparse.Namespace) -> int:
+def _section_config(args: argparse.Namespace, config: Any) -> Any:
+    """A bench section's config (``config.quick()`` with ``--quick``), with ``--samples`` and ``--seed`` applied."""
     import dataclasses
+
+    cfg = config.quick() if args.quick else config()
+    if args.samples is not None:
+        cfg = dataclasses.replace(cfg, samples=args.samples)
+    if args.seed is not None:
+        cfg = dataclasses.replace(cfg, seed=args.seed)
+    return cfg
+
+
+def _section_command(section: str) -> str:
+    return " ".join([PROG, *map(shlex.quote, sys.argv[1:] if _invoked_as_cli() else ["bench", section])])
+
+
+def _checkpoints(args: argparse.Namespace) -> int:
     import json
 
     from .checkpoints import CheckpointBenchConfig, render, run_checkpoint_bench
 
     if args.files:
         return fail(f"unexpected arguments: {' '.join(map(str, args.files))}", EXIT_USAGE)
-    cfg = CheckpointBenchConfig.quick() if args.quick else CheckpointBenchConfig()
-    if args.samples is not None:
-        cfg = dataclasses.replace(cfg, samples=args.samples)
-    if args.seed is not None:
-        cfg = dataclasses.replace(cfg, seed=args.seed)
+    cfg = _section_config(args, CheckpointBenchConfig)
     console = Console(highlight=False)
-    command = " ".join([PROG, *map(shlex.quote, sys.argv[1:] if _invoked_as_cli() else ["bench", "checkpoints"])])
+    command = _section_command("checkpoints")
     try:
         with console.status("measuring...") as status:
             result = run_checkpoint_bench(cfg, progress=status.update)

@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import struct
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .durable import replace_durably
+from .durable import write_parts_durably
 from .errors import CheckpointError
 from .file_backing import _read_exactly
 
@@ -137,20 +136,8 @@ class FileCheckpointStore:
         payload = (memoryview(pages).cast("B"), memoryview(data.reshape(-1)).cast("B"))
         prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, 0, region_id, key, data.shape[1], len(pages))
         final = self.path_for(key)
-        temp = self._root / f".{final.name}.tmp-{secrets.token_hex(8)}"
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
-            try:
-                with os.fdopen(fd, "wb") as stream:
-                    stream.write(prefix + _digest(prefix, payload))
-                    for part in payload:
-                        stream.write(part)
-                    stream.flush()
-                    os.fsync(stream.fileno())
-                replace_durably(temp, final)
-            except BaseException:
-                temp.unlink(missing_ok=True)
-                raise
+            write_parts_durably(final, (prefix + _digest(prefix, payload), *payload))
         except OSError as exc:
             raise CheckpointError(f"cannot write checkpoint entry {final}: {exc}", region_id=region_id) from exc
 

@@ -10,6 +10,7 @@ the directory fsync, in that order.
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -47,3 +48,24 @@ def write_durably(path: str | os.PathLike[str], data: bytes | bytearray | memory
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def write_parts_durably(final: Path, parts: tuple[bytes | memoryview, ...]) -> None:
+    """Write ``parts`` to a new hidden temporary file beside ``final`` (``.NAME.tmp-<16 hex>``), fsync it,
+    then :func:`replace_durably` it onto ``final``. On any failure the temporary file is removed and
+    ``final`` is untouched; raises ``OSError``."""
+    temp = final.parent / f".{final.name}.tmp-{secrets.token_hex(8)}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            for part in parts:
+                stream.write(part)
+            stream.flush()
+            os.fsync(stream.fileno())
+        replace_durably(temp, final)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise

@@ -28,12 +28,11 @@ import hashlib
 import operator
 import os
 import re
-import secrets
 import struct
 from pathlib import Path
 from typing import IO, Any
 
-from .durable import replace_durably
+from .durable import write_parts_durably
 from .errors import BackingStoreError
 
 MAGIC = b"TVMSPIL1"
@@ -128,23 +127,8 @@ class FileBackingStore:
 
         prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, 0, region_id, generation, payload.nbytes)
         header = prefix + _checksum(prefix, payload)
-        temp = self._root / f".{final.name}.tmp-{secrets.token_hex(8)}"
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
-            try:
-                with os.fdopen(fd, "wb") as stream:
-                    stream.write(header)
-                    stream.write(payload)
-                    stream.flush()
-                    os.fsync(stream.fileno())
-            except BaseException:
-                self._unlink_quietly(temp)
-                raise
-            try:
-                replace_durably(temp, final)
-            except BaseException:
-                self._unlink_quietly(temp)
-                raise
+            write_parts_durably(final, (header, payload))
         except OSError as exc:
             raise BackingStoreError(
                 f"cannot spill {payload.nbytes} bytes to {final}: {exc}",
@@ -236,10 +220,3 @@ class FileBackingStore:
                 pass
             except OSError as exc:
                 raise BackingStoreError(f"cannot remove stale temporary file {entry.path}: {exc}") from exc
-
-    @staticmethod
-    def _unlink_quietly(path: Path) -> None:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
