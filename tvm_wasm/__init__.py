@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from .core.allocators import Allocator, Bump, Freelist, Slab
 from .core.backing import BackingStore, MemoryBackingStore
+from .core.checkpoint_store import CheckpointStore, FileCheckpointStore, MemoryCheckpointStore
+from .core.checkpoints import Checkpoint, RollbackRemap
 from .core.directory import RegionDirectory
 from .core.errors import (
     AllocationFailed,
     BackingStoreError,
+    CheckpointError,
     GuestMemoryError,
     HostClosed,
     NotResident,
@@ -47,14 +50,19 @@ __all__ = [
     "BackingStore",
     "BackingStoreError",
     "Bump",
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointStore",
     "EvictionReport",
     "FileBackingStore",
+    "FileCheckpointStore",
     "Freelist",
     "GuestMemoryError",
     "Handle",
     "HandleRemap",
     "HostClosed",
     "MemoryBackingStore",
+    "MemoryCheckpointStore",
     "NotResident",
     "OutOfBounds",
     "Pinned",
@@ -67,6 +75,7 @@ __all__ = [
     "RegionMetrics",
     "RegionNotFound",
     "Residency",
+    "RollbackRemap",
     "Slab",
     "StaleHandle",
     "TvmError",

@@ -23,7 +23,7 @@ import wasmtime
 from wasmtime.component import Linker
 
 from ..core.checkpoints import Checkpoint
-from ..core.errors import CheckpointError, RegionNotFound
+from ..core.errors import RegionNotFound
 from ..core.handle import Handle
 from ..wit import PACKAGE, VERSION, wit_dir
 from . import component_lists
@@ -185,10 +185,7 @@ class TvmInterfaces:
         return self.host.checkpoint(list(region_ids)).id
 
     def rollback(self, checkpoint_id: int) -> list[int]:
-        try:
-            return sorted(self.host.rollback(self._checkpoint(checkpoint_id)))
-        except CheckpointError as exc:  # stored pages missing or corrupted: nothing changed
-            raise InvalidArgument(f"checkpoint {checkpoint_id} cannot be rolled back to: {exc}") from exc
+        return sorted(self.host.rollback(self._checkpoint(checkpoint_id)))  # CheckpointError: invalid-argument
 
     def _checkpoint(self, checkpoint_id: int) -> Checkpoint:
         for live in self.host.checkpoints():

@@ -18,6 +18,7 @@ from wasmtime.component import Variant
 from ..core.errors import (
     AllocationFailed,
     BackingStoreError,
+    CheckpointError,
     NotResident,
     OutOfBounds,
     Pinned,
@@ -89,6 +90,8 @@ def to_wit_error(exc: BaseException, *, region_id: int = 0) -> Variant:
         return Variant("transfer-too-large", exc.limit)
     if isinstance(exc, InvalidArgument):
         return Variant("invalid-argument", exc.message)
+    if isinstance(exc, CheckpointError):  # a checkpoint id that cannot be used: released, superseded, corrupted
+        return Variant("invalid-argument", f"checkpoint: {exc}")
     if isinstance(exc, TvmError):
         for cls, case in _CASES:
             if isinstance(exc, cls):
