@@ -52,4 +52,5 @@ PROTECTION_ABI: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "track_dirty": (("i32", "i32"), ("i32",)),
     "clear_dirty": (("i32",), ("i32",)),
     "next_dirty_page": (("i32", "i32"), ("i64",)),
+    "discard": (("i64", "i32"), ("i32",)),
 }

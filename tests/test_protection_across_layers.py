@@ -1,7 +1,7 @@
-"""Read-only regions and dirty-page tracking, the same on every layer as in the model.
+"""Read-only regions, dirty-page tracking and discard, the same on every layer as in the model.
 
 Random sequences of byte-changing operations (typed stores, ``write``, ``fill``,
-``copy``, ``copy_region``, ``alloc``) interleaved with ``protect``,
+``discard``, ``copy``, ``copy_region``, ``alloc``) interleaved with ``protect``,
 ``track_dirty`` and ``clear_dirty`` run on the model and on each layer: the
 host's Python API, the raw ABI from a guest (and from a guest linked with the
 runtime inlined), and the self-contained module. After every step the outcome
@@ -58,6 +58,9 @@ class PythonControl:
     def clear_dirty(self, region: int) -> int:
         return code_of(lambda: self.d.clear_dirty(region))
 
+    def discard(self, h: Handle, length: int) -> int:
+        return code_of(lambda: self.d.discard(h, length))
+
 
 class PythonLayer(PythonControl):
     """The model, or ``TvmHost``'s Python API (the same methods)."""
@@ -91,13 +94,14 @@ class PythonLayer(PythonControl):
     def alloc(self, region: int, size: int) -> int:
         return code_of(lambda: self.d.alloc(region, size))
 
-    def observe(self, region: int) -> tuple[bytes, int, bool, list[int] | None]:
+    def observe(self, region: int) -> tuple:
         info = self.d.region_info(region)
         try:
             dirty: list[int] | None = self.d.dirty_pages(region)
         except PolicyViolation:
             dirty = None
-        return self.d.read(Handle(region, 1, 0), info.capacity), info.used, self.d.is_read_only(region), dirty
+        return (self.d.read(Handle(region, 1, 0), info.capacity), info.used, self.d.is_read_only(region), dirty,
+                self.d.metrics(region).bytes_discarded)
 
 
 class RawLayer:
@@ -144,6 +148,9 @@ class RawLayer:
     def clear_dirty(self, region: int) -> int:
         return self.call("clear_dirty", region)
 
+    def discard(self, h: Handle, length: int) -> int:
+        return self.call("discard", h.to_i64(), s32(length))
+
     def dirty_pages(self, region: int) -> list[int] | None:
         pages, page = [], 0
         while True:
@@ -176,10 +183,11 @@ class HostRawLayer(RawLayer):
     def put(self, data: bytes) -> None:
         self.g.put(0, data)
 
-    def observe(self, region: int) -> tuple[bytes, int, bool, list[int] | None]:
+    def observe(self, region: int) -> tuple:
         info = self.d.region_info(region)
         read_only = self.call("region_read_only", region)
-        return self.d.view(region).tobytes(), info.used, bool(read_only), self.dirty_pages(region)
+        return (self.d.view(region).tobytes(), info.used, bool(read_only), self.dirty_pages(region),
+                self.d.metrics(region).bytes_discarded)
 
 
 @functools.cache
@@ -203,15 +211,16 @@ class ModuleLayer(RawLayer):
     def put(self, data: bytes) -> None:
         self.g.guest_memory.write(self.g.store, data, 0)
 
-    def observe(self, region: int) -> tuple[bytes, int, bool, list[int] | None]:
+    def observe(self, region: int) -> tuple:
         info = self.g.region_info(region)
         view = self.g.view(region)
-        return view.tobytes(), info.used, self.g.is_read_only(region), self.dirty_pages(region)
+        return (view.tobytes(), info.used, self.g.is_read_only(region), self.dirty_pages(region),
+                self.g.metrics(region).bytes_discarded)
 
 
-class HostInlinedLayer(PythonControl, HostRawLayer):
-    """Data operations from a guest linked with the runtime inlined; control from Python (the inlined
-    target serves the data plane)."""
+class HostInlinedLayer(PythonControl, HostRawLayer):  # type: ignore[misc]
+    """Data operations from a guest linked with the runtime inlined; control and ``discard`` (a host slow
+    path) from Python (the inlined target serves the data plane)."""
 
     DATA = ("try_store_u8", "try_store_u16", "try_store_u32", "try_store_i64", "write", "fill", "copy",
             "copy_region", "alloc", "last_error")
@@ -223,10 +232,11 @@ class HostInlinedLayer(PythonControl, HostRawLayer):
             self.d.create_region(RegionKind.BLOB_ARENA, capacity)
         self.g = Guest(self.d, self.d.instantiate(_data_guest(), inline=True))
 
-    def observe(self, region: int) -> tuple[bytes, int, bool, list[int] | None]:
+    def observe(self, region: int) -> tuple:
         info = self.d.region_info(region)
         dirty = self.d.dirty_pages(region) if self.d.tracks_dirty(region) else None
-        return self.d.view(region).tobytes(), info.used, self.d.is_read_only(region), dirty
+        return (self.d.view(region).tobytes(), info.used, self.d.is_read_only(region), dirty,
+                self.d.metrics(region).bytes_discarded)
 
 
 @functools.cache
@@ -259,8 +269,8 @@ def offsets(region: int) -> st.SearchStrategy[int]:
 
 @st.composite
 def operation(draw: st.DrawFn) -> tuple:
-    kind = draw(st.sampled_from(["store", "write", "fill", "copy", "copy_region", "alloc", "protect", "track",
-                                 "clear"]))
+    kind = draw(st.sampled_from(["store", "write", "fill", "discard", "copy", "copy_region", "alloc", "protect",
+                                 "track", "clear"]))
     r = draw(regions)
     if kind == "store":
         width = draw(st.sampled_from(sorted(WIDTHS)))
@@ -268,10 +278,12 @@ def operation(draw: st.DrawFn) -> tuple:
         return ("store", r, draw(offsets(r)), draw(st.integers(0, 8)), width, draw(st.integers(0, (1 << (8 * size - 1)) - 1)))
     if kind == "write":
         return ("write", r, draw(offsets(r)), draw(st.binary(min_size=0, max_size=2 * DIRTY_PAGE + 10)))
-    if kind in ("fill", "copy", "copy_region"):
+    if kind in ("fill", "discard", "copy", "copy_region"):
         length = draw(st.one_of(st.integers(0, 300), st.sampled_from([DIRTY_PAGE, DIRTY_PAGE + 1, 2 * DIRTY_PAGE])))
         if kind == "fill":
             return ("fill", r, draw(offsets(r)), length, draw(st.integers(0, 255)))
+        if kind == "discard":
+            return ("discard", r, draw(offsets(r)), length)
         s = draw(regions)
         return (kind, s, draw(offsets(s)), r, draw(offsets(r)), length)
     if kind == "alloc":
@@ -292,6 +304,9 @@ def apply(layer, op: tuple) -> int:  # type: ignore[no-untyped-def]
     if kind == "fill":
         r, off, length, byte = args
         return layer.fill(Handle(r, 1, off), length, byte)
+    if kind == "discard":
+        r, off, length = args
+        return layer.discard(Handle(r, 1, off), length)
     if kind == "copy":
         s, s_off, r, off, length = args
         return layer.copy(Handle(s, 1, s_off), Handle(r, 1, off), length)

@@ -113,6 +113,8 @@ def test_every_function_succeeds_and_fails_from_a_guest(make_host, make_wit):
         ("bytes", "write-from", (MISSING, 0, h(1, 100, 2), 6), "region-not-found"),
         ("bytes", "copy-region", (1, 0, 4, 32, 6), None),
         ("bytes", "copy-region", (1, 0, 4, 60, 6), "out-of-bounds"),
+        ("bytes", "discard", (h(6, 4000), 100), None),
+        ("bytes", "discard", (h(6, 4000, 2), 100), "stale-handle"),
         # diagnostics
         ("diagnostics", "list-regions", (), None),
         ("diagnostics", "metrics-snapshot", (1,), None),

@@ -463,6 +463,11 @@ def _reducers() -> list[AbiFunction]:
         _value("eq", (Param("a", "handle"), Param("b", "handle"), N), "i32", "reducers",
                "1 if the two spans are equal, else 0", -1, (0, 1)),
         _code("fill", (H, N, b), "reducers", "Set every byte to `byte`"),
+        _code("discard", (H, N), "reducers",
+              "Zero the bytes and let their memory go: the range reads as zeros, the rest is intact; counted in "
+              "bytes_discarded (read-only: 8)",
+              host_note=SLOW_PATH + "; whole OS pages in the range go back to the OS (madvise)",
+              module_note="memory.fill with zeros: wasm cannot return pages of a memory"),
         _code("byte_histogram", (H, N, Param("out", "ptr")), "reducers",
               "256 u32 counts (little-endian) of each byte value, written to guest memory at `out`",
               out=("out", 1024)),

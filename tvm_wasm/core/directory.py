@@ -63,6 +63,7 @@ class Counters:
     faults: int = 0
     promotions: int = 0
     demotions: int = 0
+    bytes_discarded: int = 0
 
     def snapshot(self) -> RegionMetrics:
         return RegionMetrics(**{f.name: getattr(self, f.name) for f in fields(RegionMetrics)})
@@ -435,6 +436,27 @@ class RegionDirectory:
         self._write_bytes(region, handle.offset, view)
         region.counters.bytes_written += view.nbytes
         self._touch(region)
+
+    def discard(self, handle: Handle, length: int) -> None:
+        """Zero ``length`` bytes from the handle and let their memory go (the raw ABI's ``discard``).
+
+        The range reads as zeros afterwards and the rest of the region is
+        intact. Where the bytes live in host memory, whole OS pages inside the
+        range are returned to the operating system (``madvise``), so the
+        process's resident set falls by them; counted in ``bytes_discarded``.
+        Read-only regions refuse it (``ReadOnly``); tracked pages turn dirty.
+        """
+        region = self._validate(handle, length)
+        self._make_resident(region)
+        self._check_writable(region)
+        self._changed(region, handle.offset, length)
+        self._discard_bytes(region, handle.offset, length)
+        region.counters.bytes_discarded += length
+        self._touch(region)
+
+    def _discard_bytes(self, region: Region, offset: int, length: int) -> None:
+        """Zero a range of a resident region (subclasses also return its whole pages to the OS)."""
+        self._write_bytes(region, offset, bytes(length))
 
     def fill(self, handle: Handle, length: int, byte: int) -> None:
         """Set ``length`` bytes from the handle to ``byte`` (0..255), like the raw ABI's ``fill``."""

@@ -93,6 +93,7 @@ class RegionMetrics:
     faults: int = 0
     promotions: int = 0
     demotions: int = 0
+    bytes_discarded: int = 0  # zeroed by ``discard`` (whole OS pages among them go back to the OS on the host)
 
 
 @dataclass(frozen=True, slots=True)

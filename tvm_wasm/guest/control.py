@@ -57,10 +57,14 @@ POLICY_TABLE = sum(policy_bits(PlacementPolicy.for_kind(kind)) << (4 * kind) for
 
 # ---------------------------------------------------------------- small pieces
 def slot_load(field: int, load: str = "i32.load") -> str:
+    if field in G.BYTE_FIELDS and load == "i32.load":
+        load = "i32.load8_u"
     return f"({load} {META} offset={L.SLOTS + field} (local.get $slot))"
 
 
 def slot_store(field: int, value: str, store: str = "i32.store") -> str:
+    if field in G.BYTE_FIELDS and store == "i32.store":
+        store = "i32.store8"
     return f"({store} {META} offset={L.SLOTS + field} (local.get $slot) {value})"
 
 
@@ -436,7 +440,7 @@ ACCESSORS: dict[str, tuple[Callable[[], str], str]] = {
 METRIC_FIELDS: list[int | None] = [
     L.SLOT_ALLOCATIONS, L.SLOT_BYTES_ALLOCATED, L.SLOT_BYTES_READ, L.SLOT_BYTES_WRITTEN,
     G.GS_FAULTS,
-    G.GS_PROMOTIONS, G.GS_DEMOTIONS,
+    G.GS_PROMOTIONS, G.GS_DEMOTIONS, G.GS_BYTES_DISCARDED,
 ]
 
 

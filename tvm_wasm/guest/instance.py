@@ -7,7 +7,8 @@ benchmarks and Python embedders; ``js/tvm-guest.js`` is the same for browsers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+
+from dataclasses import dataclass, fields
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -316,7 +317,8 @@ class GuestInstance:
         )
 
     def metrics(self, region_id: int) -> RegionMetrics:
-        values = [self._value(self.raw("region_metric", region_id, i), "region_metric", region_id) for i in range(7)]
+        values = [self._value(self.raw("region_metric", region_id, i), "region_metric", region_id)
+                  for i in range(len(fields(RegionMetrics)))]
         return RegionMetrics(*values)
 
     # ------------------------------------------------------------------ data plane conveniences
@@ -390,6 +392,11 @@ class GuestInstance:
         if not 0 <= byte <= 0xFF:
             raise ValueError(f"byte must be in 0..255, got {byte}")
         self._checked(self.raw("fill", handle.to_i64(), s32(length), byte), f"fill {handle}", handle.region_id)
+
+    def discard(self, handle: Handle, length: int) -> None:
+        """Zero ``length`` bytes from the handle (the raw ABI's ``discard``; ``memory.fill`` in the module)."""
+        check_u32(length, "length")
+        self._checked(self.raw("discard", handle.to_i64(), s32(length)), f"discard {handle}", handle.region_id)
 
     # ------------------------------------------------------------------ read-only regions and dirty tracking
     def protect(self, region_id: int, read_only: bool = True) -> None:

@@ -34,10 +34,12 @@ ARENA_TOP = 0  # i64: end of the highest span handed out (every byte at or above
 ARENA_LIMIT = 16  # i64: the arena's byte limit (its memory's maximum)
 
 # ---------------------------------------------------------------- guest slot fields (after the shared ones)
-GS_KIND = 80  # u32: RegionKind
-GS_TIER = 84  # u32: Residency (0 Hot, 1 Warm, 2 Cold: span given back, bytes kept by the embedder)
-GS_PINNED = 88  # u32
-GS_PREV_GEN = 92  # u32: generation before the last compaction (0: none), for ``migrate``
+GS_KIND = 80  # u8: RegionKind
+GS_TIER = 81  # u8: Residency (0 Hot, 1 Warm, 2 Cold: span given back, bytes kept by the embedder)
+GS_PINNED = 82  # u8
+GS_PREV_GEN = 84  # u32: generation before the last compaction (0: none), for ``migrate``
+GS_BYTES_DISCARDED = 88  # u64
+BYTE_FIELDS = frozenset({GS_KIND, GS_TIER, GS_PINNED})  # loaded with i32.load8_u, stored with i32.store8
 GS_SPAN = 96  # i64: span length in the pool (capacity rounded up to SPAN_ALIGN)
 GS_SIDE = L.SLOT_SLAB_TABLE  # u32: meta offset of the region's side table (slab or block table), 0: none
 GS_PROMOTIONS = 104  # u64

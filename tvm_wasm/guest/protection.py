@@ -1,4 +1,4 @@
-"""Read-only regions and dirty-page tracking in the self-contained module, in wasm.
+"""Read-only regions, dirty-page tracking and discard in the self-contained module, in wasm.
 
 Both are store-only flags of ``SLOT_WRITE_STATE`` (see
 :mod:`tvm_wasm.runtime.layout`): loads compare ``SLOT_STATE`` and never see
@@ -7,13 +7,18 @@ the store's slow branch, where the shared ``$write_barrier`` refuses a
 read-only region (code 8) or sets the dirty bits of the pages the store
 touches. This module only sets and clears the flags, owns the dirty bitmap
 (a side table in the ``$meta`` side-table arena) and answers the queries.
+``discard`` is a store of zeros through the same barrier (a wasm memory
+cannot give pages back, so it is ``memory.fill``).
 """
 
 from __future__ import annotations
 
 from ..core.errors import AllocationFailed, PolicyViolation, RegionNotFound
+from ..runtime import access as A
 from ..runtime import layout as L
-from ..runtime.wat import Func
+from ..runtime.conventions import bad_pool, pool_name, return_code_on_error
+from ..runtime.wat import Func, per_pool
+from . import layout as G
 from .control import (
     META, accessor, dirty_table_len, fail, give_side_span, live_region, read_only, region_op, slot_load, slot_store,
 )
@@ -98,8 +103,23 @@ def next_dirty_page_func() -> Func:
     return Func("next_dirty_page", [("id", "i32"), ("from", "i32")], ["i64"], locals_, body, export="next_dirty_page")
 
 
+def discard_func(pools: int) -> Func:
+    """discard(h, len) -> code: the store checks (read-only: 8; tracked pages dirty), then zeros, counted."""
+    body = [
+        *A.resolve_store("h", ["local.get $len", "i64.extend_i32_u", "i64.add"], ["i32.const 0"], ["local.get $len"],
+                         return_code_on_error),
+        slot_store(G.GS_BYTES_DISCARDED, f"(i64.add {slot_load(G.GS_BYTES_DISCARDED, 'i64.load')}"
+                                         " (i64.extend_i32_u (local.get $len)))", "i64.store"),
+        *A.stamp_epoch(),
+        *per_pool(pools, lambda k: ["local.get $addr", "i32.const 0", "local.get $len", f"memory.fill {pool_name(k)}",
+                                    "i32.const 0", "return"],
+                  A.pool_index(), [*bad_pool(), *return_code_on_error()]),
+    ]
+    return Func("discard", [("h", "i64"), ("len", "i32")], ["i32"], A.RESOLVE_LOCALS, body, export="discard")
+
+
 def protection_funcs(pools: int) -> list[Func]:
     return [
-        protect_func(), track_dirty_func(pools), clear_dirty_func(), next_dirty_page_func(),
+        protect_func(), track_dirty_func(pools), clear_dirty_func(), next_dirty_page_func(), discard_func(pools),
         accessor("region_read_only", lambda: f"(i32.ne {read_only()} (i32.const 0))"),
     ]

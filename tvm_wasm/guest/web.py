@@ -291,6 +291,8 @@ JS_API: list[Member] = [
     Member("TvmGuest", "dirtyPages(id: number): number[]",
            "Ascending dirty page indices (`PolicyViolation` if the region is not tracked)."),
     Member("TvmGuest", "clearDirty(id: number): void", "Mark every page clean (`PolicyViolation` if not tracked)."),
+    Member("TvmGuest", "discard(handle: bigint, length: number | bigint): void",
+           "Zero `length` bytes at the handle (`ReadOnly` for a read-only region; tracked pages turn dirty)."),
     Member("TvmGuest", "demoteRegion(id: number): void", "Hot -> Warm (`PolicyViolation` for a Warm or unspillable region)."),
     Member("TvmGuest", "promoteRegion(id: number): void", "Warm -> Hot (`NotResident` for a Cold region: fault it in)."),
     Member("TvmGuest", "compactRegion(id: number): void",

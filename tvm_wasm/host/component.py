@@ -219,6 +219,9 @@ class TvmInterfaces:
     def copy_region(self, src_region: int, src_offset: int, dst_region: int, dst_offset: int, length: int) -> None:
         self.host.copy_region(src_region, src_offset, dst_region, dst_offset, length)
 
+    def discard(self, h: object, length: int) -> None:
+        self.host.discard(to_handle(h), length)
+
     # ------------------------------------------------------------------ diagnostics
     def list_regions(self) -> list[object]:
         return [from_region_info(info) for info in self.host.list_regions()]
@@ -279,6 +282,7 @@ class TvmInterfaces:
                 "read-into": sig("handle u16 u32 u32", unit),
                 "write-from": sig("u16 u32 handle u32", unit),
                 "copy-region": sig("u16 u32 u16 u32 u32", unit),
+                "discard": sig("handle u32", unit),
             },
             "diagnostics": {
                 "list-regions": sig("", "any"),
@@ -329,6 +333,7 @@ class TvmInterfaces:
                 "read-into": fallible(self.read_into),
                 "write-from": fallible(self.write_from),
                 "copy-region": fallible(self.copy_region),
+                "discard": fallible(self.discard),
             },
             "diagnostics": {
                 "list-regions": entry(self.list_regions),

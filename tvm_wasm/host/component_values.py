@@ -159,7 +159,8 @@ def from_region_info(info: RegionInfo) -> Record:
     )
 
 
-_METRIC_FIELDS = ("allocations", "bytes_allocated", "bytes_read", "bytes_written", "faults", "promotions", "demotions")
+_METRIC_FIELDS = ("allocations", "bytes_allocated", "bytes_read", "bytes_written", "faults", "promotions", "demotions",
+                  "bytes_discarded")
 _METRIC_WIT_FIELDS = frozenset(name.replace("_", "-") for name in _METRIC_FIELDS)
 
 

@@ -143,6 +143,10 @@ class GuestControl:
         self.host.clear_dirty(u32(region_id))
         return 0
 
+    def discard(self, packed: int, length: int) -> int:
+        self.host.discard(Handle.unpack(packed), u32(length))
+        return 0
+
     def region_read_only(self, region_id: int) -> int:
         return int(self.host.is_read_only(u32(region_id)))
 

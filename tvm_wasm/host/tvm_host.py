@@ -560,6 +560,18 @@ class TvmHost(RegionDirectory):
         chunk = np.frombuffer(data, dtype=np.uint8)
         self._span_view(region)[offset : offset + len(chunk)] = chunk
 
+    def _discard_bytes(self, region: Region, offset: int, length: int) -> None:
+        """Zero the range; its whole OS pages go back to the OS (``madvise``), as spill does."""
+        if isinstance(region.storage, wasmtime.Memory):
+            memory, start = region.storage, offset
+        else:
+            assert isinstance(region.storage, Span)
+            memory, start = self.pools[region.storage.pool].memory, region.storage.base + offset
+        try:
+            native.release_pages(memory, self.store, start, length)
+        except OSError:
+            pass  # release_pages zeroed the range anyway: correct, only not returned to the OS
+
     def _move_bytes(self, src: Region, src_offset: int, dst: Region, dst_offset: int, length: int) -> None:
         source = self._span_view(src)[src_offset : src_offset + length]
         self._span_view(dst)[dst_offset : dst_offset + length] = source  # NumPy handles overlap

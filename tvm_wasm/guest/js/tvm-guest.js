@@ -18,7 +18,7 @@
 
 // --- generated from the ABI table by tvm_wasm.guest.web: do not edit by hand ---
 export const ABI_VERSION = 2;
-export const ABI_FINGERPRINT = 0xbf50acae;
+export const ABI_FINGERPRINT = 0x3658049a;
 const ERROR_CODES = { OK: 0, NOT_FOUND: 1, STALE: 2, OUT_OF_BOUNDS: 3, NOT_RESIDENT: 4, ALLOCATION_FAILED: 5, PINNED: 6, GUEST_MEMORY: 7, READ_ONLY: 8, OTHER: 9 };
 const ERROR_CLASS_CODES = { RegionNotFound: 1, StaleHandle: 2, OutOfBounds: 3, NotResident: 4, AllocationFailed: 5, Pinned: 6, GuestMemoryError: 7, ReadOnly: 8, PolicyViolation: 9, UnsupportedAllocator: 9, BackingStoreError: 9, UnsupportedEngine: 9, AbiMismatch: 9 };
 const KIND_NAMES = ["HOT_HEAP", "OBJECT_ARENA", "BLOB_ARENA", "PAGE_STORE", "SCRATCH", "DEVICE_STATE", "CODE_CACHE"];
@@ -26,7 +26,7 @@ const KIND_POLICY = [{ pinnable: true, spillable: false, warm: false }, { pinnab
 const ALLOCATORS = { BUMP: 0, FREELIST: 1, BLOCKS: 1, SLAB: 2 };
 const RESIDENCIES = { HOT: 0, WARM: 1, COLD: 2 };
 const TIER_SPILLING = 4; // region_residency of a region the embedder is writing out
-const METRICS = ["allocations", "bytesAllocated", "bytesRead", "bytesWritten", "faults", "promotions", "demotions"];
+const METRICS = ["allocations", "bytesAllocated", "bytesRead", "bytesWritten", "faults", "promotions", "demotions", "bytesDiscarded"];
 const MULTI_MEMORY_SINCE = "Chrome 120, Edge 120, Firefox 125, Node.js 22"; // first releases with multi-memory by default
 // --- end of generated code ---
 
@@ -778,6 +778,17 @@ export class TvmGuest {
       throw this._fail(code, "write failed", { regionId: id, generation, offset, length: bytes.byteLength });
     }
     this._bytesAt(handle, bytes.byteLength, "write").set(bytes);
+  }
+
+  /** Zero `length` bytes at `handle` (through the write barrier: `ReadOnly`, dirty pages); counted in bytesDiscarded. */
+  discard(handle, length) {
+    const h = checkHandle(handle);
+    const len = u32(length, "length");
+    const code = this.exports.discard(h, len);
+    if (code !== 0) {
+      const { regionId: id, generation, offset } = unpackHandle(h);
+      throw this._fail(code, "discard failed", { regionId: id, generation, offset, length: len });
+    }
   }
 
   _bytesAt(handle, length, what) {

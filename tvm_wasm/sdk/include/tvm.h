@@ -71,6 +71,7 @@ enum tvm_metric {
     TVM_METRIC_FAULTS = 4,
     TVM_METRIC_PROMOTIONS = 5,
     TVM_METRIC_DEMOTIONS = 6,
+    TVM_METRIC_BYTES_DISCARDED = 7,
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -224,6 +225,8 @@ TVM_IMPORT("hash_fnv1a") int32_t tvm_hash_fnv1a(tvm_handle h, uint32_t len, uint
 TVM_IMPORT("eq") int32_t tvm_eq(tvm_handle a, tvm_handle b, uint32_t len);
 /* Set every byte to `byte`. Errors: returns 0 or the error code (also in last_error). On both deployments. */
 TVM_IMPORT("fill") int32_t tvm_fill(tvm_handle h, uint32_t len, uint32_t byte);
+/* Zero the bytes and let their memory go: the range reads as zeros, the rest is intact; counted in bytes_discarded (read-only: 8). Errors: returns 0 or the error code (also in last_error). On both deployments. */
+TVM_IMPORT("discard") int32_t tvm_discard(tvm_handle h, uint32_t len);
 /* 256 u32 counts (little-endian) of each byte value, written to guest memory at `out`. Errors: returns 0 or the error code (also in last_error). On both deployments. */
 TVM_IMPORT("byte_histogram") int32_t tvm_byte_histogram(tvm_handle h, uint32_t len, uint32_t *out);
 

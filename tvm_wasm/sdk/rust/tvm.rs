@@ -218,6 +218,9 @@ pub mod raw {
         /// Set every byte to byte
         #[link_name = "fill"]
         pub fn fill(h: u64, len: u32, byte: u32) -> i32;
+        /// Zero the bytes and let their memory go: the range reads as zeros, the rest is intact; counted in bytes_discarded (read-only: 8)
+        #[link_name = "discard"]
+        pub fn discard(h: u64, len: u32) -> i32;
         /// 256 u32 counts (little-endian) of each byte value, written to guest memory at out
         #[link_name = "byte_histogram"]
         pub fn byte_histogram(h: u64, len: u32, out: *mut u8) -> i32;
@@ -303,6 +306,7 @@ pub enum Metric {
     Faults = 4,
     Promotions = 5,
     Demotions = 6,
+    BytesDiscarded = 7,
 }
 
 /// A raw-ABI error code (never 0).
