@@ -37,7 +37,7 @@ def test_counters_and_snapshot(make_host, make_wit):
     assert wit.diagnostics("fault-count", rid) == 1
     assert fields(ok(wit.diagnostics("metrics-snapshot", rid))) == {
         "allocations": 2, "bytes-allocated": 128, "bytes-read": 64, "bytes-written": 100,
-        "faults": 1, "promotions": 1, "demotions": 1,
+        "faults": 1, "promotions": 1, "demotions": 1, "bytes-discarded": 0,
     }
     for counter in ("fault-count", "allocation-count", "bytes-read-count", "bytes-written-count"):
         assert wit.diagnostics(counter, 500) == 0  # unknown region: counts nothing, no error
