@@ -119,7 +119,7 @@ def test_policy_is_frozen() -> None:
 # -- value types ---------------------------------------------------------------
 def test_region_metrics_default_to_zero() -> None:
     m = RegionMetrics()
-    assert dataclasses.astuple(m) == (0, 0, 0, 0, 0, 0, 0)
+    assert dataclasses.astuple(m) == (0, 0, 0, 0, 0, 0, 0, 0)
     assert [f.name for f in dataclasses.fields(m)] == [
         "allocations",
         "bytes_allocated",
@@ -128,6 +128,7 @@ def test_region_metrics_default_to_zero() -> None:
         "faults",
         "promotions",
         "demotions",
+        "bytes_discarded",
     ]
 
 
