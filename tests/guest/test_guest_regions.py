@@ -362,7 +362,7 @@ def test_bad_create_arguments(make_guest):
     assert g.raw("create_region_with", 1, s32(0xFFFF_FFFF), 0, 0) == 0 and g.last_error() == 5
     assert g.raw("create_region_with", 1, 64, 2, 100) != 0  # a slab with no whole slot is allowed (0 slots)
     assert g.raw("region_used", 0) == -1 and g.last_error() == 1
-    assert g.raw("region_metric", 1, 7) == -1 and g.last_error() == 9
+    assert g.raw("region_metric", 1, 8) == -1 and g.last_error() == 9
 
 
 ID_FILLER = """
