@@ -80,18 +80,19 @@ def validate_handle(handle: str, extra: Code, on_error: OnError, state_field: in
 
 def ensure_resident(handle: str, on_error: OnError) -> Code:
     """Fault the region in if the fast check failed (may enter the host once)."""
-    return if_(
-        ["local.get $slow"],
-        [
-            f"local.get ${handle}",
-            "i64.const 48",
-            "i64.shr_u",
-            "i32.wrap_i64",
-            "call $ensure_resident",
-            "local.tee $code",
-            *if_([], on_error()),
-        ],
-    )
+    return if_(["local.get $slow"], fault_in(handle, on_error))
+
+
+def fault_in(handle: str, on_error: OnError) -> Code:
+    return [
+        f"local.get ${handle}",
+        "i64.const 48",
+        "i64.shr_u",
+        "i32.wrap_i64",
+        "call $ensure_resident",
+        "local.tee $code",
+        *if_([], on_error()),
+    ]
 
 
 def write_barrier(offset: Code, length: Code, on_error: OnError) -> Code:
@@ -100,10 +101,11 @@ def write_barrier(offset: Code, length: Code, on_error: OnError) -> Code:
     ``offset``/``length`` are i32 expressions of the region bytes about to change
     (bounds already checked). Untagged stores never get here (``$slow`` is 0).
     """
-    return if_(
-        ["local.get $slow"],
-        ["local.get $slot", *offset, *length, "call $write_barrier", "local.tee $code", *if_([], on_error())],
-    )
+    return if_(["local.get $slow"], barrier(offset, length, on_error))
+
+
+def barrier(offset: Code, length: Code, on_error: OnError) -> Code:
+    return ["local.get $slot", *offset, *length, "call $write_barrier", "local.tee $code", *if_([], on_error())]
 
 
 def write_barrier_func() -> Func:
@@ -181,10 +183,11 @@ def resolve(handle: str, extra_i64: Code, extra_i32: Code, on_error: OnError) ->
 def resolve_store(handle: str, extra_i64: Code, extra_i32: Code, length_i32: Code, on_error: OnError) -> Code:
     """``resolve`` for a store of ``length_i32`` bytes at the handle's offset + ``extra_i32``: the same
     checks against ``SLOT_WRITE_STATE``, then ``write_barrier`` on the slow branch."""
+    offset = [f"local.get ${handle}", "i32.wrap_i64", *extra_i32, "i32.add"]
     return [
         *validate_handle(handle, extra_i64, on_error, L.SLOT_WRITE_STATE),
-        *ensure_resident(handle, on_error),
-        *write_barrier([f"local.get ${handle}", "i32.wrap_i64", *extra_i32, "i32.add"], length_i32, on_error),
+        # one branch on the fast path, as for a load: fault in, then the barrier
+        *if_(["local.get $slow"], [*fault_in(handle, on_error), *barrier(offset, length_i32, on_error)]),
         *region_address(handle, extra_i32),
     ]
 
