@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tvm_wasm import (
@@ -129,3 +131,10 @@ def test_destroy_drops_protection_and_tracking(d) -> None:  # type: ignore[no-un
     d.destroy_region(r)
     s = d.create_region(RegionKind.BLOB_ARENA, DIRTY_PAGE)
     assert not d.is_read_only(s) and not d.tracks_dirty(s)
+
+
+def test_the_readme_example_runs() -> None:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Read-only regions, discard and dirty pages", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - running the documented example is the test
