@@ -252,8 +252,10 @@ class Pair:
         if pair is None or pair[0] not in self.blocks or pair[0] in self.cold:
             return
         gid, mid = pair
+        before = self.peek(gid).tobytes()  # a live block holds what any path last wrote into its span
+        blocks = [(h, before[h.offset : h.offset + len(data)]) for h, data in self.blocks[gid]]
         self.g.compact_region(gid)
-        moved = [(self.g.migrate(h), data) for h, data in self.blocks[gid]]
+        moved = [(self.g.migrate(h), data) for h, data in blocks]
         expect = bytearray(self.capacity(mid))
         for h, data in moved:
             expect[h.offset : h.offset + len(data)] = data
