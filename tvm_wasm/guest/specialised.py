@@ -45,7 +45,7 @@ def store_in_pool(k: int, t: TypedAccess) -> Func:
     name = f"store_{t.name}_p{k}"
     on_error = trap_on_error(name, t.width)
     body = [
-        *A.resolve_store("h", width_check(t), ["local.get $off"], [f"i32.const {t.width}"], on_error),
+        *A.resolve_store("h", width_check(t), ["local.get $off"], [f"i32.const {t.width}"], on_error, t.width),
         *in_pool(k, on_error),
         *A.count(L.SLOT_BYTES_WRITTEN, [f"i64.const {t.width}"]),
         *TOUCHED_PAGES.store(k),

@@ -180,14 +180,61 @@ def resolve(handle: str, extra_i64: Code, extra_i32: Code, on_error: OnError) ->
     ]
 
 
-def resolve_store(handle: str, extra_i64: Code, extra_i32: Code, length_i32: Code, on_error: OnError) -> Code:
-    """``resolve`` for a store of ``length_i32`` bytes at the handle's offset + ``extra_i32``: the same
-    checks against ``SLOT_WRITE_STATE``, then ``write_barrier`` on the slow branch."""
-    offset = [f"local.get ${handle}", "i32.wrap_i64", *extra_i32, "i32.add"]
+TRACKED_ONLY = 2
+"""``$slow`` after ``validate_store``: live, resident, this generation and dirty-tracked, nothing else."""
+
+
+def validate_store(handle: str, extra: Code, on_error: OnError) -> Code:
+    """``validate_handle`` against ``SLOT_WRITE_STATE``; on its slow branch a region that differs from the
+    fast case only by ``FLAG_TRACK_DIRTY`` is told apart (``$slow`` = ``TRACKED_ONLY``) without a call."""
+    expected = [*generation_of(handle), f"i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT}", "i32.or"]
+    classify = [f"local.get ${handle}", "call $check_handle", "local.tee $code", *if_([], on_error())]
     return [
-        *validate_handle(handle, extra_i64, on_error, L.SLOT_WRITE_STATE),
+        *slot_of_handle(handle),
+        *slot_field(L.SLOT_WRITE_STATE),
+        *expected,
+        "i32.ne",
+        "local.tee $slow",
+        *if_([], [
+            *slot_field(L.SLOT_WRITE_STATE), f"i32.const {L.FLAG_TRACK_DIRTY}", "i32.xor", *expected, "i32.eq",
+            *if_([], [f"i32.const {TRACKED_ONLY}", "local.set $slow"], classify),
+        ]),
+        *offset_of_i64(handle),
+        *extra,
+        *slot_field(L.SLOT_CAPACITY, "i64.load32_u"),
+        "i64.gt_u",
+        *if_([], fail_with(OutOfBounds.code, on_error)),
+    ]
+
+
+def mark_page(page: Code) -> Code:
+    """Set the dirty bit of ``page`` (an i32 expression) in the bitmap of the region in ``$slot`` (uses ``$addr``)."""
+    return [
+        *slot_field(L.SLOT_DIRTY_TABLE), *page, "i32.const 3", "i32.shr_u", "i32.add", "local.tee $addr",
+        "local.get $addr", f"i32.load8_u {META}", "i32.const 1", *page, "i32.const 7", "i32.and", "i32.shl", "i32.or",
+        f"i32.store8 {META}",
+    ]
+
+
+def resolve_store(handle: str, extra_i64: Code, extra_i32: Code, length_i32: Code, on_error: OnError,
+                  width: int | None = None) -> Code:
+    """``resolve`` for a store of ``length_i32`` bytes at the handle's offset + ``extra_i32``: the same
+    checks against ``SLOT_WRITE_STATE``, then ``write_barrier`` on the slow branch.
+
+    A typed store (``width`` bytes, at most two pages) of a region that is only dirty-tracked sets
+    its bits inline, with no call: what keeps tracking cheap on the hot path.
+    """
+    offset = [f"local.get ${handle}", "i32.wrap_i64", *extra_i32, "i32.add"]
+    general = [*fault_in(handle, on_error), *barrier(offset, length_i32, on_error)]
+    if width is not None:
+        first = ["local.get $code", f"i32.const {L.DIRTY_PAGE_SHIFT}", "i32.shr_u"]
+        last = ["local.get $code", f"i32.const {width - 1}", "i32.add", f"i32.const {L.DIRTY_PAGE_SHIFT}", "i32.shr_u"]
+        tracked = [*offset, "local.set $code", *mark_page(first), *mark_page(last), "i32.const 0", "local.set $code"]
+        general = if_(["local.get $slow", f"i32.const {TRACKED_ONLY}", "i32.eq"], tracked, general)
+    return [
+        *validate_store(handle, extra_i64, on_error),
         # one branch on the fast path, as for a load: fault in, then the barrier
-        *if_(["local.get $slow"], [*fault_in(handle, on_error), *barrier(offset, length_i32, on_error)]),
+        *if_(["local.get $slow"], general),
         *region_address(handle, extra_i32),
     ]
 

@@ -79,7 +79,7 @@ def typed_load(pools: int, t: TypedAccess) -> Func:
 def typed_store(pools: int, t: TypedAccess, notice: WriteNotice = NO_NOTICE) -> Func:
     on_error = trap_on_error(f"store_{t.name}", t.width)
     body = [
-        *A.resolve_store("h", width_i64(t), ["local.get $off"], [f"i32.const {t.width}"], on_error),
+        *A.resolve_store("h", width_i64(t), ["local.get $off"], [f"i32.const {t.width}"], on_error, t.width),
         *A.count(L.SLOT_BYTES_WRITTEN, [f"i64.const {t.width}"]),
         *per_pool(
             pools,
@@ -125,7 +125,7 @@ def try_store(pools: int, t: TypedAccess, notice: WriteNotice = NO_NOTICE) -> Fu
     """try_store_{t}(h, off, v) -> code: the store's checks, returning the code instead of trapping."""
     name = f"try_store_{t.name}"
     body = [
-        *A.resolve_store("h", width_i64(t), ["local.get $off"], [f"i32.const {t.width}"], return_code_on_error),
+        *A.resolve_store("h", width_i64(t), ["local.get $off"], [f"i32.const {t.width}"], return_code_on_error, t.width),
         *A.count(L.SLOT_BYTES_WRITTEN, [f"i64.const {t.width}"]),
         *per_pool(
             pools,
