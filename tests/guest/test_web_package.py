@@ -324,6 +324,103 @@ def predict(instance: GuestInstance, case: dict) -> list[dict]:
     return out
 
 
+def make_checkpoint_cases(seed: int, count: int) -> list[dict]:
+    """Random writes (some across page ends), allocs, checkpoints of region subsets, rollbacks, releases,
+    a caller's clear_dirty, read-only spells and destroys over two or three small regions."""
+    rng = random.Random(seed)
+    cases = []
+    for _ in range(count):
+        capacities = [rng.choice([100, 4096, 3 * 4096 + 17, 9 * 4096]) for _ in range(rng.randint(2, 3))]
+        ops: list[dict] = [{"op": "create", "capacity": c} for c in capacities]
+        taken = 0
+        for _ in range(rng.randint(8, 24)):
+            choice = rng.random()
+            region = rng.randrange(len(capacities))
+            if choice < 0.4:
+                offset = rng.randrange(capacities[region])
+                length = rng.randint(1, min(6000, capacities[region] - offset + (8 if rng.random() < 0.1 else 0)))
+                ops.append({"op": "write", "region": region, "offset": offset, "length": length, "seed": rng.randrange(256)})
+            elif choice < 0.5:
+                ops.append({"op": "alloc", "region": region, "size": rng.choice([8, 100, 5000])})
+            elif choice < 0.7 or not taken:
+                regions = rng.sample(range(len(capacities)), rng.randint(1, len(capacities)))
+                ops.append({"op": "checkpoint", "regions": regions})
+                taken += 1
+            elif choice < 0.85:
+                ops.append({"op": "rollback", "checkpoint": rng.randrange(taken)})
+            elif choice < 0.9:
+                ops.append({"op": "release", "checkpoint": rng.randrange(taken)})
+            elif choice < 0.94:
+                ops.append({"op": "clear", "region": region})
+            elif choice < 0.985:
+                ops.append({"op": "protect", "region": region, "readOnly": rng.random() < 0.6})
+            else:
+                ops.append({"op": "destroy", "region": region})
+        cases.append({"ops": ops})
+    return cases
+
+
+def predict_checkpoints(instance: GuestInstance, case: dict) -> list[dict]:
+    """The outcomes of a checkpoint case on the Python driver of the same module (the page must match)."""
+    out: list[dict] = []
+    ids: list[int] = []
+    taken: list = []
+
+    def whole(region: int) -> bytes:
+        info = instance.region_info(region)
+        return instance.read(Handle(region, info.generation, 0), info.capacity)
+
+    def digest(data: bytes) -> int:
+        value = 0
+        for byte in data:
+            value = (value * 31 + byte) & 0xFFFF_FFFF
+        return value
+
+    for op in case["ops"]:
+        region = ids[op["region"]] if "region" in op else 0
+        try:
+            if op["op"] == "create":
+                ids.append(instance.create_region(RegionKind.BLOB_ARENA, op["capacity"]))
+                out.append({"id": ids[-1]})
+            elif op["op"] == "write":
+                data = bytes((i * 131 + op["seed"]) & 0xFF for i in range(op["length"]))
+                instance.write(Handle(region, instance.region_info(region).generation, op["offset"]), data)
+                out.append({"ok": True})
+            elif op["op"] == "alloc":
+                out.append({"offset": instance.alloc(region, op["size"], align=8).offset})
+            elif op["op"] == "checkpoint":
+                regions = [ids[k] for k in op["regions"]]
+                taken.append((instance.checkpoint(regions), regions))
+                out.append({"pages": taken[-1][0].pages_copied})
+            elif op["op"] == "release":
+                instance.release_checkpoint(taken[op["checkpoint"]][0])
+                out.append({"released": True})
+            elif op["op"] == "rollback":
+                checkpoint, regions = taken[op["checkpoint"]]
+                remaps = instance.rollback(checkpoint)
+                generations = {str(r): [m.old_generation, m.new_generation] for r, m in remaps.items()}
+                out.append({"same": True, "generations": generations, "hashes": [digest(whole(r)) for r in regions]})
+            elif op["op"] == "clear":
+                instance.clear_dirty(region)
+                out.append({"cleared": True})
+            elif op["op"] == "protect":
+                instance.protect(region, op["readOnly"])
+                out.append({"readOnly": op["readOnly"]})
+            elif op["op"] == "destroy":
+                instance.destroy_region(region)
+                out.append({"destroyed": True})
+        except (TvmError, ValueError, TypeError) as error:
+            out.append({"error": error_name(error)})
+            if op["op"] == "checkpoint":
+                taken.append((None, []))
+    for region in ids:
+        try:
+            instance.destroy_region(region)
+        except TvmError:
+            pass
+    return out
+
+
 def test_the_package_page_passes_in_headless_chromium(package, tmp_path):
     chromium = find_chromium()
     if chromium is None:
@@ -332,6 +429,8 @@ def test_the_package_page_passes_in_headless_chromium(package, tmp_path):
     shutil.copytree(package, served)
     cases = make_cases(seed=13, count=150)
     (served / "test" / "cases.json").write_text(json.dumps(cases))
+    checkpoint_cases = make_checkpoint_cases(seed=14, count=40)
+    (served / "test" / "checkpoint-cases.json").write_text(json.dumps(checkpoint_cases))
     clang = shutil.which("clang")
     if clang:
         subprocess.run([clang, "--target=wasm32", "-nostdlib", "-O2", "-Wl,--no-entry", "-Wl,--import-memory",
@@ -343,7 +442,7 @@ def test_the_package_page_passes_in_headless_chromium(package, tmp_path):
     failed = [f"{r['name']}: {r['detail']}" for r in report["results"] if not r["ok"]]
     assert failed == [], "\n".join(failed)
     names = [r["name"] for r in report["results"]]
-    assert len(names) == 14, names
+    assert len(names) == 16, names
     if clang:
         assert any(r["detail"] == "clang module linked" for r in report["results"])
 
@@ -351,6 +450,14 @@ def test_the_package_page_passes_in_headless_chromium(package, tmp_path):
     expected = [predict(instance, case) for case in cases]
     for index, (case, got, want) in enumerate(zip(cases, report["cases"], expected, strict=True)):
         assert got == want, f"case {index}: {json.dumps(case)}\n got  {got}\n want {want}"
+    # Checkpoints of the same module driven from Python (the model's Checkpointer): the same pages copied,
+    # the same outcomes, generations and bytes after every rollback.
+    instance = GuestInstance((package / "guest.wasm").read_bytes())
+    expected = [predict_checkpoints(instance, case) for case in checkpoint_cases]
+    rollbacks = sum(1 for out in expected for o in out if "same" in o)
+    assert rollbacks >= 40, rollbacks
+    for index, (case, got, want) in enumerate(zip(checkpoint_cases, report["checkpointCases"], expected, strict=True)):
+        assert got == want, f"checkpoint case {index}: {json.dumps(case)}\n got  {got}\n want {want}"
     print("figures:", json.dumps(report["figures"]))
 
 
@@ -417,7 +524,7 @@ def test_the_declarations_type_check_and_catch_misuse(package, tmp_path):
     bad = subprocess.run([tsc, *flags, str(tmp_path / "wrong-types.ts")], capture_output=True, text=True, timeout=120,
                          check=False)
     lines = {int(line.split("(")[1].split(",")[0]) for line in bad.stdout.splitlines() if "error TS" in line}
-    assert lines == {5, 6, 7, 8, 9, 10}, bad.stdout
+    assert lines == {5, 6, 7, 8, 9, 10, 11}, bad.stdout
 
 
 def test_code_9_names_its_cause_in_python_as_in_javascript(make_guest):

@@ -42,6 +42,7 @@ from ..abi.table import (
 )
 from ..core import errors
 from ..core.types import PlacementPolicy, RegionKind, Residency
+from ..runtime import layout as L
 from .layout import TIER_SPILLING
 from .module import ABI_VERSION, GuestModule, abi_fingerprint
 
@@ -75,6 +76,7 @@ JS_ERRORS: tuple[str, ...] = (
     "RegionNotFound", "StaleHandle", "OutOfBounds", "NotResident", "AllocationFailed", "Pinned", "GuestMemoryError",
     "ReadOnly",
     "PolicyViolation", "UnsupportedAllocator", "BackingStoreError", "UnsupportedEngine", "AbiMismatch",
+    "CheckpointError",
 )
 """The ``TvmError`` subclasses of ``tvm-guest.js``: Python's classes of the same name, and two of its own."""
 
@@ -145,6 +147,7 @@ def generated_block() -> str:
         f"const KIND_POLICY = [{', '.join(policies)}];",
         f"const ALLOCATORS = {js_object(allocators())};",
         f"const RESIDENCIES = {js_object(residencies())};",
+        f"const DIRTY_PAGE = {L.DIRTY_PAGE}; // bytes of a dirty-tracking (and checkpoint) page",
         f"const TIER_SPILLING = {TIER_SPILLING}; // region_residency of a region the embedder is writing out",
         f"const METRICS = [{', '.join(json.dumps(name) for name in metric_names())}];",
         f"const MULTI_MEMORY_SINCE = {json.dumps(engines_text())}; // first releases with multi-memory by default",
@@ -293,6 +296,20 @@ JS_API: list[Member] = [
     Member("TvmGuest", "clearDirty(id: number): void", "Mark every page clean (`PolicyViolation` if not tracked)."),
     Member("TvmGuest", "discard(handle: bigint, length: number | bigint): void",
            "Zero `length` bytes at the handle (`ReadOnly` for a read-only region; tracked pages turn dirty)."),
+    Member("TvmGuest", "checkpoint(regionIds: Iterable<number>): Checkpoint",
+           "Record the regions' pages changed since their previous checkpoint (the first copies all and turns dirty "
+           "tracking on), allocator state and generation, kept in this page's memory; the Python model's rules. Bytes "
+           "changed through zero-copy views are not dirty-tracked, so a checkpoint does not see them: change bytes "
+           "with `write` or the store exports. `NotResident` for a Cold region, `RangeError` for no or repeated ids."),
+    Member("TvmGuest", "rollback(checkpoint: Checkpoint): Map<number, RollbackRemap>",
+           "Put the regions back exactly as at the checkpoint (bytes and allocator state), copying only the pages "
+           "changed since. A region whose layout changed moves to a new generation (every older handle stale) and is "
+           "in the returned Map; later checkpoints of the regions are superseded, this one stays valid. All or "
+           "nothing: `ReadOnly`, `NotResident`, `AllocationFailed`, `CheckpointError` change nothing."),
+    Member("TvmGuest", "releaseCheckpoint(checkpoint: Checkpoint): void",
+           "Free a checkpoint's pages (folded into the next checkpoint of each region); a released or superseded one: "
+           "a no-op, another guest's: `CheckpointError`."),
+    Member("TvmGuest", "checkpoints(): Checkpoint[]", "The checkpoints that can still be rolled back to, oldest first."),
     Member("TvmGuest", "demoteRegion(id: number): void", "Hot -> Warm (`PolicyViolation` for a Warm or unspillable region)."),
     Member("TvmGuest", "promoteRegion(id: number): void", "Warm -> Hot (`NotResident` for a Cold region: fault it in)."),
     Member("TvmGuest", "compactRegion(id: number): void",
@@ -328,6 +345,15 @@ JS_API: list[Member] = [
     Member("TypedView", "set(index: number, value: ViewElement<T>): void", "Store element `index`."),
     Member("TypedView", "setAll(source: ArrayLike<ViewElement<T>>, offset?: number): void", "Copy elements in."),
     Member("TypedView", "toArray(): ViewArray<T>", "A copy."),
+    Member("Checkpoint", "readonly id: number", "Its number in this guest (ascending)."),
+    Member("Checkpoint", "readonly regionIds: readonly number[]", "The regions it covers, in order."),
+    Member("Checkpoint", "readonly pagesCopied: number", "Pages this checkpoint copied (4096 bytes each): its incremental cost."),
+    Member("Checkpoint", "readonly bytesCopied: number", "`pagesCopied` in bytes."),
+    Member("RollbackRemap", "readonly regionId: number", "The region the rollback moved to a new generation."),
+    Member("RollbackRemap", "readonly oldGeneration: number", "Its generation at the checkpoint."),
+    Member("RollbackRemap", "readonly newGeneration: number", "Its generation now."),
+    Member("RollbackRemap", "migrate(handle: bigint): bigint | null",
+           "A handle taken at the checkpoint under the new generation (same offset), or `null` for any other handle."),
     Member("ColdTier", "static open(guest: TvmGuest, options?: { directory?: string; budget?: number }): Promise<ColdTier>",
            "Attach a Cold tier in the Origin Private File System (a fresh directory per instance)."),
     Member("ColdTier", "spill(id: number): Promise<void>", "Write a region out (checksummed, atomically) and free its span."),
@@ -414,7 +440,8 @@ def render_dts() -> str:
     for member in JS_API:
         if not member.owner:
             parts.append(f"/** {member.doc} */\nexport declare {member.declaration};")
-    for owner, generic in (("TvmGuest", ""), ("TypedView", "<T extends ViewTypeName>"), ("ColdTier", "")):
+    for owner, generic in (("TvmGuest", ""), ("TypedView", "<T extends ViewTypeName>"), ("ColdTier", ""),
+                           ("Checkpoint", ""), ("RollbackRemap", "")):
         parts.append(f"\nexport declare class {owner}{generic} {{")
         for member in JS_API:
             if member.owner == owner:
@@ -474,7 +501,7 @@ def render_reference() -> str:
     for member in JS_API:
         if not member.owner:
             lines += [f"- `{member.declaration.removeprefix('function ')}`: {member.doc}"]
-    for owner in ("TvmGuest", "TypedView", "ColdTier"):
+    for owner in ("TvmGuest", "TypedView", "ColdTier", "Checkpoint", "RollbackRemap"):
         lines += ["", f"## `{owner}`", ""]
         lines += [f"- `{m.declaration}`: {m.doc}" for m in JS_API if m.owner == owner]
     lines += [""]

@@ -20,11 +20,12 @@
 export const ABI_VERSION = 2;
 export const ABI_FINGERPRINT = 0x3658049a;
 const ERROR_CODES = { OK: 0, NOT_FOUND: 1, STALE: 2, OUT_OF_BOUNDS: 3, NOT_RESIDENT: 4, ALLOCATION_FAILED: 5, PINNED: 6, GUEST_MEMORY: 7, READ_ONLY: 8, OTHER: 9 };
-const ERROR_CLASS_CODES = { RegionNotFound: 1, StaleHandle: 2, OutOfBounds: 3, NotResident: 4, AllocationFailed: 5, Pinned: 6, GuestMemoryError: 7, ReadOnly: 8, PolicyViolation: 9, UnsupportedAllocator: 9, BackingStoreError: 9, UnsupportedEngine: 9, AbiMismatch: 9 };
+const ERROR_CLASS_CODES = { RegionNotFound: 1, StaleHandle: 2, OutOfBounds: 3, NotResident: 4, AllocationFailed: 5, Pinned: 6, GuestMemoryError: 7, ReadOnly: 8, PolicyViolation: 9, UnsupportedAllocator: 9, BackingStoreError: 9, UnsupportedEngine: 9, AbiMismatch: 9, CheckpointError: 9 };
 const KIND_NAMES = ["HOT_HEAP", "OBJECT_ARENA", "BLOB_ARENA", "PAGE_STORE", "SCRATCH", "DEVICE_STATE", "CODE_CACHE"];
 const KIND_POLICY = [{ pinnable: true, spillable: false, warm: false }, { pinnable: false, spillable: true, warm: false }, { pinnable: false, spillable: true, warm: false }, { pinnable: false, spillable: true, warm: true }, { pinnable: false, spillable: false, warm: false }, { pinnable: true, spillable: false, warm: false }, { pinnable: true, spillable: false, warm: false }];
 const ALLOCATORS = { BUMP: 0, FREELIST: 1, BLOCKS: 1, SLAB: 2 };
 const RESIDENCIES = { HOT: 0, WARM: 1, COLD: 2 };
+const DIRTY_PAGE = 4096; // bytes of a dirty-tracking (and checkpoint) page
 const TIER_SPILLING = 4; // region_residency of a region the embedder is writing out
 const METRICS = ["allocations", "bytesAllocated", "bytesRead", "bytesWritten", "faults", "promotions", "demotions", "bytesDiscarded"];
 const MULTI_MEMORY_SINCE = "Chrome 120, Edge 120, Firefox 125, Node.js 22"; // first releases with multi-memory by default
@@ -106,6 +107,8 @@ export class BackingStoreError extends TvmError { static code = ERROR_CLASS_CODE
 export class UnsupportedEngine extends TvmError { static code = ERROR_CLASS_CODES.UnsupportedEngine; }
 /** The module was built for another ABI than this file drives. */
 export class AbiMismatch extends TvmError { static code = ERROR_CLASS_CODES.AbiMismatch; }
+/** A checkpoint cannot be used: released, superseded by a rollback, another guest's, or over a destroyed region. */
+export class CheckpointError extends TvmError { static code = ERROR_CLASS_CODES.CheckpointError; }
 
 const ERRORS_BY_CODE = new Map(
   [RegionNotFound, StaleHandle, OutOfBounds, NotResident, AllocationFailed, Pinned, GuestMemoryError, ReadOnly]
@@ -422,6 +425,376 @@ function readImportedMemories(bytes) {
   return memories;
 }
 
+// ---------------------------------------------------------------- checkpoints (tvm_wasm/core/checkpoints.py)
+/**
+ * A checkpoint of some regions (`TvmGuest.checkpoint`): pass it to `rollback` or `releaseCheckpoint`.
+ * `pagesCopied`/`bytesCopied` say what this checkpoint stored (the incremental cost); `regionIds`
+ * the regions it covers, in order. Its pages live in this page's memory (ArrayBuffers).
+ */
+export class Checkpoint {
+  constructor(id, regionIds, pagesCopied, owner) {
+    this.id = id;
+    this.regionIds = Object.freeze([...regionIds]);
+    this.pagesCopied = pagesCopied;
+    this.bytesCopied = pagesCopied * DIRTY_PAGE;
+    Object.defineProperty(this, "_owner", { value: owner, enumerable: false });
+    Object.freeze(this);
+  }
+}
+
+/**
+ * A region a rollback moved to a new generation: handles taken at the checkpoint keep their
+ * offsets (the layout is the checkpoint's) under `newGeneration`; every other handle is stale.
+ */
+export class RollbackRemap {
+  constructor(regionId, oldGeneration, newGeneration) {
+    this.regionId = regionId;
+    this.oldGeneration = oldGeneration;
+    this.newGeneration = newGeneration;
+    Object.freeze(this);
+  }
+
+  /** The handle's new form, or `null` if it was not taken from this region at the checkpoint. */
+  migrate(handle) {
+    const { regionId: id, generation, offset } = unpackHandle(handle);
+    if (id !== this.regionId || generation !== this.oldGeneration) return null;
+    return packHandle(id, this.newGeneration, offset);
+  }
+}
+
+const NO_PAGES = new Uint32Array(0);
+const pageCount = (capacity) => Math.ceil(capacity / DIRTY_PAGE);
+const allPages = (capacity) => Uint32Array.from({ length: pageCount(capacity) }, (_, i) => i);
+
+/** The sorted union of sorted page lists (no repeats). */
+function unionPages(...lists) {
+  const present = lists.filter((list) => list.length);
+  if (present.length === 0) return NO_PAGES;
+  if (present.length === 1) return Uint32Array.from(new Set(present[0]));
+  const merged = new Uint32Array(present.reduce((n, list) => n + list.length, 0));
+  let at = 0;
+  for (const list of present) { merged.set(list, at); at += list.length; }
+  merged.sort();
+  let kept = 0;
+  for (let i = 0; i < merged.length; i++) if (i === 0 || merged[i] !== merged[i - 1]) merged[kept++] = merged[i];
+  return merged.slice(0, kept);
+}
+
+/** Row of `page` in the sorted `pages`, or -1. */
+function rowOf(pages, page) {
+  let low = 0;
+  let high = pages.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (pages[mid] < page) low = mid + 1; else high = mid;
+  }
+  return low < pages.length && pages[low] === page ? low : -1;
+}
+
+/** `pages` of `bytes` copied into one new buffer, DIRTY_PAGE bytes a row (a partial last page zero-padded). */
+function gatherPages(bytes, pages) {
+  const data = new Uint8Array(pages.length * DIRTY_PAGE);
+  if (pages.length === pageCount(bytes.length) && bytes.length % DIRTY_PAGE === 0) {
+    data.set(bytes); // every page: one straight copy
+    return data;
+  }
+  for (let row = 0; row < pages.length; row++) {
+    const start = pages[row] * DIRTY_PAGE;
+    data.set(bytes.subarray(start, Math.min(start + DIRTY_PAGE, bytes.length)), row * DIRTY_PAGE);
+  }
+  return data;
+}
+
+/**
+ * The checkpoints of one `TvmGuest`, with the Python model's rules (`Checkpointer`): per region a
+ * chain of entries, the first full and each later one holding the pages changed since the one
+ * before it (from the module's dirty bitmap), the allocator state (`save_layout`) and generation.
+ */
+class Checkpoints {
+  constructor(guest) {
+    this.g = guest;
+    this.chains = new Map(); // region id -> {id, capacity, entries: [{checkpointId, pages, data, full, generation, layout}], pending}
+    this.live = new Map(); // checkpoint id -> Checkpoint
+    this.nextId = 1;
+    this.foreignClears = false; // a linked module imports tvm.clear_dirty: dirty bits may be cleared behind our back
+  }
+
+  // -- what the module tells us
+  _region(id) {
+    if (typeof id !== "number" || !Number.isInteger(id)) {
+      throw new TypeError(`region ids must be integers, not ${id === null ? "null" : typeof id}`);
+    }
+    if (!(id > 0 && id <= U16_MAX)) throw new RegionNotFound("no such region", { regionId: id });
+    const info = this.g.regionInfo(id); // RegionNotFound when destroyed
+    const chain = this.chains.get(id);
+    if (chain && chain.capacity !== info.capacity) this.forget(id); // another region under a reused id
+    return info;
+  }
+
+  _tracksDirty(id) {
+    const found = this.g.exports.next_dirty_page(id, -1);
+    if (found === -2n) { this.g.lastError(); return false; } // 9: untracked; read here, leave nothing behind
+    return true;
+  }
+
+  _dirtyPages(info) {
+    return this.foreignClears ? allPages(info.capacity) : Uint32Array.from(this.g.dirtyPages(info.id));
+  }
+
+  _clearDirty(id) {
+    const code = this.g.exports.clear_dirty(id);
+    if (code !== 0) throw this.g._fail(code, "clear_dirty refused", { regionId: id });
+  }
+
+  _startTracking(id) { this.g._set("track_dirty", "track_dirty", id, true); }
+
+  /** The region's bytes as they are, to read a checkpoint from (no write: straight from the pool). */
+  _source(info) {
+    if (info.residency === Residency.COLD) {
+      throw new NotResident(`the region is Cold: its bytes are with the Cold tier; await its ColdTier.fault(${info.id}) first`,
+        { regionId: info.id });
+    }
+    return new Uint8Array(this.g.poolMemory(info.pool).buffer, info.base, info.capacity);
+  }
+
+  /** Run `fn(ptr)` with `length` bytes of guest memory staged at 0 (their bytes are put back afterwards). */
+  _staged(length, fn) {
+    const memory = this.g.memory;
+    if (memory.buffer.byteLength < length) memory.grow(Math.ceil((length - memory.buffer.byteLength) / 65536));
+    const kept = new Uint8Array(memory.buffer, 0, length).slice();
+    try {
+      return fn(new Uint8Array(memory.buffer, 0, length));
+    } finally {
+      new Uint8Array(memory.buffer, 0, length).set(kept);
+    }
+  }
+
+  _layout(id) {
+    const x = this.g.exports;
+    const length = x.layout_size(id);
+    if (length === -1) throw this.g._fail(x.last_error(), "layout_size failed", { regionId: id });
+    return this._staged(length, (bytes) => {
+      const code = x.save_layout(id, 0);
+      if (code !== 0) throw this.g._fail(code, "save_layout failed", { regionId: id });
+      return bytes.slice();
+    });
+  }
+
+  _restoreLayout(id, layout) {
+    this._staged(layout.length, (bytes) => {
+      bytes.set(layout);
+      const code = this.g.exports.load_layout(id, 0);
+      if (code !== 0) throw this.g._fail(code, "load_layout failed", { regionId: id });
+    });
+  }
+
+  // -- checkpoint
+  checkpoint(regionIds) {
+    if (typeof regionIds === "number" || typeof regionIds === "string" || regionIds === null
+        || typeof regionIds !== "object" || typeof regionIds[Symbol.iterator] !== "function") {
+      throw new TypeError("regionIds must be an array of region ids, e.g. [3] for one region");
+    }
+    const ids = [...regionIds];
+    if (ids.length === 0) throw new RangeError("a checkpoint needs at least one region id");
+    if (new Set(ids).size !== ids.length) throw new RangeError(`region ids repeat: ${ids.join(", ")}`);
+    const infos = ids.map((id) => this._region(id));
+    const plans = infos.map((info) => {
+      this._source(info); // NotResident before anything is copied
+      const [pages, full] = this._pagesToCopy(info);
+      return { info, pages, full, data: null, layout: this._layout(info.id) };
+    });
+    for (const plan of plans) plan.data = gatherPages(this._source(plan.info), plan.pages);
+    const checkpointId = this.nextId++;
+    let copied = 0;
+    for (const { info, pages, full, data, layout } of plans) {
+      let chain = this.chains.get(info.id);
+      if (!chain) this.chains.set(info.id, chain = { id: info.id, capacity: info.capacity, entries: [], pending: null });
+      chain.entries.push({ checkpointId, pages, data, full, generation: info.generation, layout });
+      chain.pending = NO_PAGES;
+      if (this._tracksDirty(info.id)) this._clearDirty(info.id); else this._startTracking(info.id);
+      copied += pages.length;
+    }
+    const checkpoint = new Checkpoint(checkpointId, ids, copied, this);
+    this.live.set(checkpointId, checkpoint);
+    return checkpoint;
+  }
+
+  _pagesToCopy(info) {
+    const chain = this.chains.get(info.id);
+    if (!chain || !chain.entries.length || chain.pending === null || !this._tracksDirty(info.id)) {
+      return [allPages(info.capacity), true];
+    }
+    const pages = unionPages(this._dirtyPages(info), chain.pending);
+    return [pages, pages.length === pageCount(info.capacity)];
+  }
+
+  // -- rollback
+  rollback(checkpoint) {
+    this._checkLive(checkpoint);
+    const plans = [];
+    for (const id of checkpoint.regionIds) {
+      const chain = this.chains.get(id);
+      let info = null;
+      try { info = this.g.regionInfo(id); } catch (error) { if (!(error instanceof RegionNotFound)) throw error; }
+      if (!chain || !info || info.capacity !== chain.capacity) {
+        throw new CheckpointError("the region was destroyed after the checkpoint", { regionId: id });
+      }
+      const index = chain.entries.findIndex((e) => e.checkpointId === checkpoint.id);
+      const entry = chain.entries[index];
+      const restore = this._pagesToRestore(info, chain, index);
+      const layoutChanged = !sameBytes(this._layout(id), entry.layout);
+      const newLayout = layoutChanged || info.generation !== entry.generation;
+      if (this.g.isReadOnly(id) && (restore.length || newLayout)) {
+        throw new ReadOnly("rollback would change a read-only region", { regionId: id, generation: info.generation });
+      }
+      if (newLayout && info.generation >= U16_MAX) {
+        throw new AllocationFailed(`rollback needs a new generation (the layout changed since the checkpoint) and the region is at ${U16_MAX}, the last one`,
+          { regionId: id, generation: info.generation });
+      }
+      plans.push({ info, chain, index, restore, newLayout, layoutChanged });
+    }
+    const images = plans.map(({ chain, index, restore }) => this._image(chain, index, restore));
+    for (const { info } of plans) this._source(info); // every region resident before anything changes
+    const remaps = new Map();
+    plans.forEach(({ info, chain, index, restore, newLayout, layoutChanged }, k) => {
+      const entry = chain.entries[index];
+      const id = info.id;
+      // Written through handle_address (regionBytes): the module counts the bytes as written (zeroed when freed).
+      const bytes = this.g.regionBytes(id);
+      for (const { page, data, row } of images[k]) {
+        const start = page * DIRTY_PAGE;
+        const length = Math.min(DIRTY_PAGE, bytes.length - start);
+        bytes.set(data.subarray(row * DIRTY_PAGE, row * DIRTY_PAGE + length), start);
+      }
+      if (layoutChanged) this._restoreLayout(id, entry.layout);
+      if (newLayout) {
+        const code = this.g.exports.renew_generation(id);
+        if (code !== 0) throw this.g._fail(code, "renew_generation failed", { regionId: id });
+        const generation = this.g.regionInfo(id).generation;
+        remaps.set(id, new RollbackRemap(id, entry.generation, generation));
+        entry.generation = generation;
+      }
+      if (this._tracksDirty(id)) this._clearDirty(id); else this._startTracking(id);
+      chain.pending = NO_PAGES;
+    });
+    this.g._epoch++;
+    const superseded = new Set();
+    for (const { chain, index } of plans) {
+      for (const entry of chain.entries.slice(index + 1)) superseded.add(entry.checkpointId);
+      chain.entries.length = index + 1;
+    }
+    for (const checkpointId of [...superseded].sort((a, b) => a - b)) {
+      const gone = this.live.get(checkpointId);
+      this.live.delete(checkpointId);
+      if (gone) this._retire(gone);
+    }
+    return remaps;
+  }
+
+  _pagesToRestore(info, chain, index) {
+    const later = chain.entries.slice(index + 1);
+    if (chain.pending === null || !this._tracksDirty(info.id) || later.some((e) => e.full)) return allPages(info.capacity);
+    return unionPages(this._dirtyPages(info), chain.pending, ...later.map((e) => e.pages));
+  }
+
+  /** Where each restored page's bytes at entry `index` are: [{page, data, row}], newest entry first. */
+  _image(chain, index, restore) {
+    const pieces = [];
+    for (const page of restore) {
+      let found = null;
+      for (let i = index; i >= 0 && !found; i--) {
+        const entry = chain.entries[i];
+        const row = rowOf(entry.pages, page);
+        if (row >= 0) found = { page, data: entry.data, row };
+      }
+      if (!found) throw new CheckpointError(`page ${page} is in no stored checkpoint`, { regionId: chain.id });
+      pieces.push(found);
+    }
+    return pieces;
+  }
+
+  // -- release
+  release(checkpoint) {
+    if (!(checkpoint instanceof Checkpoint) || checkpoint._owner !== this) {
+      throw new CheckpointError("not a checkpoint of this guest");
+    }
+    const live = this.live.get(checkpoint.id);
+    if (live) { this.live.delete(checkpoint.id); this._retire(live); }
+  }
+
+  _retire(checkpoint) {
+    for (const id of checkpoint.regionIds) this._dropEntry(id, checkpoint.id);
+  }
+
+  _dropEntry(id, checkpointId) {
+    const chain = this.chains.get(id);
+    if (!chain) return;
+    const index = chain.entries.findIndex((e) => e.checkpointId === checkpointId);
+    if (index < 0) return;
+    const entry = chain.entries[index];
+    if (index + 1 < chain.entries.length) {
+      this._fold(entry, chain.entries[index + 1], chain);
+    } else if (index === 0) {
+      this.chains.delete(id); // no checkpoint left: the next one copies every page
+    } else {
+      chain.pending = entry.full || chain.pending === null ? null : unionPages(chain.pending, entry.pages);
+    }
+    chain.entries.splice(index, 1);
+  }
+
+  /** `newer` holds the pages changed since `older`: give it `older`'s other pages too. */
+  _fold(older, newer, chain) {
+    if (newer.full) return;
+    const pages = unionPages(older.pages, newer.pages);
+    const data = new Uint8Array(pages.length * DIRTY_PAGE);
+    for (const entry of [older, newer]) { // newer last: its bytes win
+      for (let row = 0; row < entry.pages.length; row++) {
+        data.set(entry.data.subarray(row * DIRTY_PAGE, (row + 1) * DIRTY_PAGE), rowOf(pages, entry.pages[row]) * DIRTY_PAGE);
+      }
+    }
+    newer.pages = pages;
+    newer.data = data;
+    newer.full = older.full || pages.length === pageCount(chain.capacity);
+  }
+
+  // -- what the guest tells us
+  /** Region `id` was destroyed: its checkpoints can no longer be rolled back (they are released). */
+  forget(id) {
+    const chain = this.chains.get(id);
+    if (!chain) return;
+    for (const entry of [...chain.entries]) {
+      const live = this.live.get(entry.checkpointId);
+      if (live) { this.live.delete(entry.checkpointId); this._retire(live); }
+    }
+    this.chains.delete(id);
+  }
+
+  /** The dirty pages of `id` no longer say everything that changed: its next checkpoint copies all. */
+  lostTrack(id) {
+    const chain = this.chains.get(id);
+    if (chain) chain.pending = null;
+  }
+
+  _checkLive(checkpoint) {
+    if (!(checkpoint instanceof Checkpoint)) {
+      throw new TypeError(`expected a Checkpoint, not ${checkpoint === null ? "null" : typeof checkpoint}`);
+    }
+    if (checkpoint._owner !== this) throw new CheckpointError("not a checkpoint of this guest");
+    if (!this.live.has(checkpoint.id)) {
+      throw new CheckpointError(`checkpoint ${checkpoint.id} was released or superseded by a rollback to an earlier checkpoint`);
+    }
+  }
+
+  /** The checkpoints that can still be rolled back to, oldest first. */
+  liveCheckpoints() { return [...this.live.keys()].sort((a, b) => a - b).map((id) => this.live.get(id)); }
+}
+
+function sameBytes(a, b) {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 // ---------------------------------------------------------------- the guest
 export class TvmGuest {
   constructor(module, instance) {
@@ -432,6 +805,7 @@ export class TvmGuest {
     this._poolBytes = Array.from({ length: this.pools }, (_, pool) => this.poolMemory(pool).buffer.byteLength);
     this._growListeners = new Set();
     this._epoch = 0; // bumped whenever a handle may have gone stale or bytes moved
+    this._checkpoints = new Checkpoints(this);
   }
 
   /** The default memory: spliced user code's plain loads, and `tvm.memory` / `env.memory` of linked modules. */
@@ -562,6 +936,7 @@ export class TvmGuest {
     const cold = this._regionTier(region) === Residency.COLD;
     this._op("destroyRegion", "destroy_region", region);
     this._epoch++;
+    this._checkpoints.forget(region);
     if (cold && this.coldTier) this.coldTier._forget(region);
   }
 
@@ -593,7 +968,10 @@ export class TvmGuest {
   }
 
   /** Start (all pages clean) or stop dirty-page tracking (4096-byte pages, marked in wasm by every store path). */
-  trackDirty(id, enabled = true) { this._set("trackDirty", "track_dirty", id, enabled); }
+  trackDirty(id, enabled = true) {
+    this._set("trackDirty", "track_dirty", id, enabled);
+    if (!enabled) this._checkpoints.lostTrack(regionId(id));
+  }
 
   /** Ascending indices of the pages changed since tracking began or the last `clearDirty`. */
   dirtyPages(id) {
@@ -614,7 +992,31 @@ export class TvmGuest {
   clearDirty(id) {
     this._op("clearDirty", "clear_dirty", id, (region) => new PolicyViolation(
       "clearDirty: dirty tracking is off for this region (trackDirty first)", { regionId: region }));
+    this._checkpoints.lostTrack(regionId(id)); // the bits checkpoints rely on are gone: the next one copies all
   }
+
+  // ---------------------------------------------------------------- checkpoints (pages kept here, in ArrayBuffers)
+  /**
+   * Record the regions' pages changed since their previous checkpoint (the first copies all and turns
+   * dirty tracking on), allocator state and generation: the Python model's rules. `NotResident` for a
+   * Cold region (fault it in first), `RegionNotFound`, `RangeError` for no ids or repeated ids.
+   */
+  checkpoint(regionIds) { return this._checkpoints.checkpoint(regionIds); }
+
+  /**
+   * Put the checkpoint's regions back exactly as they were (bytes and allocator state), copying only
+   * the pages changed since. A region whose layout changed moves to a new generation (every older
+   * handle stale); the returned Map (region id -> `RollbackRemap`) migrates handles taken at the
+   * checkpoint. Later checkpoints of these regions are superseded (`CheckpointError` when used); this
+   * one stays valid. All or nothing: `ReadOnly`, `NotResident`, `AllocationFailed` change nothing.
+   */
+  rollback(checkpoint) { return this._checkpoints.rollback(checkpoint); }
+
+  /** Free a checkpoint's pages (folded into the next checkpoint of each region); released twice: a no-op. */
+  releaseCheckpoint(checkpoint) { this._checkpoints.release(checkpoint); }
+
+  /** The checkpoints that can still be rolled back to, oldest first. */
+  checkpoints() { return this._checkpoints.liveCheckpoints(); }
 
   /** Hot -> Warm (an LRU hint). Colder is `ColdTier.spill`. */
   demoteRegion(id) {
@@ -812,6 +1214,9 @@ export class TvmGuest {
     const module = bytes ? await compile(bytes) : source;
     const env = { ...(imports.env ?? {}) };
     const wanted = WebAssembly.Module.imports(module);
+    if (wanted.some((i) => i.module === "tvm" && i.name === "clear_dirty")) {
+      this._checkpoints.foreignClears = true; // it may clear the bits checkpoints rely on: they copy every page
+    }
     const memories = bytes ? readImportedMemories(bytes) : [];
     for (const memory of memories) {
       const label = `${memory.module}.${memory.name}`;

@@ -1,5 +1,5 @@
 // Type-checked against the generated tvm-guest.d.ts by tests/guest/test_web_package.py (tsc --strict).
-import { instantiate, RegionKind, Allocator, ColdTier, TvmError, StaleHandle, TypedView, isSupported } from "./pkg/tvm-guest.js";
+import { instantiate, RegionKind, Allocator, ColdTier, TvmError, StaleHandle, TypedView, isSupported, Checkpoint, CheckpointError, RollbackRemap } from "./pkg/tvm-guest.js";
 
 async function main(): Promise<number> {
   const support = isSupported();
@@ -22,6 +22,12 @@ async function main(): Promise<number> {
   const cold = await ColdTier.open(g, { budget: 1 << 20 });
   await cold.spill(r);
   await cold.fault(r);
+  const cp: Checkpoint = g.checkpoint([r]);
+  const copied: number = cp.pagesCopied + cp.bytesCopied + cp.regionIds[0];
+  const remaps: Map<number, RollbackRemap> = g.rollback(cp);
+  const moved: bigint | null = remaps.get(r)?.migrate(h) ?? null;
+  g.releaseCheckpoint(g.checkpoints()[0]);
+  try { g.rollback(cp); } catch (e) { if (e instanceof CheckpointError && e.code === 9) return copied + Number(moved); }
   try { g.read(h, 4); } catch (e) { if (e instanceof StaleHandle && e.code === 2 && e.regionId !== undefined) return 1; if (e instanceof TvmError) return e.code; }
   return x + Number(y) + arr[0] + info.capacity + m.faults + n + Number(hh);
 }

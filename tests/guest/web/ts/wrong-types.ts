@@ -8,5 +8,6 @@ export async function wrong(): Promise<void> {
   const element: bigint = g.view(0n, "f64", 1).get(0); // f64 elements are numbers
   g.write(0n, [1, 2, 3]); // an Array is not bytes
   g.exports.alloc_aligned(1, 8); // three parameters
+  g.rollback(g.checkpoint([1]).id); // a rollback takes the Checkpoint, not its number
   console.log(id, handle, view, element);
 }

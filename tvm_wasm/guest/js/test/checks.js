@@ -2,7 +2,7 @@
 // property run of cases generated (and predicted) by the Python model, and the figures.
 // Runs against ../tvm-guest.js and ../guest.wasm (built with --pools 3 --browser).
 //
-// runPackageChecks(tvm, {cases, clangBytes}) -> {results: [{name, ok, detail}], cases, figures}
+// runPackageChecks(tvm, {cases, clangBytes, checkpointCases}) -> {results: [{name, ok, detail}], cases, checkpointCases, figures}
 
 const DIV = [0, 97, 115, 109, 1, 0, 0, 0, 1, 7, 1, 96, 2, 127, 127, 1, 127, 3, 2, 1, 0, 7, 7, 1, 3, 100, 105, 118, 0, 0, 10,
   9, 1, 7, 0, 32, 0, 32, 1, 109, 11];
@@ -13,12 +13,16 @@ const ENV_MEMORY = [0, 97, 115, 109, 1, 0, 0, 0, 1, 15, 3, 96, 2, 127, 127, 0, 9
   112, 101, 101, 107, 0, 1, 5, 112, 97, 103, 101, 115, 0, 2, 10, 24, 3, 9, 0, 32, 0, 32, 1, 54, 2, 0, 11, 7, 0, 32, 0, 40,
   2, 0, 11, 4, 0, 63, 0, 11];
 const SHARED_MEMORY = [0, 97, 115, 109, 1, 0, 0, 0, 2, 16, 1, 3, 101, 110, 118, 6, 109, 101, 109, 111, 114, 121, 2, 3, 1, 2];
+// (import "tvm" "clear_dirty" ...) clear(id): a user module that can clear the dirty bits checkpoints rely on
+const CLEARS_DIRTY = [0, 97, 115, 109, 1, 0, 0, 0, 1, 6, 1, 96, 1, 127, 1, 127, 2, 19, 1, 3, 116, 118, 109, 11, 99, 108,
+  101, 97, 114, 95, 100, 105, 114, 116, 121, 0, 0, 3, 2, 1, 0, 7, 9, 1, 5, 99, 108, 101, 97, 114, 0, 1, 10, 8, 1, 6, 0,
+  32, 0, 16, 0, 11];
 const SMALL_MAX = [0, 97, 115, 109, 1, 0, 0, 0, 2, 16, 1, 3, 101, 110, 118, 6, 109, 101, 109, 111, 114, 121, 2, 1, 1, 1];
 
 const GiB4 = 2 ** 32;
 const PAGE = 65536;
 
-export async function runPackageChecks(tvm, { cases = null, clangBytes = null } = {}) {
+export async function runPackageChecks(tvm, { cases = null, clangBytes = null, checkpointCases = null } = {}) {
   const { instantiate, RegionKind, Allocator, Residency, TvmError, ColdTier } = tvm;
   const results = [];
   const figures = {};
@@ -331,6 +335,169 @@ export async function runPackageChecks(tvm, { cases = null, clangBytes = null } 
     return `${flipped} | ${torn.message}`;
   });
 
+  // ---------------------------------------------------------------- checkpoints and rollback
+  await check("checkpoints: incremental pages, exact bytes and layout, generations, typed errors", async () => {
+    const { Checkpoint, CheckpointError, StaleHandle, ReadOnly, NotResident, RegionNotFound } = tvm;
+    const P = 4096;
+    const r = g.createRegion(RegionKind.BLOB_ARENA, 16 * P + 100); // 17 pages, the last one partial
+    const at = (offset) => tvm.packHandle(r, g.regionInfo(r).generation, offset);
+    const bytes = () => g.read(at(0), 16 * P + 100);
+    const same = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
+    const block = g.alloc(r, 3 * P, { align: 16 });
+    g.write(block, new Uint8Array(3 * P).map((_, i) => (i * 7) & 0xff));
+    g.write(at(16 * P + 90), new Uint8Array([9, 9, 9])); // the partial page
+    const first = g.checkpoint([r]);
+    assert(first instanceof Checkpoint && first.pagesCopied === 17 && first.bytesCopied === 17 * P, `first ${first.pagesCopied}`);
+    const atFirst = bytes();
+    const usedAtFirst = g.regionInfo(r).used;
+    g.write(at(5 * P + 1), new Uint8Array([1, 2, 3]));
+    g.write(at(16 * P + 99), new Uint8Array([7]));
+    const second = g.checkpoint([r]);
+    assert(second.pagesCopied === 2, `only the two dirty pages: ${second.pagesCopied}`);
+    const atSecond = bytes();
+    g.write(at(0), new Uint8Array(P).fill(0xee));
+    // Roll back to the second, then the first: exact bytes, the first stays valid, the second is superseded.
+    assert(g.rollback(second).size === 0 && same(bytes(), atSecond), "back at the second");
+    assert(g.rollback(first).size === 0 && same(bytes(), atFirst), "back at the first");
+    const superseded = throws(CheckpointError, () => g.rollback(second), "a superseded checkpoint");
+    assert(superseded.code === 9 && /superseded/.test(superseded.message), superseded.message);
+    g.releaseCheckpoint(second); // a no-op
+    assert(g.checkpoints().length === 1 && g.checkpoints()[0] === first, "one live checkpoint");
+    // The layout changed (an alloc): a new generation; handles taken at the checkpoint migrate, later ones do not.
+    const generation = g.regionInfo(r).generation;
+    const later = g.alloc(r, 64);
+    g.write(later, new Uint8Array(64).fill(5));
+    const remaps = g.rollback(first);
+    const remap = remaps.get(r);
+    assert(remaps.size === 1 && remap.oldGeneration === generation && remap.newGeneration === generation + 1, "remap");
+    throws(StaleHandle, () => g.read(block, 4), "a handle from before the rollback is stale");
+    throws(StaleHandle, () => g.read(later, 4), "a block the restored layout does not have");
+    assert(remap.migrate(later) === tvm.packHandle(r, generation + 1, tvm.unpackHandle(later).offset), "same offset");
+    assert(same(g.read(remap.migrate(block), 3 * P), atFirst.subarray(tvm.unpackHandle(block).offset, tvm.unpackHandle(block).offset + 3 * P)), "migrated");
+    assert(g.regionInfo(r).used === usedAtFirst && same(bytes(), atFirst), "layout and bytes restored");
+    assert(tvm.unpackHandle(g.alloc(r, 64)).offset === tvm.unpackHandle(later).offset, "the next alloc lands where it did");
+    g.rollback(first);
+    // Release folds: a chain of three, the middle released, both ends still exact.
+    const c1 = g.checkpoint([r]);
+    const b1 = bytes();
+    g.write(at(2 * P), new Uint8Array([1]));
+    const c2 = g.checkpoint([r]);
+    g.write(at(9 * P), new Uint8Array([2]));
+    const c3 = g.checkpoint([r]);
+    const b3 = bytes();
+    g.write(at(2 * P), new Uint8Array([3]));
+    g.write(at(9 * P), new Uint8Array([4]));
+    g.releaseCheckpoint(c2);
+    throws(CheckpointError, () => g.rollback(c2), "a released checkpoint");
+    assert(same((g.rollback(c3), bytes()), b3) && same((g.rollback(c1), bytes()), b1), "exact after a release");
+    // A caller's clearDirty loses track: the next checkpoint copies every page.
+    g.write(at(P), new Uint8Array([6]));
+    g.clearDirty(r);
+    assert(g.checkpoint([r]).pagesCopied === 17, "clearDirty: a full copy");
+    // Read-only: a rollback that would change the region throws ReadOnly and changes nothing.
+    const c4 = g.checkpoint([r]);
+    g.write(at(3 * P), new Uint8Array([8]));
+    const written = bytes();
+    g.protect(r);
+    const refused = throws(ReadOnly, () => g.rollback(c4), "rollback of a read-only region");
+    assert(refused.code === 8 && same(bytes(), written) && g.checkpoints().includes(c4), "nothing changed");
+    g.protect(r, false);
+    g.rollback(c4);
+    // Cold: NotResident for checkpoint and rollback (nothing changes); after fault-in both work.
+    const cold = await ColdTier.open(g, { directory: "tvm-cold-checkpoints" });
+    g.write(at(4 * P), new Uint8Array([1]));
+    const beforeSpill = bytes();
+    await cold.spill(r);
+    throws(NotResident, () => g.checkpoint([r]), "checkpoint of a Cold region");
+    throws(NotResident, () => g.rollback(c4), "rollback of a Cold region");
+    await cold.fault(r);
+    assert(same(bytes(), beforeSpill), "untouched while Cold");
+    g.rollback(c4);
+    const c5 = g.checkpoint([r]);
+    const atFive = bytes();
+    g.write(at(4 * P), new Uint8Array([2]));
+    g.rollback(c5);
+    assert(same(bytes(), atFive), "exact after a spill and fault-in");
+    // Arguments and ownership.
+    throws(RangeError, () => g.checkpoint([]), "no ids");
+    throws(RangeError, () => g.checkpoint([r, r]), "repeated ids");
+    throws(TypeError, () => g.checkpoint(r), "one id, not a list");
+    throws(RegionNotFound, () => g.checkpoint([65000]), "no such region");
+    throws(TypeError, () => g.rollback({ id: first.id, regionIds: [r] }), "not a Checkpoint");
+    const other = await instantiate();
+    const foreign = other.checkpoint([other.createRegion(RegionKind.BLOB_ARENA, 64)]);
+    throws(CheckpointError, () => g.rollback(foreign), "another guest's checkpoint");
+    throws(CheckpointError, () => g.releaseCheckpoint(foreign), "release of another guest's checkpoint");
+    // A linked module that imports clear_dirty may clear the bits behind the checkpoints' back: every page is copied.
+    const o = foreign.regionIds[0];
+    other.write(tvm.packHandle(o, 1, 0), new Uint8Array([1]));
+    assert(other.checkpoint([o]).pagesCopied === 1, "one page");
+    const clearer = await other.link(new Uint8Array(CLEARS_DIRTY));
+    other.write(tvm.packHandle(o, 1, 0), new Uint8Array([2]));
+    const atClear = other.read(tvm.packHandle(o, 1, 0), 64);
+    const beforeClear = other.checkpoint([o]);
+    other.write(tvm.packHandle(o, 1, 0), new Uint8Array([3]));
+    assert(clearer.exports.clear(o) === 0 && other.dirtyPages(o).length === 0, "the linked module cleared the bits");
+    other.rollback(beforeClear);
+    assert(other.read(tvm.packHandle(o, 1, 0), 64).every((b, i) => b === atClear[i]), "restored although the bits were cleared");
+    // Figures: 8 MiB, 1% of its pages dirtied through write, against a full copy of the same bytes.
+    const big = g.createRegion(RegionKind.BLOB_ARENA, 8 << 20);
+    const bigAt = (offset) => tvm.packHandle(big, 1, offset);
+    g.write(bigAt(0), new Uint8Array(8 << 20).map((_, i) => i & 0xff));
+    t0 = performance.now();
+    const full = g.checkpoint([big]);
+    figures.checkpointFullMs = performance.now() - t0;
+    const pages = (8 << 20) / P;
+    const median = (values) => values.sort((a, b) => a - b)[values.length >> 1];
+    const times = [];
+    let delta = null;
+    for (let round = 0; round < 9; round++) { // the median of 9 rounds (the first ones include compiling the code)
+      for (let k = 0; k < pages / 100; k++) g.write(bigAt(((k * 97 + round) % pages) * P + 5), new Uint8Array([k & 0xff, round]));
+      t0 = performance.now();
+      const next = g.checkpoint([big]);
+      times.push(performance.now() - t0);
+      if (delta) g.releaseCheckpoint(delta);
+      delta = next;
+    }
+    figures.checkpointOnePercentMs = median(times);
+    t0 = performance.now();
+    const copy = g.regionBytes(big).slice();
+    figures.fullCopyMs = performance.now() - t0;
+    times.length = 0;
+    for (let round = 0; round < 9; round++) {
+      for (let k = 0; k < pages / 100; k++) g.write(bigAt(((k * 89 + round) % pages) * P + 9), new Uint8Array([7]));
+      t0 = performance.now();
+      g.rollback(delta);
+      times.push(performance.now() - t0);
+    }
+    figures.rollbackOnePercentMs = median(times);
+    assert(delta.pagesCopied === Math.ceil(pages / 100) && same(g.regionBytes(big), copy), `1%: ${delta.pagesCopied} pages`);
+    g.rollback(full);
+    assert(g.regionBytes(big).every((b, i) => b === (i & 0xff)), "back at the full checkpoint");
+    g.destroyRegion(big);
+    g.destroyRegion(r);
+    const gone = throws(CheckpointError, () => g.rollback(first), "its region was destroyed");
+    assert(g.checkpoints().length === 0, "a destroyed region's checkpoints are released");
+    return `${gone.name}: ${gone.message}`;
+  });
+
+  // ---------------------------------------------------------------- checkpoint cases from the Python driver
+  const checkpointResults = [];
+  if (checkpointCases) {
+    await check("checkpoint cases: exact bytes after each rollback (compared with the Python driver by the test)", async () => {
+      const fresh = await instantiate();
+      let rollbacks = 0;
+      for (const c of checkpointCases) {
+        const out = runCheckpointCase(tvm, fresh, c);
+        rollbacks += out.filter((o) => "same" in o).length;
+        const wrong = out.findIndex((o) => o.same === false);
+        assert(wrong < 0, `case ${checkpointResults.length} op ${wrong}: bytes differ from those read at the checkpoint`);
+        checkpointResults.push(out);
+      }
+      return `${checkpointCases.length} cases, ${rollbacks} rollbacks`;
+    });
+  }
+
   // ---------------------------------------------------------------- property cases from the Python model
   const caseResults = [];
   if (cases) {
@@ -362,7 +529,7 @@ export async function runPackageChecks(tvm, { cases = null, clangBytes = null } 
     g.destroyRegion(r);
   });
 
-  return { results, cases: caseResults, figures };
+  return { results, cases: caseResults, checkpointCases: checkpointResults, figures };
 }
 
 // One generated case: a sequence of operations; the outcome of each is recorded.
@@ -451,6 +618,68 @@ async function runCase(tvm, g, c, cold) {
     if (id) {
       try { g.destroyRegion(id); } catch { /* destroyed by the case */ }
     }
+  }
+  return out;
+}
+
+// One generated checkpoint case: every rollback compares the region's bytes with a copy read (through
+// `read`, not the checkpoint) when its checkpoint was taken; outcomes are compared with the Python driver.
+function runCheckpointCase(tvm, g, c) {
+  const out = [];
+  const ids = [];
+  const checkpoints = []; // [{checkpoint, copies: Map(id -> bytes)}]
+  const hash = (bytes) => { let h = 0; for (const b of bytes) h = (Math.imul(h, 31) + b) >>> 0; return h; };
+  const whole = (id) => g.read(tvm.packHandle(id, g.regionInfo(id).generation, 0), g.regionInfo(id).capacity);
+  for (const op of c.ops) {
+    const id = op.region === undefined ? 0 : ids[op.region];
+    try {
+      if (op.op === "create") {
+        ids.push(g.createRegion(tvm.RegionKind.BLOB_ARENA, op.capacity));
+        out.push({ id: ids[ids.length - 1] });
+      } else if (op.op === "write") {
+        const data = new Uint8Array(op.length).map((_, i) => (i * 131 + op.seed) & 0xff);
+        g.write(tvm.packHandle(id, g.regionInfo(id).generation, op.offset), data);
+        out.push({ ok: true });
+      } else if (op.op === "alloc") {
+        out.push({ offset: tvm.unpackHandle(g.alloc(id, op.size, { align: 8 })).offset });
+      } else if (op.op === "checkpoint") {
+        const regions = op.regions.map((k) => ids[k]);
+        const checkpoint = g.checkpoint(regions);
+        checkpoints.push({ checkpoint, copies: new Map(regions.map((r) => [r, whole(r)])) });
+        out.push({ pages: checkpoint.pagesCopied });
+      } else if (op.op === "rollback" || op.op === "release") {
+        const entry = checkpoints[op.checkpoint];
+        if (op.op === "release") {
+          g.releaseCheckpoint(entry.checkpoint);
+          out.push({ released: true });
+        } else {
+          const remaps = g.rollback(entry.checkpoint);
+          let same = true;
+          for (const [r, copy] of entry.copies) {
+            const now = whole(r);
+            same = same && now.length === copy.length && now.every((b, i) => b === copy[i]);
+          }
+          const generations = Object.fromEntries([...remaps].map(([r, m]) => [r, [m.oldGeneration, m.newGeneration]]));
+          out.push({ same, generations, hashes: [...entry.copies.keys()].map((r) => hash(whole(r))) });
+        }
+      } else if (op.op === "clear") {
+        g.clearDirty(id);
+        out.push({ cleared: true });
+      } else if (op.op === "protect") {
+        g.protect(id, op.readOnly);
+        out.push({ readOnly: op.readOnly });
+      } else if (op.op === "destroy") {
+        g.destroyRegion(id);
+        out.push({ destroyed: true });
+      }
+    } catch (error) {
+      if (!(error instanceof tvm.TvmError || error instanceof RangeError || error instanceof TypeError)) throw error;
+      out.push({ error: error.name });
+      if (op.op === "checkpoint") checkpoints.push({ checkpoint: null, copies: new Map() });
+    }
+  }
+  for (const id of ids) {
+    try { g.destroyRegion(id); } catch { /* destroyed by the case */ }
   }
   return out;
 }
