@@ -325,7 +325,7 @@ def predict(instance: GuestInstance, case: dict) -> list[dict]:
 
 
 def make_checkpoint_cases(seed: int, count: int) -> list[dict]:
-    """Random writes (some across page ends), allocs, checkpoints of region subsets, rollbacks, releases,
+    """Random writes (some across page ends) and discards, allocs, checkpoints of region subsets, rollbacks, releases,
     a caller's clear_dirty, read-only spells and destroys over two or three small regions."""
     rng = random.Random(seed)
     cases = []
@@ -340,6 +340,8 @@ def make_checkpoint_cases(seed: int, count: int) -> list[dict]:
                 offset = rng.randrange(capacities[region])
                 length = rng.randint(1, min(6000, capacities[region] - offset + (8 if rng.random() < 0.1 else 0)))
                 ops.append({"op": "write", "region": region, "offset": offset, "length": length, "seed": rng.randrange(256)})
+                if rng.random() < 0.2:  # zero part of it again (discard: another path that changes bytes)
+                    ops.append({"op": "discard", "region": region, "offset": offset, "length": rng.randint(1, length)})
             elif choice < 0.5:
                 ops.append({"op": "alloc", "region": region, "size": rng.choice([8, 100, 5000])})
             elif choice < 0.7 or not taken:
@@ -385,6 +387,9 @@ def predict_checkpoints(instance: GuestInstance, case: dict) -> list[dict]:
             elif op["op"] == "write":
                 data = bytes((i * 131 + op["seed"]) & 0xFF for i in range(op["length"]))
                 instance.write(Handle(region, instance.region_info(region).generation, op["offset"]), data)
+                out.append({"ok": True})
+            elif op["op"] == "discard":
+                instance.discard(Handle(region, instance.region_info(region).generation, op["offset"]), op["length"])
                 out.append({"ok": True})
             elif op["op"] == "alloc":
                 out.append({"offset": instance.alloc(region, op["size"], align=8).offset})

@@ -640,6 +640,9 @@ function runCheckpointCase(tvm, g, c) {
         const data = new Uint8Array(op.length).map((_, i) => (i * 131 + op.seed) & 0xff);
         g.write(tvm.packHandle(id, g.regionInfo(id).generation, op.offset), data);
         out.push({ ok: true });
+      } else if (op.op === "discard") {
+        g.discard(tvm.packHandle(id, g.regionInfo(id).generation, op.offset), op.length);
+        out.push({ ok: true });
       } else if (op.op === "alloc") {
         out.push({ offset: tvm.unpackHandle(g.alloc(id, op.size, { align: 8 })).offset });
       } else if (op.op === "checkpoint") {
