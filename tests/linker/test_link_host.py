@@ -7,6 +7,9 @@ import wasmtime
 from c_guests import expected_fill_sum
 
 from tvm_wasm import Handle, RegionKind, StaleHandle, TvmHost
+from tvm_wasm.abi.table import HOST as ABI_HOST
+from tvm_wasm.abi.table import for_deployment
+from tvm_wasm.cli import main
 from tvm_wasm.runtime.link_errors import LinkRefused
 from tvm_wasm.linker import link
 
@@ -55,8 +58,42 @@ def test_inline_refuses_what_it_cannot_run(binaryen):
     host = TvmHost(pools=2)
     with pytest.raises(TypeError):
         host.instantiate(wasmtime.Module(host.engine, "(module)"), inline=True)
-    with pytest.raises(LinkRefused, match="wasi_snapshot_preview1"):
+    with pytest.raises(ValueError, match="wasi=True"):  # WASI links; running it needs a WASI config
         host.instantiate('(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))) '
                          '(func (export "f") i32.const 0 call 0))', inline=True)
     with pytest.raises(LinkRefused, match="pool"):
         host.instantiate('(module (import "tvm_host" "pool0" (memory 0 65536)))', inline=True)
+
+
+def every_host_import_wat() -> str:
+    """A module importing every function the ABI table says TvmHost serves, with the table's signature."""
+    lines = []
+    for name, entry in sorted(for_deployment(ABI_HOST).items()):
+        params = "".join(f" (param {t})" for t in entry.wasm_params)
+        results = "".join(f" (result {t})" for t in entry.wasm_results)
+        lines.append(f'(import "tvm" "{name}" (func ${name}{params}{results}))')
+    lines.append('(func (export "made") (result i32) i32.const 1 i32.const 4096 call $create_region '
+                 "call $region_capacity i32.wrap_i64 call $region_count i32.add)")
+    return "(module " + "\n".join(lines) + ")"
+
+
+def test_every_host_function_links_into_the_host_target(binaryen):
+    """Lifecycle, queries, alloc_aligned, migrate...: all of the host's tvm.* reach the host from an inlined guest."""
+    host = TvmHost(pools=2)
+    guest = host.instantiate(every_host_import_wat(), inline=True)
+    assert host.call(guest, "made") == 4096 + 1
+    (info,) = host.list_regions()
+    assert info.capacity == 4096 and host.python_entries == 3  # create, capacity, count: the host's control plane
+
+
+def test_host_target_output_is_refused_by_the_host_in_one_line(binaryen, c_modules, tmp_path, capsys):
+    linked = link(c_modules["defined"], target="host", pools=2)
+    host = TvmHost(pools=2)
+    for inline in (False, True):
+        with pytest.raises(LinkRefused, match="tvm_host"):
+            host.instantiate(linked.wasm, inline=inline)
+    path = linked.save(tmp_path / "linked.wasm")
+    for extra in ([], ["--inline"]):
+        assert main(["run", *extra, "--invoke", "greeting_byte", str(path), "0"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "tvm_host" in err and "Traceback" not in err

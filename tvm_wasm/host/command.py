@@ -44,6 +44,9 @@ def register(commands: Any) -> None:
                      help="resident-byte budget (accepts K/M/G); regions beyond it spill (needs --spill-dir)")
     sub.add_argument("--spill-dir", type=Path, default=None, metavar="DIR",
                      help="spill regions to files in DIR (a FileBackingStore); without it spilling is off")
+    sub.add_argument("--inline", action="store_true",
+                     help="link GUEST.wasm with the data plane inlined first (TvmHost.instantiate(..., inline=True); "
+                          "needs Binaryen), then run it the same way")
     sub.add_argument("--strict", action="store_true", help="an access to a Cold region fails instead of faulting it in")
     sub.add_argument("--dir", action="append", default=[], metavar="HOST[::GUEST]",
                      help="preopen the host directory HOST for the guest (as GUEST); repeatable")
@@ -99,10 +102,11 @@ def run(args: argparse.Namespace) -> int:
 
     error: str | None = None
     try:
+        guest = wasm if args.inline else module  # inline: the host links the bytes itself
         if args.invoke is None:
-            status = host.run_command(module, wasi=config)
+            status = host.run_command(guest, wasi=config, inline=args.inline)
         else:
-            instance = host.instantiate(module, wasi=config)
+            instance = host.instantiate(guest, wasi=config, inline=args.inline)
             results = host.call(instance, args.invoke, *values)
             _print_results(results)
             status = 0
@@ -112,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         error, status = f"{type(exc).__name__}: {exc}", EXIT_FAILURE
     except wasmtime.Trap as trap:
         error, status = f"trap: {trap_summary(trap)}", EXIT_FAILURE
-    except ValueError as exc:  # the module cannot be linked
+    except ValueError as exc:  # the module cannot be instantiated
         error, status = str(exc), EXIT_FAILURE
     sys.stdout.flush()
     if args.stats:

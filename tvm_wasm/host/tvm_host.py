@@ -40,6 +40,7 @@ from ..abi.table import HOST as ABI_HOST
 from ..runtime import layout as L
 from ..runtime.bridge_module import BRIDGE_EXPORTS, GUEST
 from ..runtime.core_module import HOST, META_MEM
+from ..runtime.link_errors import LinkRefused
 from . import native
 from .guest_control import control_imports
 from .pools import PoolSet, Span
@@ -125,6 +126,7 @@ class TvmHost(RegionDirectory):
         self._imported: dict[int, wasmtime.Memory] = {}
         self._creating_imported = False
         self._wasi_defined = False
+        self._runtime_wasi_defined = False
         self.last_remaps: dict[int, HandleRemap] = {}  # the last compaction of each region, for guests' migrate
         # The runtime ``linker`` serves as ``tvm``: guests instantiated through ``linker``
         # directly share it, and its bridge stays unbound until ``bind_guest_memory``.
@@ -313,42 +315,49 @@ class TvmHost(RegionDirectory):
         ``inline``: the host links the guest (bytes, WAT or a path) with the
         runtime first (``tvm_wasm.linker``, Binaryen): typed accesses, bump/slab
         allocation and small read/write run inside the guest's own functions,
-        with the same semantics; ``LinkRefused`` if the module may not be
-        linked (it may import only ``tvm.*`` and its memory here).
+        the region lifecycle and queries call into the host, with the same
+        semantics; ``LinkRefused`` if the module may not be linked (it may
+        import ``tvm.*``, WASI and its memory here). A module that imports
+        ``tvm_host.*`` (``tvm-wasm link --target host`` output) is refused with
+        ``LinkRefused`` either way: the host runs only what it linked itself.
 
         Raises ``ValueError`` for a module that cannot be linked (an import nobody
         defines, with what it is); a trap in the start function raises its ``TvmError``
         (or the ``wasmtime.Trap``).
         """
         if inline:
-            if wasi is not None and wasi is not False:
-                raise ValueError("inline=True runs guests without WASI; run WASI guests without inline")
-            return self._instantiate_inlined(module)
-        compiled = self._as_module(module)
-        self._use_wasi(compiled, wasi)
-        runtime = self._new_runtime()
-        self._serve_tvm(runtime)
-        try:
-            instance = self._link_guest(compiled, runtime, memory)
-        finally:
-            self._serve_tvm(self.runtime)
+            instance = self._instantiate_inlined(module, wasi)
+        else:
+            instance = self._instantiate_linked(self._as_module(module), wasi, memory)
         initialise = instance.exports(self.store).get(REACTOR_INIT)
         if isinstance(initialise, wasmtime.Func) and COMMAND_ENTRY not in instance.exports(self.store):
             self.call(instance, REACTOR_INIT)
         return instance
 
-    def run_command(self, module: ModuleSource, *, wasi: WasiArg = True) -> int:
+    def _instantiate_linked(self, compiled: wasmtime.Module, wasi: WasiArg, memory: str) -> wasmtime.Instance:
+        """A guest whose ``tvm`` imports are a fresh runtime instance's exports."""
+        refuse_prelinked(compiled)
+        self._use_wasi(compiled, wasi)
+        runtime = self._new_runtime()
+        self._serve_tvm(runtime)
+        try:
+            return self._link_guest(compiled, runtime, memory)
+        finally:
+            self._serve_tvm(self.runtime)
+
+    def run_command(self, module: ModuleSource, *, wasi: WasiArg = True, inline: bool = False) -> int:
         """Run a WASI preview1 command (its ``_start``) and return its exit status.
 
         The status is the code the program passed to ``proc_exit``, or 0 when
         ``_start`` returned. A trap raises its ``TvmError`` (typed ``tvm`` errors) or
         the ``wasmtime.Trap``; a module without ``_start`` raises ``ValueError``.
-        ``wasi`` is as for :meth:`instantiate` (default: inherited stdio only).
+        ``wasi`` and ``inline`` are as for :meth:`instantiate` (default: inherited
+        stdio only, not inlined).
         """
         compiled = self._as_module(module)
         if not any(export.name == COMMAND_ENTRY for export in compiled.exports):
             raise ValueError(f"not a WASI command: the module exports no {COMMAND_ENTRY} (call its exports instead)")
-        instance = self.instantiate(compiled, wasi=wasi)
+        instance = self.instantiate(module if inline else compiled, wasi=wasi, inline=inline)
         try:
             self.call(instance, COMMAND_ENTRY)
         except wasmtime.ExitTrap as exit_:
@@ -384,11 +393,22 @@ class TvmHost(RegionDirectory):
         self._bindings.append(GuestBinding(instance, runtime))
         return instance
 
-    def _instantiate_inlined(self, module: ModuleSource) -> wasmtime.Instance:
+    def _instantiate_inlined(self, module: ModuleSource, wasi: WasiArg) -> wasmtime.Instance:
         from ..linker.host import inlined_guest  # the linker sits above the host; loaded on first use
 
+        if isinstance(module, wasmtime.Module):
+            refuse_prelinked(module)
         compiled = inlined_guest(self.engine, len(self.pools.pools), module)  # type: ignore[arg-type]
-        instance = self._runtime_linker.instantiate(self.store, compiled)  # tvm_host.* from the private linker
+        self._use_wasi(compiled, wasi)
+        if imports_wasi(compiled) and not self._runtime_wasi_defined:
+            self._runtime_linker.define_wasi()  # the linked guest is instantiated by the private linker
+            self._runtime_wasi_defined = True
+        try:
+            instance = self._runtime_linker.instantiate(self.store, compiled)  # tvm_host.* from the private linker
+        except wasmtime.Trap:
+            raise  # a trap in the start function: the caller's to report
+        except wasmtime.WasmtimeError as exc:  # a WASI import the host does not define (wasi_unstable)
+            raise ValueError(f"cannot instantiate the guest: {' '.join(str(exc).split())}") from None
         self._bindings.append(GuestBinding(instance, instance))  # its runtime globals are its own exports
         return instance
 
@@ -756,6 +776,20 @@ class TvmHost(RegionDirectory):
             view = view.view()
             view.flags.writeable = False  # a read-only region's bytes cannot change through a view either
         return view
+
+
+def refuse_prelinked(module: wasmtime.Module) -> None:
+    """``LinkRefused`` for ``tvm-wasm link --target host`` output: it imports the pools and the directory.
+
+    Its inlined code cannot be verified after the fact, so the host runs only
+    the modules it links itself (``inline=True``), never a linked file.
+    """
+    if any(imp.module == HOST for imp in module.imports):
+        raise LinkRefused(
+            f"the module imports {HOST}.* (the pools and the directory): it is `tvm-wasm link --target host` "
+            "output, which TvmHost never runs; pass the unlinked module with inline=True "
+            "(tvm-wasm run --inline USER.wasm), or link with --target guest for a module that runs anywhere"
+        )
 
 
 def wasm_type(name: str) -> wasmtime.ValType:

@@ -58,8 +58,14 @@ def run_link(args: argparse.Namespace) -> int:
     except LinkError as exc:
         return fail(f"linking {args.user} failed: {exc}", EXIT_FAILURE)
     path = linked.save(args.output)
-    imports = ", ".join(f"{m}.{n}" for m, n in linked.imports) or "nothing"
+    per_module: dict[str, int] = {}
+    for module, _ in linked.imports:
+        per_module[module] = per_module.get(module, 0) + 1
+    imports = ", ".join(f"{m}.* ({n})" for m, n in per_module.items()) or "nothing"
     memory = f"{linked.memory.min} pages" if linked.memory else "none (1 page given)"
     print(f"wrote {path}: target {linked.target}, {'inlined, ' if linked.inlined else ''}"
           f"{linked.pools} pools, user memory {memory}, {len(linked.wasm)} bytes, imports {imports}")
+    if linked.target == "host":
+        print(f"note: TvmHost runs only modules it links itself: tvm-wasm run --inline {args.user} "
+              "(or TvmHost.instantiate(..., inline=True)) links and runs it")
     return 0

@@ -17,12 +17,19 @@ import wasmtime
 from ..runtime.link_errors import LinkRefused
 from ..runtime.core_module import HOST
 from .link import as_binary, link
+from .policy import WASI_MODULES
 
 _cache: WeakKeyDictionary[wasmtime.Engine, dict[tuple[int, bytes], wasmtime.Module]] = WeakKeyDictionary()
 
 
 def inlined_guest(engine: wasmtime.Engine, pools: int, user: bytes | str) -> wasmtime.Module:
-    """The user module linked for the host (``pools`` pools) and compiled for ``engine``; cached."""
+    """The user module linked for the host (``pools`` pools) and compiled for ``engine``; cached.
+
+    The linked module imports ``tvm_host.*`` (served by the host's private
+    linker) and, if the user module does, WASI preview1; anything else (an
+    import the author declared for another host) is refused with
+    ``LinkRefused``, since the private linker defines nothing more.
+    """
     if isinstance(user, wasmtime.Module):
         raise TypeError("inline=True links the module itself: pass its bytes or WAT, not a wasmtime.Module")
     binary = as_binary(user)
@@ -30,9 +37,10 @@ def inlined_guest(engine: wasmtime.Engine, pools: int, user: bytes | str) -> was
     key = (pools, binary)
     if key not in per_engine:
         linked = link(binary, target="host", pools=pools)
-        foreign = [f"{m}.{n}" for m, n in linked.imports if m != HOST]
+        foreign = [f"{m}.{n}" for m, n in linked.imports if m != HOST and m not in WASI_MODULES]
         if foreign:
-            raise LinkRefused(f"inline=True runs modules that import only tvm.* and their memory; this one also "
-                              f"imports {', '.join(foreign)} (link it with tvm-wasm link and a WASI host instead)")
+            raise LinkRefused(f"inline=True runs modules that import only tvm.*, WASI and their memory; this one "
+                              f"also imports {', '.join(foreign)} (link it with tvm-wasm link and a host that "
+                              "defines those)")
         per_engine[key] = wasmtime.Module(engine, linked.wasm)
     return per_engine[key]

@@ -124,9 +124,7 @@ def host_runtime_wat(pools: int, memory: sections.Limits | None) -> str:
     module.fields += private_bridge_fields()
     bridges = bridge_funcs(pools)
     module.fields.append(f"(elem (table $bridge) (i32.const 0) func {' '.join('$' + f.name for f in bridges)})")
-    for func in host_control_wrappers():
-        module.add(func)
-    for func in abi_funcs(pools):
+    for func in [*host_control_wrappers(), *abi_funcs(pools)]:  # the lifecycle and queries call into the host
         module.add(dataclasses.replace(func, export=HOST_ABI_PREFIX + func.export if func.export else None))
     for func in bridges:
         module.add(func)
@@ -197,6 +195,7 @@ def link(
     rules = policy.ImportRules.parse(allow_imports)
     original = as_binary(user)
     user_module = compile_checked(original, "the user module")
+    policy.check_not_linked(user_module)
     prefix = HOST_ABI_PREFIX if target == "host" else ""
     rewritten, memory = sections.memory_as_import(original, abi_prefix=prefix)
     if target == "guest":

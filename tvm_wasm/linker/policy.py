@@ -91,6 +91,19 @@ def check_imports(user: wasmtime.Module, runtime: wasmtime.Module, rules: Import
                               "their author declares (allow_imports / --allow-import MODULE.NAME)")
 
 
+def check_not_linked(user: wasmtime.Module) -> None:
+    """Refuse a module that imports the host runtime's own fields (``tvm_host.*``) before anything else reads it.
+
+    Only linked output imports them (``--target host``): naming that is
+    clearer than the first of its several memories being refused.
+    """
+    taken = sorted(f"{imp.module}.{imp.name}" for imp in user.imports if imp.module == "tvm_host")
+    if taken:
+        raise LinkRefused(f"import {taken[0]}: tvm_host.* (the pools, the directory, the host's slow paths) are "
+                          "imported only by linked output, never by a user module; if this is `tvm-wasm link "
+                          "--target host` output, link the original module instead")
+
+
 def check_exports(user: wasmtime.Module, runtime: wasmtime.Module, reserved_prefix: str) -> None:
     taken = {e.name for e in runtime.exports}
     for export in user.exports:
