@@ -90,6 +90,16 @@ def test_the_installed_guest_build_writes_a_module_and_a_web_package(installed) 
         assert (work / "web" / name).is_file(), f"{name} is missing from the web package built by the wheel"
 
 
+def test_the_installed_sdk_ships_the_documented_examples(installed) -> None:
+    """docs/guests.md builds hello_regions.c/.rs from `tvm-wasm sdk --examples`; the .rs finds tvm.rs beside it."""
+    tvm = installed["venv"] / "bin" / "tvm-wasm"
+    folder = Path(_run(tvm, "sdk", "--examples", cwd=installed["work"], env=installed["env"]).strip())
+    assert folder.is_relative_to(installed["venv"])
+    assert (folder / "hello_regions.c").is_file()
+    assert '#[path = "../rust/tvm.rs"]' in (folder / "hello_regions.rs").read_text()
+    assert (folder / ".." / "rust" / "tvm.rs").is_file()
+
+
 COMPONENT = """
 import sys
 from pathlib import Path

@@ -161,4 +161,7 @@ def test_sdk_command_prints_the_shipped_locations(capsys):
     assert capsys.readouterr().out.strip() == get_rust_bindings() and Path(get_rust_bindings()).is_file()
     assert main(["sdk", "--abi"]) == 0
     assert capsys.readouterr().out == reference_markdown()
-    assert main(["sdk"]) == 2  # one of the three is required: a usage error, not a traceback
+    assert main(["sdk", "--examples"]) == 0
+    examples = Path(capsys.readouterr().out.strip())
+    assert {"hello_regions.c", "hello_regions.rs", "records.c"} <= {p.name for p in examples.iterdir()}
+    assert main(["sdk"]) == 2  # one of them is required: a usage error, not a traceback

@@ -29,3 +29,46 @@ def test_every_group_has_every_variant_and_plain_is_the_baseline() -> None:
         assert len(row.samples_ns) == 2 and all(ns > 0 for ns in row.samples_ns)
         if row.variant == "plain":
             assert row.speed_vs_plain == 1.0
+
+
+def test_the_inlined_deployments_run_the_same_c_code_and_sit_beside_the_others() -> None:
+    from rich.console import Console
+
+    from tvm_wasm.bench.guests import render_guests
+    from tvm_wasm.linker import ToolMissing, tools
+
+    try:
+        tools.binaryen("wasm-merge")
+    except ToolMissing as exc:
+        pytest.skip(str(exc))
+    cfg = GuestsConfig(samples=2, warmup=0, min_sample_s=0.0005, paging_mib=1,
+                       deployments=("host", "host-inline", "guest-inline"))
+    outcome = run_guests(cfg)  # every call's answer is checked against the plain scan of the same deployment
+    assert outcome.unavailable == {}
+    for deployment in cfg.deployments:
+        mine = {(r.program, r.scan, r.variant) for r in outcome.rows if r.deployment == deployment}
+        assert len(mine) == 2 * len(RECORD_WAYS) + 2, deployment
+    console = Console(width=200, record=True)
+    render_guests(outcome.rows, console, "bench guests")
+    text = console.export_text()
+    header = next(line for line in text.splitlines() if "host-inline" in line and "guest-inline" in line)
+    assert header.index("host") < header.index("host-inline") < header.index("guest-inline")
+
+
+def test_piped_reports_keep_each_row_on_one_line(monkeypatch, capsys) -> None:
+    from rich.table import Table
+
+    from tvm_wasm.bench.command import PIPED_WIDTH, report_console
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    console = report_console()  # pytest captures stdout: not a terminal, as when piped
+    assert console.width == PIPED_WIDTH
+    table = Table()
+    for n in range(12):
+        table.add_column(f"column {n}")
+    table.add_row(*(f"value {n:04}" for n in range(12)))
+    console.print(table)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 5 and "value 0011" in lines[3]  # top, header, rule, the row, bottom: nothing wrapped
+    monkeypatch.setenv("COLUMNS", "100")
+    assert report_console().width == 100  # an explicit width still wins

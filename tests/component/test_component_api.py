@@ -220,3 +220,16 @@ def test_out_of_range_integers_are_refused_not_wrapped(host, proxy_component):
     with pytest.raises(ValueError, match=r"'src'.offset: 4294967296 does not fit u32"):
         guest.call("copy", record(region_id=rid, generation=1, offset=1 << 32), Handle(rid, 1, 0), 1)
     assert guest.call("describe-region", rid, raise_errors=True).id == rid  # the guest is unharmed
+
+
+def test_closing_the_host_closes_its_component_guests_stores(make_host, proxy_component) -> None:
+    from tvm_wasm import HostClosed
+
+    host = make_host()
+    guests = [host.instantiate_component(proxy_component) for _ in range(2)]
+    host.close()
+    for guest in guests:
+        with pytest.raises(ValueError, match="already closed"):
+            guest.store.gc()  # the store is released now, not at garbage collection
+        with pytest.raises(HostClosed):
+            guest.call(guest.exports()[0])

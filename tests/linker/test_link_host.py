@@ -97,3 +97,12 @@ def test_host_target_output_is_refused_by_the_host_in_one_line(binaryen, c_modul
         assert main(["run", *extra, "--invoke", "greeting_byte", str(path), "0"]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "tvm_host" in err and "Traceback" not in err
+
+
+def test_cli_host_target_reports_its_imports_and_how_to_run_it(binaryen, c_modules, tmp_path, capsys):
+    source = tmp_path / "user.wasm"
+    source.write_bytes(c_modules["imported"])
+    assert main(["link", str(source), "-o", str(tmp_path / "out.wasm"), "--target", "host", "--pools", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "target host, inlined" in out and "imports tvm_host.* (" in out and "linked in" in out
+    assert f"tvm-wasm run --inline {source}" in out

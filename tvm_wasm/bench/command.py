@@ -16,6 +16,19 @@ from rich.console import Console
 from ..cli_support import EXIT_FAILURE, EXIT_USAGE, PROG, U64_MAX, byte_size, fail, number
 
 DEFAULT_DIR = Path("results")
+PIPED_WIDTH = 200  # columns of the tables when stdout is not a terminal (rich would wrap them at 80)
+
+
+def report_console() -> Console:
+    """The console the reports print on: the terminal's width, or ``PIPED_WIDTH`` when piped or redirected.
+
+    ``COLUMNS`` still wins, as rich documents; tables keep their natural
+    width up to the limit, so a log or ``| less`` shows each row on one line.
+    """
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(highlight=False, width=PIPED_WIDTH)
+    return console
 
 
 def _csv(text: str) -> list[str]:
@@ -81,7 +94,7 @@ def _micro(args: argparse.Namespace) -> int:
     samples = 7 if args.samples is None else args.samples
     if samples < 1:
         return fail("--samples must be at least 1", EXIT_USAGE)
-    console = Console(highlight=False)
+    console = report_console()
     with console.status("measuring...") as status:
         rows = run_micro(samples=samples, progress=lambda name: status.update(f"measuring {name}"))
     render_micro(rows, console)
@@ -100,7 +113,7 @@ def _guests(args: argparse.Namespace) -> int:
     if args.samples is not None and args.samples < 2:
         return fail("--samples must be at least 2", EXIT_USAGE)
     cfg = _section_config(args, GuestsConfig)
-    console = Console(highlight=False)
+    console = report_console()
     command = _section_command("guests")
     try:
         with console.status("building...") as status:
@@ -149,7 +162,7 @@ def _checkpoints(args: argparse.Namespace) -> int:
     if args.files:
         return fail(f"unexpected arguments: {' '.join(map(str, args.files))}", EXIT_USAGE)
     cfg = _section_config(args, CheckpointBenchConfig)
-    console = Console(highlight=False)
+    console = report_console()
     command = _section_command("checkpoints")
     try:
         with console.status("measuring...") as status:
@@ -253,7 +266,7 @@ def _matrix(args: argparse.Namespace) -> int:
         return fail(str(exc), EXIT_USAGE)
     report_dir = args.report or DEFAULT_DIR
     json_path = args.json or report_dir / "bench.json"
-    console = Console(highlight=False)
+    console = report_console()
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as bar:

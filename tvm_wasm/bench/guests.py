@@ -10,7 +10,12 @@ Two example programs (``tvm_wasm/sdk/examples``), built with clang as libraries:
 - ``paging.c``: a position-weighted checksum of a region's words, over a plain buffer and
   paged 64 KiB at a time.
 
-Each program runs on TvmHost (``host``) and on the self-contained module (``module``).
+Each program runs four ways: on TvmHost calling the runtime's exports (``host``), on the
+self-contained module calling its exports (``module``), and linked by ``tvm_wasm.linker``
+with the runtime's fast paths inlined into the C code: on TvmHost
+(``host-inline``: ``TvmHost.instantiate(..., inline=True)``) and as one self-contained
+module (``guest-inline``: ``link(..., target="guest", inline_runtime=True)``). The inlined
+deployments need Binaryen; without it they are reported as not measured, saying why.
 Within a group (program, scan, deployment) every variant is calibrated and warmed, then
 sampled round-robin in a seeded random order per round (``timing.Sampler``, the matrix's
 method); every call's answer is checked against the plain variant's. Speeds are ratios of
@@ -29,13 +34,15 @@ from ..core.errors import TvmError
 from ..guest.instance import GuestInstance
 from ..guest.module import build_module
 from ..host.tvm_host import TvmHost
+from ..linker import link
 from ..sdk import clang
 from .stats import Summary, summarize
 from .timing import Sampler
 
 RECORDS = 100_000
 MASK64 = (1 << 64) - 1
-DEPLOYMENTS = ("host", "module")
+DEPLOYMENTS = ("host", "module", "host-inline", "guest-inline")
+MODULE_POOLS, MODULE_MAX_PAGES = 2, 8192
 RECORD_WAYS = ("plain", "handles", "slab", "paged")
 PAGING_WAYS = ("plain", "paged")
 
@@ -82,15 +89,22 @@ def _libraries(folder: Path) -> dict[str, Path]:
 
 def _load(deployment: str, library: Path, setup: tuple[int, ...]) -> Call:
     """Instantiate ``library`` on the deployment, run ``setup(*setup)``, return its caller."""
-    if deployment == "host":
+    if deployment in ("host", "host-inline"):
         host = TvmHost()
-        instance = host.instantiate(library)
+        inline = deployment == "host-inline"
+        instance = host.instantiate(library.read_bytes() if inline else library, inline=inline)
         run = host.call
         keep: object = host
-    else:
-        module = build_module(pools=2, max_pages=8192)
+    elif deployment == "module":
+        module = build_module(pools=MODULE_POOLS, max_pages=MODULE_MAX_PAGES)
         guest = GuestInstance(module.wasm)
         instance = clang.link_library(guest, library)
+        run = guest.call
+        keep = guest
+    else:  # guest-inline: one module, the library's code with the runtime's fast paths inlined
+        linked = link(library, target="guest", pools=MODULE_POOLS, max_pages=MODULE_MAX_PAGES, inline_runtime=True)
+        guest = GuestInstance(linked.wasm)
+        instance = guest.instance
         run = guest.call
         keep = guest
     code = run(instance, "setup", *setup)
@@ -186,6 +200,26 @@ def render_guests(rows: list[GuestRow], console: object, command: str) -> None:
         table.add_row(row.program, row.scan, row.deployment, row.variant, _duration(s.p50), _duration(s.p95),
                       f"{speed:.2f}x", f"{1 / speed:.2f}x")
     console.print(table)  # type: ignore[attr-defined]
+    console.print(side_by_side(rows))  # type: ignore[attr-defined]
+
+
+def side_by_side(rows: list[GuestRow]) -> object:
+    """Time relative to ``plain`` per deployment, one column each: the same C code, deployed four ways."""
+    from rich.table import Table
+
+    deployments = [d for d in DEPLOYMENTS if any(r.deployment == d for r in rows)]
+    table = Table(title="time / plain, by deployment (below 1 is faster)")
+    for column in ("program", "scan", "variant"):
+        table.add_column(column)
+    for deployment in deployments:
+        table.add_column(deployment, justify="right")
+    cells: dict[tuple[str, str, str], dict[str, str]] = {}
+    for row in rows:
+        if row.variant != "plain" and row.speed_vs_plain:
+            cells.setdefault((row.program, row.scan, row.variant), {})[row.deployment] = f"{1 / row.speed_vs_plain:.2f}x"
+    for (program, scan, variant), by in cells.items():
+        table.add_row(program, scan, variant, *(by.get(d, "") for d in deployments))
+    return table
 
 
 def rows_json(rows: list[GuestRow]) -> list[dict[str, object]]:

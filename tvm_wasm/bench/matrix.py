@@ -26,7 +26,7 @@ SEED = 0xDEADBEEF
 VARIANTS = ("m32", "m32-checked", "m64", "tvm", "tvm-bulk", "tvm-mm", "guest", "native")
 # Run only when asked for (--variants): each kernel and code layout is linked by Binaryen first
 # (seconds per module), which would dominate the default run.
-OPT_IN_VARIANTS = ("tvm-inline",)
+OPT_IN_VARIANTS = ("tvm-inline", "guest-inline")
 SPECIAL_CLASSES = ("spill_driven", "beyond_4gib")
 ALL_CLASSES = (*CLASSES, *SPECIAL_CLASSES)
 FULL_SIZES = (1 * KIB, 16 * KIB, 256 * KIB, 16 * MIB)
@@ -204,6 +204,10 @@ class Matrix:
             from .guest_runner import prepare_guest
 
             return prepare_guest(kernel, self.engines, self.cfg.arena_limit, pad)
+        if variant == "guest-inline":
+            from .guest_linked import prepare_guest_inline
+
+            return prepare_guest_inline(kernel, self.engines, self.cfg.arena_limit, pad)
         return PREPARERS[variant](variant, kernel, self.engines, self.cfg.arena_limit, pad)
 
 

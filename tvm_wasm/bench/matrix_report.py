@@ -11,7 +11,8 @@ from rich.table import Table
 
 from .results import Row, RunInfo
 
-HEADLINE_VARIANTS = ("m32", "m32-checked", "m64", "tvm", "tvm-inline", "tvm-bulk", "tvm-mm", "guest", "native")
+HEADLINE_VARIANTS = ("m32", "m32-checked", "m64", "tvm", "tvm-inline", "tvm-bulk", "tvm-mm", "guest", "guest-inline",
+                     "native")
 TARGET_BULK = 0.90  # tvm-bulk, tvm-mm, guest vs m32
 TARGET_PER_ACCESS = 0.50  # tvm vs m32
 

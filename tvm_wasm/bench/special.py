@@ -161,7 +161,7 @@ def spill_driven(size: int, cfg: Config, engines: Engines, progress: Callable[[s
         elif variant == "tvm-mm":
             rows.append(infeasible(variant, cls, size, cfg, "infeasible: imported regions never leave memory "
                                    "(native loads cannot fault), so they cannot spill"))
-        elif variant == "guest":
+        elif variant in ("guest", "guest-inline"):
             rows.append(infeasible(variant, cls, size, cfg, "infeasible: the self-contained guest module has no "
                                    "backing store (spill needs the host)"))
         else:
@@ -303,6 +303,10 @@ def beyond_4gib(cfg: Config, engines: Engines, progress: Callable[[str], None]) 
             progress(f"{cls}: {variant}")
             rows.append(guest_beyond_4gib(addrs, values, expected, cfg, engines))
             continue
+        if variant == "guest-inline":
+            progress(f"{cls}: {variant} (linking)")
+            rows.append(guest_inline_beyond_4gib(addrs, values, expected, cfg, engines))
+            continue
         progress(f"{cls}: {variant}")
         row = Row(variant, cls, WS_4G, "wasmtime", cfg.seed)
         try:
@@ -381,12 +385,7 @@ def _prepare_4g(variant: str, addrs: np.ndarray, values: np.ndarray,
     m = Module()
     table_at = list_pages * PAGE
     if variant in ("tvm", "tvm-inline"):
-        m.imports.append(import_func("tvm", "load_i64", "load_i64", ["i64", "i32"], ["i64"]))
-        m.fields.append(f'(memory (export "memory") {list_pages + 1})')
-        load = ["local.get $a", "i64.const 31", "i64.shr_u", "i32.wrap_i64", "i32.const 3", "i32.shl",
-                f"i64.load offset={table_at}", "local.get $a", "i32.wrap_i64", f"i32.const {REGION_4G - 1}", "i32.and",
-                "call $load_i64"]
-        m.add(_reps_func(_probe_loop(n, load), []))
+        m = tvm_probe_module(n)
         notes = [f"3 regions of 2 GiB in pools {where}; per-probe load_i64"]
     elif mm:
         for k, rid in enumerate(ids):
@@ -431,6 +430,53 @@ def _prepare_4g(variant: str, addrs: np.ndarray, values: np.ndarray,
         gview[table_at + PAGE : table_at + PAGE + 4 * n] = idx.view(np.uint8)
     run = instance.exports(host.store)["run"]
     return (lambda reps: run(host.store, reps)), [host, instance, notes]  # type: ignore[operator]
+
+
+def tvm_probe_module(n: int) -> Module:
+    """The probe kernel against the raw ABI: the probe list at 0, the regions' handles after it, a
+    ``tvm.load_i64`` per probe (the ``tvm`` lowering; ``tvm-inline`` and ``guest-inline`` link it)."""
+    list_pages = 1 + (n * 8) // PAGE
+    table_at = list_pages * PAGE
+    m = Module()
+    m.imports.append(import_func("tvm", "load_i64", "load_i64", ["i64", "i32"], ["i64"]))
+    m.fields.append(f'(memory (export "memory") {list_pages + 1})')
+    load = ["local.get $a", "i64.const 31", "i64.shr_u", "i32.wrap_i64", "i32.const 3", "i32.shl",
+            f"i64.load offset={table_at}", "local.get $a", "i32.wrap_i64", f"i32.const {REGION_4G - 1}", "i32.and",
+            "call $load_i64"]
+    m.add(_reps_func(_probe_loop(n, load), []))
+    return m
+
+
+def guest_inline_beyond_4gib(addrs: np.ndarray, values: np.ndarray, expected: int, cfg: Config,
+                             engines: Engines) -> Row:
+    """``tvm_probe_module`` linked into the self-contained module with the runtime inlined (``guest-inline``)."""
+    from .guest_linked import POOLS, VARIANT, base_handle, linked_guest
+
+    row = Row(VARIANT, "beyond_4gib", WS_4G, "wasmtime", cfg.seed)
+    n = len(addrs)
+    table_at = (1 + (n * 8) // PAGE) * PAGE
+    region_of = (addrs >> np.uint64(31)).astype(np.int64)
+    offset_of = (addrs & np.uint64(REGION_4G - 1)).astype(np.int64)
+    try:
+        gi = linked_guest(tvm_probe_module(n).render(), engines)
+        ids = [gi.create_region(RegionKind.BLOB_ARENA, REGION_4G) for _ in range(WS_4G // REGION_4G)]
+        pools = sorted({gi.region_info(r).pool for r in ids})
+        for k, rid in enumerate(ids):
+            mine = region_of == k
+            gi.view(rid).view(np.uint64)[offset_of[mine] // 8] = values[mine]
+        gview = native.memory_view(gi.guest_memory, gi.store)
+        gview[: n * 8] = addrs.view(np.uint8)
+        handles = np.array([base_handle(gi, r) for r in ids], dtype=np.int64)
+        gview[table_at : table_at + 8 * len(ids)] = handles.view(np.uint8)
+        run = gi.instance.exports(gi.store)["run"]
+    except Exception as exc:  # noqa: BLE001 - a variant that cannot be prepared is a failed row
+        row.status, row.notes = "failed", [f"could not prepare: {type(exc).__name__}: {exc}"]
+        return row
+    if measure_4g(row, lambda reps: run(gi.store, reps), expected, cfg):  # type: ignore[operator]
+        row.notes += [f"{n} random u64 probes (one per distinct page) over 6 GiB",
+                      f"3 regions of 2 GiB in pools {pools} of the linked module ({POOLS} pools, no host); "
+                      "per-probe load_i64 inlined by tvm_wasm.linker (--target guest --inline)"]
+    return row
 
 
 def guest_beyond_4gib(addrs: np.ndarray, values: np.ndarray, expected: int, cfg: Config, engines: Engines) -> Row:

@@ -446,6 +446,7 @@ def instantiate_component(
     elif config is not None:
         add_wasi(linker)
     store = wasmtime.Store(host.engine)
+    host._guest_stores.add(store)  # closed with the host
     if config is not None:
         try:
             store.set_wasi(config)

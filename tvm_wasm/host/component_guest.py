@@ -28,6 +28,7 @@ from wasmtime.component import Component, Func, Instance, Variant
 from wasmtime.component import _types as wit_types
 from wasmtime.component._types import ComponentInstanceType, FuncType, ResultType
 
+from ..core.errors import HostClosed
 from .component_errors import ExportNotFound, GuestError, GuestTrapped, to_tvm_error
 from .component_values import from_wit, to_wit
 from .component_wasi import StderrTail
@@ -280,6 +281,8 @@ class ComponentGuest:
         return self.guest_func(name, interface).call(*args, raise_errors=raise_errors)
 
     def _lookup(self, name: ExportName) -> GuestFunc:
+        if self.host.closed:  # its store was closed with the host
+            raise HostClosed(f"this component guest's host is closed (used: {name.full})")
         found = self._funcs.get(name)
         if found is None:
             parent = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -127,6 +128,7 @@ class TvmHost(RegionDirectory):
         self._creating_imported = False
         self._wasi_defined = False
         self._runtime_wasi_defined = False
+        self._guest_stores: weakref.WeakSet[wasmtime.Store] = weakref.WeakSet()  # component guests' own stores
         self.last_remaps: dict[int, HandleRemap] = {}  # the last compaction of each region, for guests' migrate
         # The runtime ``linker`` serves as ``tvm``: guests instantiated through ``linker``
         # directly share it, and its bridge stays unbound until ``bind_guest_memory``.
@@ -152,10 +154,13 @@ class TvmHost(RegionDirectory):
 
         Regions and their bytes are gone afterwards (spilled copies stay in the
         backing store, which the caller owns); views, instances and memories
-        obtained from this host must not be used again. Every later use of the
-        host raises ``HostClosed``; closing twice is a no-op.
+        obtained from this host must not be used again. The stores of its
+        component guests (``instantiate_component``) are closed too. Every
+        later use of the host or its component guests raises ``HostClosed``;
+        closing twice is a no-op.
         """
         store = self.__dict__.get("store")
+        guest_stores = list(self.__dict__.get("_guest_stores", ()))
         table, pools = self.__dict__.get("table"), self.__dict__.get("pools")
         if table is not None:
             table.detach()  # objects still holding table-backed counters fail cleanly, never read freed memory
@@ -163,6 +168,8 @@ class TvmHost(RegionDirectory):
             pools.detach()
         self.__dict__.clear()
         self.__class__ = ClosedTvmHost
+        for guest_store in guest_stores:
+            guest_store.close()
         if store is not None:
             store.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ def run_link(args: argparse.Namespace) -> int:
 
     if not args.user.is_file():
         return fail(f"no such file: {args.user}", EXIT_USAGE)
+    started = time.perf_counter()
     try:
         linked = link(args.user, target=args.target, pools=args.pools, max_pages=args.max_pages,
                       inline_runtime=args.inline, allow_imports=args.allow_import)
@@ -57,6 +59,7 @@ def run_link(args: argparse.Namespace) -> int:
         return fail(str(exc), EXIT_FAILURE)
     except LinkError as exc:
         return fail(f"linking {args.user} failed: {exc}", EXIT_FAILURE)
+    seconds = time.perf_counter() - started
     path = linked.save(args.output)
     per_module: dict[str, int] = {}
     for module, _ in linked.imports:
@@ -64,7 +67,8 @@ def run_link(args: argparse.Namespace) -> int:
     imports = ", ".join(f"{m}.* ({n})" for m, n in per_module.items()) or "nothing"
     memory = f"{linked.memory.min} pages" if linked.memory else "none (1 page given)"
     print(f"wrote {path}: target {linked.target}, {'inlined, ' if linked.inlined else ''}"
-          f"{linked.pools} pools, user memory {memory}, {len(linked.wasm)} bytes, imports {imports}")
+          f"{linked.pools} pools, user memory {memory}, {len(linked.wasm)} bytes, imports {imports} "
+          f"(linked in {seconds:.1f} s)")
     if linked.target == "host":
         print(f"note: TvmHost runs only modules it links itself: tvm-wasm run --inline {args.user} "
               "(or TvmHost.instantiate(..., inline=True)) links and runs it")

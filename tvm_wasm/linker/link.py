@@ -44,7 +44,7 @@ from ..runtime import layout as L
 from ..runtime.core_module import abi_funcs, host_control_wrappers, host_imports
 from ..runtime.wat import Module
 from ..runtime import sections
-from . import policy, tools
+from . import binaryen_cache, policy, tools
 from .errors import LinkRefused, ToolFailed
 from .verify import MARK, RuntimeCounts, mark_runtime, unmark, verify
 
@@ -137,16 +137,24 @@ def host_runtime(pools: int, memory: sections.Limits | None) -> bytes:
 
 # ---------------------------------------------------------------- tools
 def _binaryen(tool: str, inputs: list[tuple[bytes, str | None]], extra: list[str]) -> bytes:
-    """Run a Binaryen tool on in-memory modules through files in a temporary folder."""
-    with tempfile.TemporaryDirectory(prefix="tvm-link-") as folder:
-        args: list[str] = []
-        for n, (wasm, name) in enumerate(inputs):
-            path = Path(folder) / f"in{n}.wasm"
-            path.write_bytes(wasm)
-            args += [str(path)] + ([name] if name else [])
-        out = Path(folder) / "out.wasm"
-        tools.run([tools.binaryen(tool), *tools.BINARYEN_FEATURES, *args, *extra, "-o", str(out)])
-        return out.read_bytes()
+    """Run a Binaryen tool on in-memory modules through files in a temporary folder; outputs are
+    cached by tool, arguments and inputs (``binaryen_cache``), so linking the same module again runs nothing."""
+    names = [name or "" for _, name in inputs]
+    modules = [wasm for wasm, _ in inputs]
+
+    def run() -> bytes:
+        with tempfile.TemporaryDirectory(prefix="tvm-link-") as folder:
+            args: list[str] = []
+            for n, (wasm, name) in enumerate(inputs):
+                path = Path(folder) / f"in{n}.wasm"
+                path.write_bytes(wasm)
+                args += [str(path)] + ([name] if name else [])
+            out = Path(folder) / "out.wasm"
+            start = tools.command(tool, sum(map(len, modules)))
+            tools.run([*start, *tools.BINARYEN_FEATURES, *args, *extra, "-o", str(out)])
+            return out.read_bytes()
+
+    return binaryen_cache.cached(tools.binaryen(tool), [*tools.BINARYEN_FEATURES, *names, *extra], modules, run)
 
 
 def merge(runtime_wasm: bytes, user_wasm: bytes) -> bytes:

