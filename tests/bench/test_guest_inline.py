@@ -3,22 +3,24 @@ reference answers, arenas included, and measures beyond 4 GiB next to m64."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-from tvm_wasm.bench import classes as C
-from tvm_wasm.bench.guest_linked import prepare_guest_inline
-from tvm_wasm.bench.matrix import OPT_IN_VARIANTS, Config, run_matrix
-from tvm_wasm.bench.wasmtime_runner import Engines, answer_check
-from tvm_wasm.linker import ToolMissing, tools
+sys.path.insert(0, str(Path(__file__).parents[1] / "host"))
+
+from host_guests import require_binaryen  # noqa: E402
+
+from tvm_wasm.bench import classes as C  # noqa: E402
+from tvm_wasm.bench.guest_linked import prepare_guest_inline  # noqa: E402
+from tvm_wasm.bench.matrix import OPT_IN_VARIANTS, Config, run_matrix  # noqa: E402
+from tvm_wasm.bench.wasmtime_runner import Engines, answer_check  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def binaryen() -> None:
-    try:
-        tools.binaryen("wasm-merge")
-        tools.binaryen("wasm-opt")
-    except ToolMissing as exc:
-        pytest.skip(str(exc))
+    require_binaryen()
 
 
 # streamed, random, rare, arena (reset between calls) and a multi-segment buffer (a handle table in memory)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "host"))  # host_guests
 
 from tvm_wasm.bench.guests import RECORD_WAYS, GuestsConfig, run_guests
 from tvm_wasm.sdk import clang
@@ -34,13 +39,11 @@ def test_every_group_has_every_variant_and_plain_is_the_baseline() -> None:
 def test_the_inlined_deployments_run_the_same_c_code_and_sit_beside_the_others() -> None:
     from rich.console import Console
 
-    from tvm_wasm.bench.guests import render_guests
-    from tvm_wasm.linker import ToolMissing, tools
+    from host_guests import require_binaryen
 
-    try:
-        tools.binaryen("wasm-merge")
-    except ToolMissing as exc:
-        pytest.skip(str(exc))
+    from tvm_wasm.bench.guests import render_guests
+
+    require_binaryen()
     cfg = GuestsConfig(samples=2, warmup=0, min_sample_s=0.0005, paging_mib=1,
                        deployments=("host", "host-inline", "guest-inline"))
     outcome = run_guests(cfg)  # every call's answer is checked against the plain scan of the same deployment

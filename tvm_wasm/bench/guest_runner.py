@@ -10,6 +10,7 @@ plane (``create_region_with``), and the data plane never leaves wasm.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,6 +25,7 @@ from .results import Row, Unavailable
 from .wasmtime_runner import Engines, Prepared, _set_global, arena_caps, arena_reps
 
 if TYPE_CHECKING:
+    from ..guest.instance import GuestInstance
     from .matrix import Config
 
 GUEST_POOLS = 4
@@ -66,6 +68,16 @@ def prepare_guest(kernel: Kernel, engines: Engines, arena_limit: int, pad: int =
     lowering = GuestLowering(kernel, caps, pad=pad)
     module, guest_instance = _guest(lowering.user_wat(), lowering.end // PAGE)
     gi = guest_instance(module, engine=engines.default)  # type: ignore[operator]
+    call, reset = kernel_in_guest(gi, kernel, caps, lowering.table_at, tlab_globals=True)
+    notes = ["self-contained module (4 pools, no host), bulk plan with in-module ABI calls"]
+    return Prepared(call, reset, max_reps, notes, keep=[gi, module])
+
+
+def kernel_in_guest(gi: GuestInstance, kernel: Kernel, caps: dict[str, int], table_at: dict[str, int], *,
+                    tlab_globals: bool) -> tuple[Callable[[int], object], Callable[[], None] | None]:
+    """Create ``kernel``'s regions in the guest module ``gi`` (data written through views), place their
+    handles (globals ``h_``/``r_``, or a table at ``table_at`` in guest memory) and return the kernel's
+    ``run`` and, for kernels with arenas, the reset between calls."""
     store, instance = gi.store, gi.instance
     region_ids: dict[str, list[int]] = {}
 
@@ -78,7 +90,7 @@ def prepare_guest(kernel: Kernel, engines: Engines, arena_limit: int, pad: int =
             _set_global(instance, store, f"h_{buf.name}", base_handle(ids[0]), "i64")
         else:
             table = np.array([base_handle(r) for r in ids], dtype=np.int64)
-            at = lowering.table_at[buf.name]
+            at = table_at[buf.name]
             native.memory_view(gi.guest_memory, store)[at : at + 8 * len(ids)] = table.view(np.uint8)
         if buf.access == "arena":
             _set_global(instance, store, f"r_{buf.name}", ids[0])
@@ -102,11 +114,9 @@ def prepare_guest(kernel: Kernel, engines: Engines, arena_limit: int, pad: int =
             gi.destroy_region(region_ids[arena.name][0])
             region_ids[arena.name] = [gi.create_region(RegionKind.OBJECT_ARENA, caps[arena.name])]
             place(arena.name, region_ids[arena.name])
-            for g in ("tl", "tle", "tlf"):
+            for g in ("tl", "tle", "tlf") if tlab_globals else ():
                 _set_global(instance, store, f"{g}_{arena.name}", 0)
 
-    notes = ["self-contained module (4 pools, no host), bulk plan with in-module ABI calls"]
-    return Prepared(lambda reps: run(store, reps), reset if kernel.arenas else None, max_reps, notes,  # type: ignore[operator]
-                    keep=[gi, module])
+    return (lambda reps: run(store, reps)), (reset if kernel.arenas else None)  # type: ignore[operator]
 
 
