@@ -42,10 +42,12 @@ from ..guest.module import (
 )
 from ..runtime import layout as L
 from ..runtime.core_module import abi_funcs, host_control_wrappers, host_imports
+from ..runtime.hoisted import HOIST_PREFIX, hoist_funcs
 from ..runtime.wat import Module
 from ..runtime import sections
 from . import binaryen_cache, policy, tools
-from .errors import LinkRefused, ToolFailed
+from .errors import LinkRefused, ToolFailed, VerificationFailed
+from .hoist import OUT_OF_LINE_PREFIX, HoistReport, hoist_text
 from .verify import MARK, RuntimeCounts, mark_runtime, unmark, verify
 
 Target = Literal["guest", "host"]
@@ -73,6 +75,7 @@ class LinkedModule:
     inlined: bool
     memory: sections.Limits | None
     imports: tuple[tuple[str, str], ...]  # what the linked module still imports
+    hoisted: HoistReport = dataclasses.field(default_factory=HoistReport)  # loops the hoisting pass rewrote
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         target = Path(path)
@@ -128,6 +131,8 @@ def host_runtime_wat(pools: int, memory: sections.Limits | None) -> str:
         module.add(dataclasses.replace(func, export=HOST_ABI_PREFIX + func.export if func.export else None))
     for func in bridges:
         module.add(func)
+    for func in hoist_funcs(pools):  # exported for the hoisting pass only; the linker removes the exports
+        module.add(func)
     return module.render()
 
 
@@ -164,6 +169,25 @@ def merge(runtime_wasm: bytes, user_wasm: bytes) -> bytes:
 
 def inline(wasm: bytes) -> bytes:
     return _binaryen("wasm-opt", [(wasm, None)], INLINE_FLAGS)
+
+
+def binaryen_text(wasm: bytes) -> str:
+    """Binaryen's folded text of a module (``wasm-opt --print``), what the hoisting pass rewrites."""
+    with tempfile.TemporaryDirectory(prefix="tvm-link-") as folder:
+        path = Path(folder) / "in.wasm"
+        path.write_bytes(wasm)
+        return tools.run([tools.binaryen("wasm-opt"), *tools.BINARYEN_FEATURES, str(path), "--print"]).decode()
+
+
+def without_hoist_exports(wasm: bytes) -> bytes:
+    return sections.edit_exports(wasm, lambda entries: [e for e in entries if not e[0].startswith(HOIST_PREFIX)])
+
+
+def hoist(merged: bytes, abi_prefix: str, pools: int) -> tuple[bytes, HoistReport]:
+    """The hoisting pass (:mod:`.hoist`) over the merged module, then inlining; the hoist exports are gone."""
+    text, report = hoist_text(binaryen_text(merged), abi_prefix, pools)
+    keep_calls = f"--no-inline={OUT_OF_LINE_PREFIX}*"
+    return _binaryen("wasm-opt", [(text.encode(), None)], [keep_calls, *INLINE_FLAGS]), report
 
 
 def validate(wasm: bytes) -> None:
@@ -214,10 +238,18 @@ def link(
     policy.check_imports(user_module, runtime_module, rules, prefix)
     policy.check_exports(user_module, runtime_module, MARK)
     merged = merge(mark_runtime(runtime_wasm), rewritten)
-    verify(merged, RuntimeCounts.of(runtime_wasm), {e.name for e in runtime_module.exports})
+    abi = {e.name for e in runtime_module.exports if not e.name.startswith(HOIST_PREFIX)}
+    verify(without_hoist_exports(merged), RuntimeCounts.of(runtime_wasm), abi)
     merged = unmark(merged)
     do_inline = target == "host" if inline_runtime is None else inline_runtime
-    linked = inline(merged) if do_inline else merged
+    report = HoistReport()
+    if do_inline:
+        linked, report = hoist(merged, prefix, pools)
+    else:
+        linked = without_hoist_exports(merged)
     validate(linked)
-    remaining = tuple((i.module, i.name) for i in compile_checked(linked, "the linked module").imports)
-    return LinkedModule(linked, target, pools, max_pages, do_inline, memory, remaining)
+    compiled = compile_checked(linked, "the linked module")
+    if any(e.name.startswith(HOIST_PREFIX) for e in compiled.exports):
+        raise VerificationFailed("a hoist helper is still exported")
+    remaining = tuple((i.module, i.name) for i in compiled.imports)
+    return LinkedModule(linked, target, pools, max_pages, do_inline, memory, remaining, report)

@@ -1,0 +1,152 @@
+"""Runtime helpers for loops whose handle resolution the linker hoists ("resolve once, access many").
+
+A loop that calls nothing but typed loads and stores on handles it never
+reassigns cannot change the directory except through those accesses' slow
+paths. The linker's hoisting pass (``tvm_wasm.linker.hoist``) resolves each
+such handle once before the loop into a base address and a *limit*, and turns
+every access into one unsigned compare of the relative offset against the
+limit plus a load or store at ``base + offset`` in a pool chosen statically
+(the loop is versioned per pool). The limit folds every check the model
+makes into that compare: it is 0 (no offset passes) unless the slot's state
+word equals the handle's generation | LIVE | RESIDENT (region, generation,
+liveness, residency; a store compares the store-side state word), the region
+sits in the version's pool, and the access fits (``offset < capacity -
+handle offset - width + 1``). Anything that fails the compare calls the
+untouched ABI function, which reports errors, faults regions in and counts
+its own access; the pass flushes its counts before and resolves again after
+such a call, since a fault-in may evict or move any region.
+
+Per-access counters and the LRU clock are kept in the loop's locals and
+written here (:func:`flush_func`) when the loop is left and before every slow
+call, so a region's ``bytes_read``/``bytes_written`` and the access clock's
+total stay exact; a region's LRU stamp is taken at the flush.
+
+The helpers are runtime functions exported under :data:`HOIST_PREFIX` so the
+pass finds them in the merged module; the linker removes those exports before
+verifying user code and before writing the output, so user code can never
+name them.
+"""
+
+from __future__ import annotations
+
+from ..abi.table import TYPED_ACCESS, TypedWidth
+from . import access as A
+from . import layout as L
+from .conventions import pool_name
+from .wat import Code, Func
+
+HOIST_PREFIX = "tvm-hoist:"
+#: Slot word a hoisted store compares (the same word the runtime's store path compares).
+STORE_STATE = L.SLOT_STATE
+LOAD_STATE = L.SLOT_STATE
+
+
+def expected_state(handle: str) -> Code:
+    """The state word of a live, resident region of the handle's generation."""
+    return [*A.generation_of(handle), f"i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT}", "i32.or"]
+
+
+def base_func() -> Func:
+    """hoist_base(h) -> i32: pool address of the handle's offset (meaningful only where the limit is non-zero)."""
+    body = [*A.slot_of_handle("h"), *A.slot_field(L.SLOT_BASE), "local.get $h", "i32.wrap_i64", "i32.add"]
+    return Func("hoist_base", [("h", "i64")], ["i32"], [("slot", "i32")], body, export=HOIST_PREFIX + "base")
+
+
+def pool_func() -> Func:
+    """hoist_pool(h) -> i32: the pool of the handle's region (NO_POOL or stale data pick no fast version)."""
+    body = [*A.slot_of_handle("h"), *A.slot_field(L.SLOT_POOL)]
+    return Func("hoist_pool", [("h", "i64")], ["i32"], [("slot", "i32")], body, export=HOIST_PREFIX + "pool")
+
+
+def limit_func(state_field: int, name: str) -> Func:
+    """hoist_limit_*(h, width, pool) -> i32: relative offsets below it take the fast path; 0 means none.
+
+    Non-zero only if the slot's ``state_field`` word is exactly the handle's
+    generation | LIVE | RESIDENT, the region is in ``pool`` and
+    ``handle offset + width <= capacity``; then it is ``capacity - handle
+    offset - width + 1`` (at most 2**32 - 1, since width >= 1).
+    """
+    room = [  # capacity - handle offset - width, as i64 (negative: nothing fits)
+        *A.slot_field(L.SLOT_CAPACITY, "i64.load32_u"), *A.offset_of_i64("h"), "i64.sub",
+        "local.get $width", "i64.extend_i32_u", "i64.sub", "local.tee $room",
+    ]
+    body = [
+        *A.slot_of_handle("h"),
+        *A.slot_field(state_field), *expected_state("h"), "i32.eq",
+        *A.slot_field(L.SLOT_POOL), "local.get $pool", "i32.eq",
+        "i32.and",
+        *room, "i64.const 0", "i64.ge_s",
+        "i32.and",
+        "if (result i32)",
+        "  local.get $room", "  i32.wrap_i64", "  i32.const 1", "  i32.add",
+        "else",
+        "  i32.const 0",
+        "end",
+    ]
+    return Func(f"hoist_limit_{name}", [("h", "i64"), ("width", "i32"), ("pool", "i32")], ["i32"],
+                [("slot", "i32"), ("room", "i64")], body, export=f"{HOIST_PREFIX}limit_{name}")
+
+
+def flush_func() -> Func:
+    """hoist_flush(h, read, written, accesses): add a loop's counts to the region's slot, stamp the clock.
+
+    ``accesses`` typed accesses advance the shared clock by as many ticks as
+    they would have one by one; the region's LRU stamp is the clock after them.
+    Nothing happens for 0 accesses (a loop that only took slow paths).
+    """
+    def add(field: int, amount: str) -> Code:
+        return ["local.get $slot", *A.slot_field(field, "i64.load"), f"local.get ${amount}", "i64.add",
+                f"i64.store {A.META} offset={L.SLOTS + field}"]
+
+    body = [
+        "local.get $accesses", "i64.eqz", "if", "  return", "end",
+        *A.slot_of_handle("h"),
+        *add(L.SLOT_BYTES_READ, "read"),
+        *add(L.SLOT_BYTES_WRITTEN, "written"),
+        "i32.const 0", "i32.const 0", f"i64.load {A.META} offset={L.HDR_EPOCH}", "local.get $accesses", "i64.add",
+        f"i64.store {A.META} offset={L.HDR_EPOCH}",
+        "local.get $slot", "i32.const 0", f"i64.load {A.META} offset={L.HDR_EPOCH}",
+        f"i64.store {A.META} offset={L.SLOTS + L.SLOT_LAST_EPOCH}",
+    ]
+    params = [("h", "i64"), ("read", "i64"), ("written", "i64"), ("accesses", "i64")]
+    return Func("hoist_flush", params, [], [("slot", "i32")], body, export=HOIST_PREFIX + "flush")
+
+
+def access_funcs(pools: int, t: TypedWidth) -> list[Func]:
+    """hoist_load_T_pK(addr) / hoist_store_T_pK(addr, v): the bare access at a pool address, per pool."""
+    funcs = []
+    for k in range(pools):
+        funcs.append(Func(f"hoist_load_{t.name}_p{k}", [("addr", "i32")], [t.value_type], [],
+                          ["local.get $addr", f"{t.load} {pool_name(k)}"], export=f"{HOIST_PREFIX}load_{t.name}_p{k}"))
+        funcs.append(Func(f"hoist_store_{t.name}_p{k}", [("addr", "i32"), ("v", t.value_type)], [], [],
+                          ["local.get $addr", "local.get $v", f"{t.store} {pool_name(k)}"],
+                          export=f"{HOIST_PREFIX}store_{t.name}_p{k}"))
+    return funcs
+
+
+def slow_funcs(t: TypedWidth) -> list[Func]:
+    """hoist_slow_load_T / hoist_slow_store_T: the ABI access itself, as a call the linker keeps out of line.
+
+    The slow path of a hoisted access must stay a call: inlined into the loop,
+    its dispatch over every pool and its host calls keep all pool bases live
+    and crowd the loop's registers.
+    """
+    load = Func(f"hoist_slow_load_{t.name}", [("h", "i64"), ("off", "i32")], [t.value_type], [],
+                ["local.get $h", "local.get $off", f"call $load_{t.name}"], export=f"{HOIST_PREFIX}slow_load_{t.name}")
+    store = Func(f"hoist_slow_store_{t.name}", [("h", "i64"), ("off", "i32"), ("v", t.value_type)], [], [],
+                 ["local.get $h", "local.get $off", "local.get $v", f"call $store_{t.name}"],
+                 export=f"{HOIST_PREFIX}slow_store_{t.name}")
+    return [load, store]
+
+
+#: Helpers the linker keeps out of line (everything but the bare accesses): cold code stays out of loops.
+OUT_OF_LINE = ("base", "pool", "limit_load", "limit_store", "flush",
+               *(f"slow_{d}_{t.name}" for t in TYPED_ACCESS for d in ("load", "store")))
+
+
+def hoist_funcs(pools: int) -> list[Func]:
+    """Every helper the hoisting pass may call, for a runtime with ``pools`` pools."""
+    funcs = [base_func(), pool_func(), limit_func(LOAD_STATE, "load"), limit_func(STORE_STATE, "store"), flush_func()]
+    for t in TYPED_ACCESS:
+        funcs += access_funcs(pools, t) + slow_funcs(t)
+    return funcs
