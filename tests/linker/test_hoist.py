@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tvm_wasm import Handle, MemoryBackingStore, OutOfBounds, RegionKind, StaleHandle, TvmHost
+from tvm_wasm import Freelist, Handle, MemoryBackingStore, OutOfBounds, RegionKind, Slab, StaleHandle, TvmHost
 from tvm_wasm.linker import link
 from tvm_wasm.linker.hoist import hoist_text
 from tvm_wasm.linker.sexpr import parse, render
@@ -19,7 +19,8 @@ IMPORTS = """
  (memory (export "memory") 1)
 """
 
-LOOPS = f"""(module {IMPORTS}
+LOOPS = f"""(module
+ (import "tvm" "alloc" (func $alloc (param i32 i32) (result i64))) {IMPORTS}
  (func (export "sum") (param $h i64) (param $n i32) (result i64) (local $i i32) (local $acc i64)
   (block $done (loop $next
     (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
@@ -51,6 +52,14 @@ LOOPS = f"""(module {IMPORTS}
     (local.set $i (i32.add (local.get $i) (i32.const 1)))
     (br $next)))
   (i32.const -1))
+ (func (export "build") (param $h i64) (param $r i32) (param $n i32) (result i64) (local $i i32) (local $a i64)
+  (local $acc i64)
+  (loop $next
+    (local.set $a (call $alloc (local.get $r) (i32.const 8)))
+    (call $st (local.get $h) (i32.shl (local.get $i) (i32.const 2)) (i32.wrap_i64 (local.get $a)))
+    (local.set $acc (i64.add (local.get $acc) (i64.and (local.get $a) (i64.const 0xFFFFFFFF))))
+    (br_if $next (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))
+  (local.get $acc))
 )"""
 
 NOT_HOISTED = f"""(module
@@ -70,11 +79,6 @@ NOT_HOISTED = f"""(module
  (func (export "leaves_with_a_value") (param $h i64) (result i32)
   (block $out (result i32) (loop $next
     (br $out (call $ld (local.get $h) (i32.const 0)))) (unreachable)))
- (func (export "allocates") (param $h i64) (param $n i32) (local $i i32)
-  (loop $next
-    (drop (call $alloc (i32.const 1) (i32.const 8)))
-    (call $st (local.get $h) (i32.const 0) (local.get $i))
-    (br_if $next (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n)))))
 )"""
 
 
@@ -95,8 +99,8 @@ def clock(host: TvmHost) -> int:
 
 def test_loops_that_only_access_regions_are_hoisted(binaryen):
     linked = link(LOOPS, target="host", pools=2)
-    assert (linked.hoisted.loops, linked.hoisted.accesses) == (4, 5)
-    assert len(linked.hoisted.functions) == 4
+    assert (linked.hoisted.loops, linked.hoisted.accesses) == (5, 6)
+    assert len(linked.hoisted.functions) == 5
 
 
 def test_loops_that_may_change_the_directory_or_move_their_handle_are_left_alone(binaryen):
@@ -113,12 +117,12 @@ def test_the_pass_versions_a_loop_per_pool_and_sends_everything_else_to_the_abi_
     text = binaryen_text(merge(host_runtime(3, memory), user))
     helpers = Helpers.of(text, "tvm:")
     out, report = hoist_text(text, "tvm:", 3)
-    assert (report.loops, report.accesses) == (4, 5)
+    assert (report.loops, report.accesses) == (5, 6)
     assert "tvm-hoist:" not in out  # the helpers' exports never reach the output
     for pool in range(3):  # one copy of each loop per pool, each naming its pool statically
         assert out.count(f"(call {helpers.hoist[f'load_u32_p{pool}']}\n") == 0  # (printed on one line)
         assert out.count(f"(call {helpers.hoist[f'load_u32_p{pool}']} ") == 3  # sum, pair_sum (a), find
-        assert out.count(f"(call {helpers.hoist[f'store_u32_p{pool}']} ") == 1
+        assert out.count(f"(call {helpers.hoist[f'store_u32_p{pool}']} ") == 2  # fill, build
     assert out.count("(call $tvm_hoist_out_slow_load_u32 ") == 3 * 3
     assert out.count("(call $tvm_hoist_out_slow_load_u8 ") == 3
     func = next(f for f in (parse(c)[0] for c in out.split("\n") if c.startswith(" (func ") and "(loop" in c))
@@ -194,3 +198,18 @@ def test_a_fault_that_evicts_another_hoisted_region_is_resolved_again(binaryen):
         assert host.call(guest, "pair_sum", ha, hb, n) == want
         assert host.python_entries > entries
         assert (host.metrics(a).bytes_read, host.metrics(b).bytes_read) == (4 * n + 1, n)  # + the read above
+
+
+@pytest.mark.parametrize("allocator", [None, "slab", "freelist"])
+def test_alloc_inside_a_hoisted_loop_is_a_safepoint_only_when_it_may_enter_the_host(host, guest, allocator):
+    made = {None: None, "slab": lambda: Slab(8), "freelist": Freelist}[allocator]
+    target = host.create_region(RegionKind.OBJECT_ARENA, 4 * 64)
+    source = host.create_region(RegionKind.OBJECT_ARENA, 8 * 64, allocator=made() if made else None)
+    h = Handle(target, host.region_info(target).generation, 0)
+    entries = host.python_entries
+    offsets = host.call(guest, "build", h.to_i64(), source, 64)
+    stored = np.frombuffer(host.read(h, 4 * 64), dtype=np.uint32)
+    assert int(stored.astype(np.uint64).sum()) == offsets and len(set(stored.tolist())) == 64
+    assert host.metrics(source).allocations == 64 and host.metrics(target).bytes_written == 4 * 64 + 0
+    assert (host.python_entries > entries) == (allocator == "freelist")  # Freelist allocation enters the host
+    assert host.call(guest, "build", h.to_i64(), source, 1) == 0  # the region is full: alloc answers 0

@@ -73,11 +73,13 @@ class Helpers:
 
     accesses: dict[str, Access]  # function name -> what it does
     hoist: dict[str, str]  # helper (without prefix) -> function name
+    alloc: str | None = None  # the ABI's alloc
 
     @classmethod
     def of(cls, text: str, abi_prefix: str) -> Helpers:
         accesses: dict[str, Access] = {}
         hoist: dict[str, str] = {}
+        alloc = None
         for line in text.splitlines():
             found = _EXPORT.match(line)
             if found is None:
@@ -87,10 +89,12 @@ class Helpers:
                 hoist[name[len(HOIST_PREFIX):]] = func
             elif name.startswith(abi_prefix):
                 op = name[len(abi_prefix):]
+                if op == "alloc":
+                    alloc = func
                 direction, _, width = op.partition("_")
                 if direction in ("load", "store") and width in _WIDTHS:
                     accesses[func] = Access(direction, _WIDTHS[width])
-        return cls(accesses, hoist)
+        return cls(accesses, hoist, alloc)
 
 
 def hoist_text(text: str, abi_prefix: str, pools: int) -> tuple[str, HoistReport]:
@@ -188,6 +192,8 @@ class FunctionPass:
             if op in _UNSUPPORTED:
                 return None
             if op == "call":
+                if n[1] == self.helpers.alloc and len(n) == 4:
+                    continue  # a safepoint unless the region's allocator stays in wasm
                 if n[1] not in self.helpers.accesses:
                     return None
                 handle = n[2] if len(n) > 2 else None
@@ -277,6 +283,8 @@ class LoopPlan:
         children = [self.rewrite(child, pool) for child in node]
         if op == "call" and node[1] in self.fp.helpers.accesses:
             return self.access(children, pool)
+        if op == "call" and node[1] == self.fp.helpers.alloc:
+            return self.alloc(children, pool)
         if op == "br" and str(node[1]) not in self.inside:
             return ["block", *self.flush(), children]
         if op == "br_if" and str(node[1]) not in self.inside:
@@ -288,6 +296,16 @@ class LoopPlan:
             return ["block", ["local.set", self.return_local, children[1]], *self.flush(),
                     ["return", ["local.get", self.return_local]]]
         return children
+
+    def alloc(self, call: list[Node], pool: int) -> Node:
+        """``alloc`` inside a hoisted loop: a plain call for Bump and Slab regions, else a slow path."""
+        region, size, result = self.fp.local("i32"), self.fp.local("i32"), self.fp.local("i64")
+        args = [["local.get", region], ["local.get", size]]
+        return ["block", ["result", "i64"], ["local.set", region, call[2]], ["local.set", size, call[3]],
+                ["if", ["result", "i64"], ["call", self.hoist("alloc_stays"), ["local.get", region]],
+                 ["then", ["call", self.hoist("alloc_in_wasm"), *args]],
+                 ["else", *self.flush(), ["local.set", result, ["call", self.hoist("slow_alloc"), *args]],
+                  *self.resolve(pool), ["local.get", result]]]]
 
     def access(self, call: list[Node], pool: int) -> Node:
         fp = self.fp

@@ -33,6 +33,7 @@ from ..abi.table import TYPED_ACCESS, TypedWidth
 from . import access as A
 from . import layout as L
 from .conventions import pool_name
+from .core_module import bump_alloc, slab_alloc, slot_of_region_id
 from .wat import Code, Func
 
 HOIST_PREFIX = "tvm-hoist:"
@@ -139,14 +140,60 @@ def slow_funcs(t: TypedWidth) -> list[Func]:
     return [load, store]
 
 
+def alloc_stays_func() -> Func:
+    """hoist_alloc_stays(region) -> i32: 1 if ``alloc`` on the region cannot enter the host.
+
+    Bump and Slab allocation run in wasm and change only the region's bump
+    pointer, slab table and allocation counters, never a slot's state, base,
+    capacity or pool; Freelist allocation (and any error) may enter the host,
+    which may evict or move regions, so the pass treats it as a slow path.
+    """
+    body = [
+        "local.get $region", "i32.const 0xFFFF", "i32.gt_u", "if", "  i32.const 0", "  return", "end",
+        "local.get $region", f"i32.const {L.SLOT_SHIFT}", "i32.shl", "local.set $slot",
+        *A.slot_field(L.SLOT_STATE), f"i32.const {L.FLAG_LIVE}", "i32.and", "i32.const 0", "i32.ne",
+        *A.slot_field(L.SLOT_ALLOCATOR), f"i32.const {L.ALLOC_BUMP}", "i32.eq",
+        *A.slot_field(L.SLOT_ALLOCATOR), f"i32.const {L.ALLOC_SLAB}", "i32.eq",
+        "i32.or", "i32.and",
+    ]
+    return Func("hoist_alloc_stays", [("region", "i32")], ["i32"], [("slot", "i32")], body,
+                export=HOIST_PREFIX + "alloc_stays")
+
+
+def alloc_in_wasm_func() -> Func:
+    """hoist_alloc_in_wasm(region, size) -> handle: ``alloc`` for a region ``hoist_alloc_stays`` accepted.
+
+    The ABI's ``alloc`` without its Freelist branch (a host call): inlined into
+    a hoisted loop, it adds no call to the loop's hot path.
+    """
+    body = [
+        *slot_of_region_id(),
+        *A.slot_field(L.SLOT_ALLOCATOR), "local.tee $kind", f"i32.const {L.ALLOC_BUMP}", "i32.eq",
+        "if", *bump_alloc(), "end",
+        "local.get $kind", f"i32.const {L.ALLOC_SLAB}", "i32.eq",
+        "if", *slab_alloc(), "end",
+        "unreachable",  # hoist_alloc_stays said Bump or Slab, and nothing ran in between
+    ]
+    locals_ = [("slot", "i32"), ("code", "i32"), ("kind", "i32"), ("offset", "i32"), ("table", "i32"),
+               ("count", "i32"), ("index", "i32")]
+    return Func("hoist_alloc_in_wasm", [("region", "i32"), ("size", "i32")], ["i64"], locals_, body,
+                export=HOIST_PREFIX + "alloc_in_wasm")
+
+
+def slow_alloc_func() -> Func:
+    return Func("hoist_slow_alloc", [("region", "i32"), ("size", "i32")], ["i64"], [],
+                ["local.get $region", "local.get $size", "call $alloc"], export=HOIST_PREFIX + "slow_alloc")
+
+
 #: Helpers the linker keeps out of line (everything but the bare accesses): cold code stays out of loops.
-OUT_OF_LINE = ("base", "pool", "limit_load", "limit_store", "flush",
+OUT_OF_LINE = ("base", "pool", "limit_load", "limit_store", "flush", "slow_alloc",
                *(f"slow_{d}_{t.name}" for t in TYPED_ACCESS for d in ("load", "store")))
 
 
 def hoist_funcs(pools: int) -> list[Func]:
     """Every helper the hoisting pass may call, for a runtime with ``pools`` pools."""
-    funcs = [base_func(), pool_func(), limit_func(LOAD_STATE, "load"), limit_func(STORE_STATE, "store"), flush_func()]
+    funcs = [base_func(), pool_func(), limit_func(LOAD_STATE, "load"), limit_func(STORE_STATE, "store"), flush_func(),
+             alloc_stays_func(), alloc_in_wasm_func(), slow_alloc_func()]
     for t in TYPED_ACCESS:
         funcs += access_funcs(pools, t) + slow_funcs(t)
     return funcs
