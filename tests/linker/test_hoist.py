@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tvm_wasm import Freelist, Handle, MemoryBackingStore, OutOfBounds, RegionKind, Slab, StaleHandle, TvmHost
+from tvm_wasm import (
+    Freelist, Handle, MemoryBackingStore, OutOfBounds, ReadOnly, RegionKind, Slab, StaleHandle, TvmHost,
+)
 from tvm_wasm.linker import link
 from tvm_wasm.linker.hoist import hoist_text
 from tvm_wasm.linker.sexpr import parse, render
@@ -29,7 +31,7 @@ LOOPS = f"""(module
     (local.set $i (i32.add (local.get $i) (i32.const 1)))
     (br $next)))
   (local.get $acc))
- (func (export "fill") (param $h i64) (param $n i32) (local $i i32)
+ (func (export "fill_words") (param $h i64) (param $n i32) (local $i i32)
   (block $done (loop $next
     (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
     (call $st (local.get $h) (i32.shl (local.get $i) (i32.const 2)) (i32.mul (local.get $i) (i32.const 3)))
@@ -134,7 +136,7 @@ def test_a_hoisted_loop_answers_like_the_model_and_counts_exactly(host, guest):
     region = host.create_region(RegionKind.OBJECT_ARENA, 4 * n)
     h = Handle(region, host.region_info(region).generation, 0).to_i64()
     before = clock(host)
-    host.call(guest, "fill", h, n)
+    host.call(guest, "fill_words", h, n)
     assert host.call(guest, "sum", h, n) == sum(3 * i for i in range(n))
     m = host.metrics(region)
     assert (m.bytes_written, m.bytes_read) == (4 * n, 4 * n)
@@ -169,10 +171,30 @@ def test_an_error_inside_a_hoisted_loop_is_the_typed_error_with_the_counts_so_fa
         host.call(guest, "sum", h, 1)
 
 
+def test_hoisted_stores_honour_read_only_and_dirty_tracking(host, guest):
+    n = 4096  # 16 KiB: four 4 KiB dirty-tracking pages
+    region = host.create_region(RegionKind.OBJECT_ARENA, 4 * n)
+    h = Handle(region, host.region_info(region).generation, 0)
+    host.protect(region)
+    with pytest.raises(ReadOnly):
+        host.call(guest, "fill_words", h.to_i64(), n)
+    assert host.read(h, 4 * n) == bytes(4 * n) and host.metrics(region).bytes_written == 0
+    assert host.call(guest, "sum", h.to_i64(), n) == 0  # loads of a read-only region stay on the fast path
+    host.protect(region, False)
+    host.track_dirty(region)
+    host.call(guest, "fill_words", h.to_i64(), 1024 + 1)  # page 0 whole, one word of page 1
+    assert host.dirty_pages(region) == [0, 1]
+    assert host.metrics(region).bytes_written == 4 * 1025
+    host.clear_dirty(region)
+    host.track_dirty(region, False)
+    host.call(guest, "fill_words", h.to_i64(), n)
+    assert host.call(guest, "sum", h.to_i64(), n) == sum(3 * i for i in range(n))
+
+
 def test_leaving_a_hoisted_loop_by_return_or_branch_flushes_its_counts(host, guest):
     region = host.create_region(RegionKind.OBJECT_ARENA, 400)
     h = Handle(region, host.region_info(region).generation, 0).to_i64()
-    host.call(guest, "fill", h, 100)
+    host.call(guest, "fill_words", h, 100)
     assert host.call(guest, "find", h, 100, 3 * 9) == 9  # return from inside the loop
     assert host.metrics(region).bytes_read == 4 * 10
     assert host.call(guest, "find", h, 100, 1) == -1  # br_if out of the loop
@@ -213,3 +235,26 @@ def test_alloc_inside_a_hoisted_loop_is_a_safepoint_only_when_it_may_enter_the_h
     assert host.metrics(source).allocations == 64 and host.metrics(target).bytes_written == 4 * 64 + 0
     assert (host.python_entries > entries) == (allocator == "freelist")  # Freelist allocation enters the host
     assert host.call(guest, "build", h.to_i64(), source, 1) == 0  # the region is full: alloc answers 0
+
+
+def test_a_hoisted_loop_in_the_self_contained_module_counts_and_marks_what_it_writes(binaryen):
+    from tvm_wasm.guest.instance import GuestInstance
+
+    linked = link(LOOPS, target="guest", pools=2, max_pages=256, inline_runtime=True)
+    assert linked.hoisted.loops == 5
+    g = GuestInstance(linked.wasm)
+    n = 16384
+    first = g.create_region(RegionKind.OBJECT_ARENA, 4 * n)
+    h = Handle(first, g.region_info(first).generation, 0).to_i64()
+    g.call(g.instance, "fill_words", h, n)
+    assert g.call(g.instance, "sum", h, n) == sum(3 * i for i in range(n))
+    assert (g.metrics(first).bytes_written, g.metrics(first).bytes_read) == (4 * n, 4 * n)
+    with pytest.raises(OutOfBounds):
+        g.call(g.instance, "sum", h, n + 1)
+    assert g.metrics(first).bytes_read == 8 * n
+    span = (g.region_info(first).pool, g.region_info(first).base)
+    g.destroy_region(first)
+    second = g.create_region(RegionKind.OBJECT_ARENA, 4 * n)
+    assert (g.region_info(second).pool, g.region_info(second).base) == span  # the freed span, reused
+    # the hoisted stores marked their pages touched, so freeing the first region zeroed them
+    assert g.call(g.instance, "sum", Handle(second, g.region_info(second).generation, 0).to_i64(), n) == 0

@@ -40,6 +40,7 @@ from ..guest.module import (
     private_bridge_fields,
     validation_engine,
 )
+from ..guest.touched import TOUCHED_PAGES
 from ..runtime import layout as L
 from ..runtime.core_module import abi_funcs, host_control_wrappers, host_imports
 from ..runtime.hoisted import HOIST_PREFIX, hoist_funcs
@@ -115,7 +116,8 @@ def compile_checked(wasm: bytes, what: str) -> wasmtime.Module:
 # ---------------------------------------------------------------- runtimes
 def guest_runtime(pools: int, max_pages: int, memory: sections.Limits | None, meta_max_pages: int) -> bytes:
     pages = memory.min if memory else 1
-    return build_module(pools=pools, max_pages=max_pages, guest_pages=pages,
+    helpers = "\n".join(func.render() for func in hoist_funcs(pools, TOUCHED_PAGES))  # the hoisting pass's
+    return build_module(pools=pools, max_pages=max_pages, guest_pages=pages, user_wat=helpers,
                         guest_max_pages=memory.max if memory else None, meta_max_pages=meta_max_pages).wasm
 
 

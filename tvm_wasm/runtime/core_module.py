@@ -266,14 +266,21 @@ def refuse_read_only(on_error: Callable[[], Code]) -> Code:
                A.fail_with(ReadOnly.code, on_error))
 
 
-def alloc_func() -> Func:
-    body = [
+def alloc_checks() -> Code:
+    """What ``alloc`` checks before it allocates (also the start of the linker's in-wasm alloc)."""
+    return [
         *slot_of_region_id(),
         *if_(
             [*A.slot_field(L.SLOT_STATE), f"i32.const {L.FLAG_LIVE}", "i32.and", "i32.eqz"],
             A.fail_with(RegionNotFound.code, lambda: return_sentinel_on_error("i64.const 0")),
         ),
         *refuse_read_only(lambda: return_sentinel_on_error("i64.const 0")),
+    ]
+
+
+def alloc_func() -> Func:
+    body = [
+        *alloc_checks(),
         *A.slot_field(L.SLOT_ALLOCATOR),
         "local.tee $kind",
         f"i32.const {L.ALLOC_BUMP}",

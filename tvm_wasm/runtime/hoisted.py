@@ -33,12 +33,14 @@ from ..abi.table import TYPED_ACCESS, TypedWidth
 from . import access as A
 from . import layout as L
 from .conventions import pool_name
-from .core_module import bump_alloc, slab_alloc, slot_of_region_id
+from .core_module import alloc_checks, bump_alloc, slab_alloc
 from .wat import Code, Func
+from .write_notice import NO_NOTICE, WriteNotice
 
 HOIST_PREFIX = "tvm-hoist:"
-#: Slot word a hoisted store compares (the same word the runtime's store path compares).
-STORE_STATE = L.SLOT_STATE
+#: Slot word a hoisted store compares: the store-side word, as the runtime's store path does (a
+#: read-only or dirty-tracked region never passes, so its stores take the ABI's write barrier).
+STORE_STATE = L.SLOT_WRITE_STATE
 LOAD_STATE = L.SLOT_STATE
 
 
@@ -113,14 +115,17 @@ def flush_func() -> Func:
     return Func("hoist_flush", params, [], [("slot", "i32")], body, export=HOIST_PREFIX + "flush")
 
 
-def access_funcs(pools: int, t: TypedWidth) -> list[Func]:
-    """hoist_load_T_pK(addr) / hoist_store_T_pK(addr, v): the bare access at a pool address, per pool."""
+def access_funcs(pools: int, t: TypedWidth, notice: WriteNotice = NO_NOTICE) -> list[Func]:
+    """hoist_load_T_pK(addr) / hoist_store_T_pK(addr, v): the bare access at a pool address, per pool.
+
+    A store emits the deployment's write notice first, as the ABI's typed store does.
+    """
     funcs = []
     for k in range(pools):
         funcs.append(Func(f"hoist_load_{t.name}_p{k}", [("addr", "i32")], [t.value_type], [],
                           ["local.get $addr", f"{t.load} {pool_name(k)}"], export=f"{HOIST_PREFIX}load_{t.name}_p{k}"))
         funcs.append(Func(f"hoist_store_{t.name}_p{k}", [("addr", "i32"), ("v", t.value_type)], [], [],
-                          ["local.get $addr", "local.get $v", f"{t.store} {pool_name(k)}"],
+                          [*notice.store(k), "local.get $addr", "local.get $v", f"{t.store} {pool_name(k)}"],
                           export=f"{HOIST_PREFIX}store_{t.name}_p{k}"))
     return funcs
 
@@ -167,7 +172,7 @@ def alloc_in_wasm_func() -> Func:
     a hoisted loop, it adds no call to the loop's hot path.
     """
     body = [
-        *slot_of_region_id(),
+        *alloc_checks(),
         *A.slot_field(L.SLOT_ALLOCATOR), "local.tee $kind", f"i32.const {L.ALLOC_BUMP}", "i32.eq",
         "if", *bump_alloc(), "end",
         "local.get $kind", f"i32.const {L.ALLOC_SLAB}", "i32.eq",
@@ -190,10 +195,10 @@ OUT_OF_LINE = ("base", "pool", "limit_load", "limit_store", "flush", "slow_alloc
                *(f"slow_{d}_{t.name}" for t in TYPED_ACCESS for d in ("load", "store")))
 
 
-def hoist_funcs(pools: int) -> list[Func]:
-    """Every helper the hoisting pass may call, for a runtime with ``pools`` pools."""
+def hoist_funcs(pools: int, notice: WriteNotice = NO_NOTICE) -> list[Func]:
+    """Every helper the hoisting pass may call, for a runtime with ``pools`` pools and that write notice."""
     funcs = [base_func(), pool_func(), limit_func(LOAD_STATE, "load"), limit_func(STORE_STATE, "store"), flush_func(),
              alloc_stays_func(), alloc_in_wasm_func(), slow_alloc_func()]
     for t in TYPED_ACCESS:
-        funcs += access_funcs(pools, t) + slow_funcs(t)
+        funcs += access_funcs(pools, t, notice) + slow_funcs(t)
     return funcs
