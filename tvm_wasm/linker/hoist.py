@@ -14,7 +14,8 @@ function that calls a typed load or store inside a loop:
 - Before the loop, each handle is resolved once into a base address and one
   limit per (direction, width) (see :mod:`tvm_wasm.runtime.hoisted`); the
   loop is versioned per pool on its first handle's pool, so every fast access
-  names its pool statically. An access becomes ``offset <u limit`` then a
+  names its pool statically (a first handle in no pool runs the loop as it
+  was). An access becomes ``offset <u limit`` then a
   bare load or store at ``base + offset``; anything else calls the unchanged
   ABI function (errors, fault-in, counts), with the loop's counts flushed
   before and every handle resolved again after.
@@ -267,8 +268,11 @@ class LoopPlan:
     def emit(self) -> Node:
         self.fp.report.loops += 1
         versions: list[Node] = [[*self.resolve(p), self.rewrite(copy.deepcopy(self.loop), p)] for p in range(self.fp.pools)]
-        dispatch: list[Node] = versions[-1]  # type: ignore[assignment]
-        for p in reversed(range(self.fp.pools - 1)):
+        # A first handle in no pool (Cold, stale, not reachable) runs the loop as it was: every access
+        # inlined and checked on its own, so a loop entered before its region is faulted in is never
+        # slower than without the pass.
+        dispatch: list[Node] = [copy.deepcopy(self.loop)]
+        for p in reversed(range(self.fp.pools)):
             dispatch = [["if", ["i32.eq", ["local.get", self.pool_local], ["i32.const", str(p)]],
                          ["then", *versions[p]], ["else", *dispatch]]]  # type: ignore[list-item]
         first = self.handles[0]
