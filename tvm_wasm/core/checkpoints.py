@@ -161,6 +161,7 @@ class Checkpointer:
         self.page = page
         self._chains: dict[int, _Chain] = {}
         self._live: dict[int, Checkpoint] = {}
+        self._destroyed_in: dict[int, int] = {}  # checkpoint id -> the destroyed region that released it
         self._ids = itertools.count(1)
         self._keys = itertools.count(1)
 
@@ -320,7 +321,9 @@ class Checkpointer:
 
         Releasing a checkpoint a rollback superseded, or one already released, is a no-op.
         """
-        if not isinstance(checkpoint, Checkpoint) or checkpoint._owner is not self:
+        if not isinstance(checkpoint, Checkpoint):
+            raise TypeError(f"expected a Checkpoint, not {type(checkpoint).__name__}")
+        if checkpoint._owner is not self:
             raise CheckpointError("not a checkpoint of this directory")
         live = self._live.pop(checkpoint.id, None)
         if live is not None:
@@ -376,6 +379,7 @@ class Checkpointer:
         for entry in list(chain.entries):
             live = self._live.pop(entry.checkpoint_id, None)
             if live is not None:
+                self._destroyed_in[live.id] = region.id
                 self._retire(live)
         self._chains.pop(region.id, None)
 
@@ -391,6 +395,10 @@ class Checkpointer:
             raise TypeError(f"expected a Checkpoint, not {type(checkpoint).__name__}")
         if checkpoint._owner is not self:
             raise CheckpointError("not a checkpoint of this directory")
+        if checkpoint.id in self._destroyed_in:
+            region_id = self._destroyed_in[checkpoint.id]
+            raise CheckpointError(f"checkpoint {checkpoint.id} was released when region {region_id} was destroyed",
+                                  region_id=region_id)
         if checkpoint.id not in self._live:
             raise CheckpointError(f"checkpoint {checkpoint.id} was released or superseded by a rollback "
                                   "to an earlier checkpoint")

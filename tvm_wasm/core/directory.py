@@ -36,7 +36,16 @@ from .errors import (
     UnsupportedAllocator,
 )
 from .handle import MAX_GENERATION, U16_MAX, U32_MAX, U64_MAX, Handle, next_generation
-from .types import EvictionReport, HandleRemap, PlacementPolicy, RegionInfo, RegionKind, RegionMetrics, Residency
+from .types import (
+    EvictionReport,
+    HandleRemap,
+    PlacementPolicy,
+    RegionInfo,
+    RegionKind,
+    RegionMetrics,
+    Residency,
+    checked_flag,
+)
 
 FIRST_REGION_ID = 1
 MAX_REGION_ID = U16_MAX
@@ -228,6 +237,8 @@ class RegionDirectory:
 
     # ------------------------------------------------------------------ lookup
     def _region(self, region_id: int) -> Region:
+        if not isinstance(region_id, (int, np.integer)):
+            raise TypeError(f"a region id is an integer, not {type(region_id).__name__} {region_id!r}")
         region = self._regions.get(region_id)
         if region is None:
             raise RegionNotFound("no such region", region_id=region_id)
@@ -822,7 +833,7 @@ class RegionDirectory:
         and fault-in stay allowed (they do not change the bytes).
         """
         region = self._region(region_id)
-        region.read_only = bool(read_only)
+        region.read_only = checked_flag(read_only, "read_only")
         self._on_change(region)
 
     def is_read_only(self, region_id: int) -> bool:
@@ -835,7 +846,7 @@ class RegionDirectory:
         path changed its bytes since tracking started or ``clear_dirty``.
         """
         region = self._region(region_id)
-        if bool(enabled) == region.tracks_dirty:
+        if checked_flag(enabled, "enabled") == region.tracks_dirty:
             return
         if enabled:
             self._start_tracking(region)

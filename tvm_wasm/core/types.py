@@ -122,3 +122,11 @@ class EvictionReport:
     bytes_freed: int
     regions_spilled: int
     target_met: bool
+
+
+def checked_flag(value: object, name: str) -> bool:
+    """``value`` as a bool; ``TypeError`` for anything but ``True``/``False`` (a string such as ``"no"``
+    would otherwise count as true)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {type(value).__name__} {value!r}")
+    return value

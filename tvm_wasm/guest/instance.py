@@ -20,7 +20,7 @@ from ..core.checkpoint_store import CheckpointStore, MemoryCheckpointStore
 from ..core.checkpoints import Checkpoint, Checkpointer, RollbackRemap
 from ..core.errors import HostClosed, PolicyViolation, TvmError, UnsupportedAllocator, error_for_code
 from ..core.handle import Handle
-from ..core.types import PlacementPolicy, RegionKind, RegionMetrics, Residency
+from ..core.types import PlacementPolicy, RegionKind, RegionMetrics, Residency, checked_flag
 from ..host import native
 from ..runtime import layout as L
 from ..runtime import sections
@@ -400,13 +400,13 @@ class GuestInstance:
 
     # ------------------------------------------------------------------ read-only regions and dirty tracking
     def protect(self, region_id: int, read_only: bool = True) -> None:
-        self._checked(self.raw("protect", region_id, int(bool(read_only))), "protect", region_id)
+        self._checked(self.raw("protect", region_id, int(checked_flag(read_only, "read_only"))), "protect", region_id)
 
     def is_read_only(self, region_id: int) -> bool:
         return bool(self._value(self.raw("region_read_only", region_id), "region_read_only", region_id))
 
     def track_dirty(self, region_id: int, enabled: bool = True) -> None:
-        self._checked(self.raw("track_dirty", region_id, int(bool(enabled))), "track_dirty", region_id)
+        self._checked(self.raw("track_dirty", region_id, int(checked_flag(enabled, "enabled"))), "track_dirty", region_id)
         if not enabled:
             self._lost_track(region_id)
 
