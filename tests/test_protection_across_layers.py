@@ -358,3 +358,36 @@ def test_the_model_refuses_every_change_to_a_read_only_region() -> None:
     assert d.read(h, 100) == before and d.region_info(r).used == 0
     d.copy(h, Handle(other, 1, 0), 6)  # reading from it is fine
     assert d.read(Handle(other, 1, 0), 6) == b"frozen"
+
+
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_every_typed_store_marks_exactly_its_pages(name: str) -> None:
+    """Each typed store marks the page of its first byte and, when it crosses into the next page, that page
+    too: nothing more, on every layer. A store to an untracked region marks nothing that anyone reads
+    (its marks go to the scratch map), and a bulk write marks its whole range."""
+    layer = LAYERS[name]()
+
+    def dirty(region: int) -> list[int] | None:
+        return layer.observe(region)[3]
+
+    try:
+        assert layer.track_dirty(1, True) == 0
+        last_page = (CAPACITIES[0] - 1) // DIRTY_PAGE
+        for width, (size, _, _) in WIDTHS.items():
+            starts = [*range(DIRTY_PAGE - size, DIRTY_PAGE + 1), 2 * DIRTY_PAGE - 1, CAPACITIES[0] - size]
+            for at in starts:
+                for rel in (0, 3):  # the store's relative offset counts as much as the handle's
+                    assert layer.clear_dirty(1) == 0
+                    assert layer.store(Handle(1, 1, at - rel), rel, width, 1) == 0
+                    expected = sorted({at // DIRTY_PAGE, (at + size - 1) // DIRTY_PAGE})
+                    assert dirty(1) == expected, f"{width} at {at} (rel {rel})"
+                    assert layer.store(Handle(2, 1, min(at, CAPACITIES[1] - size)), 0, width, 1) == 0
+                    assert dirty(1) == expected and dirty(2) is None, f"untracked {width} at {at}"
+        assert layer.clear_dirty(1) == 0
+        assert layer.fill(Handle(1, 1, DIRTY_PAGE - 1), DIRTY_PAGE + 2, 9) == 0
+        assert dirty(1) == [0, 1, 2]
+        assert layer.clear_dirty(1) == 0
+        assert layer.store(Handle(1, 1, CAPACITIES[0] - 1), 0, "u8", 1) == 0
+        assert dirty(1) == [last_page]
+    finally:
+        layer.close()

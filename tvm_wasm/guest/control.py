@@ -307,10 +307,17 @@ def give_side_span(pools: int, start: str, length: str) -> str:
 
 
 def dirty_table_len() -> str:
-    """Folded i64: the span length of the region's dirty bitmap (``layout.dirty_table_size``, rounded)."""
+    """Folded i64: the span length of the region's dirty-page map (``layout.dirty_table_size``, rounded)."""
     pages = (f"(i64.shr_u (i64.add {slot_load(L.SLOT_CAPACITY, 'i64.load32_u')} (i64.const {L.DIRTY_PAGE - 1}))"
              f" (i64.const {L.DIRTY_PAGE_SHIFT}))")
-    return round_span(f"(i64.shl (i64.shr_u (i64.add {pages} (i64.const 31)) (i64.const 5)) (i64.const 2))")
+    align = L.DIRTY_MAP_ALIGN
+    return round_span(f"(i64.and (i64.add {pages} (i64.const {align - 1})) (i64.const {-align}))")
+
+
+def dirty_map_start() -> str:
+    """Folded i32: the meta offset of the region's dirty-page map (``SLOT_DIRTY_TABLE`` is relative to the
+    scratch map, see ``layout.dirty_field``); meaningful only while the region is tracked."""
+    return f"(i32.add {slot_load(L.SLOT_DIRTY_TABLE)} (i32.const {L.DIRTY_SCRATCH}))"
 
 
 def destroy_func(pools: int) -> Func:
@@ -322,7 +329,7 @@ def destroy_func(pools: int) -> Func:
         f"(if (i32.ne {slot_load(G.GS_TIER)} (i32.const {Residency.COLD})) (then {give_span()}))",
         f"(if {slot_load(G.GS_SIDE)} (then {give_side_span(pools, slot_load(G.GS_SIDE), side_table_len())}))",
         (f"(if {slot_load(L.SLOT_DIRTY_TABLE)}"
-         f" (then {give_side_span(pools, slot_load(L.SLOT_DIRTY_TABLE), dirty_table_len())}))"),
+         f" (then {give_side_span(pools, dirty_map_start(), dirty_table_len())}))"),
         f"(local.set $gen {destroyed_generation(current_generation())})",
         f"(memory.fill {META} (i32.add (local.get $slot) (i32.const {L.SLOTS})) (i32.const 0) (i32.const {L.SLOT_SIZE}))",
         *set_state(f"(i32.or (local.get $gen) (i32.const {L.FLAG_TOMBSTONE}))"),

@@ -2,13 +2,16 @@
 
 Both are store-only flags of ``SLOT_WRITE_STATE`` (see
 :mod:`tvm_wasm.runtime.layout`): loads compare ``SLOT_STATE`` and never see
-them, every store compares ``SLOT_WRITE_STATE``, so a flagged region takes
-the store's slow branch, where the shared ``$write_barrier`` refuses a
-read-only region (code 8) or sets the dirty bits of the pages the store
-touches. This module only sets and clears the flags, owns the dirty bitmap
-(a side table in the ``$meta`` side-table arena) and answers the queries.
-``discard`` is a store of zeros through the same barrier (a wasm memory
-cannot give pages back, so it is ``memory.fill``).
+them. Every store of a read-only region takes its slow branch, where the
+shared ``$write_barrier`` refuses it (code 8). A tracked region has a
+dirty-page map (one byte per 4 KiB page, a side table in the ``$meta``
+side-table arena, found through ``SLOT_DIRTY_TABLE``): typed stores mark it
+with one unconditional ``i32.store8`` per page they touch (an untracked
+region's marks land in a scratch map nobody reads), bulk writes take the slow
+branch and ``$write_barrier`` fills their range. This module only sets and
+clears the flags, owns the maps and answers the queries. ``discard`` is a
+store of zeros through the same barrier (a wasm memory cannot give pages
+back, so it is ``memory.fill``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from ..runtime.conventions import bad_pool, pool_name, return_code_on_error
 from ..runtime.wat import Func, per_pool
 from . import layout as G
 from .control import (
-    META, accessor, dirty_table_len, fail, give_side_span, live_region, read_only, region_op, slot_load, slot_store,
+    META, accessor, dirty_map_start, dirty_table_len, fail, give_side_span, live_region, read_only, region_op, slot_load, slot_store,
 )
 
 
@@ -32,7 +35,7 @@ def set_write_flag(flag: int, on: str) -> str:
 
 
 def tracked() -> str:
-    """Folded i32: the region in ``$slot`` has a dirty bitmap."""
+    """Folded i32: the region in ``$slot`` has a dirty-page map."""
     return f"(i32.and {slot_load(L.SLOT_WRITE_STATE)} (i32.const {L.FLAG_TRACK_DIRTY}))"
 
 
@@ -44,7 +47,8 @@ def protect_func() -> Func:
 
 
 def track_dirty_func(pools: int) -> Func:
-    """track_dirty(id, enabled) -> code: place a zeroed bitmap and set the flag, or clear it and give the bitmap back.
+    """track_dirty(id, enabled) -> code: place a zeroed dirty-page map and set the flag, or clear it and give
+    the map back.
 
     Already so: a no-op. No room in the side-table arena: 5, nothing changes.
     """
@@ -56,50 +60,57 @@ def track_dirty_func(pools: int) -> Func:
         "(if (local.get $enabled) (then",
         f"  (local.set $table (call $span_take {arena} {dirty_table_len()}))",  # free arena bytes read as zero
         f"  (if (i64.lt_s (local.get $table) (i64.const 0)) {fail(AllocationFailed.code)})",
-        f"  {slot_store(L.SLOT_DIRTY_TABLE, '(i32.wrap_i64 (local.get $table))')}",
+        f"  {slot_store(L.SLOT_DIRTY_TABLE, f'(i32.sub (i32.wrap_i64 (local.get $table)) (i32.const {L.DIRTY_SCRATCH}))')}",
         f"  {set_write_flag(L.FLAG_TRACK_DIRTY, '(i32.const 1)')}",
         "  (return (i32.const 0))))",
-        set_write_flag(L.FLAG_TRACK_DIRTY, "(i32.const 0)"),  # stores stop marking before the bitmap goes
-        give_side_span(pools, slot_load(L.SLOT_DIRTY_TABLE), dirty_table_len()),
+        f"(local.set $start {dirty_map_start()})",
+        # typed stores mark through the field: point it back at the scratch map before the map goes
         slot_store(L.SLOT_DIRTY_TABLE, "(i32.const 0)"),
+        set_write_flag(L.FLAG_TRACK_DIRTY, "(i32.const 0)"),
+        give_side_span(pools, "(local.get $start)", dirty_table_len()),
         "(i32.const 0)",
     ]
-    return Func("track_dirty", [("id", "i32"), ("enabled", "i32")], ["i32"], [("slot", "i32"), ("table", "i64")], body,
-                export="track_dirty")
+    locals_ = [("slot", "i32"), ("table", "i64"), ("start", "i32")]
+    return Func("track_dirty", [("id", "i32"), ("enabled", "i32")], ["i32"], locals_, body, export="track_dirty")
 
 
 def clear_dirty_func() -> Func:
     """clear_dirty(id) -> code: every page clean (9 if the region is not tracked)."""
     return region_op("clear_dirty", [
         f"(if (i32.eqz {tracked()}) {fail(PolicyViolation.code)})",
-        f"(memory.fill {META} {slot_load(L.SLOT_DIRTY_TABLE)} (i32.const 0) (i32.wrap_i64 {dirty_table_len()}))",
+        f"(memory.fill {META} {dirty_map_start()} (i32.const 0) (i32.wrap_i64 {dirty_table_len()}))",
     ])
 
 
 def next_dirty_page_func() -> Func:
     """next_dirty_page(id, from) -> the first dirty page at or after ``from``, -1 if none; -2 with ``last_error``.
 
-    Skips clean bytes of the bitmap eight pages at a time.
+    Skips clean pages of the map eight at a time (one ``i64.load`` of a whole aligned word).
     """
-    bitmap_byte = (f"(i32.shr_u (i32.load8_u {META} (i32.add (local.get $table) (i32.shr_u (local.get $page)"
-                   " (i32.const 3)))) (i32.and (local.get $page) (i32.const 7)))")
+    word = f"(i64.load {META} (i32.add (local.get $table) (i32.and (local.get $page) (i32.const -8))))"
     body = [
         *live_region(fail(RegionNotFound.code, "(i64.const -2)")),
         f"(if (i32.eqz {tracked()}) {fail(PolicyViolation.code, '(i64.const -2)')})",
-        f"(local.set $table {slot_load(L.SLOT_DIRTY_TABLE)})",
+        f"(local.set $table {dirty_map_start()})",
         (f"(local.set $pages (i32.wrap_i64 (i64.shr_u (i64.add {slot_load(L.SLOT_CAPACITY, 'i64.load32_u')}"
          f" (i64.const {L.DIRTY_PAGE - 1})) (i64.const {L.DIRTY_PAGE_SHIFT}))))"),
         "(local.set $page (local.get $from))",
         "(block $none (loop $scan",
         "  (br_if $none (i32.ge_u (local.get $page) (local.get $pages)))",
-        f"  (local.set $bits {bitmap_byte})",
-        "  (if (i32.and (local.get $bits) (i32.const 1)) (then (return (i64.extend_i32_u (local.get $page)))))",
-        "  (local.set $page (select (i32.add (local.get $page) (i32.const 1))"
-        " (i32.add (i32.or (local.get $page) (i32.const 7)) (i32.const 1)) (local.get $bits)))",
+        # the word's bytes from the page's own on (little-endian: byte k is bits 8k..8k+7)
+        f"  (local.set $bits (i64.shr_u {word} (i64.extend_i32_u (i32.shl (i32.and (local.get $page) (i32.const 7))"
+        " (i32.const 3)))))",
+        "  (if (i64.ne (local.get $bits) (i64.const 0)) (then",
+        "    (local.set $page (i32.add (local.get $page) (i32.wrap_i64 (i64.shr_u (i64.ctz (local.get $bits))"
+        " (i64.const 3)))))",
+        # map bytes past the last page stay zero, but the page must still be inside the region
+        "    (br_if $none (i32.ge_u (local.get $page) (local.get $pages)))",
+        "    (return (i64.extend_i32_u (local.get $page)))))",
+        "  (local.set $page (i32.add (i32.or (local.get $page) (i32.const 7)) (i32.const 1)))",
         "  (br $scan)))",
         "(i64.const -1)",
     ]
-    locals_ = [("slot", "i32"), ("table", "i32"), ("pages", "i32"), ("page", "i32"), ("bits", "i32")]
+    locals_ = [("slot", "i32"), ("table", "i32"), ("pages", "i32"), ("page", "i32"), ("bits", "i64")]
     return Func("next_dirty_page", [("id", "i32"), ("from", "i32")], ["i64"], locals_, body, export="next_dirty_page")
 
 

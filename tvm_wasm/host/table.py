@@ -38,7 +38,7 @@ class DirectoryTable:
         raw = native.memory_view(self.memory, self.store)
         self.u8 = raw
         self.u32 = raw[: len(raw) // 4 * 4].view(np.uint32)
-        slots = raw[L.SLOTS : L.SIDE_TABLES]
+        slots = raw[L.SLOTS : L.DIRTY_SCRATCH]
         self.slots32 = slots.view(np.uint32).reshape(L.MAX_SLOTS, L.SLOT_SIZE // 4)
         self.slots64 = slots.view(np.uint64).reshape(L.MAX_SLOTS, L.SLOT_SIZE // 8)
 

@@ -659,18 +659,19 @@ class TvmHost(RegionDirectory):
             table.set(rid, L.SLOT_ALLOCATOR, L.ALLOC_BUMP)
         else:
             table.set(rid, L.SLOT_ALLOCATOR, L.ALLOC_FREELIST)
-        table.set(rid, L.SLOT_DIRTY_TABLE, region.dirty if region.tracks_dirty else 0)  # type: ignore[arg-type]
+        table.set(rid, L.SLOT_DIRTY_TABLE, L.dirty_field(region.dirty))  # type: ignore[arg-type]
         write_flags = (L.FLAG_READ_ONLY if region.read_only else 0) | (L.FLAG_TRACK_DIRTY if region.tracks_dirty else 0)
         table.set(rid, L.SLOT_WRITE_STATE, state | write_flags)
         table.set(rid, L.SLOT_STATE, state)
 
-    # ------------------------------------------------------------------ dirty bitmap (a side table in meta)
+    # ------------------------------------------------------------------ dirty-page map (a side table in meta)
     def _start_tracking(self, region: Region) -> None:
-        """A zeroed bitmap in the meta memory; its offset is the slot's ``SLOT_DIRTY_TABLE``."""
+        """A zeroed dirty-page map in the meta memory (one byte per page, ``layout.dirty_table_size``);
+        the slot's ``SLOT_DIRTY_TABLE`` points at it (``layout.dirty_field``)."""
         size = L.dirty_table_size(region.capacity)
         offset = self.table.side.allocate(size)
         if offset is None:
-            raise AllocationFailed("no room left in the directory for a dirty-page bitmap", region_id=region.id,
+            raise AllocationFailed("no room left in the directory for a dirty-page map", region_id=region.id,
                                    length=size)
         self.table.u8[offset : offset + size] = 0
         region.dirty = offset
@@ -678,28 +679,26 @@ class TvmHost(RegionDirectory):
     def _stop_tracking(self, region: Region) -> None:
         offset, size = region.dirty, L.dirty_table_size(region.capacity)
         region.dirty = None
-        if region.id in self._regions:  # the data plane stops marking before the bitmap goes
+        if region.id in self._regions:  # the data plane stops marking before the map goes
             self._on_change(region)
         self.table.u8[offset : offset + size] = 0  # type: ignore[misc]
         self.table.side.free(offset, size)  # type: ignore[arg-type]
 
-    def _dirty_bits(self, region: Region) -> np.ndarray:
+    def _dirty_map(self, region: Region) -> np.ndarray:
+        """The region's dirty-page map: byte i non-zero when page i is dirty (a view of the meta memory)."""
         offset = region.dirty
-        return self.table.u8[offset : offset + L.dirty_table_size(region.capacity)]  # type: ignore[misc]
+        return self.table.u8[offset : offset + L.dirty_pages_of(region.capacity)]  # type: ignore[misc]
 
     def _mark_dirty(self, region: Region, offset: int, length: int) -> None:
         if region.dirty is None or not length:
             return
-        bits = np.unpackbits(self._dirty_bits(region), bitorder="little")
-        bits[offset >> L.DIRTY_PAGE_SHIFT : ((offset + length - 1) >> L.DIRTY_PAGE_SHIFT) + 1] = 1
-        self._dirty_bits(region)[:] = np.packbits(bits, bitorder="little")
+        self._dirty_map(region)[offset >> L.DIRTY_PAGE_SHIFT : ((offset + length - 1) >> L.DIRTY_PAGE_SHIFT) + 1] = 1
 
     def _dirty_page_list(self, region: Region) -> list[int]:
-        bits = np.unpackbits(self._dirty_bits(region), bitorder="little")[: L.dirty_pages_of(region.capacity)]
-        return np.flatnonzero(bits).tolist()
+        return np.flatnonzero(self._dirty_map(region)).tolist()
 
     def _clear_dirty_pages(self, region: Region) -> None:
-        self._dirty_bits(region)[:] = 0
+        self._dirty_map(region)[:] = 0
 
     # ------------------------------------------------------------------ budget
     def create_region(self, kind, capacity, *, allocator=None, policy=None, **options):  # type: ignore[no-untyped-def]

@@ -109,9 +109,13 @@ def barrier(offset: Code, length: Code, on_error: OnError) -> Code:
 
 
 def write_barrier_func() -> Func:
-    """write_barrier(slot, off, len) -> code: 8 if read-only; else sets the dirty bits of
-    ``[off, off + len)`` in the region's bitmap when it is tracked, and answers 0."""
-    page_byte = ["local.get $table", "local.get $page", "i32.const 3", "i32.shr_u", "i32.add"]
+    """write_barrier(slot, off, len) -> code: 8 if read-only; else marks the pages of ``[off, off + len)``
+    in the region's dirty-page map (one ``memory.fill``) when it is tracked, and answers 0."""
+    def page(at: Code) -> Code:
+        return [*at, f"i32.const {L.DIRTY_PAGE_SHIFT}", "i32.shr_u"]
+
+    first = page(["local.get $off"])
+    last = page(["local.get $off", "local.get $len", "i32.add", "i32.const 1", "i32.sub"])
     body = [
         *slot_field(L.SLOT_WRITE_STATE),
         "local.tee $state",
@@ -126,49 +130,19 @@ def write_barrier_func() -> Func:
         "i32.eqz",
         "i32.or",
         *if_([], ["i32.const 0", "return"]),
-        *slot_field(L.SLOT_DIRTY_TABLE),
-        "local.set $table",
-        "local.get $off",
-        f"i32.const {L.DIRTY_PAGE_SHIFT}",
-        "i32.shr_u",
-        "local.set $page",
-        "local.get $off",
-        "local.get $len",
-        "i32.add",
+        *slot_field(L.SLOT_DIRTY_TABLE), f"i32.const {L.DIRTY_SCRATCH}", "i32.add", *first, "i32.add",
         "i32.const 1",
-        "i32.sub",
-        f"i32.const {L.DIRTY_PAGE_SHIFT}",
-        "i32.shr_u",
-        "local.set $last",
-        "loop $pages",
-        *page_byte,
-        *page_byte,
-        f"i32.load8_u {META}",
-        "i32.const 1",
-        "local.get $page",
-        "i32.const 7",
-        "i32.and",
-        "i32.shl",
-        "i32.or",
-        f"i32.store8 {META}",
-        "local.get $page",
-        "i32.const 1",
-        "i32.add",
-        "local.tee $page",
-        "local.get $last",
-        "i32.le_u",
-        "br_if $pages",
-        "end",
+        *last, *first, "i32.sub", "i32.const 1", "i32.add",
+        f"memory.fill {META}",
         "i32.const 0",
     ]
     params = [("slot", "i32"), ("off", "i32"), ("len", "i32")]
-    locals_ = [("state", "i32"), ("table", "i32"), ("page", "i32"), ("last", "i32")]
-    return Func("write_barrier", params, ["i32"], locals_, body)
+    return Func("write_barrier", params, ["i32"], [("state", "i32")], body)
 
 
 def region_address(handle: str, extra: Code) -> Code:
     """``$addr`` = pool address of ``offset + extra`` (an i32 expression); bounds already checked."""
-    return [*slot_field(L.SLOT_BASE), f"local.get ${handle}", "i32.wrap_i64", "i32.add", *extra, "i32.add", "local.set $addr"]
+    return [*slot_field(L.SLOT_BASE), f"local.get ${handle}", "i32.wrap_i64", *extra, "i32.add", "i32.add", "local.set $addr"]
 
 
 def resolve(handle: str, extra_i64: Code, extra_i32: Code, on_error: OnError) -> Code:
@@ -180,25 +154,19 @@ def resolve(handle: str, extra_i64: Code, extra_i32: Code, on_error: OnError) ->
     ]
 
 
-TRACKED_ONLY = 2
-"""``$slow`` after ``validate_store``: live, resident, this generation and dirty-tracked, nothing else."""
-
-
-def validate_store(handle: str, extra: Code, on_error: OnError) -> Code:
-    """``validate_handle`` against ``SLOT_WRITE_STATE``; on its slow branch a region that differs from the
-    fast case only by ``FLAG_TRACK_DIRTY`` is told apart (``$slow`` = ``TRACKED_ONLY``) without a call."""
-    expected = [*generation_of(handle), f"i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT}", "i32.or"]
-    classify = [f"local.get ${handle}", "call $check_handle", "local.tee $code", *if_([], on_error())]
+def validate_store(handle: str, extra: Code, on_error: OnError, ignored: int = 0) -> Code:
+    """``validate_handle`` against ``SLOT_WRITE_STATE`` with the flags in ``ignored`` set on both sides
+    of the compare (one ``i32.or``): a region that differs from the fast case only by them passes."""
+    loaded = [*slot_field(L.SLOT_WRITE_STATE), *([f"i32.const {ignored}", "i32.or"] if ignored else [])]
     return [
         *slot_of_handle(handle),
-        *slot_field(L.SLOT_WRITE_STATE),
-        *expected,
+        *loaded,
+        *generation_of(handle),
+        f"i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT | ignored}",
+        "i32.or",
         "i32.ne",
         "local.tee $slow",
-        *if_([], [
-            *slot_field(L.SLOT_WRITE_STATE), f"i32.const {L.FLAG_TRACK_DIRTY}", "i32.xor", *expected, "i32.eq",
-            *if_([], [f"i32.const {TRACKED_ONLY}", "local.set $slow"], classify),
-        ]),
+        *if_([], [f"local.get ${handle}", "call $check_handle", "local.tee $code", *if_([], on_error())]),
         *offset_of_i64(handle),
         *extra,
         *slot_field(L.SLOT_CAPACITY, "i64.load32_u"),
@@ -207,13 +175,19 @@ def validate_store(handle: str, extra: Code, on_error: OnError) -> Code:
     ]
 
 
-def mark_page(page: Code) -> Code:
-    """Set the dirty bit of ``page`` (an i32 expression) in the bitmap of the region in ``$slot`` (uses ``$addr``)."""
-    return [
-        *slot_field(L.SLOT_DIRTY_TABLE), *page, "i32.const 3", "i32.shr_u", "i32.add", "local.tee $addr",
-        "local.get $addr", f"i32.load8_u {META}", "i32.const 1", *page, "i32.const 7", "i32.and", "i32.shl", "i32.or",
-        f"i32.store8 {META}",
-    ]
+def mark_pages(offset: Code, width: int) -> Code:
+    """Mark the page(s) of a ``width``-byte store at region offset ``offset`` (i32) in the dirty-page map
+    of the region in ``$slot``: one ``i32.store8`` each, no branch (an untracked region's field is 0, so
+    its marks land in the scratch map). Width <= 8 < a page, so the first and last page are all.
+    Leaves the map's field in ``$code`` (free on the success path)."""
+    def mark(at: Code) -> Code:
+        return [*at, f"i32.const {L.DIRTY_PAGE_SHIFT}", "i32.shr_u", "i32.add", "i32.const 1",
+                f"i32.store8 {META} offset={L.DIRTY_SCRATCH}"]
+
+    code = [*slot_field(L.SLOT_DIRTY_TABLE), "local.tee $code", *mark(offset)]
+    if width > 1:
+        code += ["local.get $code", *mark([*offset, f"i32.const {width - 1}", "i32.add"])]
+    return code
 
 
 def resolve_store(handle: str, extra_i64: Code, extra_i32: Code, length_i32: Code, on_error: OnError,
@@ -221,20 +195,18 @@ def resolve_store(handle: str, extra_i64: Code, extra_i32: Code, length_i32: Cod
     """``resolve`` for a store of ``length_i32`` bytes at the handle's offset + ``extra_i32``: the same
     checks against ``SLOT_WRITE_STATE``, then ``write_barrier`` on the slow branch.
 
-    A typed store (``width`` bytes, at most two pages) of a region that is only dirty-tracked sets
-    its bits inline, with no call: what keeps tracking cheap on the hot path.
+    A typed store (``width`` bytes) ignores ``FLAG_TRACK_DIRTY`` in the compare and marks its pages
+    unconditionally (``mark_pages``): a tracked region's typed stores run the same code as an untracked
+    one's, which is what keeps tracking cheap. Bulk stores (``width`` None) take the slow branch of a
+    tracked region, where ``write_barrier`` marks their whole range.
     """
     offset = [f"local.get ${handle}", "i32.wrap_i64", *extra_i32, "i32.add"]
-    general = [*fault_in(handle, on_error), *barrier(offset, length_i32, on_error)]
-    if width is not None:
-        first = ["local.get $code", f"i32.const {L.DIRTY_PAGE_SHIFT}", "i32.shr_u"]
-        last = ["local.get $code", f"i32.const {width - 1}", "i32.add", f"i32.const {L.DIRTY_PAGE_SHIFT}", "i32.shr_u"]
-        tracked = [*offset, "local.set $code", *mark_page(first), *mark_page(last), "i32.const 0", "local.set $code"]
-        general = if_(["local.get $slow", f"i32.const {TRACKED_ONLY}", "i32.eq"], tracked, general)
+    ignored = 0 if width is None else L.FLAG_TRACK_DIRTY
     return [
-        *validate_store(handle, extra_i64, on_error),
+        *validate_store(handle, extra_i64, on_error, ignored),
         # one branch on the fast path, as for a load: fault in, then the barrier
-        *if_(["local.get $slow"], general),
+        *if_(["local.get $slow"], [*fault_in(handle, on_error), *barrier(offset, length_i32, on_error)]),
+        *(mark_pages(offset, width) if width is not None else []),
         *region_address(handle, extra_i32),
     ]
 

@@ -19,7 +19,17 @@ SLOTS = PAGE  # slot table starts after the header page
 SLOT_SHIFT = 7
 SLOT_SIZE = 1 << SLOT_SHIFT
 MAX_SLOTS = 1 << 16
-SIDE_TABLES = SLOTS + SLOT_SIZE * MAX_SLOTS  # first byte after the slot table
+
+# Dirty-page maps: one byte per DIRTY_PAGE bytes of a region, non-zero = dirty. Every typed store
+# marks its page(s) with an unconditional ``i32.store8`` at ``DIRTY_SCRATCH + SLOT_DIRTY_TABLE +
+# (offset >> DIRTY_PAGE_SHIFT)`` (the constant is the store's memarg offset, so it costs nothing).
+# An untracked region's field is 0: its marks land in the scratch map right after the slot table,
+# which nobody reads and which is large enough for the pages of a 4 GiB region.
+DIRTY_PAGE_SHIFT = 12
+DIRTY_PAGE = 1 << DIRTY_PAGE_SHIFT
+DIRTY_SCRATCH = SLOTS + SLOT_SIZE * MAX_SLOTS  # first byte after the slot table
+DIRTY_SCRATCH_SIZE = 1 << (32 - DIRTY_PAGE_SHIFT)
+SIDE_TABLES = DIRTY_SCRATCH + DIRTY_SCRATCH_SIZE  # side tables (slab stacks, dirty maps) start here
 META_INITIAL_PAGES = SIDE_TABLES // PAGE
 
 # Slot fields (byte offsets inside a slot).
@@ -37,7 +47,7 @@ SLOT_BYTES_READ = 48  # u64
 SLOT_BYTES_WRITTEN = 56  # u64
 SLOT_LAST_EPOCH = 64  # u64: HDR_EPOCH at the region's last access (LRU eviction order)
 SLOT_WRITE_STATE = 72  # u32: SLOT_STATE | store-only flags (FLAG_READ_ONLY, FLAG_TRACK_DIRTY); stores compare this
-SLOT_DIRTY_TABLE = 76  # u32: meta offset of the region's dirty-page bitmap (0: not tracked)
+SLOT_DIRTY_TABLE = 76  # u32: meta offset of the region's dirty-page map minus DIRTY_SCRATCH (0: not tracked)
 
 # State flags above the 16 generation bits.
 GEN_MASK = 0xFFFF
@@ -45,7 +55,10 @@ FLAG_LIVE = 1 << 16
 FLAG_RESIDENT = 1 << 17
 FLAG_TOMBSTONE = 1 << 18
 # Store-only flags: set in SLOT_WRITE_STATE, never in SLOT_STATE, so loads (which compare
-# SLOT_STATE) pay nothing and every store of a flagged region takes its slow branch.
+# SLOT_STATE) pay nothing. Every store of a read-only region takes its slow branch. Typed
+# stores ignore FLAG_TRACK_DIRTY (they compare the word with it set: one ``i32.or``) and mark
+# the dirty-page map unconditionally; bulk writes and hoisted stores still see it and take
+# their slow branch, where ``write_barrier`` marks the whole range.
 FLAG_READ_ONLY = 1 << 19
 FLAG_TRACK_DIRTY = 1 << 20
 WRITE_FLAGS = FLAG_READ_ONLY | FLAG_TRACK_DIRTY
@@ -63,20 +76,24 @@ SLAB_SLOTS = 4
 SLAB_STACK = 8
 
 
-# Dirty-page bitmap (a side table per tracked region): bit i of byte i // 8 is page i,
-# a page being DIRTY_PAGE bytes of the region (offset i * DIRTY_PAGE up to the next page).
-DIRTY_PAGE_SHIFT = 12
-DIRTY_PAGE = 1 << DIRTY_PAGE_SHIFT
+# Dirty-page map (a side table per tracked region): byte i is non-zero when page i (region bytes
+# i * DIRTY_PAGE up to the next page) changed since tracking began or the last clear.
+DIRTY_MAP_ALIGN = 8  # maps are whole u64 words, so a scan reads eight pages at a time
 
 
 def dirty_pages_of(capacity: int) -> int:
-    """Pages a region of ``capacity`` bytes has in its dirty bitmap."""
+    """Pages a region of ``capacity`` bytes has in its dirty-page map."""
     return -(-capacity // DIRTY_PAGE)
 
 
 def dirty_table_size(capacity: int) -> int:
-    """Bytes of the dirty bitmap of a region of ``capacity`` bytes (whole u32 words)."""
-    return -(-dirty_pages_of(capacity) // 32) * 4
+    """Bytes of the dirty-page map of a region of ``capacity`` bytes (one per page, whole u64 words)."""
+    return -(-dirty_pages_of(capacity) // DIRTY_MAP_ALIGN) * DIRTY_MAP_ALIGN
+
+
+def dirty_field(map_offset: int | None) -> int:
+    """``SLOT_DIRTY_TABLE`` of a region whose map is at meta offset ``map_offset`` (None: untracked)."""
+    return 0 if map_offset is None else map_offset - DIRTY_SCRATCH
 
 
 def slot_offset(region_id: int) -> int:
