@@ -179,14 +179,15 @@ def mark_pages(offset: Code, width: int) -> Code:
     """Mark the page(s) of a ``width``-byte store at region offset ``offset`` (i32) in the dirty-page map
     of the region in ``$slot``: one ``i32.store8`` each, no branch (an untracked region's field is 0, so
     its marks land in the scratch map). Width <= 8 < a page, so the first and last page are all.
-    Leaves the map's field in ``$code`` (free on the success path)."""
+    Leaves the offset in ``$addr`` (for ``store_address``) and the map's field in ``$code`` (free on the
+    success path)."""
     def mark(at: Code) -> Code:
-        return [*at, f"i32.const {L.DIRTY_PAGE_SHIFT}", "i32.shr_u", "i32.add", "i32.const 1",
+        return ["local.get $code", *at, f"i32.const {L.DIRTY_PAGE_SHIFT}", "i32.shr_u", "i32.add", "i32.const 1",
                 f"i32.store8 {META} offset={L.DIRTY_SCRATCH}"]
 
-    code = [*slot_field(L.SLOT_DIRTY_TABLE), "local.tee $code", *mark(offset)]
+    code = [*slot_field(L.SLOT_DIRTY_TABLE), "local.set $code", *offset, "local.set $addr", *mark(["local.get $addr"])]
     if width > 1:
-        code += ["local.get $code", *mark([*offset, f"i32.const {width - 1}", "i32.add"])]
+        code += mark(["local.get $addr", f"i32.const {width - 1}", "i32.add"])
     return code
 
 
@@ -201,14 +202,15 @@ def resolve_store(handle: str, extra_i64: Code, extra_i32: Code, length_i32: Cod
     tracked region, where ``write_barrier`` marks their whole range.
     """
     offset = [f"local.get ${handle}", "i32.wrap_i64", *extra_i32, "i32.add"]
-    ignored = 0 if width is None else L.FLAG_TRACK_DIRTY
-    return [
-        *validate_store(handle, extra_i64, on_error, ignored),
+    checks = [
+        *validate_store(handle, extra_i64, on_error, 0 if width is None else L.FLAG_TRACK_DIRTY),
         # one branch on the fast path, as for a load: fault in, then the barrier
         *if_(["local.get $slow"], [*fault_in(handle, on_error), *barrier(offset, length_i32, on_error)]),
-        *(mark_pages(offset, width) if width is not None else []),
-        *region_address(handle, extra_i32),
     ]
+    if width is None:
+        return [*checks, *region_address(handle, extra_i32)]
+    return [*checks, *mark_pages(offset, width), *slot_field(L.SLOT_BASE), "local.get $addr", "i32.add",
+            "local.set $addr"]
 
 
 def count(field_offset: int, amount: Code) -> Code:
