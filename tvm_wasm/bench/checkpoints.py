@@ -127,7 +127,7 @@ def measure_tracking(cfg: CheckpointBenchConfig, progress: Callable[[str], None]
 
 # ---------------------------------------------------------------- incremental checkpoint vs full copy
 class _Poker:
-    """A guest dirtying pages with typed stores (the data plane sets the dirty bits in wasm)."""
+    """A guest dirtying pages with typed stores (the data plane marks the dirty-page map in wasm)."""
 
     def __init__(self, host: TvmHost) -> None:
         self.host = host

@@ -17,7 +17,7 @@ them the guest module keeps, all inside wasm:
   write to the pool's bytes, so a freed span is zeroed only where its region
   wrote (every free byte of every arena reads as zero);
 - side tables: slab free stacks (shared layout), block tables of the
-  compactable allocator and dirty-page bitmaps (shared layout).
+  compactable allocator and dirty-page maps (shared layout).
 """
 
 from __future__ import annotations

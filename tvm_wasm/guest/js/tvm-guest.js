@@ -508,7 +508,7 @@ function gatherPages(bytes, pages) {
 /**
  * The checkpoints of one `TvmGuest`, with the Python model's rules (`Checkpointer`): per region a
  * chain of entries, the first full and each later one holding the pages changed since the one
- * before it (from the module's dirty bitmap), the allocator state (`save_layout`) and generation.
+ * before it (from the module's dirty-page map), the allocator state (`save_layout`) and generation.
  */
 class Checkpoints {
   constructor(guest) {
@@ -516,7 +516,7 @@ class Checkpoints {
     this.chains = new Map(); // region id -> {id, capacity, entries: [{checkpointId, pages, data, full, generation, layout}], pending}
     this.live = new Map(); // checkpoint id -> Checkpoint
     this.nextId = 1;
-    this.foreignClears = false; // a linked module imports tvm.clear_dirty: dirty bits may be cleared behind our back
+    this.foreignClears = false; // a linked module imports tvm.clear_dirty: dirty marks may be cleared behind our back
   }
 
   // -- what the module tells us
