@@ -186,7 +186,7 @@ class HostRawLayer(RawLayer):
     def observe(self, region: int) -> tuple:
         info = self.d.region_info(region)
         read_only = self.call("region_read_only", region)
-        return (self.d.view(region).tobytes(), info.used, bool(read_only), self.dirty_pages(region),
+        return (self.d.view(region, writable=False).tobytes(), info.used, bool(read_only), self.dirty_pages(region),
                 self.d.metrics(region).bytes_discarded)
 
 
@@ -213,7 +213,7 @@ class ModuleLayer(RawLayer):
 
     def observe(self, region: int) -> tuple:
         info = self.g.region_info(region)
-        view = self.g.view(region)
+        view = self.g.view(region, writable=False)
         return (view.tobytes(), info.used, self.g.is_read_only(region), self.dirty_pages(region),
                 self.g.metrics(region).bytes_discarded)
 
@@ -235,7 +235,7 @@ class HostInlinedLayer(PythonControl, HostRawLayer):  # type: ignore[misc]
     def observe(self, region: int) -> tuple:
         info = self.d.region_info(region)
         dirty = self.d.dirty_pages(region) if self.d.tracks_dirty(region) else None
-        return (self.d.view(region).tobytes(), info.used, self.d.is_read_only(region), dirty,
+        return (self.d.view(region, writable=False).tobytes(), info.used, self.d.is_read_only(region), dirty,
                 self.d.metrics(region).bytes_discarded)
 
 

@@ -447,7 +447,7 @@ def test_the_package_page_passes_in_headless_chromium(package, tmp_path):
     failed = [f"{r['name']}: {r['detail']}" for r in report["results"] if not r["ok"]]
     assert failed == [], "\n".join(failed)
     names = [r["name"] for r in report["results"]]
-    assert len(names) == 16, names
+    assert len(names) == 17, names
     if clang:
         assert any(r["detail"] == "clang module linked" for r in report["results"])
 

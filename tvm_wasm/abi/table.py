@@ -277,7 +277,7 @@ def _control() -> list[AbiFunction]:
               "nothing extra", host_note=SLOW_PATH),
         _code("track_dirty", (rid, Param("enabled", "u32")), "regions",
               "Start (`enabled` != 0, all pages clean) or stop dirty-page tracking: every path that changes bytes "
-              f"sets the bit of each {DIRTY_PAGE}-byte page it touches, in wasm", host_note=SLOW_PATH),
+              f"marks each {DIRTY_PAGE}-byte page it touches in the region's dirty-page map, in wasm", host_note=SLOW_PATH),
         _code("clear_dirty", (rid,), "regions", "Mark every page of a tracked region clean (untracked: 9)",
               host_note=SLOW_PATH),
     ]
@@ -322,6 +322,10 @@ def _queries() -> list[AbiFunction]:
                     "pool << 32 | address of [offset, offset+len), checked like any access (for zero-copy views)",
                     OnError.SENTINEL, negative_codes=True, valid=(0, (64 << 32) - 1), host=False,
                     absent_because=NO_VIEW),
+        _code("note_write", (H, N), "queries",
+              "An embedder took a writable zero-copy view of [offset, offset+len): checked like a store (read-only: "
+              "8, nothing marked); the range's pages turn dirty when the region is tracked",
+              host=False, absent_because=NO_VIEW),
     ]
 
 

@@ -159,7 +159,7 @@ def _fill(host: TvmHost, ids: list[int], seed: int) -> None:
 def _crc(host: TvmHost, ids: list[int]) -> int:
     crc = 0
     for region_id in ids:
-        crc = zlib.crc32(host.view(region_id), crc)
+        crc = zlib.crc32(host.view(region_id, writable=False), crc)
     return crc
 
 
@@ -190,7 +190,7 @@ def measure_checkpoint(cfg: CheckpointBenchConfig, progress: Callable[[str], Non
             copied.append(checkpoint.bytes_copied)
             start = time.perf_counter()
             for k, region_id in enumerate(ids):
-                np.copyto(copy[k * per_region : (k + 1) * per_region], host.view(region_id))
+                np.copyto(copy[k * per_region : (k + 1) * per_region], host.view(region_id, writable=False))
             full.append(time.perf_counter() - start)
             if previous is not None:
                 host.release_checkpoint(previous)
@@ -238,7 +238,7 @@ def measure_game(cfg: CheckpointBenchConfig, progress: Callable[[str], None]) ->
             ring.append((checkpoint, _crc(host, ids) if wanted else None))
             start = time.perf_counter()
             for k, region_id in enumerate(ids):
-                np.copyto(clone[k * per_region : (k + 1) * per_region], host.view(region_id))
+                np.copyto(clone[k * per_region : (k + 1) * per_region], host.view(region_id, writable=False))
             clone_s.append(time.perf_counter() - start)
             step += 1
             if step % every == 0 and len(ring) > back:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..core.errors import NotResident, PolicyViolation, RegionNotFound
+from ..core.handle import Handle
 from ..core.types import Residency
 from ..host import native
 
@@ -138,9 +139,9 @@ class GuestCheckpointHooks:
         return self._proxies.pop(region_id, None)
 
     def _region_array(self, region: GuestRegion) -> np.ndarray:
-        """The region's bytes to write a rollback into: taken through ``handle_address`` (``view``), so the
-        module counts them as written (zeroed when the span is freed)."""
-        return self._g.view(region.id)
+        """The region's bytes to write a rollback into: taken through ``handle_address``, so the module counts
+        them as written (zeroed when the span is freed); rollback then sets the dirty pages itself."""
+        return self._g._pool_bytes(Handle(region.id, self._g.region_info(region.id).generation, 0), region.capacity)
 
     def _page_source(self, region: GuestRegion) -> np.ndarray:
         """The region's bytes to read a checkpoint from (no write: the pool view as it is)."""

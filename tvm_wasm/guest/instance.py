@@ -349,24 +349,37 @@ class GuestInstance:
         assert isinstance(memory, wasmtime.Memory)
         return memory
 
-    def view(self, region_id: int) -> np.ndarray:
-        """Zero-copy view of a resident region's bytes in its pool (valid until the pool grows; a read-only
-        view for a read-only region). Writes through a view are not dirty-tracked: use ``write``.
+    def view(self, region_id: int, *, writable: bool = True) -> np.ndarray:
+        """Zero-copy view of a resident region's bytes in its pool (valid until the pool grows).
 
-        Taken through ``handle_address``, so the module counts the whole region as
-        written (its pages are zeroed when the span is freed); ``NotResident`` while Cold.
+        As ``handle_view`` over the whole region: a writable view of a dirty-tracked region marks
+        every page dirty when it is taken; ``writable=False`` (and any view of a read-only region)
+        is a read-only array that marks nothing. ``NotResident`` while Cold.
         """
         info = self.region_info(region_id)
-        return self.handle_view(Handle(region_id, info.generation, 0), info.capacity)
+        return self.handle_view(Handle(region_id, info.generation, 0), info.capacity, writable=writable)
 
-    def _guard_view(self, view: np.ndarray, region_id: int) -> np.ndarray:
-        if self.is_read_only(region_id):
-            view = view.view()
-            view.flags.writeable = False
+    def handle_view(self, handle: Handle, length: int, *, writable: bool = True) -> np.ndarray:
+        """Zero-copy view of ``[offset, offset + length)``, checked like any access.
+
+        Taken through ``handle_address``, so the module counts the range as written (its pages are
+        zeroed when the span is freed). A writable view passes the store's checks (``note_write``):
+        a dirty-tracked region's pages in the range turn dirty when the view is taken (bytes written
+        through it later are not seen one by one: take a new view after ``clear_dirty`` or a
+        checkpoint). ``writable=False``, or a read-only region, gives a read-only array that marks
+        nothing. ``TypeError`` if ``writable`` is not a bool.
+        """
+        writable = checked_flag(writable, "writable")
+        view = self._pool_bytes(handle, length)
+        if writable and not self.is_read_only(handle.region_id):
+            self._checked(self.raw("note_write", handle.to_i64(), s32(length)), f"view {handle}", handle.region_id)
+            return view
+        view = view.view()
+        view.flags.writeable = False
         return view
 
-    def handle_view(self, handle: Handle, length: int) -> np.ndarray:
-        """Zero-copy view of ``[offset, offset + length)``, checked like any access."""
+    def _pool_bytes(self, handle: Handle, length: int) -> np.ndarray:
+        """The pool bytes of ``[offset, offset + length)`` through ``handle_address`` (checked, never marked dirty)."""
         check_u32(length, "length")
         packed = int(self.raw("handle_address", handle.to_i64(), s32(length)))  # type: ignore[arg-type]
         if packed < 0:
@@ -374,17 +387,16 @@ class GuestInstance:
             raise error_for_code(-packed, f"no view through {handle}", region_id=handle.region_id,
                                  offset=handle.offset, length=length)
         pool, address = packed >> 32, packed & 0xFFFF_FFFF
-        view = native.memory_view(self.pool_memory(pool), self.store)[address : address + length]
-        return self._guard_view(view, handle.region_id)
+        return native.memory_view(self.pool_memory(pool), self.store)[address : address + length]
 
     def read(self, handle: Handle, length: int) -> bytes:
-        return self.handle_view(handle, length).tobytes()
+        return self._pool_bytes(handle, length).tobytes()
 
     def write(self, handle: Handle, data: bytes) -> None:
         """Write ``data`` at the handle: the span first passes the data plane's write barrier as a
         zero ``fill`` (read-only: ``ReadOnly``, nothing changes; tracked: its pages turn dirty)."""
         self._checked(self.raw("fill", handle.to_i64(), s32(len(data)), 0), f"write {handle}", handle.region_id)
-        self.handle_view(handle, len(data))[:] = np.frombuffer(data, dtype=np.uint8)
+        self._pool_bytes(handle, len(data))[:] = np.frombuffer(data, dtype=np.uint8)
 
     def fill(self, handle: Handle, length: int, byte: int) -> None:
         """Set ``length`` bytes from the handle to ``byte`` (the raw ABI's ``fill``)."""

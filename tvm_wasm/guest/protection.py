@@ -129,8 +129,20 @@ def discard_func(pools: int) -> Func:
     return Func("discard", [("h", "i64"), ("len", "i32")], ["i32"], A.RESOLVE_LOCALS, body, export="discard")
 
 
+def note_write_func() -> Func:
+    """note_write(h, len) -> code: a writable view of the range was handed out; the store's checks and write
+    barrier (read-only: 8; a tracked region's pages in the range turn dirty), no byte changes."""
+    body = [
+        *A.resolve_store("h", ["local.get $len", "i64.extend_i32_u", "i64.add"], ["i32.const 0"], ["local.get $len"],
+                         return_code_on_error),
+        "i32.const 0",
+    ]
+    return Func("note_write", [("h", "i64"), ("len", "i32")], ["i32"], A.RESOLVE_LOCALS, body, export="note_write")
+
+
 def protection_funcs(pools: int) -> list[Func]:
     return [
         protect_func(), track_dirty_func(pools), clear_dirty_func(), next_dirty_page_func(), discard_func(pools),
+        note_write_func(),
         accessor("region_read_only", lambda: f"(i32.ne {read_only()} (i32.const 0))"),
     ]

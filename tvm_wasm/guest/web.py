@@ -298,9 +298,10 @@ JS_API: list[Member] = [
            "Zero `length` bytes at the handle (`ReadOnly` for a read-only region; tracked pages turn dirty)."),
     Member("TvmGuest", "checkpoint(regionIds: Iterable<number>): Checkpoint",
            "Record the regions' pages changed since their previous checkpoint (the first copies all and turns dirty "
-           "tracking on), allocator state and generation, kept in this page's memory; the Python model's rules. Bytes "
-           "changed through zero-copy views are not dirty-tracked, so a checkpoint does not see them: change bytes "
-           "with `write` or the store exports. `NotResident` for a Cold region, `RangeError` for no or repeated ids."),
+           "tracking on), allocator state and generation, kept in this page's memory; the Python model's rules. A "
+           "zero-copy view (`regionBytes`, `handleBytes`, `view`) marks its pages dirty when it is taken, not when "
+           "written through: take it again after a checkpoint. `NotResident` for a Cold region, `RangeError` for no "
+           "or repeated ids."),
     Member("TvmGuest", "rollback(checkpoint: Checkpoint): Map<number, RollbackRemap>",
            "Put the regions back exactly as at the checkpoint (bytes and allocator state), copying only the pages "
            "changed since. A region whose layout changed moves to a new generation (every older handle stale) and is "
@@ -328,10 +329,14 @@ JS_API: list[Member] = [
     Member("TvmGuest", "write(handle: bigint, data: BufferSource): void",
            "Write the bytes of an ArrayBuffer, typed array or DataView (`TypeError` for anything else)."),
     Member("TvmGuest", "view<T extends ViewTypeName>(handle: bigint, type: T, count: number): TypedView<T>",
-           "A growth-proof typed view (`RangeError` for a misaligned address)."),
-    Member("TvmGuest", "regionBytes(id: number): Uint8Array", "Zero-copy bytes of a region (detached when its pool grows)."),
+           "A growth-proof typed view (`RangeError` for a misaligned address); a dirty-tracked region's pages "
+           "in it turn dirty when it is taken or re-derived."),
+    Member("TvmGuest", "regionBytes(id: number): Uint8Array",
+           "Zero-copy bytes of a region (detached when its pool grows); a dirty-tracked region's pages all turn "
+           "dirty when it is taken (`read` copies without marking)."),
     Member("TvmGuest", "handleBytes(handle: bigint, length: number | bigint): Uint8Array",
-           "Zero-copy bytes at a handle (detached when its pool grows)."),
+           "Zero-copy bytes at a handle (detached when its pool grows); a dirty-tracked region's pages in the "
+           "range turn dirty when it is taken."),
     Member("TvmGuest", "onGrow(listener: (event: GrowEvent) => void): () => void",
            "Be told when a pool grew (plain typed arrays over it are detached); returns the unsubscribe function."),
     Member("TvmGuest", "checkGrowth(): GrowEvent[]", "Compare pool sizes with the last seen and notify listeners."),

@@ -35,7 +35,7 @@ from ..core.errors import (
     error_for_code,
 )
 from ..core.handle import U64_MAX, Handle
-from ..core.types import HandleRemap, PlacementPolicy, RegionKind, Residency
+from ..core.types import HandleRemap, PlacementPolicy, RegionKind, Residency, checked_flag
 from ..abi.table import ABI, for_deployment
 from ..abi.table import HOST as ABI_HOST
 from ..runtime import layout as L
@@ -772,15 +772,25 @@ class TvmHost(RegionDirectory):
         return remap
 
     # ------------------------------------------------------------------ views
-    def view(self, region_id: int) -> np.ndarray:
-        """Zero-copy uint8 view of a resident region's bytes (valid until it moves)."""
+    def view(self, region_id: int, *, writable: bool = True) -> np.ndarray:
+        """Zero-copy uint8 view of a resident region's ``capacity`` bytes (valid until the region moves).
+
+        A writable view of a dirty-tracked region marks every page of the region dirty when it is
+        taken (conservative: bytes written through it are not seen one by one, so take a new view
+        after each ``clear_dirty`` or checkpoint). ``writable=False`` gives a read-only array that
+        marks nothing; a read-only region's view is always read-only. ``NotResident`` while Cold or
+        External; ``TypeError`` if ``writable`` is not a bool.
+        """
+        writable = checked_flag(writable, "writable")
         region = self._region(region_id)
         if not region.residency.is_resident:
             raise NotResident(f"region is {region.residency.name}", region_id=region_id)
         view = self._span_view(region)
-        if region.read_only:
+        if region.read_only or not writable:
             view = view.view()
             view.flags.writeable = False  # a read-only region's bytes cannot change through a view either
+        else:
+            self._mark_dirty(region, 0, region.capacity)
         return view
 
 

@@ -18,7 +18,7 @@
 
 // --- generated from the ABI table by tvm_wasm.guest.web: do not edit by hand ---
 export const ABI_VERSION = 2;
-export const ABI_FINGERPRINT = 0x3658049a;
+export const ABI_FINGERPRINT = 0x94aa07fd;
 const ERROR_CODES = { OK: 0, NOT_FOUND: 1, STALE: 2, OUT_OF_BOUNDS: 3, NOT_RESIDENT: 4, ALLOCATION_FAILED: 5, PINNED: 6, GUEST_MEMORY: 7, READ_ONLY: 8, OTHER: 9 };
 const ERROR_CLASS_CODES = { RegionNotFound: 1, StaleHandle: 2, OutOfBounds: 3, NotResident: 4, AllocationFailed: 5, Pinned: 6, GuestMemoryError: 7, ReadOnly: 8, PolicyViolation: 9, UnsupportedAllocator: 9, BackingStoreError: 9, UnsupportedEngine: 9, AbiMismatch: 9, CheckpointError: 9 };
 const KIND_NAMES = ["HOT_HEAP", "OBJECT_ARENA", "BLOB_ARENA", "PAGE_STORE", "SCRATCH", "DEVICE_STATE", "CODE_CACHE"];
@@ -238,6 +238,7 @@ export class TypedView {
     const array = this._array;
     if (array !== null && this._epoch === this.guest._epoch && array.buffer === this._memory.buffer) return array;
     const { pool, address } = this.guest._locate(this.handle, this.byteLength, "view");
+    this.guest._noteWrite(this.handle, this.byteLength, "view"); // a tracked region's pages turn dirty
     if (address % this.type.BYTES_PER_ELEMENT !== 0) {
       throw new RangeError(`a ${this.type.name} needs ${this.type.BYTES_PER_ELEMENT}-byte alignment; the handle's address ${address} is not aligned (allocate with align)`);
     }
@@ -659,8 +660,9 @@ class Checkpoints {
     plans.forEach(({ info, chain, index, restore, newLayout, layoutChanged }, k) => {
       const entry = chain.entries[index];
       const id = info.id;
-      // Written through handle_address (regionBytes): the module counts the bytes as written (zeroed when freed).
-      const bytes = this.g.regionBytes(id);
+      // Written through handle_address: the module counts the bytes as written (zeroed when freed); the
+      // dirty pages are set below.
+      const bytes = this.g._bytesAt(packHandle(id, this.g.regionInfo(id).generation, 0), info.capacity, "rollback");
       for (const { page, data, row } of images[k]) {
         const start = page * DIRTY_PAGE;
         const length = Math.min(DIRTY_PAGE, bytes.length - start);
@@ -1129,20 +1131,37 @@ export class TvmGuest {
 
   /**
    * Zero-copy bytes of a whole resident region: a plain Uint8Array, detached when its pool grows.
-   * Like every view, it counts as written: the module zeroes its pages when the span is freed.
+   * Like every view, it counts as written: the module zeroes its pages when the span is freed, and a
+   * dirty-tracked region's pages turn dirty when it is taken (use `read` for a copy that marks nothing).
    */
   regionBytes(id) {
     const info = this.regionInfo(id);
     if (info.residency === Residency.COLD) {
       throw new NotResident(`regionBytes: the region is Cold; await its ColdTier.fault(${info.id}) first`, { regionId: info.id });
     }
-    return this._bytesAt(packHandle(info.id, info.generation, 0), info.capacity, "regionBytes");
+    return this.handleBytes(packHandle(info.id, info.generation, 0), info.capacity);
   }
 
-  /** Zero-copy bytes `[offset, offset + length)` of a handle: a plain Uint8Array, detached when its pool grows. */
+  /**
+   * Zero-copy bytes `[offset, offset + length)` of a handle: a plain Uint8Array, detached when its pool
+   * grows. A dirty-tracked region's pages in the range turn dirty when it is taken (writes through it
+   * later are not seen one by one: take it again after a checkpoint or `clearDirty`).
+   */
   handleBytes(handle, length) {
-    const { pool, address } = this._locate(handle, length, "handleBytes");
-    return new Uint8Array(this.poolMemory(pool).buffer, address, Number(length));
+    const bytes = this._bytesAt(handle, length, "handleBytes");
+    this._noteWrite(handle, length, "handleBytes");
+    return bytes;
+  }
+
+  /** A writable view of the range was handed out: the module marks a tracked region's pages dirty. A
+   *  read-only region's view cannot be guarded (a plain typed array) and marks nothing. */
+  _noteWrite(handle, length, what) {
+    const h = checkHandle(handle);
+    const code = this.exports.note_write(h, u32(length, "length"));
+    if (code !== 0 && code !== ReadOnly.code) {
+      const { regionId: id, generation, offset } = unpackHandle(h);
+      throw this._fail(code, `${what} failed`, { regionId: id, generation, offset, length: Number(length) });
+    }
   }
 
   /**

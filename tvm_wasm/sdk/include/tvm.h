@@ -99,7 +99,7 @@ TVM_IMPORT("compact_region") int32_t tvm_compact_region(tvm_region id);
 TVM_IMPORT("migrate") tvm_handle tvm_migrate(tvm_handle h);
 /* Make a region read-only (`read_only` != 0) or writable: while read-only every store, write, fill, discard, copy into it, alloc, dealloc and compaction answers 8 and changes nothing; loads cost nothing extra. Errors: returns 0 or the error code (also in last_error). On both deployments. */
 TVM_IMPORT("protect") int32_t tvm_protect(tvm_region id, uint32_t read_only);
-/* Start (`enabled` != 0, all pages clean) or stop dirty-page tracking: every path that changes bytes sets the bit of each 4096-byte page it touches, in wasm. Errors: returns 0 or the error code (also in last_error). On both deployments. */
+/* Start (`enabled` != 0, all pages clean) or stop dirty-page tracking: every path that changes bytes marks each 4096-byte page it touches in the region's dirty-page map, in wasm. Errors: returns 0 or the error code (also in last_error). On both deployments. */
 TVM_IMPORT("track_dirty") int32_t tvm_track_dirty(tvm_region id, uint32_t enabled);
 /* Mark every page of a tracked region clean (untracked: 9). Errors: returns 0 or the error code (also in last_error). On both deployments. */
 TVM_IMPORT("clear_dirty") int32_t tvm_clear_dirty(tvm_region id);
@@ -137,6 +137,8 @@ TVM_IMPORT("region_count") int32_t tvm_region_count(void);
 TVM_IMPORT("lru_candidate") tvm_region tvm_lru_candidate(void);
 /* pool << 32 | address of [offset, offset+len), checked like any access (for zero-copy views). Errors: returns -code (< 0) on failure. On the self-contained module only. (Not on the other: a guest cannot import the host's pools, so a pool address is of no use to it; Python embedders use TvmHost.view.) */
 TVM_IMPORT("handle_address") int64_t tvm_handle_address(tvm_handle h, uint32_t len);
+/* An embedder took a writable zero-copy view of [offset, offset+len): checked like a store (read-only: 8, nothing marked); the range's pages turn dirty when the region is tracked. Errors: returns 0 or the error code (also in last_error). On the self-contained module only. (Not on the other: a guest cannot import the host's pools, so a pool address is of no use to it; Python embedders use TvmHost.view.) */
+TVM_IMPORT("note_write") int32_t tvm_note_write(tvm_handle h, uint32_t len);
 
 /* ---------------------------------------------------------------- allocation */
 /* Allocate `size` bytes in a region; returns the handle. Errors: returns 0 on failure, code in tvm_last_error(). On both deployments. */

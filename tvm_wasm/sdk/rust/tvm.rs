@@ -44,7 +44,7 @@ pub mod raw {
         /// Make a region read-only (read_only != 0) or writable: while read-only every store, write, fill, discard, copy into it, alloc, dealloc and compaction answers 8 and changes nothing; loads cost nothing extra
         #[link_name = "protect"]
         pub fn protect(id: u32, read_only: u32) -> i32;
-        /// Start (enabled != 0, all pages clean) or stop dirty-page tracking: every path that changes bytes sets the bit of each 4096-byte page it touches, in wasm
+        /// Start (enabled != 0, all pages clean) or stop dirty-page tracking: every path that changes bytes marks each 4096-byte page it touches in the region's dirty-page map, in wasm
         #[link_name = "track_dirty"]
         pub fn track_dirty(id: u32, enabled: u32) -> i32;
         /// Mark every page of a tracked region clean (untracked: 9)
@@ -98,6 +98,9 @@ pub mod raw {
         /// pool << 32 | address of [offset, offset+len), checked like any access (for zero-copy views)
         #[link_name = "handle_address"]
         pub fn handle_address(h: u64, len: u32) -> i64;
+        /// An embedder took a writable zero-copy view of [offset, offset+len): checked like a store (read-only: 8, nothing marked); the range's pages turn dirty when the region is tracked
+        #[link_name = "note_write"]
+        pub fn note_write(h: u64, len: u32) -> i32;
         /// Allocate size bytes in a region; returns the handle
         #[link_name = "alloc"]
         pub fn alloc(region: u32, size: u32) -> u64;
