@@ -14,10 +14,26 @@ function that calls a typed load or store inside a loop:
 - Before the loop, each handle is resolved once into a base address and one
   limit per (direction, width) (see :mod:`tvm_wasm.runtime.hoisted`); the
   loop is versioned per pool on its first handle's pool, so every fast access
-  names its pool statically (a first handle in no pool runs the loop as it
-  was). An access becomes ``offset <u limit`` then a
-  bare load or store at ``base + offset``; anything else calls the unchanged
-  ABI function (errors, fault-in, counts), with the loop's counts flushed
+  names its pool statically. An access becomes ``offset <u limit`` then a
+  bare load or store at ``base + offset``.
+- *Exact* loops (every ``alloc`` names a region the loop cannot change, the
+  usual case) enter their fast copy only when every handle is fast at entry
+  (state word exact, region in the copy's pool, first access fits) and every
+  ``alloc`` region allocates in wasm; anything else runs the loop as it was.
+  Inside the fast copy nothing can change the directory, so a failed compare
+  can only be an access out of bounds: flush, call the ABI function (which
+  raises the typed error) and ``unreachable``. No slow path rejoins the loop,
+  so the compiler keeps no value alive across a call in it.
+- Range checks hoisted (:mod:`.induction`): an access whose offset is affine
+  in an induction variable of a loop with a known trip count (or invariant)
+  has no compare at all; its whole range is checked once at the loop's entry
+  (for the outermost loop, together with the entry checks; for an innermost
+  loop inside the fast copy, choosing between a copy without and a copy with
+  those compares). When every access of such a loop had its range checked,
+  each runs once per iteration and the back edge is the only way out, the
+  loop's counts are ``T`` per access, added once at its end.
+- Other loops (an ``alloc`` whose region may change per iteration) keep the
+  slow paths that call the ABI function, with the loop's counts flushed
   before and every handle resolved again after.
 - The loop's counts (accesses per handle, direction and width) live in
   locals and are flushed when the loop is left: after it, before each
@@ -39,6 +55,10 @@ from dataclasses import dataclass, field
 
 from ..abi.table import TYPED_ACCESS, TypedWidth
 from ..runtime.hoisted import HOIST_PREFIX, OUT_OF_LINE
+from .induction import (
+    Affine, Induction, TripCount, affine, body_of, inductions, post_order, reads_after_update, trip_code, trip_count,
+    unconditional, within,
+)
 from .sexpr import Node, head, parse, render, walk
 
 _EXPORT = re.compile(r'^ \(export "((?:[^"\\]|\\.)*)" \(func (\$\S+)\)\)$')
@@ -59,6 +79,8 @@ class HoistReport:
 
     loops: int = 0
     accesses: int = 0
+    unchecked: int = 0  # accesses whose range check moved before their loop
+    counted_at_exit: int = 0  # of those, accesses counted once when their loop ends
     functions: list[str] = field(default_factory=list)
 
 
@@ -162,6 +184,9 @@ class FunctionPass:
         self.new_locals.append((name, ty))
         return name
 
+    def local_label(self) -> str:
+        return next(self.names)
+
     def run(self) -> bool:
         before = self.report.loops
         body = self.func[self.body_at:]
@@ -211,19 +236,53 @@ class FunctionPass:
                 return None
         if not sites:
             return None
-        return LoopPlan(self, loop, inside, sites)
+        return LoopPlan(self, loop, inside, sites, written)
+
+
+def invariant_operand(node: Node, written: set[str], globals_set: set[str]) -> bool:
+    """A constant, or a local or global the loop never writes: the same value in every iteration."""
+    op = head(node)
+    if op == "i32.const":
+        return True
+    if op == "local.get":
+        return str(node[1]) not in written  # type: ignore[index]
+    return op == "global.get" and str(node[1]) not in globals_set  # type: ignore[index]
+
+
+@dataclass
+class LoopRanges:
+    """What range-check hoisting found in one loop: its induction variables, trip count, and the accesses
+    (by ``id`` of the call) whose offset is affine, with whether they read the variable after its update."""
+
+    ivs: dict[str, Induction]
+    trip: TripCount | None
+    found: dict[int, tuple[Affine, bool]]
+    sites: dict[int, list[Node]]
 
 
 class LoopPlan:
-    """One hoisted loop: its handles, their limits and counters, and the rewritten copies per pool."""
+    """One hoisted loop: its handles, their limits and counters, and the rewritten copies per pool.
 
-    def __init__(self, fp: FunctionPass, loop: list[Node], inside: set[str], sites: list[list[Node]]) -> None:
+    A loop whose ``alloc`` calls all name a region the loop cannot change
+    (``exact``) runs its fast copy only when every handle is fast at entry
+    (:meth:`entry_checks`); inside it nothing can change the directory, so an
+    access that fails its compare can only be out of bounds: it calls the ABI
+    (which raises the typed error) and ends in ``unreachable``, so no slow path
+    rejoins the loop; accesses whose offset range was checked at entry
+    (:mod:`.induction`) have no compare at all. Other loops keep the slow paths
+    that resolve again and rejoin (:meth:`checked_access`).
+    """
+
+    def __init__(self, fp: FunctionPass, loop: list[Node], inside: set[str], sites: list[list[Node]],
+                 written: set[str]) -> None:
         self.fp, self.loop, self.inside = fp, loop, inside
         fp.report.accesses += len(sites)
         self.handles: list[str] = []
         self.groups: dict[tuple[str, str, str], tuple[str, str]] = {}  # (handle, dir, width) -> (limit, count)
         last: dict[str, int] = {}
-        for position, site in enumerate(sites):
+        order = post_order([loop])  # evaluation order: a handle's last access in the body flushes last
+        for site in sites:
+            position = order[id(site)]
             access = fp.helpers.accesses[str(site[1])]
             handle = str(site[2][1])  # type: ignore[index]
             if handle not in self.handles:
@@ -236,9 +295,89 @@ class LoopPlan:
         self.flush_order = sorted(self.handles, key=lambda h: last[h])
         self.pool_local = fp.local("i32")
         self.return_local = fp.local(fp.results[0]) if fp.results and fp.results[0] in _SIMPLE else None
+        globals_set = {str(n[1]) for n in walk(loop) if head(n) == "global.set"}
+        self.allocs = [n for n in walk(loop) if head(n) == "call" and n[1] == fp.helpers.alloc and len(n) == 4]
+        self.exact = all(invariant_operand(n[2], written, globals_set) for n in self.allocs)
+        self.ranges = self.ranges_of(loop) if self.exact else LoopRanges({}, None, {}, {})
+        fp.report.unchecked += len(self.ranges.found)
 
     def hoist(self, name: str) -> str:
         return self.fp.helpers.hoist[name]
+
+    # -------------------------------------------------------------- range checks hoisted
+    def ranges_of(self, loop: list[Node], skip: frozenset[int] = frozenset()) -> LoopRanges:
+        """Accesses of ``loop`` (but those in ``skip``) whose offset is affine in one of its induction
+        variables, or invariant in it: their range is checked once, at the loop's entry."""
+        written = {str(n[1]) for n in walk(loop) if head(n) in ("local.set", "local.tee")}
+        invariant = {name for name, ty in self.fp.types.items() if ty == "i32" and name not in written}
+        ivs = inductions(loop, self.fp.types)
+        trip = trip_count(loop, ivs, invariant)
+        order = post_order(body_of(loop))
+        found: dict[int, tuple[Affine, bool]] = {}
+        for site in walk(loop):
+            if head(site) != "call" or site[1] not in self.fp.helpers.accesses or id(site) in skip:
+                continue
+            offset = affine(site[3], ivs, invariant)
+            if offset is None or (offset.iv is not None and trip is None):
+                continue
+            after = reads_after_update(site[3], ivs[offset.iv], order) if offset.iv else False
+            if after is not None:
+                found[id(site)] = (offset, after)
+        return LoopRanges(ivs, trip, found, {id(n): n for n in walk(loop)})
+
+    def range_code(self, ranges: LoopRanges) -> tuple[list[Node], list[Node], str]:
+        """Code computing the trip count (into the returned i64 local) at loop entry, and one i32
+        condition per hoisted range."""
+        t = self.fp.local("i64")
+        if not ranges.found:
+            return [], [], t
+        code: list[Node] = []
+        checks: list[Node] = []
+        if ranges.trip is not None:
+            count, ok = trip_code(ranges.trip, t)
+            code += count
+            checks.append(ok)
+        for key, (offset, after) in ranges.found.items():
+            site = ranges.sites[key]
+            access = self.fp.helpers.accesses[str(site[1])]
+            limit, _ = self.groups[(str(site[2][1]), access.direction, access.width.name)]  # type: ignore[index]
+            checks.append(within(offset, ranges.ivs, after, t, limit))
+        return code, checks, t
+
+    def counted_at_exit(self, loop: list[Node], ranges: LoopRanges, free: frozenset[int]) -> dict[int, tuple[str, int]]:
+        """Accesses whose count is ``T`` per site, added once when ``loop`` ends (no add per access).
+
+        Only when every access of the loop had its range checked (nothing in it
+        can fail, so nothing observes the counts while it runs), the loop has a
+        trip count and no way out but its back edge (so it runs exactly ``T``
+        times), and each site runs exactly once per iteration. Answers the
+        sites by ``id``, each with its count local and its accesses per iteration (1).
+        """
+        if ranges.trip is None:
+            return {}
+        labels = {str(n[1]) for n in walk(loop) if head(n) in _SCOPES and len(n) > 1 and isinstance(n[1], str)}
+        for n in walk(loop):
+            op = head(n)
+            if op == "return" or (op in ("br", "br_if") and str(n[1]) not in labels) or \
+                    (op == "br_table" and any(isinstance(t, str) and t.startswith("$") and t not in labels for t in n[1:])):
+                return {}
+        sites = [n for n in walk(loop) if head(n) == "call" and n[1] in self.fp.helpers.accesses]
+        once = {id(n) for n in unconditional(body_of(loop))}
+        if not all(id(n) in free and id(n) in once for n in sites):
+            return {}
+        found: dict[int, tuple[str, int]] = {}
+        for site in sites:
+            _, _, _, count = self.site(site)
+            found[id(site)] = (count, 1)
+        return found
+
+    def add_counts(self, counted: dict[int, tuple[str, int]], t: str) -> list[Node]:
+        """After a loop counted at exit: each site's count local grows by the trip count ``t``."""
+        per_local: dict[str, int] = {}
+        for count, k in counted.values():
+            per_local[count] = per_local.get(count, 0) + k
+        return [["local.set", count, ["i64.add", ["local.get", count], ["i64.mul", ["local.get", t], ["i64.const", str(k)]]]]
+                for count, k in per_local.items()]
 
     # -------------------------------------------------------------- pieces
     def resolve(self, pool: int) -> list[Node]:
@@ -264,10 +403,41 @@ class LoopPlan:
         code += [["local.set", n, ["i64.const", "0"]] for _, n in self.groups.values()]
         return code
 
+    def entry_checks(self) -> list[Node]:
+        """i32 conditions, at loop entry after :meth:`resolve`, under which the fast copy cannot leave the
+        fast path except by an access out of bounds: every handle fast, every ``alloc`` region staying in
+        wasm, every hoisted range inside its limit."""
+        checks: list[Node] = [["i32.ne", ["local.get", limit], ["i32.const", "0"]] for limit, _ in self.groups.values()]
+        checks += [["call", self.hoist("alloc_stays"), copy.deepcopy(n[2])] for n in self.allocs]
+        return checks
+
     # -------------------------------------------------------------- rewriting
     def emit(self) -> Node:
         self.fp.report.loops += 1
-        versions: list[Node] = [[*self.resolve(p), self.rewrite(copy.deepcopy(self.loop), p)] for p in range(self.fp.pools)]
+        if not self.exact:
+            return self.emit_rejoining()
+        done, slow = self.fp.local_label(), self.fp.local_label()
+        ranges, range_checks, t = self.range_code(self.ranges)
+        free = frozenset(self.ranges.found)
+        counted = self.counted_at_exit(self.loop, self.ranges, free)
+        self.fp.report.counted_at_exit += len(counted)
+        checks = [*self.entry_checks(), *range_checks]
+        versions: list[Node] = []
+        for p in range(self.fp.pools):
+            versions.append(["if", ["i32.eq", ["local.get", self.pool_local], ["i32.const", str(p)]],
+                             ["then", *self.resolve(p), *ranges, ["br_if", slow, ["i32.eqz", _all(checks)]],
+                              self.rewrite(self.loop, p, free, frozenset(counted)), *self.add_counts(counted, t),
+                              *self.flush(), ["br", done]]])
+        # Anything else (a handle Cold, stale, in another pool or read-only for a store, a range that may
+        # not fit) runs the loop as it was: every access inlined and checked on its own.
+        return ["block", done,
+                ["block", slow, *[["local.set", n, ["i64.const", "0"]] for _, n in self.groups.values()],
+                 ["local.set", self.pool_local, ["call", self.hoist("pool"), ["local.get", self.handles[0]]]],
+                 *versions],
+                copy.deepcopy(self.loop)]
+
+    def emit_rejoining(self) -> Node:
+        versions: list[Node] = [[*self.resolve(p), self.rewrite(self.loop, p)] for p in range(self.fp.pools)]
         # A first handle in no pool (Cold, stale, not reachable) runs the loop as it was: every access
         # inlined and checked on its own, so a loop entered before its region is faulted in is never
         # slower than without the pass.
@@ -280,14 +450,28 @@ class LoopPlan:
                 ["local.set", self.pool_local, ["call", self.hoist("pool"), ["local.get", first]]],
                 *dispatch, *self.flush()]
 
-    def rewrite(self, node: Node, pool: int) -> Node:
+    def rewrite(self, node: Node, pool: int, free: frozenset[int] = frozenset(), uncounted: frozenset[int] = frozenset(),
+                nested: bool = True) -> Node:
+        """A new tree (lists are never shared with ``node``): the loop's copy for ``pool``; accesses in
+        ``free`` (ids of calls) had their range checked before their loop, those in ``uncounted`` are
+        counted when their loop ends."""
         if not isinstance(node, list):
             return node
         op = head(node)
-        children = [self.rewrite(child, pool) for child in node]
+        if op == "loop" and nested and node is not self.loop and self.exact:
+            inner = self.nested_ranges(node, pool, free)
+            if inner is not None:
+                return inner
+        children = [self.rewrite(child, pool, free, uncounted) for child in node]
         if op == "call" and node[1] in self.fp.helpers.accesses:
-            return self.access(children, pool)
+            if not self.exact:
+                return self.checked_access(children, pool, rejoin=True)
+            if id(node) in free:
+                return self.unchecked_access(children, pool, counted=id(node) not in uncounted)
+            return self.checked_access(children, pool, rejoin=False)
         if op == "call" and node[1] == self.fp.helpers.alloc:
+            if self.exact:
+                return ["call", self.hoist("alloc_in_wasm"), children[2], children[3]]
             return self.alloc(children, pool)
         if op == "br" and str(node[1]) not in self.inside:
             return ["block", *self.flush(), children]
@@ -301,8 +485,28 @@ class LoopPlan:
                     ["return", ["local.get", self.return_local]]]
         return children
 
+    def nested_ranges(self, loop: list[Node], pool: int, free: frozenset[int]) -> Node | None:
+        """An innermost loop inside the fast copy with ranges of its own to check: two copies, the one
+        without those compares entered when the checks pass at its entry."""
+        if any(head(n) == "loop" for n in walk(loop[1:])) or any(head(n) == "result" for n in loop[1:3]):
+            return None
+        ranges = self.ranges_of(loop, free)
+        if not ranges.found:
+            return None
+        if pool == 0:  # counted once, not per pool copy
+            self.fp.report.unchecked += len(ranges.found)
+        code, checks, t = self.range_code(ranges)
+        inner_free = free | frozenset(ranges.found)
+        counted = self.counted_at_exit(loop, ranges, inner_free)
+        if pool == 0:
+            self.fp.report.counted_at_exit += len(counted)
+        return ["block", *code, ["if", _all(checks),
+                                 ["then", self.rewrite(loop, pool, inner_free, frozenset(counted), nested=False),
+                                  *self.add_counts(counted, t)],
+                                 ["else", self.rewrite(loop, pool, free, nested=False)]]]
+
     def alloc(self, call: list[Node], pool: int) -> Node:
-        """``alloc`` inside a hoisted loop: a plain call for Bump and Slab regions, else a slow path."""
+        """``alloc`` inside a rejoining loop: a plain call for Bump and Slab regions, else a slow path."""
         region, size, result = self.fp.local("i32"), self.fp.local("i32"), self.fp.local("i64")
         args = [["local.get", region], ["local.get", size]]
         return ["block", ["result", "i64"], ["local.set", region, call[2]], ["local.set", size, call[3]],
@@ -311,29 +515,64 @@ class LoopPlan:
                  ["else", *self.flush(), ["local.set", result, ["call", self.hoist("slow_alloc"), *args]],
                   *self.resolve(pool), ["local.get", result]]]]
 
-    def access(self, call: list[Node], pool: int) -> Node:
-        fp = self.fp
-        func = str(call[1])
-        access = fp.helpers.accesses[func]
+    def site(self, call: list[Node]) -> tuple[Access, str, str, str]:
+        """One access site's kind, handle, and the limit and count locals of its group."""
+        access = self.fp.helpers.accesses[str(call[1])]
         handle = str(call[2][1])  # type: ignore[index]
         limit, count = self.groups[(handle, access.direction, access.width.name)]
-        offset = fp.local("i32")
-        value = fp.local(access.width.value_type)
+        return access, handle, limit, count
+
+    def parts(self, call: list[Node]) -> tuple[Access, str, str, str, str]:
+        """:meth:`site`, and a fresh local for the offset."""
+        return (*self.site(call), self.fp.local("i32"))
+
+    def unchecked_access(self, call: list[Node], pool: int, counted: bool = True) -> Node:
+        """An access whose range was checked before the loop: count it (unless its loop counts it at
+        exit), then the bare load or store."""
+        access, handle, _, count, offset = self.parts(call)
+        address = ["i32.add", ["local.get", self.base[handle]], ["local.get", offset]]
+        count_it = [["local.set", count, ["i64.add", ["local.get", count], ["i64.const", "1"]]]] if counted else []
+        fast = self.hoist(f"{access.direction}_{access.width.name}_p{pool}")
+        if access.direction == "load":
+            return ["block", ["result", access.width.value_type], ["local.set", offset, call[3]], *count_it,
+                    ["call", fast, address]]
+        value = self.fp.local(access.width.value_type)
+        return ["block", ["local.set", offset, call[3]], ["local.set", value, call[4]], *count_it,
+                ["call", fast, address, ["local.get", value]]]
+
+    def checked_access(self, call: list[Node], pool: int, rejoin: bool) -> Node:
+        """One compare against the hoisted limit, then the bare access. Failing it: with ``rejoin``, flush,
+        call the ABI (errors, fault-in), resolve every handle again and go on; without (an exact loop,
+        where it can only be out of bounds), flush, let the ABI raise the typed error, ``unreachable``."""
+        access, handle, limit, count, offset = self.parts(call)
+        value = self.fp.local(access.width.value_type)
         address = ["i32.add", ["local.get", self.base[handle]], ["local.get", offset]]
         counted = ["local.set", count, ["i64.add", ["local.get", count], ["i64.const", "1"]]]
         fast = self.hoist(f"{access.direction}_{access.width.name}_p{pool}")
         slow_args = [["local.get", handle], ["local.get", offset]]
         func = self.hoist(f"slow_{access.direction}_{access.width.name}")
         if access.direction == "load":
+            slow: list[Node] = [["local.set", value, ["call", func, *slow_args]], *self.resolve(pool),
+                                ["local.get", value]] if rejoin else \
+                [["drop", ["call", func, *slow_args]], ["unreachable"]]
             return ["if", ["result", access.width.value_type],
                     ["i32.lt_u", ["local.tee", offset, call[3]], ["local.get", limit]],
                     ["then", counted, ["call", fast, address]],
-                    ["else", *self.flush(), ["local.set", value, ["call", func, *slow_args]], *self.resolve(pool),
-                     ["local.get", value]]]
+                    ["else", *self.flush(), *slow]]
+        slow = [["call", func, *slow_args, ["local.get", value]], *(self.resolve(pool) if rejoin else [["unreachable"]])]
         return ["block", ["local.set", offset, call[3]], ["local.set", value, call[4]],
                 ["if", ["i32.lt_u", ["local.get", offset], ["local.get", limit]],
                  ["then", counted, ["call", fast, address, ["local.get", value]]],
-                 ["else", *self.flush(), ["call", func, *slow_args, ["local.get", value]], *self.resolve(pool)]]]
+                 ["else", *self.flush(), *slow]]]
+
+
+def _all(conditions: list[Node]) -> Node:
+    if not conditions:
+        return ["i32.const", "1"]
+    total = conditions[0]
+    for condition in conditions[1:]:
+        total = ["i32.and", total, condition]
+    return total
 
 
 def _sum(terms: list[Node]) -> Node:
