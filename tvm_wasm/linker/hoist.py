@@ -566,19 +566,19 @@ class LoopPlan:
                  ["else", *self.flush(), *slow]]]
 
 
-def _all(conditions: list[Node]) -> Node:
-    if not conditions:
-        return ["i32.const", "1"]
-    total = conditions[0]
-    for condition in conditions[1:]:
-        total = ["i32.and", total, condition]
+def _fold(op: str, terms: list[Node], empty: Node) -> Node:
+    """``terms`` joined by the binary ``op`` (``empty`` for none)."""
+    if not terms:
+        return empty
+    total = terms[0]
+    for term in terms[1:]:
+        total = [op, total, term]
     return total
+
+
+def _all(conditions: list[Node]) -> Node:
+    return _fold("i32.and", conditions, ["i32.const", "1"])
 
 
 def _sum(terms: list[Node]) -> Node:
-    if not terms:
-        return ["i64.const", "0"]
-    total = terms[0]
-    for term in terms[1:]:
-        total = ["i64.add", total, term]
-    return total
+    return _fold("i64.add", terms, ["i64.const", "0"])
