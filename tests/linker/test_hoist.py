@@ -125,8 +125,8 @@ def test_the_pass_versions_a_loop_per_pool_and_sends_everything_else_to_the_abi_
         assert out.count(f"(call {helpers.hoist[f'load_u32_p{pool}']}\n") == 0  # (printed on one line)
         assert out.count(f"(call {helpers.hoist[f'load_u32_p{pool}']} ") == 3  # sum, pair_sum (a), find
         assert out.count(f"(call {helpers.hoist[f'store_u32_p{pool}']} ") == 2  # fill, build
-    assert out.count("(call $tvm_hoist_out_slow_load_u32 ") == 3 * 3
-    assert out.count("(call $tvm_hoist_out_slow_load_u8 ") == 3
+    assert out.count("(call $tvm_cold_hoist_slow_load_u32 ") == 3 * 3
+    assert out.count("(call $tvm_cold_hoist_slow_load_u8 ") == 3
     func = next(f for f in (parse(c)[0] for c in out.split("\n") if c.startswith(" (func ") and "(loop" in c))
     assert render(func).count("(loop ") == 3 + 1  # one per pool, and the loop as it was for no pool
 

@@ -54,6 +54,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..abi.table import TYPED_ACCESS, TypedWidth
+from ..runtime.conventions import COLD_PREFIX
 from ..runtime.hoisted import HOIST_PREFIX, OUT_OF_LINE
 from .induction import (
     Affine, Induction, TripCount, affine, body_of, inductions, post_order, reads_after_update, trip_code, trip_count,
@@ -69,8 +70,9 @@ _UNSUPPORTED = {"call_indirect", "call_ref", "return_call", "return_call_indirec
                 "br_on_null", "br_on_non_null", "br_on_cast", "br_on_cast_fail", "throw", "rethrow",
                 "throw_ref", "delegate", "try", "try_table"}
 _SIMPLE = {"i32", "i64", "f32", "f64"}
-#: Binaryen name prefix of the helpers kept out of line (``wasm-opt --no-inline=tvm_hoist_out_*``).
-OUT_OF_LINE_PREFIX = "tvm_hoist_out_"
+#: Binaryen name prefix of the helpers kept out of line: the runtime's cold prefix, which the linker's
+#: ``wasm-opt --no-inline=tvm_cold_*`` never inlines.
+OUT_OF_LINE_PREFIX = f"{COLD_PREFIX}hoist_"
 
 
 @dataclass
@@ -124,9 +126,10 @@ def hoist_text(text: str, abi_prefix: str, pools: int) -> tuple[str, HoistReport
     """Binaryen's printed module with qualifying loops hoisted and the hoist helpers' exports removed."""
     helpers = Helpers.of(text, abi_prefix)
     report = HoistReport()
-    for name in OUT_OF_LINE:  # give the cold helpers names wasm-opt's --no-inline can match
+    cold = [name for name in helpers.hoist if name.startswith(COLD_PREFIX)]  # the runtime's slow paths
+    for name in (*OUT_OF_LINE, *cold):  # give the cold helpers names wasm-opt's --no-inline can match
         if name in helpers.hoist:
-            old, new = helpers.hoist[name], f"${OUT_OF_LINE_PREFIX}{name}"
+            old, new = helpers.hoist[name], f"${name}" if name in cold else f"${OUT_OF_LINE_PREFIX}{name}"
             text = re.sub(rf"\((func|call) {re.escape(old)}(?=[\s)])", rf"(\1 {new}", text)
             helpers.hoist[name] = new
     out: list[str] = []

@@ -42,13 +42,14 @@ from ..guest.module import (
 )
 from ..guest.touched import TOUCHED_PAGES
 from ..runtime import layout as L
-from ..runtime.core_module import abi_funcs, host_control_wrappers, host_imports
+from ..runtime.conventions import COLD_PREFIX
+from ..runtime.core_module import abi_funcs, cold_names, host_control_wrappers, host_imports
 from ..runtime.hoisted import HOIST_PREFIX, hoist_funcs
 from ..runtime.wat import Module
 from ..runtime import sections
 from . import binaryen_cache, policy, tools
 from .errors import LinkRefused, ToolFailed, VerificationFailed
-from .hoist import OUT_OF_LINE_PREFIX, HoistReport, hoist_text
+from .hoist import HoistReport, hoist_text
 from .verify import MARK, RuntimeCounts, mark_runtime, unmark, verify
 
 Target = Literal["guest", "host"]
@@ -114,9 +115,15 @@ def compile_checked(wasm: bytes, what: str) -> wasmtime.Module:
 
 
 # ---------------------------------------------------------------- runtimes
+def cold_exports() -> list[str]:
+    """The runtime's cold functions exported under ``HOIST_PREFIX``: the hoisting pass finds them by these
+    exports (a merge drops function names), names them for ``--no-inline`` and removes the exports."""
+    return [f'(export "{HOIST_PREFIX}{name}" (func ${name}))' for name in cold_names()]
+
+
 def guest_runtime(pools: int, max_pages: int, memory: sections.Limits | None, meta_max_pages: int) -> bytes:
     pages = memory.min if memory else 1
-    helpers = "\n".join(func.render() for func in hoist_funcs(pools, TOUCHED_PAGES))  # the hoisting pass's
+    helpers = "\n".join([*(func.render() for func in hoist_funcs(pools, TOUCHED_PAGES)), *cold_exports()])
     return build_module(pools=pools, max_pages=max_pages, guest_pages=pages, user_wat=helpers,
                         guest_max_pages=memory.max if memory else None, meta_max_pages=meta_max_pages).wasm
 
@@ -135,6 +142,7 @@ def host_runtime_wat(pools: int, memory: sections.Limits | None) -> str:
         module.add(func)
     for func in hoist_funcs(pools):  # exported for the hoisting pass only; the linker removes the exports
         module.add(func)
+    module.fields += cold_exports()
     return module.render()
 
 
@@ -188,7 +196,7 @@ def without_hoist_exports(wasm: bytes) -> bytes:
 def hoist(merged: bytes, abi_prefix: str, pools: int) -> tuple[bytes, HoistReport]:
     """The hoisting pass (:mod:`.hoist`) over the merged module, then inlining; the hoist exports are gone."""
     text, report = hoist_text(binaryen_text(merged), abi_prefix, pools)
-    keep_calls = f"--no-inline={OUT_OF_LINE_PREFIX}*"
+    keep_calls = f"--no-inline={COLD_PREFIX}*"  # the runtime's slow paths and the pass's cold helpers
     return _binaryen("wasm-opt", [(text.encode(), None)], [keep_calls, *INLINE_FLAGS]), report
 
 

@@ -78,6 +78,30 @@ def validate_handle(handle: str, extra: Code, on_error: OnError, state_field: in
     ]
 
 
+def fast_load_check(handle: str, extra: Code, slow: str) -> Code:
+    """``br_if slow`` unless a load of ``[offset, offset + extra)`` takes the fast path; sets ``$slot``.
+
+    The fast path needs the slot's state word to be exactly the handle's generation | LIVE |
+    RESIDENT and the span to fit the capacity. Anything else, errors included, branches to
+    ``slow``, where the full check (``resolve``) classifies it in the model's order: the fast
+    path needs no order of its own, only to pass nothing the full check would refuse.
+    """
+    return [
+        *slot_of_handle(handle),
+        *slot_field(L.SLOT_STATE),
+        *generation_of(handle),
+        f"i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT}",
+        "i32.or",
+        "i32.ne",
+        f"br_if {slow}",
+        *offset_of_i64(handle),
+        *extra,
+        *slot_field(L.SLOT_CAPACITY, "i64.load32_u"),
+        "i64.gt_u",
+        f"br_if {slow}",
+    ]
+
+
 def ensure_resident(handle: str, on_error: OnError) -> Code:
     """Fault the region in if the fast check failed (may enter the host once)."""
     return if_(["local.get $slow"], fault_in(handle, on_error))

@@ -9,6 +9,9 @@ from __future__ import annotations
 from .wat import Code
 
 HOST = "tvm_host"
+#: Name prefix of runtime functions that only slow paths call: the linker never inlines them
+#: (``wasm-opt --no-inline``), so a fast path inlined into a loop keeps one call, not their code.
+COLD_PREFIX = "tvm_cold_"
 
 # Bridge table slots and their types (params, results).
 BRIDGE_COPY_OUT = 0  # (pool, addr, dst, len) -> code   region -> guest

@@ -18,11 +18,11 @@ from . import layout as L
 from . import reducers as R
 from .conventions import (  # re-exported: the guest module builds on these names
     BRIDGE_COPY_IN, BRIDGE_COPY_OUT, BRIDGE_GATHER, BRIDGE_HISTOGRAM, BRIDGE_PUT_I64, BRIDGE_SLOTS,
-    BRIDGE_TYPES, HOST, bad_pool, bridge_call, pool_name, return_code_on_error,
+    BRIDGE_TYPES, COLD_PREFIX, HOST, bad_pool, bridge_call, pool_name, return_code_on_error,
     return_sentinel_on_error,
 )
 from .slow_paths import host_control_functions, host_control_wrappers
-from .wat import Code, Func, Module, if_, import_func, import_memory, per_pool
+from .wat import Code, Func, Module, if_, import_func, import_memory, per_pool, per_pool_first
 from .write_notice import NO_NOTICE, WriteNotice
 
 META_MEM = "meta"
@@ -59,7 +59,46 @@ def width_i64(t: TypedAccess) -> Code:
     return ["local.get $off", "i64.extend_i32_u", "i64.add", f"i64.const {t.width}", "i64.add"]
 
 
+def slow_load_name(t: TypedAccess) -> str:
+    return f"{COLD_PREFIX}load_{t.name}"
+
+
 def typed_load(pools: int, t: TypedAccess) -> Func:
+    """load_T(h, off): the fast path inline (one state compare, one bounds compare, counts, the pool
+    tree with pool 0 first); everything else calls :func:`slow_typed_load`, kept out of line.
+
+    What a linker inlines into a loop is then only the fast path: the slow path's host calls and
+    error reporting add no live values (pool bases, import pointers) to the loop.
+    """
+    arm = lambda k: [  # noqa: E731
+        *A.count(L.SLOT_BYTES_READ, [f"i64.const {t.width}"]),
+        "local.get $addr",
+        f"{t.load} {pool_name(k)}",
+        "return",
+    ]
+    body = [
+        "block $slow",
+        *A.fast_load_check("h", width_i64(t), "$slow"),
+        *A.region_address("h", ["local.get $off"]),
+        *per_pool_first(pools, arm, A.pool_index(), ["br $slow"]),
+        "end",
+        "local.get $h",
+        "local.get $off",
+        f"call ${slow_load_name(t)}",
+    ]
+    return Func(
+        f"load_{t.name}", [("h", "i64"), ("off", "i32")], [t.value_type], A.RESOLVE_LOCALS, body, export=f"load_{t.name}"
+    )
+
+
+def cold_names() -> list[str]:
+    """Runtime functions only slow paths call (named with ``COLD_PREFIX``), which a linker keeps out of line."""
+    return [slow_load_name(t) for t in TYPED]
+
+
+def slow_typed_load(pools: int, t: TypedAccess) -> Func:
+    """The typed load with every check in the model's order: errors trap with their cause, a Cold
+    region faults in, a region in no pool answers code 9."""
     on_error = trap_on_error(f"load_{t.name}", t.width)
     body = [
         *A.resolve("h", width_i64(t), ["local.get $off"], on_error),
@@ -71,9 +110,7 @@ def typed_load(pools: int, t: TypedAccess) -> Func:
             [*bad_pool(), *on_error()],
         ),
     ]
-    return Func(
-        f"load_{t.name}", [("h", "i64"), ("off", "i32")], [t.value_type], A.RESOLVE_LOCALS, body, export=f"load_{t.name}"
-    )
+    return Func(slow_load_name(t), [("h", "i64"), ("off", "i32")], [t.value_type], A.RESOLVE_LOCALS, body)
 
 
 def typed_store(pools: int, t: TypedAccess, notice: WriteNotice = NO_NOTICE) -> Func:
@@ -603,7 +640,7 @@ def abi_funcs(pools: int, notice: WriteNotice = NO_NOTICE) -> list[Func]:
     funcs = [A.check_handle_func(), A.ensure_resident_func(), A.write_barrier_func(), alloc_func(), dealloc_func(),
              last_error_func()]
     for t in TYPED:
-        funcs += [typed_load(pools, t), typed_store(pools, t, notice)]
+        funcs += [typed_load(pools, t), slow_typed_load(pools, t), typed_store(pools, t, notice)]
     for t in TYPED:
         funcs += [try_load(t), try_store(pools, t, notice)]
     funcs += [
