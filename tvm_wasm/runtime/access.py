@@ -46,7 +46,9 @@ def generation_of(handle: str) -> Code:
 
 
 def offset_of_i64(handle: str) -> Code:
-    return [f"local.get ${handle}", "i64.const 0xFFFFFFFF", "i64.and"]
+    """The handle's offset as an i64 (a zero extension: one register move on x86-64, where masking
+    with 0xFFFFFFFF costs a constant load)."""
+    return [f"local.get ${handle}", "i32.wrap_i64", "i64.extend_i32_u"]
 
 
 def fail_with(code: int, on_error: OnError) -> Code:
@@ -78,28 +80,44 @@ def validate_handle(handle: str, extra: Code, on_error: OnError, state_field: in
     ]
 
 
-def fast_load_check(handle: str, extra: Code, slow: str) -> Code:
-    """``br_if slow`` unless a load of ``[offset, offset + extra)`` takes the fast path; sets ``$slot``.
+FAST_LOCALS = [("word", "i64"), ("expected", "i32"), ("pool", "i32")]
+"""Locals of a function using :func:`fast_state_check` (besides ``RESOLVE_LOCALS``)."""
 
-    The fast path needs the slot's state word to be exactly the handle's generation | LIVE |
-    RESIDENT and the span to fit the capacity. Anything else, errors included, branches to
-    ``slow``, where the full check (``resolve``) classifies it in the model's order: the fast
-    path needs no order of its own, only to pass nothing the full check would refuse.
+
+def fast_state_check(handle: str, other_pool: str) -> Code:
+    """One i64 compare of the slot's state and pool words: ``br_if other_pool`` unless the region is
+    live, resident, of the handle's generation and in pool 0; sets ``$slot``, ``$word`` and ``$expected``.
+
+    ``SLOT_POOL`` follows ``SLOT_STATE`` (see :mod:`.layout`), so one i64 load reads both: the common
+    case (pool 0: pools fill in order) needs no pool compare of its own. At ``other_pool``,
+    :func:`other_pool_check` tells a region of another pool from a failed check.
     """
     return [
         *slot_of_handle(handle),
-        *slot_field(L.SLOT_STATE),
+        "local.get $slot",
+        f"i64.load {META} offset={L.SLOTS + L.SLOT_STATE}",
+        "local.tee $word",
         *generation_of(handle),
         f"i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT}",
         "i32.or",
-        "i32.ne",
-        f"br_if {slow}",
-        *offset_of_i64(handle),
-        *extra,
-        *slot_field(L.SLOT_CAPACITY, "i64.load32_u"),
-        "i64.gt_u",
-        f"br_if {slow}",
+        "local.tee $expected",
+        "i64.extend_i32_u",
+        "i64.ne",
+        f"br_if {other_pool}",
     ]
+
+
+def other_pool_check(slow: str) -> Code:
+    """After :func:`fast_state_check` missed: ``br_if slow`` unless the state word alone matches; ``$pool``."""
+    return [
+        "local.get $word", "i32.wrap_i64", "local.get $expected", "i32.ne", f"br_if {slow}",
+        "local.get $word", "i64.const 32", "i64.shr_u", "i32.wrap_i64", "local.set $pool",
+    ]
+
+
+def fast_fits(handle: str, extra: Code, slow: str) -> Code:
+    """``br_if slow`` unless ``[offset, offset + extra)`` fits the capacity of the region in ``$slot``."""
+    return [*offset_of_i64(handle), *extra, *slot_field(L.SLOT_CAPACITY, "i64.load32_u"), "i64.gt_u", f"br_if {slow}"]
 
 
 def ensure_resident(handle: str, on_error: OnError) -> Code:

@@ -22,7 +22,7 @@ from .conventions import (  # re-exported: the guest module builds on these name
     return_sentinel_on_error,
 )
 from .slow_paths import host_control_functions, host_control_wrappers
-from .wat import Code, Func, Module, if_, import_func, import_memory, per_pool, per_pool_first
+from .wat import Code, Func, Module, if_, import_func, import_memory, per_pool, pool_tree
 from .write_notice import NO_NOTICE, WriteNotice
 
 META_MEM = "meta"
@@ -64,31 +64,40 @@ def slow_load_name(t: TypedAccess) -> str:
 
 
 def typed_load(pools: int, t: TypedAccess) -> Func:
-    """load_T(h, off): the fast path inline (one state compare, one bounds compare, counts, the pool
-    tree with pool 0 first); everything else calls :func:`slow_typed_load`, kept out of line.
+    """load_T(h, off): the fast path inline, everything else one call to :func:`slow_typed_load`.
 
-    What a linker inlines into a loop is then only the fast path: the slow path's host calls and
-    error reporting add no live values (pool bases, import pointers) to the loop.
+    The fast path is one i64 compare of the slot's state and pool words (live, resident, this
+    generation, pool 0), one bounds compare, the counts and the load from pool 0; a region of
+    another pool takes one more compare (the state word alone) and a branch tree over the other
+    pools. Anything else (errors, a Cold region, a region in no pool) calls the cold twin, which
+    checks in the model's order. What a linker inlines into a loop is then only the fast path: the
+    slow path's host calls and error reporting add no live values (pool bases, import pointers).
     """
-    arm = lambda k: [  # noqa: E731
-        *A.count(L.SLOT_BYTES_READ, [f"i64.const {t.width}"]),
-        "local.get $addr",
-        f"{t.load} {pool_name(k)}",
-        "return",
-    ]
+    def access(k: int) -> Code:
+        return [*A.count(L.SLOT_BYTES_READ, [f"i64.const {t.width}"]), "local.get $addr", f"{t.load} {pool_name(k)}",
+                "return"]
+
+    fits = A.fast_fits("h", width_i64(t), "$slow")
+    address = A.region_address("h", ["local.get $off"])
+    other_pools = [
+        *A.other_pool_check("$slow"), *fits, *address, *pool_tree(1, pools, access, ["local.get $pool"], ["br $slow"]),
+    ] if pools > 1 else ["br $slow"]
     body = [
         "block $slow",
-        *A.fast_load_check("h", width_i64(t), "$slow"),
-        *A.region_address("h", ["local.get $off"]),
-        *per_pool_first(pools, arm, A.pool_index(), ["br $slow"]),
+        "block $other_pool",
+        *A.fast_state_check("h", "$other_pool"),
+        *fits,
+        *address,
+        *access(0),
+        "end",
+        *other_pools,
         "end",
         "local.get $h",
         "local.get $off",
         f"call ${slow_load_name(t)}",
     ]
-    return Func(
-        f"load_{t.name}", [("h", "i64"), ("off", "i32")], [t.value_type], A.RESOLVE_LOCALS, body, export=f"load_{t.name}"
-    )
+    return Func(f"load_{t.name}", [("h", "i64"), ("off", "i32")], [t.value_type], A.RESOLVE_LOCALS + A.FAST_LOCALS,
+                body, export=f"load_{t.name}")
 
 
 def cold_names() -> list[str]:

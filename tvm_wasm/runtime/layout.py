@@ -35,8 +35,11 @@ META_INITIAL_PAGES = SIDE_TABLES // PAGE
 # Slot fields (byte offsets inside a slot).
 SLOT_STATE = 0  # u32: generation (bits 0-15) | flags
 SLOT_POOL = 4  # u32: pool index; NO_POOL for regions the data plane cannot reach
+# SLOT_POOL follows SLOT_STATE: a typed load reads both with one i64 load and one compare
+# (live, resident, this generation, pool 0: the common case), see runtime.access.fast_state_check.
 SLOT_BASE = 8  # u32: byte offset of the region in its pool
 SLOT_CAPACITY = 12  # u32
+assert SLOT_POOL == SLOT_STATE + 4, "fast_state_check reads state and pool as one i64"
 SLOT_USED = 16  # u32: bump pointer / live bytes
 SLOT_ALLOCATOR = 20  # u32: ALLOC_* kind
 SLOT_CLASS_SIZE = 24  # u32: slab class size

@@ -129,19 +129,16 @@ def per_pool(pools: int, arm: Callable[[int], Code], selector: Code, default: Co
     ]
 
 
-def per_pool_first(pools: int, arm: Callable[[int], Code], selector: Code, default: Code) -> Code:
-    """Like :func:`per_pool`, but pool 0 costs one compare: ``selector == 0`` first, then a balanced
-    tree over pools 1.. and the ``default`` (for any selector >= ``pools``) as one more leaf.
 
-    Pools fill in order (the first pool with room wins), so pool 0 holds most regions; the
-    common access takes one predictable branch. Arms and ``default`` must not fall through.
-    """
-    leaves: list[Code] = [arm(k) for k in range(1, pools)] + [default]
+def pool_tree(first: int, pools: int, arm: Callable[[int], Code], selector: Code, default: Code) -> Code:
+    """A balanced branch tree over pools ``first..pools-1`` and ``default`` (any other selector
+    value at or above ``first``) as one more leaf. Arms and ``default`` must not fall through."""
+    leaves: list[Code] = [arm(k) for k in range(first, pools)] + [default]
 
-    def tree(lo: int, hi: int) -> Code:  # leaves[lo:hi], leaf i stands for selector value i + 1
+    def tree(lo: int, hi: int) -> Code:  # leaves[lo:hi]; leaf i stands for selector value first + i
         if hi - lo == 1:
             return leaves[lo]
         mid = (lo + hi) // 2
-        return if_([*selector, f"i32.const {mid + 1}", "i32.lt_u"], tree(lo, mid), tree(mid, hi))
+        return if_([*selector, f"i32.const {first + mid}", "i32.lt_u"], tree(lo, mid), tree(mid, hi))
 
-    return [*if_([*selector, "i32.eqz"], arm(0), tree(0, len(leaves))), "unreachable"]
+    return [*tree(0, len(leaves)), "unreachable"]
