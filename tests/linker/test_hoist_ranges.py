@@ -78,6 +78,30 @@ SHAPES = """(module
      (call $ld32 (local.get $h) (call $ld32 (local.get $idx) (i32.shl (local.get $i) (i32.const 2)))))))
    (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))
   (local.get $acc))
+ ;; a linked list (the bench's list_walk): two accesses a visit, the exit at the top, counted per iteration
+ (func (export "walk") (param $h i64) (param $p i32) (result i64) (local $acc i64) (local $step i32)
+  (block $out
+   (loop $l
+    (br_if $out (i32.eq (local.get $p) (i32.const -1)))
+    (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u
+      (i32.xor (call $ld32 (local.get $h) (i32.add (i32.shl (local.get $p) (i32.const 3)) (i32.const 4))) (local.get $step)))))
+    (local.set $step (i32.add (local.get $step) (i32.const 1)))
+    (local.set $p (call $ld32 (local.get $h) (i32.shl (local.get $p) (i32.const 3))))
+    (br $l)))
+  (local.get $acc))
+ ;; counted per iteration inside an outer loop, left by return and by a branch to the outer loop's block
+ (func (export "scan") (param $h i64) (param $rounds i32) (param $x i32) (result i32) (local $p i32) (local $r i32)
+  (loop $round
+   (local.set $p (i32.const 0))
+   (block $next
+    (loop $l
+     (if (i32.eq (call $ld32 (local.get $h) (i32.shl (local.get $p) (i32.const 2))) (local.get $x))
+      (then (return (i32.add (i32.mul (local.get $r) (i32.const 1000)) (local.get $p)))))
+     (local.set $p (call $ld8 (local.get $h) (i32.add (i32.shl (local.get $p) (i32.const 2)) (i32.const 1))))
+     (br_if $next (i32.eqz (local.get $p)))
+     (br $l)))
+   (br_if $round (i32.lt_u (local.tee $r (i32.add (local.get $r) (i32.const 1))) (local.get $rounds))))
+  (i32.const -1))
  ;; nested loops: the inner one's ranges are checked at its own entry, inside the outer fast copy
  (func (export "rows") (param $h i64) (param $rows i32) (param $cols i32) (result i64)
   (local $r i32) (local $c i32) (local $row i32) (local $acc i64)
@@ -154,12 +178,14 @@ FEW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChec
 
 def test_the_pass_hoists_the_ranges_of_every_shape_and_counts_unconditional_loops_at_exit(binaryen):
     report = link(SHAPES, target="host", pools=2).hoisted
-    # down, up_ne, lt_u, lt_s, gt_u, gt_s, find, gather (its affine index load), rows (inner loop)
-    assert report.loops == 9
+    # down, up_ne, lt_u, lt_s, gt_u, gt_s, find, gather (its affine index load), rows (inner loop); walk and
+    # scan have no affine access
+    assert report.loops == 11
     assert report.unchecked == 9
     # all but find (an early exit), gather (a checked access) and rows' inner loop (a nested loop is left
     # to its own copy; its outer loop has per-access counts)
     assert report.counted_at_exit == 6 + 1
+    assert report.counted_per_iteration == 2 + 2  # walk, scan's inner loop
 
 
 @FEW
@@ -231,6 +257,38 @@ def test_a_loaded_index_out_of_bounds_leaves_through_the_abi_error(setup, data, 
 def test_nested_loops(setup, region, at, rows, cols):
     host, _, _, regions = setup
     same(setup, "rows", [handle(host, regions[region], at), rows, cols])
+
+
+@FEW
+@given(region=REGION, nodes=st.lists(st.integers(0, 40), min_size=1, max_size=40), start=st.integers(0, 45),
+       poke=st.integers(0, 0xFFFF_FFFF))
+def test_a_list_walk_counted_per_iteration(setup, region, nodes, start, poke):
+    """Nodes [next, payload]: lists that end (-1, next always further on, so every walk ends) or point past
+    the region (OutOfBounds at the first or the second access of a visit)."""
+    host, _, _, regions = setup
+    r = regions[region]
+    cells = host.region_info(r).capacity // 8
+    table = np.zeros(2 * cells, dtype=np.uint32)
+    for k, target in enumerate(nodes[:cells]):
+        table[2 * k] = target if k < target < len(nodes) else 0xFFFF_FFFF
+        table[2 * k + 1] = k * 977
+    if poke % 4 == 0:
+        table[poke % (2 * cells)] = poke | 0x1000_0000  # a pointer out of bounds, or a payload
+    host.write(Handle(r, host.region_info(r).generation, 0), table.astype("<u4").tobytes())
+    same(setup, "walk", [handle(host, r, 0), start % (cells + 3)])
+
+
+@FEW
+@given(region=REGION, rounds=st.integers(1, 3), x=st.integers(0, 300), poke=st.integers(0, 0xFFFF_FFFF))
+def test_leaving_a_loop_counted_per_iteration_by_return_and_branch(setup, region, rounds, x, poke):
+    host, _, _, regions = setup
+    r = regions[region]
+    cells = host.region_info(r).capacity // 4
+    values = np.array([(k * 37) % 256 | ((k + 1) % cells) << 8 for k in range(cells)], dtype=np.uint32)
+    if poke % 3 == 0:  # a node that ends the walk (next 0) or points past the region (next 255)
+        values[poke % cells] = (poke & 0xFFFF_00FF) | (0 if poke & 4 else 0xFF00)
+    host.write(Handle(r, host.region_info(r).generation, 0), values.astype("<u4").tobytes())
+    same(setup, "scan", [handle(host, r, 0), rounds, x])
 
 
 def test_a_loop_whose_handle_is_not_fast_at_entry_runs_as_it_was(setup):

@@ -83,6 +83,7 @@ class HoistReport:
     accesses: int = 0
     unchecked: int = 0  # accesses whose range check moved before their loop
     counted_at_exit: int = 0  # of those, accesses counted once when their loop ends
+    counted_per_iteration: int = 0  # accesses counted by their loop's iteration count (no add per access)
     functions: list[str] = field(default_factory=list)
 
 
@@ -263,6 +264,24 @@ class LoopRanges:
     sites: dict[int, list[Node]]
 
 
+@dataclass
+class Counting:
+    """An innermost loop counted per iteration: one ``it += 1`` per iteration instead of one add per access.
+
+    Every access of the loop runs at most once per iteration (none under
+    ``if``/``block``), so when the loop is left or an access fails, each
+    site has run ``it - 1`` times, plus once if it comes before that point in
+    the iteration's evaluation order; after the loop's last iteration, ``it``
+    times. The counts are added there (:meth:`LoopPlan.adjust`).
+    """
+
+    loop: list[Node]
+    it: str  # i64 local: iterations begun
+    labels: set[str]  # branch targets inside the loop
+    sites: dict[int, tuple[str, int]]  # id of the call -> (count local, 1)
+    order: dict[int, int]  # post-order of the loop's body
+
+
 class LoopPlan:
     """One hoisted loop: its handles, their limits and counters, and the rewritten copies per pool.
 
@@ -347,7 +366,7 @@ class LoopPlan:
             checks.append(within(offset, ranges.ivs, after, t, limit))
         return code, checks, t
 
-    def counted_at_exit(self, loop: list[Node], ranges: LoopRanges, free: frozenset[int]) -> dict[int, tuple[str, int]]:
+    def counted_at_exit(self, loop: list[Node], trip: TripCount | None, free: frozenset[int]) -> dict[int, tuple[str, int]]:
         """Accesses whose count is ``T`` per site, added once when ``loop`` ends (no add per access).
 
         Only when every access of the loop had its range checked (nothing in it
@@ -356,7 +375,7 @@ class LoopPlan:
         times), and each site runs exactly once per iteration. Answers the
         sites by ``id``, each with its count local and its accesses per iteration (1).
         """
-        if ranges.trip is None:
+        if trip is None:
             return {}
         labels = {str(n[1]) for n in walk(loop) if head(n) in _SCOPES and len(n) > 1 and isinstance(n[1], str)}
         for n in walk(loop):
@@ -373,6 +392,58 @@ class LoopPlan:
             _, _, _, count = self.site(site)
             found[id(site)] = (count, 1)
         return found
+
+    def iteration_counting(self, loop: list[Node]) -> Counting | None:
+        """A :class:`Counting` for an innermost loop of two or more accesses, each running at most once per
+        iteration, that no ``br_table`` or branch with a value leaves; None for any other loop."""
+        statements = body_of(loop)
+        if any(head(n) == "loop" for n in walk(statements)) or any(head(n) == "result" for n in loop[1:3]):
+            return None
+        labels = {str(n[1]) for n in walk(loop) if head(n) in _SCOPES and len(n) > 1 and isinstance(n[1], str)}
+        for n in walk(loop):
+            op = head(n)
+            if op == "br_table" and any(isinstance(t, str) and t.startswith("$") and t not in labels for t in n[1:]):
+                return None
+            if op in ("br", "br_if") and str(n[1]) not in labels and len(n) != (2 if op == "br" else 3):
+                return None  # leaves with a value
+        sites = [n for n in walk(loop) if head(n) == "call" and n[1] in self.fp.helpers.accesses]
+        once = {id(n) for n in unconditional(statements)}
+        if len(sites) < 2 or not all(id(n) in once for n in sites):
+            return None
+        return Counting(loop, self.fp.local("i64"), labels, {id(n): (self.site(n)[3], 1) for n in sites},
+                        post_order(statements))
+
+    def adjust(self, counting: Counting | None, point: list[Node]) -> list[Node]:
+        """At ``point`` (a branch out of the counted loop, or a failing access): add what each site ran."""
+        if counting is None:
+            return []
+        per_local: dict[str, tuple[int, int]] = {}  # count local -> (sites, sites not yet run this iteration)
+        at = counting.order[id(point)]
+        for key, (count, k) in counting.sites.items():
+            sites, pending = per_local.get(count, (0, 0))
+            per_local[count] = (sites + k, pending + (k if counting.order[key] >= at else 0))
+        return [["local.set", count, ["i64.add", ["local.get", count],
+                                      ["i64.sub", ["i64.mul", ["local.get", counting.it], ["i64.const", str(sites)]],
+                                       ["i64.const", str(pending)]]]]
+                for count, (sites, pending) in per_local.items()]
+
+    def loop_copy(self, loop: list[Node], pool: int, free: frozenset[int], trip: TripCount | None, t: str,
+                  nested: bool) -> list[Node]:
+        """The fast copy of ``loop`` for ``pool`` with the accesses in ``free`` unchecked, counted at exit
+        (:meth:`counted_at_exit`), per iteration (:meth:`iteration_counting`) or per access."""
+        counted = self.counted_at_exit(loop, trip, free)
+        if counted:
+            if pool == 0:
+                self.fp.report.counted_at_exit += len(counted)
+            return [self.rewrite(loop, pool, free, frozenset(counted), nested=nested), *self.add_counts(counted, t)]
+        counting = self.iteration_counting(loop)
+        if counting is None:
+            return [self.rewrite(loop, pool, free, nested=nested)]
+        if pool == 0:
+            self.fp.report.counted_per_iteration += len(counting.sites)
+        return [["local.set", counting.it, ["i64.const", "0"]],
+                self.rewrite(loop, pool, free, frozenset(counting.sites), nested=False, counting=counting),
+                *self.add_counts(counting.sites, counting.it)]
 
     def add_counts(self, counted: dict[int, tuple[str, int]], t: str) -> list[Node]:
         """After a loop counted at exit: each site's count local grows by the trip count ``t``."""
@@ -422,14 +493,12 @@ class LoopPlan:
         done, slow = self.fp.local_label(), self.fp.local_label()
         ranges, range_checks, t = self.range_code(self.ranges)
         free = frozenset(self.ranges.found)
-        counted = self.counted_at_exit(self.loop, self.ranges, free)
-        self.fp.report.counted_at_exit += len(counted)
         checks = [*self.entry_checks(), *range_checks]
         versions: list[Node] = []
         for p in range(self.fp.pools):
             versions.append(["if", ["i32.eq", ["local.get", self.pool_local], ["i32.const", str(p)]],
                              ["then", *self.resolve(p), *ranges, ["br_if", slow, ["i32.eqz", _all(checks)]],
-                              self.rewrite(self.loop, p, free, frozenset(counted)), *self.add_counts(counted, t),
+                              *self.loop_copy(self.loop, p, free, self.ranges.trip, t, nested=True),
                               *self.flush(), ["br", done]]])
         # Anything else (a handle Cold, stale, in another pool or read-only for a store, a range that may
         # not fit) runs the loop as it was: every access inlined and checked on its own.
@@ -454,7 +523,7 @@ class LoopPlan:
                 *dispatch, *self.flush()]
 
     def rewrite(self, node: Node, pool: int, free: frozenset[int] = frozenset(), uncounted: frozenset[int] = frozenset(),
-                nested: bool = True) -> Node:
+                nested: bool = True, counting: Counting | None = None) -> Node:
         """A new tree (lists are never shared with ``node``): the loop's copy for ``pool``; accesses in
         ``free`` (ids of calls) had their range checked before their loop, those in ``uncounted`` are
         counted when their loop ends."""
@@ -465,48 +534,61 @@ class LoopPlan:
             inner = self.nested_ranges(node, pool, free)
             if inner is not None:
                 return inner
-        children = [self.rewrite(child, pool, free, uncounted) for child in node]
+        children = [self.rewrite(child, pool, free, uncounted, nested, counting) for child in node]
+        if counting is not None and node is counting.loop:  # the iteration count goes up first
+            at = len(node) - len(body_of(node))
+            children[at:at] = [["local.set", counting.it, ["i64.add", ["local.get", counting.it], ["i64.const", "1"]]]]
+        leaves = counting is not None and op in ("br", "br_if", "return") and \
+            (op == "return" or str(node[1]) not in counting.labels)
         if op == "call" and node[1] in self.fp.helpers.accesses:
             if not self.exact:
                 return self.checked_access(children, pool, rejoin=True)
             if id(node) in free:
                 return self.unchecked_access(children, pool, counted=id(node) not in uncounted)
-            return self.checked_access(children, pool, rejoin=False)
+            return self.checked_access(children, pool, rejoin=False, counted=id(node) not in uncounted,
+                                       before_flush=self.adjust(counting, node))
+        if leaves:
+            adjust = self.adjust(counting, node)
+            if op == "br_if":
+                outer = str(node[1]) not in self.inside
+                return ["if", children[2], ["then", *adjust, *(self.flush() if outer else []), ["br", children[1]]]]
+            if op == "br" and str(node[1]) in self.inside:
+                return ["block", *adjust, children]
         if op == "call" and node[1] == self.fp.helpers.alloc:
             if self.exact:
                 return ["call", self.hoist("alloc_in_wasm"), children[2], children[3]]
             return self.alloc(children, pool)
         if op == "br" and str(node[1]) not in self.inside:
-            return ["block", *self.flush(), children]
+            return ["block", *(self.adjust(counting, node) if leaves else []), *self.flush(), children]
         if op == "br_if" and str(node[1]) not in self.inside:
             return ["if", children[2], ["then", *self.flush(), ["br", children[1]]]]
         if op == "return":
+            adjust = self.adjust(counting, node)
             if len(children) == 1:
-                return ["block", *self.flush(), children]
+                return ["block", *adjust, *self.flush(), children]
             assert self.return_local is not None
-            return ["block", ["local.set", self.return_local, children[1]], *self.flush(),
+            return ["block", ["local.set", self.return_local, children[1]], *adjust, *self.flush(),
                     ["return", ["local.get", self.return_local]]]
         return children
 
     def nested_ranges(self, loop: list[Node], pool: int, free: frozenset[int]) -> Node | None:
         """An innermost loop inside the fast copy with ranges of its own to check: two copies, the one
-        without those compares entered when the checks pass at its entry."""
+        without those compares entered when the checks pass at its entry; without ranges, one copy
+        if it is counted per iteration."""
         if any(head(n) == "loop" for n in walk(loop[1:])) or any(head(n) == "result" for n in loop[1:3]):
             return None
         ranges = self.ranges_of(loop, free)
         if not ranges.found:
-            return None
+            if self.iteration_counting(loop) is None:
+                return None
+            return ["block", *self.loop_copy(loop, pool, free, None, "", nested=False)]
         if pool == 0:  # counted once, not per pool copy
             self.fp.report.unchecked += len(ranges.found)
         code, checks, t = self.range_code(ranges)
         inner_free = free | frozenset(ranges.found)
-        counted = self.counted_at_exit(loop, ranges, inner_free)
-        if pool == 0:
-            self.fp.report.counted_at_exit += len(counted)
         return ["block", *code, ["if", _all(checks),
-                                 ["then", self.rewrite(loop, pool, inner_free, frozenset(counted), nested=False),
-                                  *self.add_counts(counted, t)],
-                                 ["else", self.rewrite(loop, pool, free, nested=False)]]]
+                                 ["then", *self.loop_copy(loop, pool, inner_free, ranges.trip, t, nested=False)],
+                                 ["else", *self.loop_copy(loop, pool, free, None, t, nested=False)]]]
 
     def alloc(self, call: list[Node], pool: int) -> Node:
         """``alloc`` inside a rejoining loop: a plain call for Bump and Slab regions, else a slow path."""
@@ -543,14 +625,16 @@ class LoopPlan:
         return ["block", ["local.set", offset, call[3]], ["local.set", value, call[4]], *count_it,
                 ["call", fast, address, ["local.get", value]]]
 
-    def checked_access(self, call: list[Node], pool: int, rejoin: bool) -> Node:
+    def checked_access(self, call: list[Node], pool: int, rejoin: bool, counted: bool = True,
+                       before_flush: list[Node] | None = None) -> Node:
         """One compare against the hoisted limit, then the bare access. Failing it: with ``rejoin``, flush,
         call the ABI (errors, fault-in), resolve every handle again and go on; without (an exact loop,
         where it can only be out of bounds), flush, let the ABI raise the typed error, ``unreachable``."""
         access, handle, limit, count, offset = self.parts(call)
         value = self.fp.local(access.width.value_type)
         address = ["i32.add", ["local.get", self.base[handle]], ["local.get", offset]]
-        counted = ["local.set", count, ["i64.add", ["local.get", count], ["i64.const", "1"]]]
+        count_it = [["local.set", count, ["i64.add", ["local.get", count], ["i64.const", "1"]]]] if counted else []
+        flush = [*(before_flush or []), *self.flush()]
         fast = self.hoist(f"{access.direction}_{access.width.name}_p{pool}")
         slow_args = [["local.get", handle], ["local.get", offset]]
         func = self.hoist(f"slow_{access.direction}_{access.width.name}")
@@ -560,13 +644,13 @@ class LoopPlan:
                 [["drop", ["call", func, *slow_args]], ["unreachable"]]
             return ["if", ["result", access.width.value_type],
                     ["i32.lt_u", ["local.tee", offset, call[3]], ["local.get", limit]],
-                    ["then", counted, ["call", fast, address]],
-                    ["else", *self.flush(), *slow]]
+                    ["then", *count_it, ["call", fast, address]],
+                    ["else", *flush, *slow]]
         slow = [["call", func, *slow_args, ["local.get", value]], *(self.resolve(pool) if rejoin else [["unreachable"]])]
         return ["block", ["local.set", offset, call[3]], ["local.set", value, call[4]],
                 ["if", ["i32.lt_u", ["local.get", offset], ["local.get", limit]],
-                 ["then", counted, ["call", fast, address, ["local.get", value]]],
-                 ["else", *self.flush(), *slow]]]
+                 ["then", *count_it, ["call", fast, address, ["local.get", value]]],
+                 ["else", *flush, *slow]]]
 
 
 def _fold(op: str, terms: list[Node], empty: Node) -> Node:
