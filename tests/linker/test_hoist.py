@@ -185,6 +185,12 @@ def test_hoisted_stores_honour_read_only_and_dirty_tracking(host, guest):
     host.call(guest, "fill_words", h.to_i64(), 1024 + 1)  # page 0 whole, one word of page 1
     assert host.dirty_pages(region) == [0, 1]
     assert host.metrics(region).bytes_written == 4 * 1025
+    # hoisted stores mark their own pages (the first and, crossing into the next, the last; the handle's
+    # offset counts): nothing more
+    for start, words, pages in ((2 * n + 4, 1, [2]), (2 * n - 2, 1, [1, 2]), (n - 4, 1, [0]), (3 * n + 8, 2, [3])):
+        host.clear_dirty(region)
+        host.call(guest, "fill_words", Handle(region, h.generation, start).to_i64(), words)
+        assert host.dirty_pages(region) == pages, (start, words)
     host.clear_dirty(region)
     host.track_dirty(region, False)
     host.call(guest, "fill_words", h.to_i64(), n)

@@ -314,6 +314,8 @@ class LoopPlan:
                 self.groups[key] = (fp.local("i32"), fp.local("i64"))
             last[handle] = position
         self.base = {h: fp.local("i32") for h in self.handles}
+        # a stored handle's SLOT_DIRTY_TABLE, resolved with its base: each hoisted store marks its pages
+        self.dirty = {h: fp.local("i32") for h in self.handles if any(k[:2] == (h, "store") for k in self.groups)}
         self.flush_order = sorted(self.handles, key=lambda h: last[h])
         self.pool_local = fp.local("i32")
         self.return_local = fp.local(fp.results[0]) if fp.results and fp.results[0] in _SIMPLE else None
@@ -456,6 +458,7 @@ class LoopPlan:
     # -------------------------------------------------------------- pieces
     def resolve(self, pool: int) -> list[Node]:
         code: list[Node] = [["local.set", self.base[h], ["call", self.hoist("base"), ["local.get", h]]] for h in self.handles]
+        code += [["local.set", table, ["call", self.hoist("dirty"), ["local.get", h]]] for h, table in self.dirty.items()]
         for (h, direction, width), (limit, _) in self.groups.items():
             code.append(["local.set", limit, ["call", self.hoist(f"limit_{direction}"), ["local.get", h],
                                               ["i32.const", str(_WIDTHS[width].width)], ["i32.const", str(pool)]]])
@@ -623,7 +626,13 @@ class LoopPlan:
                     ["call", fast, address]]
         value = self.fp.local(access.width.value_type)
         return ["block", ["local.set", offset, call[3]], ["local.set", value, call[4]], *count_it,
-                ["call", fast, address, ["local.get", value]]]
+                self.store(fast, address, value, handle, offset)]
+
+    def store(self, fast: str, address: Node, value: str, handle: str, offset: str) -> Node:
+        """The bare store, told the handle's dirty-page map and the store's region offset (handle offset +
+        relative offset) so that it marks the page(s) it writes."""
+        at = ["i32.add", ["i32.wrap_i64", ["local.get", handle]], ["local.get", offset]]
+        return ["call", fast, address, ["local.get", value], ["local.get", self.dirty[handle]], at]
 
     def checked_access(self, call: list[Node], pool: int, rejoin: bool, counted: bool = True,
                        before_flush: list[Node] | None = None) -> Node:
@@ -649,7 +658,7 @@ class LoopPlan:
         slow = [["call", func, *slow_args, ["local.get", value]], *(self.resolve(pool) if rejoin else [["unreachable"]])]
         return ["block", ["local.set", offset, call[3]], ["local.set", value, call[4]],
                 ["if", ["i32.lt_u", ["local.get", offset], ["local.get", limit]],
-                 ["then", *count_it, ["call", fast, address, ["local.get", value]]],
+                 ["then", *count_it, self.store(fast, address, value, handle, offset)],
                  ["else", *flush, *slow]]]
 
 

@@ -217,19 +217,18 @@ def validate_store(handle: str, extra: Code, on_error: OnError, ignored: int = 0
     ]
 
 
-def mark_pages(offset: Code, width: int) -> Code:
-    """Mark the page(s) of a ``width``-byte store at region offset ``offset`` (i32) in the dirty-page map
-    of the region in ``$slot``: one ``i32.store8`` each, no branch (an untracked region's field is 0, so
-    its marks land in the scratch map). Width <= 8 < a page, so the first and last page are all.
-    Leaves the offset in ``$addr`` (for ``store_address``) and the map's field in ``$code`` (free on the
-    success path)."""
+def mark_pages(table: str, offset: str, width: int) -> Code:
+    """Mark the page(s) of a ``width``-byte store at the region offset in local ``offset`` in the dirty-page
+    map whose ``SLOT_DIRTY_TABLE`` is in local ``table``: one ``i32.store8`` each, no branch (an untracked
+    region's field is 0, so its marks land in the scratch map). Width <= 8 < a page, so the first and the
+    last page are all. Used by the typed stores and the linker's hoisted stores alike."""
     def mark(at: Code) -> Code:
-        return ["local.get $code", *at, f"i32.const {L.DIRTY_PAGE_SHIFT}", "i32.shr_u", "i32.add", "i32.const 1",
+        return [f"local.get ${table}", *at, f"i32.const {L.DIRTY_PAGE_SHIFT}", "i32.shr_u", "i32.add", "i32.const 1",
                 f"i32.store8 {META} offset={L.DIRTY_SCRATCH}"]
 
-    code = [*slot_field(L.SLOT_DIRTY_TABLE), "local.set $code", *offset, "local.set $addr", *mark(["local.get $addr"])]
+    code = mark([f"local.get ${offset}"])
     if width > 1:
-        code += mark(["local.get $addr", f"i32.const {width - 1}", "i32.add"])
+        code += mark([f"local.get ${offset}", f"i32.const {width - 1}", "i32.add"])
     return code
 
 
@@ -251,8 +250,9 @@ def resolve_store(handle: str, extra_i64: Code, extra_i32: Code, length_i32: Cod
     ]
     if width is None:
         return [*checks, *region_address(handle, extra_i32)]
-    return [*checks, *mark_pages(offset, width), *slot_field(L.SLOT_BASE), "local.get $addr", "i32.add",
-            "local.set $addr"]
+    # the map's field in $code (free on the success path), the store's region offset in $addr
+    marks = [*slot_field(L.SLOT_DIRTY_TABLE), "local.set $code", *offset, "local.set $addr", *mark_pages("code", "addr", width)]
+    return [*checks, *marks, *slot_field(L.SLOT_BASE), "local.get $addr", "i32.add", "local.set $addr"]
 
 
 def count(field_offset: int, amount: Code) -> Code:

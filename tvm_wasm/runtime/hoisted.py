@@ -34,13 +34,15 @@ from . import access as A
 from . import layout as L
 from .conventions import pool_name
 from .core_module import alloc_checks, bump_alloc, slab_alloc
-from .wat import Code, Func
+from .wat import Code, Func, if_
 from .write_notice import NO_NOTICE, WriteNotice
 
 HOIST_PREFIX = "tvm-hoist:"
-#: Slot word a hoisted store compares: the store-side word, as the runtime's store path does (a
-#: read-only or dirty-tracked region never passes, so its stores take the ABI's write barrier).
+#: Slot word a hoisted store compares: the store-side word, as the runtime's typed store does, with
+#: ``FLAG_TRACK_DIRTY`` ignored (``STORE_IGNORED``): a read-only region never passes, so its stores take
+#: the ABI's write barrier; a dirty-tracked one does, and each hoisted store marks its pages itself.
 STORE_STATE = L.SLOT_WRITE_STATE
+STORE_IGNORED = L.FLAG_TRACK_DIRTY
 LOAD_STATE = L.SLOT_STATE
 
 
@@ -61,11 +63,17 @@ def pool_func() -> Func:
     return Func("hoist_pool", [("h", "i64")], ["i32"], [("slot", "i32")], body, export=HOIST_PREFIX + "pool")
 
 
-def limit_func(state_field: int, name: str) -> Func:
+def dirty_func() -> Func:
+    """hoist_dirty(h) -> i32: the handle's ``SLOT_DIRTY_TABLE`` (0 when untracked), what a hoisted store marks."""
+    body = [*A.slot_of_handle("h"), *A.slot_field(L.SLOT_DIRTY_TABLE)]
+    return Func("hoist_dirty", [("h", "i64")], ["i32"], [("slot", "i32")], body, export=HOIST_PREFIX + "dirty")
+
+
+def limit_func(state_field: int, name: str, ignored: int = 0) -> Func:
     """hoist_limit_*(h, width, pool) -> i32: relative offsets below it take the fast path; 0 means none.
 
-    Non-zero only if the slot's ``state_field`` word is exactly the handle's
-    generation | LIVE | RESIDENT, the region is in ``pool`` and
+    Non-zero only if the slot's ``state_field`` word, the flags in ``ignored``
+    aside, is exactly the handle's generation | LIVE | RESIDENT, the region is in ``pool`` and
     ``handle offset + width <= capacity``; then it is ``capacity - handle
     offset - width + 1`` (at most 2**32 - 1, since width >= 1).
     """
@@ -75,7 +83,8 @@ def limit_func(state_field: int, name: str) -> Func:
     ]
     body = [
         *A.slot_of_handle("h"),
-        *A.slot_field(state_field), *expected_state("h"), "i32.eq",
+        *A.slot_field(state_field), *([f"i32.const {ignored}", "i32.or"] if ignored else []),
+        *expected_state("h"), *([f"i32.const {ignored}", "i32.or"] if ignored else []), "i32.eq",
         *A.slot_field(L.SLOT_POOL), "local.get $pool", "i32.eq",
         "i32.and",
         *room, "i64.const 0", "i64.ge_s",
@@ -116,16 +125,19 @@ def flush_func() -> Func:
 
 
 def access_funcs(pools: int, t: TypedWidth, notice: WriteNotice = NO_NOTICE) -> list[Func]:
-    """hoist_load_T_pK(addr) / hoist_store_T_pK(addr, v): the bare access at a pool address, per pool.
+    """hoist_load_T_pK(addr) / hoist_store_T_pK(addr, v, dirty, at): the bare access at a pool address, per pool.
 
-    A store emits the deployment's write notice first, as the ABI's typed store does.
+    A store marks its page(s) in the dirty-page map whose ``SLOT_DIRTY_TABLE`` is ``dirty`` (from
+    ``hoist_dirty``; 0, untracked, marks the scratch map) at region offset ``at``, as the ABI's typed
+    store does (``access.mark_pages``), then emits the deployment's write notice.
     """
     funcs = []
     for k in range(pools):
         funcs.append(Func(f"hoist_load_{t.name}_p{k}", [("addr", "i32")], [t.value_type], [],
                           ["local.get $addr", f"{t.load} {pool_name(k)}"], export=f"{HOIST_PREFIX}load_{t.name}_p{k}"))
-        funcs.append(Func(f"hoist_store_{t.name}_p{k}", [("addr", "i32"), ("v", t.value_type)], [], [],
-                          [*notice.store(k), "local.get $addr", "local.get $v", f"{t.store} {pool_name(k)}"],
+        funcs.append(Func(f"hoist_store_{t.name}_p{k}", [("addr", "i32"), ("v", t.value_type), ("dirty", "i32"),
+                                                         ("at", "i32")], [], [],
+                          [*if_(["local.get $dirty"], A.mark_pages("dirty", "at", t.width)), *notice.store(k), "local.get $addr", "local.get $v", f"{t.store} {pool_name(k)}"],
                           export=f"{HOIST_PREFIX}store_{t.name}_p{k}"))
     return funcs
 
@@ -191,13 +203,14 @@ def slow_alloc_func() -> Func:
 
 
 #: Helpers the linker keeps out of line (everything but the bare accesses): cold code stays out of loops.
-OUT_OF_LINE = ("base", "pool", "limit_load", "limit_store", "flush", "slow_alloc",
+OUT_OF_LINE = ("base", "pool", "dirty", "limit_load", "limit_store", "flush", "slow_alloc",
                *(f"slow_{d}_{t.name}" for t in TYPED_ACCESS for d in ("load", "store")))
 
 
 def hoist_funcs(pools: int, notice: WriteNotice = NO_NOTICE) -> list[Func]:
     """Every helper the hoisting pass may call, for a runtime with ``pools`` pools and that write notice."""
-    funcs = [base_func(), pool_func(), limit_func(LOAD_STATE, "load"), limit_func(STORE_STATE, "store"), flush_func(),
+    funcs = [base_func(), pool_func(), dirty_func(), limit_func(LOAD_STATE, "load"),
+             limit_func(STORE_STATE, "store", STORE_IGNORED), flush_func(),
              alloc_stays_func(), alloc_in_wasm_func(), slow_alloc_func()]
     for t in TYPED_ACCESS:
         funcs += access_funcs(pools, t, notice) + slow_funcs(t)
