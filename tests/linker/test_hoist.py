@@ -264,3 +264,23 @@ def test_a_hoisted_loop_in_the_self_contained_module_counts_and_marks_what_it_wr
     assert (g.region_info(second).pool, g.region_info(second).base) == span  # the freed span, reused
     # the hoisted stores marked their pages touched, so freeing the first region zeroed them
     assert g.call(g.instance, "sum", Handle(second, g.region_info(second).generation, 0).to_i64(), n) == 0
+
+
+def test_hoisted_stores_in_the_self_contained_module_mark_their_dirty_pages(binaryen):
+    """The module's spans are 16-byte aligned, not page aligned: a hoisted store marks pages by region offset."""
+    from tvm_wasm.guest.instance import GuestInstance
+
+    linked = link(LOOPS, target="guest", pools=2, max_pages=256, inline_runtime=True)
+    g = GuestInstance(linked.wasm)
+    n = 4096
+    g.create_region(RegionKind.OBJECT_ARENA, 40)  # the next region's span starts off a page boundary
+    region = g.create_region(RegionKind.OBJECT_ARENA, 4 * n)
+    gen = g.region_info(region).generation
+    g.track_dirty(region)
+    for start, words, pages in ((0, 1024 + 1, [0, 1]), (2 * n + 4, 1, [2]), (2 * n - 2, 1, [1, 2]), (3 * n + 8, 2, [3])):
+        g.clear_dirty(region)
+        g.call(g.instance, "fill_words", Handle(region, gen, start).to_i64(), words)
+        assert g.dirty_pages(region) == pages, (start, words)
+    g.protect(region, True)
+    with pytest.raises(ReadOnly):
+        g.call(g.instance, "fill_words", Handle(region, gen, 0).to_i64(), 1)

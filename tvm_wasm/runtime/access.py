@@ -251,7 +251,8 @@ def resolve_store(handle: str, extra_i64: Code, extra_i32: Code, length_i32: Cod
     if width is None:
         return [*checks, *region_address(handle, extra_i32)]
     # the map's field in $code (free on the success path), the store's region offset in $addr
-    marks = [*slot_field(L.SLOT_DIRTY_TABLE), "local.set $code", *offset, "local.set $addr", *mark_pages("code", "addr", width)]
+    marks = [*slot_field(L.SLOT_DIRTY_TABLE), "local.set $code", *offset, "local.set $addr",
+             *mark_pages("code", "addr", width)]
     return [*checks, *marks, *slot_field(L.SLOT_BASE), "local.get $addr", "i32.add", "local.set $addr"]
 
 

@@ -137,7 +137,8 @@ def access_funcs(pools: int, t: TypedWidth, notice: WriteNotice = NO_NOTICE) -> 
                           ["local.get $addr", f"{t.load} {pool_name(k)}"], export=f"{HOIST_PREFIX}load_{t.name}_p{k}"))
         funcs.append(Func(f"hoist_store_{t.name}_p{k}", [("addr", "i32"), ("v", t.value_type), ("dirty", "i32"),
                                                          ("at", "i32")], [], [],
-                          [*if_(["local.get $dirty"], A.mark_pages("dirty", "at", t.width)), *notice.store(k), "local.get $addr", "local.get $v", f"{t.store} {pool_name(k)}"],
+                          [*if_(["local.get $dirty"], A.mark_pages("dirty", "at", t.width)), *notice.store(k),
+                           "local.get $addr", "local.get $v", f"{t.store} {pool_name(k)}"],
                           export=f"{HOIST_PREFIX}store_{t.name}_p{k}"))
     return funcs
 
