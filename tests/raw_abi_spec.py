@@ -54,3 +54,11 @@ PROTECTION_ABI: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "next_dirty_page": (("i32", "i32"), ("i64",)),
     "discard": (("i64", "i32"), ("i32",)),
 }
+
+# Checkpoints on the host's raw ABI (the self-contained module leaves them to its embedder).
+CHECKPOINT_ABI: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "checkpoint_add": (("i32",), ("i32",)),
+    "checkpoint": ((), ("i64",)),
+    "rollback": (("i64",), ("i32",)),
+    "release_checkpoint": (("i64",), ("i32",)),
+}

@@ -23,9 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent / "host"))
+sys.path.insert(0, str(Path(__file__).parent / "component"))
 
 from host_guests import Guest, abi_imports, compiled, forwarders, require_binaryen, s32  # noqa: E402
-from raw_abi_spec import PROTECTION_ABI, RAW_ABI  # noqa: E402
+from raw_abi_spec import CHECKPOINT_ABI, PROTECTION_ABI, RAW_ABI  # noqa: E402
+from wit_guests import WitDirectory  # noqa: E402
 from tvm_wasm import Handle, PolicyViolation, RegionDirectory, RegionKind, TvmError, TvmHost  # noqa: E402
 from tvm_wasm.core.directory import DIRTY_PAGE  # noqa: E402
 from tvm_wasm.guest import build_module  # noqa: E402
@@ -44,10 +46,39 @@ def code_of(call) -> int:  # type: ignore[no-untyped-def]
         return exc.code
 
 
-class PythonControl:
-    """``protect``/``track_dirty``/``clear_dirty`` through the Python API of ``self.d``."""
+def checkpoint_with(layer, take) -> int:  # type: ignore[no-untyped-def]
+    """Run ``take()`` (a checkpoint, or 0 / raises on failure) and keep what it returned in
+    ``layer.cps`` (``None`` for a failure), so checkpoint indices agree across layers."""
+    try:
+        token = take()
+    except TvmError as exc:
+        layer.cps.append(None)
+        return exc.code
+    if not token:  # the raw ABI's failed checkpoint
+        layer.cps.append(None)
+        return layer.call("last_error")
+    layer.cps.append(token)
+    return 0
+
+
+class PythonCheckpoints:
+    """Checkpoints through the Python API of ``self.d`` (the model, ``TvmHost``, ``GuestInstance``)."""
 
     d: RegionDirectory
+    cps: list
+
+    def checkpoint(self, regions: list[int]) -> int:
+        return checkpoint_with(self, lambda: self.d.checkpoint(regions))
+
+    def rollback(self, token: object) -> int:
+        return code_of(lambda: self.d.rollback(token))
+
+    def release(self, token: object) -> int:
+        return code_of(lambda: self.d.release_checkpoint(token))
+
+
+class PythonControl(PythonCheckpoints):
+    """``protect``/``track_dirty``/``clear_dirty`` through the Python API of ``self.d``."""
 
     def protect(self, region: int, read_only: bool) -> int:
         return code_of(lambda: self.d.protect(region, read_only))
@@ -67,11 +98,12 @@ class PythonLayer(PythonControl):
 
     def __init__(self, directory: RegionDirectory) -> None:
         self.d = directory
+        self.cps: list = []
         for capacity in CAPACITIES:
             self.d.create_region(RegionKind.BLOB_ARENA, capacity)
 
     def close(self) -> None:
-        if isinstance(self.d, TvmHost):
+        if isinstance(self.d, (TvmHost, WitDirectory)):
             self.d.close()
 
     def store(self, h: Handle, rel: int, width: str, value: int) -> int:
@@ -100,8 +132,8 @@ class PythonLayer(PythonControl):
             dirty: list[int] | None = self.d.dirty_pages(region)
         except PolicyViolation:
             dirty = None
-        return (self.d.read(Handle(region, 1, 0), info.capacity), info.used, self.d.is_read_only(region), dirty,
-                self.d.metrics(region).bytes_discarded)
+        return (self.d.read(Handle(region, info.generation, 0), info.capacity), info.used,
+                self.d.is_read_only(region), dirty, self.d.metrics(region).bytes_discarded, info.generation)
 
 
 class RawLayer:
@@ -109,6 +141,7 @@ class RawLayer:
 
     def __init__(self) -> None:
         self.last_code = 0
+        self.cps: list = []
 
     # what a subclass provides
     def call(self, name: str, *args: int) -> int:
@@ -151,6 +184,18 @@ class RawLayer:
     def discard(self, h: Handle, length: int) -> int:
         return self.call("discard", h.to_i64(), s32(length))
 
+    def checkpoint(self, regions: list[int]) -> int:
+        for region in regions:
+            code = self.call("checkpoint_add", region)
+            assert code == 0, f"checkpoint_add({region}) answered {code}"  # the regions always exist
+        return checkpoint_with(self, lambda: self.call("checkpoint"))
+
+    def rollback(self, token: object) -> int:
+        return self.call("rollback", token)  # type: ignore[arg-type]
+
+    def release(self, token: object) -> int:
+        return self.call("release_checkpoint", token)  # type: ignore[arg-type]
+
     def dirty_pages(self, region: int) -> list[int] | None:
         pages, page = [], 0
         while True:
@@ -170,7 +215,7 @@ class HostRawLayer(RawLayer):
         self.d = TvmHost(pools=2)
         for capacity in CAPACITIES:
             self.d.create_region(RegionKind.BLOB_ARENA, capacity)
-        names = (*RAW_ABI, *PROTECTION_ABI)
+        names = (*RAW_ABI, *PROTECTION_ABI, *CHECKPOINT_ABI)
         wat = f'(module {abi_imports(names)} (memory (export "memory") 2) {forwarders(names)})'
         self.g = Guest(self.d, self.d.instantiate(compiled(wat)))
 
@@ -187,7 +232,7 @@ class HostRawLayer(RawLayer):
         info = self.d.region_info(region)
         read_only = self.call("region_read_only", region)
         return (self.d.view(region, writable=False).tobytes(), info.used, bool(read_only), self.dirty_pages(region),
-                self.d.metrics(region).bytes_discarded)
+                self.d.metrics(region).bytes_discarded, info.generation)
 
 
 @functools.cache
@@ -195,10 +240,12 @@ def _module() -> bytes:
     return build_module(pools=2, max_pages=64).wasm
 
 
-class ModuleLayer(RawLayer):
+class ModuleLayer(PythonCheckpoints, RawLayer):  # type: ignore[misc]
+    """The module's raw exports; its checkpoints are its embedder's (``GuestInstance``, in Python)."""
+
     def __init__(self) -> None:
-        super().__init__()
-        self.g = GuestInstance(_module())
+        RawLayer.__init__(self)
+        self.g = self.d = GuestInstance(_module())  # type: ignore[assignment]
         for capacity in CAPACITIES:
             self.g.create_region(RegionKind.BLOB_ARENA, capacity)
 
@@ -215,7 +262,7 @@ class ModuleLayer(RawLayer):
         info = self.g.region_info(region)
         view = self.g.view(region, writable=False)
         return (view.tobytes(), info.used, self.g.is_read_only(region), self.dirty_pages(region),
-                self.g.metrics(region).bytes_discarded)
+                self.g.metrics(region).bytes_discarded, info.generation)
 
 
 class HostInlinedLayer(PythonControl, HostRawLayer):  # type: ignore[misc]
@@ -236,7 +283,7 @@ class HostInlinedLayer(PythonControl, HostRawLayer):  # type: ignore[misc]
         info = self.d.region_info(region)
         dirty = self.d.dirty_pages(region) if self.d.tracks_dirty(region) else None
         return (self.d.view(region, writable=False).tobytes(), info.used, self.d.is_read_only(region), dirty,
-                self.d.metrics(region).bytes_discarded)
+                self.d.metrics(region).bytes_discarded, info.generation)
 
 
 @functools.cache
@@ -255,6 +302,7 @@ LAYERS = {
     "host-raw-abi": HostRawLayer,
     "host-inlined": _host_inline,
     "module": ModuleLayer,
+    "wit": lambda: PythonLayer(WitDirectory(TvmHost(pools=2))),
 }
 
 
@@ -270,7 +318,11 @@ def offsets(region: int) -> st.SearchStrategy[int]:
 @st.composite
 def operation(draw: st.DrawFn) -> tuple:
     kind = draw(st.sampled_from(["store", "write", "fill", "discard", "copy", "copy_region", "alloc", "protect",
-                                 "track", "clear"]))
+                                 "track", "clear", "checkpoint", "rollback", "release"]))
+    if kind == "checkpoint":
+        return ("checkpoint", draw(st.lists(regions, min_size=1, max_size=len(CAPACITIES), unique=True)))
+    if kind in ("rollback", "release"):
+        return (kind, draw(st.integers(0, 30)))
     r = draw(regions)
     if kind == "store":
         width = draw(st.sampled_from(sorted(WIDTHS)))
@@ -293,23 +345,30 @@ def operation(draw: st.DrawFn) -> tuple:
     return ("clear", r)
 
 
-def apply(layer, op: tuple) -> int:  # type: ignore[no-untyped-def]
+def apply(layer, op: tuple, generations: dict[int, int]) -> int:  # type: ignore[no-untyped-def]
+    """Run ``op`` on ``layer``; handles carry each region's current generation (the model's: a
+    rollback that changed a region's layout moves it to a new one). Answers the error code (0: ok;
+    -1: a rollback or release whose checkpoint index names no checkpoint, so nothing ran)."""
     kind, *args = op
+
+    def at(region: int, offset: int) -> Handle:
+        return Handle(region, generations[region], offset)
+
     if kind == "store":
         r, off, rel, width, value = args
-        return layer.store(Handle(r, 1, off), rel, width, value)
+        return layer.store(at(r, off), rel, width, value)
     if kind == "write":
         r, off, data = args
-        return layer.write(Handle(r, 1, off), data)
+        return layer.write(at(r, off), data)
     if kind == "fill":
         r, off, length, byte = args
-        return layer.fill(Handle(r, 1, off), length, byte)
+        return layer.fill(at(r, off), length, byte)
     if kind == "discard":
         r, off, length = args
-        return layer.discard(Handle(r, 1, off), length)
+        return layer.discard(at(r, off), length)
     if kind == "copy":
         s, s_off, r, off, length = args
-        return layer.copy(Handle(s, 1, s_off), Handle(r, 1, off), length)
+        return layer.copy(at(s, s_off), at(r, off), length)
     if kind == "copy_region":
         return layer.copy_region(*args)
     if kind == "alloc":
@@ -318,19 +377,45 @@ def apply(layer, op: tuple) -> int:  # type: ignore[no-untyped-def]
         return layer.protect(*args)
     if kind == "track":
         return layer.track_dirty(*args)
+    if kind == "checkpoint":
+        return layer.checkpoint(*args)
+    if kind in ("rollback", "release"):
+        token = layer.cps[args[0] % len(layer.cps)] if layer.cps else None
+        if token is None:
+            return -1
+        return layer.rollback(token) if kind == "rollback" else layer.release(token)
     return layer.clear_dirty(*args)
 
 
+# Every run starts with each region holding its own non-zero bytes (so that a change a read-only
+# region should have refused shows in its bytes), a checkpoint of all of them taken before a last
+# change to each (so that rolling back to it must change them), and one region read-only. The
+# operations may then protect or unprotect any region.
+PROLOGUE = [
+    *[("write", r, 0, bytes((r * 37 + i) % 255 + 1 for i in range(capacity)))
+      for r, capacity in enumerate(CAPACITIES, start=1)],
+    ("checkpoint", list(range(1, len(CAPACITIES) + 1))),
+    *[("write", r, r * 100, b"changed after the checkpoint") for r in range(1, len(CAPACITIES) + 1)],
+]
+
+
 @pytest.mark.parametrize("name", list(LAYERS))
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops=st.lists(operation(), min_size=1, max_size=25))
-def test_read_only_and_dirty_pages_match_the_model(name: str, ops: list[tuple]) -> None:
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(frozen=regions, ops=st.lists(operation(), min_size=5, max_size=30))
+def test_read_only_and_dirty_pages_match_the_model(name: str, frozen: int, ops: list[tuple]) -> None:
     model = PythonLayer(RegionDirectory())
     layer = LAYERS[name]()
     try:
-        for step, op in enumerate(ops):
-            expected = apply(model, op)
-            assert apply(layer, op) == expected, f"step {step}: {op[:2]} answered differently"
+        for step, op in enumerate([*PROLOGUE, ("protect", frozen, True), *ops]):
+            generations = {r: model.d.region_info(r).generation for r in range(1, len(CAPACITIES) + 1)}
+            dead = op[0] == "release" and model.cps and model.cps[op[1] % len(model.cps)] not in (
+                None, *model.d.checkpoints())
+            expected = apply(model, op, generations)
+            answered = apply(layer, op, generations)
+            if dead:  # released or superseded: a no-op for a Checkpoint object, an unknown id (9) by id
+                assert answered in (0, 9), f"step {step}: {op[:2]} answered {answered}"
+            else:
+                assert answered == expected, f"step {step}: {op[:2]} answered differently"
             for region in range(1, len(CAPACITIES) + 1):
                 assert layer.observe(region) == model.observe(region), f"step {step}: region {region} after {op[:2]}"
     finally:

@@ -4,17 +4,25 @@
   call to its import, so Python drives the host through a real guest;
 * the **scenario** guest is hand-written WAT that runs a whole workflow inside
   wasm and reads results at their canonical-ABI offsets itself;
-* the **raw** guest is a core module on the raw ``tvm`` ABI, for coexistence.
+* the **raw** guest is a core module on the raw ``tvm`` ABI, for coexistence;
+* ``WitDirectory`` drives a host only through the proxy guest, with the Python
+  API's method names, so the cross-layer machines run the WIT path as a layer.
 """
 
 from __future__ import annotations
 
+import functools
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from wasmtime.component import Record, Variant
 
+from tvm_wasm import Allocator, Bump, Freelist, Handle, RegionInfo, RegionKind, RegionMetrics, RollbackRemap, Slab
 from tvm_wasm.host.component import ComponentGuest
-from tvm_wasm.host.component_build import REALLOC_WAT, RESULT_AREA, CoreAbi
+from tvm_wasm.host.component_build import REALLOC_WAT, RESULT_AREA, CoreAbi, build_proxy
+from tvm_wasm.host.component_values import case_name, field
+from tvm_wasm.host.tvm_host import TvmHost
 
 SCENARIO_WIT = """package tvm:test;
 
@@ -180,3 +188,137 @@ def describe(value: Any) -> str:
     if isinstance(value, Variant):
         return f"{value.tag}({fields(value.payload)!r})"
     return repr(fields(value))
+
+
+@functools.cache
+def proxy_bytes() -> bytes:
+    """The proxy guest component, built once per process (wasm-tools, well under a second)."""
+    with tempfile.TemporaryDirectory() as workdir:
+        return build_proxy(Path(workdir) / "proxy")
+
+
+class WitCheckpoint:
+    """A checkpoint taken through ``manager.checkpoint``: only its id crosses the interface."""
+
+    def __init__(self, checkpoint_id: int, region_ids: list[int]) -> None:
+        self.id = checkpoint_id
+        self.region_ids = tuple(region_ids)
+
+
+class WitDirectory:
+    """A ``TvmHost`` driven only through ``tvm:memory`` calls of a real guest component.
+
+    The methods are the Python API's (``write``, ``protect``, ``checkpoint``...) and raise its
+    typed errors (``raise_errors=True`` maps each ``tvm-error`` case back), so a test written
+    against the model runs the WIT path unchanged. Where the WIT has several functions for one
+    model operation, the adapter spreads calls over all of them: ``copy`` goes through
+    ``copy``, ``read-into`` and ``write-from`` in turn (the latter two when the side they leave
+    unchecked is current); ``fill`` is a ``write`` of the repeated byte (the WIT has no fill).
+    """
+
+    def __init__(self, host: TvmHost) -> None:
+        self.host = host
+        self.guest = host.instantiate_component(proxy_bytes())
+        self._copies = 0  # copies alternate between the three WIT functions that copy
+
+    def close(self) -> None:
+        self.host.close()
+
+    def _manager(self, name: str, *args: Any) -> Any:
+        return self.guest.call(name, *args, interface="manager", raise_errors=True)
+
+    def _bytes(self, name: str, *args: Any) -> Any:
+        return self.guest.call(name, *args, interface="bytes", raise_errors=True)
+
+    # ---------------------------------------------------------------- manager
+    def create_region(self, kind: RegionKind, capacity: int, allocator: Allocator | None = None) -> int:
+        if allocator is None:
+            return int(self._manager("create-region", case_name(kind), capacity))
+        if isinstance(allocator, Slab):
+            case = Variant("slab", allocator.class_size)
+        else:
+            case = Variant({Bump: "bump", Freelist: "freelist"}[type(allocator)], None)
+        return int(self._manager("create-region-with", case_name(kind), capacity, case))
+
+    def alloc(self, region_id: int, size: int) -> Handle:
+        return self._manager("alloc", region_id, size)
+
+    def dealloc(self, handle: Handle) -> None:
+        self._manager("dealloc", handle)
+
+    def region_info(self, region_id: int) -> RegionInfo:
+        return self._manager("describe-region", region_id)
+
+    def spill_region(self, region_id: int) -> None:
+        self._manager("spill-region", region_id)
+
+    def compact_region(self, region_id: int) -> Record:
+        return self._manager("compact-region", region_id)
+
+    def protect(self, region_id: int, read_only: bool = True) -> None:
+        self._manager("protect", region_id, read_only)
+
+    def is_read_only(self, region_id: int) -> bool:
+        return bool(self._manager("is-read-only", region_id))
+
+    def track_dirty(self, region_id: int, enabled: bool = True) -> None:
+        self._manager("track-dirty", region_id, enabled)
+
+    def dirty_pages(self, region_id: int) -> list[int]:
+        return list(self._manager("dirty-pages", region_id))
+
+    def tracks_dirty(self, region_id: int) -> bool:
+        """Not a WIT function: ``dirty-pages`` answers ``policy-violation`` for an untracked region."""
+        result = self.guest.call("dirty-pages", region_id, interface="manager")
+        return not (isinstance(result, Variant) and result.tag == "policy-violation")
+
+    def clear_dirty(self, region_id: int) -> None:
+        self._manager("clear-dirty", region_id)
+
+    def checkpoint(self, region_ids: list[int]) -> WitCheckpoint:
+        return WitCheckpoint(int(self._manager("checkpoint", list(region_ids))), list(region_ids))
+
+    def rollback(self, checkpoint: WitCheckpoint) -> dict[int, RollbackRemap]:
+        """``rollback`` answers the regions moved to a new generation; their generation before is
+        read first, the new one from ``describe-region``, as a guest would."""
+        before = {rid: self.region_info(rid).generation for rid in checkpoint.region_ids}
+        moved = self._manager("rollback", checkpoint.id)
+        return {rid: RollbackRemap(rid, before[rid], self.region_info(rid).generation) for rid in moved}
+
+    def release_checkpoint(self, checkpoint: WitCheckpoint) -> None:
+        self._manager("release-checkpoint", checkpoint.id)
+
+    def metrics(self, region_id: int) -> RegionMetrics:
+        return self.guest.call("metrics-snapshot", region_id, interface="diagnostics", raise_errors=True)
+
+    # ---------------------------------------------------------------- bytes
+    def read(self, handle: Handle, length: int) -> bytes:
+        return bytes(self._bytes("read", handle, length))
+
+    def write(self, handle: Handle, data: bytes) -> None:
+        self._bytes("write", handle, data)
+
+    def fill(self, handle: Handle, length: int, byte: int) -> None:
+        self._bytes("write", handle, bytes([byte]) * length)
+
+    def _current(self, handle: Handle) -> bool:
+        try:
+            return self.region_info(handle.region_id).generation == handle.generation
+        except Exception:  # noqa: BLE001 - an unknown region: let copy give the error
+            return False
+
+    def copy(self, src: Handle, dst: Handle, length: int) -> None:
+        self._copies += 1
+        path = self._copies % 3
+        if path == 1 and self._current(dst):
+            self._bytes("read-into", src, dst.region_id, dst.offset, length)
+        elif path == 2 and self._current(src):
+            self._bytes("write-from", src.region_id, src.offset, dst, length)
+        else:
+            self._bytes("copy", src, dst, length)
+
+    def copy_region(self, src: int, src_offset: int, dst: int, dst_offset: int, length: int) -> None:
+        self._bytes("copy-region", src, src_offset, dst, dst_offset, length)
+
+    def discard(self, handle: Handle, length: int) -> None:
+        self._bytes("discard", handle, length)

@@ -87,6 +87,27 @@ def test_a_linked_module_that_clears_dirty_bits_makes_checkpoints_copy_everythin
         assert g.read(handle.with_offset(3 * PAGE), 5) == bytes(5)
 
 
+def test_dirty_bits_dropped_through_the_raw_exports_make_rollback_restore_every_page() -> None:
+    """``raw("clear_dirty")`` / ``raw("track_dirty", id, 0)`` drop the bits as the Python methods do:
+    the rollback must not trust them (it once left the change in place and answered success)."""
+    for drop in (("clear_dirty",), ("track_dirty", 0)):
+        with GuestInstance(module()) as g:
+            rid = g.create_region(RegionKind.BLOB_ARENA, 2 * PAGE)
+            handle = Handle(rid, 1, PAGE + 5)
+            g.write(handle, b"before")
+            cp = g.checkpoint([rid])
+            g.write(handle, b"after!")
+            assert g.raw(drop[0], rid, *drop[1:]) == 0
+            g.rollback(cp)
+            assert g.read(handle, 6) == b"before", drop
+            g.write(handle, b"again!")
+            assert g.raw(drop[0], rid, *drop[1:]) == 0
+            g.protect(rid, True)
+            with pytest.raises(ReadOnly):
+                g.rollback(cp)  # it would change the region: refused, not skipped
+            assert g.read(handle, 6) == b"again!"
+
+
 def test_layout_functions_refuse_bad_input() -> None:
     with GuestInstance(module()) as g:
         assert g.raw("layout_size", 9) == -1 and g.last_error() == 1

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import wasmtime
 
-from raw_abi_spec import PROTECTION_ABI, RAW_ABI
+from raw_abi_spec import CHECKPOINT_ABI, PROTECTION_ABI, RAW_ABI
 from tvm_wasm import Handle
 from tvm_wasm.core.errors import TvmError
 
@@ -33,7 +33,7 @@ TYPED_WIDTH = {name: width for name, width, _ in TYPED}
 TYPED_FORMAT = {name: fmt for name, _, fmt in TYPED}
 
 
-SIGNATURES = {**RAW_ABI, **PROTECTION_ABI}
+SIGNATURES = {**RAW_ABI, **PROTECTION_ABI, **CHECKPOINT_ABI}
 
 
 def _sig(params: tuple[str, ...], results: tuple[str, ...]) -> str:

@@ -161,13 +161,13 @@ class GuestCheckpointHooks:
         return self._g.dirty_pages(region.id)
 
     def _clear_dirty_pages(self, region: GuestRegion) -> None:
-        code = self._g.raw("clear_dirty", region.id)
+        code = self._g.call_export("clear_dirty", region.id)
         if code:
             self._g.last_error()
             raise PolicyViolation("clear_dirty refused", region_id=region.id)
 
     def _start_tracking(self, region: GuestRegion) -> None:
-        self._g._checked(self._g.raw("track_dirty", region.id, 1), "track_dirty", region.id)
+        self._g._checked(self._g.call_export("track_dirty", region.id, 1), "track_dirty", region.id)
 
     def _on_change(self, region: GuestRegion) -> None:
         """The module's directory is in wasm: every change above already went through its exports."""

@@ -165,7 +165,19 @@ class GuestInstance:
 
     # ------------------------------------------------------------------ raw calls
     def raw(self, name: str, *args: object) -> object:
-        """Call an export; a trap from an invalid typed access becomes its ``TvmError``."""
+        """Call an export; a trap from an invalid typed access becomes its ``TvmError``.
+
+        A ``clear_dirty`` (or ``track_dirty`` off) that succeeds drops dirty bits the checkpoints
+        rely on, whichever way it is called: the region's next checkpoint and rollback then take
+        every page (as after the Python methods), never a rollback that misses a change.
+        """
+        result = self.call_export(name, *args)
+        if result == 0 and (name == "clear_dirty" or (name == "track_dirty" and len(args) == 2 and not args[1])):
+            self._lost_track(int(args[0]))  # type: ignore[call-overload]
+        return result
+
+    def call_export(self, name: str, *args: object) -> object:
+        """``raw`` without its checkpoint bookkeeping: for the checkpoints' own dirty-bit calls."""
         func = self.exports[name] if name in self.exports or isinstance(self.exports, _ClosedExports) else None
         if not isinstance(func, wasmtime.Func):
             raise ValueError(f"the module has no exported function {name!r}")
@@ -419,8 +431,6 @@ class GuestInstance:
 
     def track_dirty(self, region_id: int, enabled: bool = True) -> None:
         self._checked(self.raw("track_dirty", region_id, int(checked_flag(enabled, "enabled"))), "track_dirty", region_id)
-        if not enabled:
-            self._lost_track(region_id)
 
     def _lost_track(self, region_id: int) -> None:
         """Dirty bits were dropped outside the checkpoints: the region's next checkpoint copies every page."""
@@ -449,7 +459,6 @@ class GuestInstance:
         self._policy_error(code, PolicyViolation("dirty tracking is off for this region (track_dirty first)",
                                                  region_id=region_id))
         self._checked(code, "clear_dirty", region_id)
-        self._lost_track(region_id)
 
     # ------------------------------------------------------------------ checkpoints (kept by this embedder)
     def checkpoint(self, region_ids: list[int]) -> Checkpoint:
