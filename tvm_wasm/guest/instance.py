@@ -14,7 +14,8 @@ from weakref import WeakKeyDictionary
 import numpy as np
 import wasmtime
 
-from ..abi.table import ABI, TRAP_CAUSE
+from ..abi.table import ABI
+from ..abi.trap_cause import read_trap_cause, trap_cause_error
 from ..core.allocators import Allocator, Bump, Freelist, Slab
 from ..core.checkpoint_store import CheckpointStore, MemoryCheckpointStore
 from ..core.checkpoints import Checkpoint, Checkpointer, RollbackRemap
@@ -205,7 +206,7 @@ class GuestInstance:
 
     def trap_cause(self) -> dict[str, int]:
         """Every trap-cause global of the module, by name (what JavaScript reads too)."""
-        return {f.name: self._global(f.name) for f in TRAP_CAUSE}
+        return read_trap_cause(self._global)
 
     def error_from_trap(self, trap: wasmtime.Trap, seq_before: int) -> Exception:
         """The typed error of ``trap``, or ``trap`` itself when it was not a typed access.
@@ -216,19 +217,7 @@ class GuestInstance:
         """
         if self.trap_seq() == seq_before:
             return trap
-        cause = self.trap_cause()
-        handle = Handle.unpack(cause["trap_handle"])
-        function = cause["trap_function"]
-        name = ABI[function].name.format(k="k") if 0 <= function < len(ABI) else "typed access"
-        generation = cause["trap_generation"]
-        state = f"region r{handle.region_id} at generation {generation}" if generation else f"no region r{handle.region_id}"
-        offset, width = cause["trap_offset"] & 0xFFFF_FFFF_FFFF_FFFF, cause["trap_length"]
-        capacity = cause["trap_capacity"] or None
-        return error_for_code(
-            cause["trap_code"],
-            f"{name}({handle}) accessing {width} byte(s) at offset {offset:#x}: {state}",
-            region_id=handle.region_id, generation=handle.generation, offset=offset, length=width, capacity=capacity,
-        )
+        return trap_cause_error(self.trap_cause())
 
     def last_error(self) -> int:
         return int(self.raw("last_error"))  # type: ignore[arg-type]

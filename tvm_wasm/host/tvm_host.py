@@ -37,6 +37,7 @@ from ..core.errors import (
 from ..core.handle import U64_MAX, Handle
 from ..core.types import HandleRemap, PlacementPolicy, RegionKind, Residency, checked_flag
 from ..abi.table import ABI, for_deployment
+from ..abi.trap_cause import TRAP_SEQ, read_trap_cause, trap_cause_error
 from ..abi.table import HOST as ABI_HOST
 from ..runtime import layout as L
 from ..runtime.bridge_module import BRIDGE_EXPORTS, GUEST
@@ -424,17 +425,31 @@ class TvmHost(RegionDirectory):
 
         An invalid typed access raises its ``TvmError`` from inside the runtime
         (``_host_trap``), so it reaches this caller, or any caller of a wasm
-        export, as that error; every other trap comes out as the
+        export, as that error. A module with the runtime linked in (``tvm-wasm
+        link --target guest``) records the cause in its trap-cause globals
+        instead, and its trap is raised here as the ``TvmError`` they name
+        (``abi.trap_cause``). Every other trap comes out as the
         ``wasmtime.Trap`` it is. A missing export is a ``ValueError``, a wrong
         argument count a ``TypeError``.
         """
-        func = instance.exports(self.store).get(name)
+        exports = instance.exports(self.store)
+        func = exports.get(name)
         if not isinstance(func, wasmtime.Func):
             raise ValueError(f"the guest has no exported function {name!r}")
         expected = len(func.type(self.store).params)
         if len(args) != expected:
             raise TypeError(f"{name} takes {expected} argument(s), got {len(args)}")
-        return func(self.store, *args)  # type: ignore[operator]
+        seq = exports.get(TRAP_SEQ)
+        if not isinstance(seq, wasmtime.Global):
+            return func(self.store, *args)  # type: ignore[operator]
+        before = seq.value(self.store)
+        try:
+            return func(self.store, *args)  # type: ignore[operator]
+        except wasmtime.Trap as trap:
+            if seq.value(self.store) == before:
+                raise  # not a typed access: the program's own trap
+            cause = read_trap_cause(lambda field: exports[field].value(self.store))  # type: ignore[union-attr]
+            raise trap_cause_error(cause) from trap
 
     # ------------------------------------------------------------------ component model (WIT path)
     def component_linker(self, *, max_transfer: int | None = None, wasi: bool = False) -> wasmtime.component.Linker:
