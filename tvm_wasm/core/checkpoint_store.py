@@ -23,6 +23,10 @@ file starts with a fixed little-endian header:
 
 ``get`` checks all of it: a torn, truncated, renamed or bit-flipped entry
 raises ``CheckpointError``, never hands back bytes.
+
+Beside the entries, a ``MANIFEST`` file says which checkpoints the entries
+make up (``checkpoint_manifest``), so that a new process opening the same
+folder can list and restore them (``saved_checkpoints``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,13 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from .checkpoint_manifest import (
+    MANIFEST_NAME,
+    SavedCheckpoint,
+    decode_manifest,
+    encode_manifest,
+    manifest_keys,
+)
 from .durable import write_parts_durably
 from .errors import CheckpointError
 from .file_backing import _read_exactly
@@ -102,21 +113,77 @@ class MemoryCheckpointStore:
 
 
 class FileCheckpointStore:
-    """Entries as checksummed files under ``root``, each written atomically and durably.
+    """Entries as checksummed files under ``root``, each written atomically and durably, and the
+    ``MANIFEST`` naming the checkpoints they make up (see ``checkpoint_manifest``).
 
-    One store should own its root directory (temporary files of a crashed
-    writer are removed when it opens).
+    One store should own its root directory. Opening it removes what a crashed
+    writer left (temporary files; entries no committed manifest names) and
+    reads the manifest: ``saved_checkpoints()`` are the checkpoints a previous
+    process committed, restorable with ``RegionDirectory.restore_saved``. A
+    manifest that fails its checksum raises ``CheckpointError`` here.
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self._root = Path(os.path.abspath(os.fspath(root)))
+        self._saved_records: list[dict[str, object]] = []  # carried into every manifest until forgotten
+        self._saved: list[SavedCheckpoint] = []
+        self._committed: set[int] = set()  # keys the manifest on disk names
+        self._doomed: set[int] = set()  # deleted, but named by the manifest on disk: unlinked after the next commit
         try:
             self._root.mkdir(parents=True, exist_ok=True)
             for entry in os.scandir(self._root):
-                if entry.name.startswith(".ckpt-") and ".tmp-" in entry.name and entry.is_file(follow_symlinks=False):
+                if entry.name.startswith((".ckpt-", f".{MANIFEST_NAME}")) and ".tmp-" in entry.name \
+                        and entry.is_file(follow_symlinks=False):
                     os.unlink(entry.path)
+            manifest = self._root / MANIFEST_NAME
+            if manifest.exists():
+                self._saved_records, self._saved = decode_manifest(manifest.read_bytes(), str(manifest))
+                self._committed = manifest_keys(self._saved_records)
+                for entry in os.scandir(self._root):  # a crashed writer's entries no manifest names
+                    key = _key_of(entry.name)
+                    if key is not None and key not in self._committed:
+                        os.unlink(entry.path)
+            self._next_key = 1 + max(self._committed | {k for k in map(_key_of, os.listdir(self._root)) if k}, default=0)
         except OSError as exc:
             raise CheckpointError(f"cannot open checkpoint directory {self._root}: {exc}") from exc
+
+    # ------------------------------------------------------------------ the manifest
+    def saved_checkpoints(self) -> list[SavedCheckpoint]:
+        """The checkpoints the manifest held when this store was opened (a previous process's), oldest
+        first, minus those forgotten since."""
+        return list(self._saved)
+
+    def first_free_key(self) -> int:
+        """Entry keys from here up are unused (a new process must not overwrite saved entries)."""
+        return self._next_key
+
+    def first_free_id(self) -> int:
+        """Checkpoint ids from here up are unused by the saved checkpoints."""
+        return 1 + max((saved.id for saved in self._saved), default=0)
+
+    def commit(self, checkpoints: list[dict[str, object]], page_size: int) -> None:
+        """Make ``checkpoints`` (the live ones, as ``checkpoint_manifest`` records) plus the saved ones
+        the manifest, durably; then unlink the entries deleted since the last commit."""
+        records = [*self._saved_records, *checkpoints]
+        path = self._root / MANIFEST_NAME
+        try:
+            write_parts_durably(path, (encode_manifest(records, page_size),))
+        except OSError as exc:
+            raise CheckpointError(f"cannot write the checkpoint manifest {path}: {exc}") from exc
+        self._committed = manifest_keys(records)
+        for key in sorted(self._doomed - self._committed):
+            self._unlink(key)
+        self._doomed &= self._committed
+
+    def forget_saved(self, saved: SavedCheckpoint) -> None:
+        """Drop a saved checkpoint from the store: the next commit no longer names it, and its entries go."""
+        kept = [record for record in self._saved_records if int(record["id"]) != saved.id]  # type: ignore[call-overload]
+        if len(kept) == len(self._saved_records):
+            raise CheckpointError(f"checkpoint {saved.id} is not a saved checkpoint of this store")
+        gone = manifest_keys(self._saved_records) - manifest_keys(kept)
+        self._saved_records = kept
+        self._saved = [s for s in self._saved if s.id != saved.id]
+        self._doomed |= gone
 
     @property
     def root(self) -> Path:
@@ -177,9 +244,23 @@ class FileCheckpointStore:
         return pages, data
 
     def delete(self, key: int) -> None:
+        """Forget an entry: at once, or after the next ``commit`` if the manifest on disk still names it."""
+        if key in self._committed:
+            self._doomed.add(key)
+            return
+        self._unlink(key)
+
+    def _unlink(self, key: int) -> None:
         try:
             self.path_for(key).unlink()
         except FileNotFoundError:
             return
         except OSError as exc:
             raise CheckpointError(f"cannot delete checkpoint entry {self.path_for(key)}: {exc}") from exc
+
+
+def _key_of(name: str) -> int | None:
+    """The key of an entry file's name (``ckpt-<key>.bin``), else None."""
+    if name.startswith("ckpt-") and name.endswith(".bin") and name[5:-4].isdigit():
+        return int(name[5:-4])
+    return None

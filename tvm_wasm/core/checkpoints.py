@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .checkpoint_manifest import RestoredRegion, SavedCheckpoint, make_allocator, region_record, saved_image
 from .checkpoint_store import CheckpointStore
 from .errors import AllocationFailed, CheckpointError, NotResident, ReadOnly, TvmError
 from .handle import MAX_GENERATION, Handle, next_generation
@@ -155,15 +156,20 @@ def _positions(sorted_pages: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray
 class Checkpointer:
     """The checkpoints of one directory (``RegionDirectory.checkpoint`` and friends use it)."""
 
-    def __init__(self, directory: RegionDirectory, store: CheckpointStore, page: int) -> None:
+    def __init__(self, directory: RegionDirectory, store: CheckpointStore, page: int, *, manifest: bool = False) -> None:
+        """``manifest``: tell a store that keeps one (``FileCheckpointStore.commit``) the live checkpoints, so
+        a new process can restore them (``RegionDirectory`` does; ``GuestInstance``, whose regions live in
+        the module, does not)."""
         self._d = directory
+        self._manifest = manifest
         self.store = store
         self.page = page
         self._chains: dict[int, _Chain] = {}
         self._live: dict[int, Checkpoint] = {}
         self._destroyed_in: dict[int, int] = {}  # checkpoint id -> the destroyed region that released it
-        self._ids = itertools.count(1)
-        self._keys = itertools.count(1)
+        # a store reopened by a new process holds saved checkpoints: new ids and keys start above theirs
+        self._ids = itertools.count(getattr(store, "first_free_id", lambda: 1)())
+        self._keys = itertools.count(getattr(store, "first_free_key", lambda: 1)())
 
     # ------------------------------------------------------------------ checkpoint
     def checkpoint(self, region_ids: Iterable[int]) -> Checkpoint:
@@ -201,6 +207,7 @@ class Checkpointer:
             copied += len(pages)
         checkpoint = Checkpoint(checkpoint_id, tuple(r.id for r in regions), copied, copied * self.page, self)
         self._live[checkpoint_id] = checkpoint
+        self._commit()
         return checkpoint
 
     def _regions_of(self, region_ids: Iterable[int]) -> list[Region]:
@@ -278,6 +285,7 @@ class Checkpointer:
             del chain.entries[index + 1 :]
         for checkpoint_id in sorted(superseded):
             self._retire(self._live.pop(checkpoint_id))
+        self._commit()
         return remaps
 
     def _pages_to_restore(self, region: Region, chain: _Chain, index: int) -> np.ndarray:
@@ -328,6 +336,7 @@ class Checkpointer:
         live = self._live.pop(checkpoint.id, None)
         if live is not None:
             self._retire(live)
+            self._commit()
 
     def _retire(self, checkpoint: Checkpoint) -> None:
         for region_id in checkpoint.region_ids:
@@ -382,12 +391,59 @@ class Checkpointer:
                 self._destroyed_in[live.id] = region.id
                 self._retire(live)
         self._chains.pop(region.id, None)
+        self._commit()
 
     def lost_track(self, region: Region) -> None:
         """The dirty pages of ``region`` no longer say everything that changed: the next checkpoint copies all."""
         chain = self._chains.get(region.id)
         if chain is not None and chain.region is region:
             chain.pending = None
+
+    # ------------------------------------------------------------------ a store's manifest
+    def _commit(self) -> None:
+        """Tell a store that keeps a manifest (``FileCheckpointStore``) the live checkpoints, after every
+        change of them, so that a new process can restore any of them (``checkpoint_manifest``)."""
+        commit = getattr(self.store, "commit", None)
+        if commit is None or not self._manifest:
+            return
+        records = []
+        for checkpoint in self.live_checkpoints():
+            regions = []
+            for region_id in checkpoint.region_ids:
+                chain = self._chains[region_id]
+                index = next(i for i, e in enumerate(chain.entries) if e.checkpoint_id == checkpoint.id)
+                entry = chain.entries[index]
+                keys = [e.key for e in chain.entries[: index + 1]]
+                regions.append(region_record(chain.region, entry.generation, entry.layout, keys))
+            records.append({"id": checkpoint.id, "regions": regions})
+        commit(records, self.page)
+
+    def restore_saved(self, saved: SavedCheckpoint) -> dict[int, RestoredRegion]:
+        """New regions holding a saved checkpoint's regions (bytes, allocator state, read-only flag), by
+        their id at the checkpoint. Every entry is read and verified before any region is created:
+        ``CheckpointError`` (missing, torn or corrupted) creates nothing."""
+        if not isinstance(saved, SavedCheckpoint):
+            raise TypeError(f"expected a SavedCheckpoint, not {type(saved).__name__}")
+        if saved.page_size != self.page:
+            raise CheckpointError(f"saved with {saved.page_size}-byte pages, this directory uses {self.page}")
+        images = [saved_image(self.store, region, saved.page_size) for region in saved.regions]
+        restored: dict[int, RestoredRegion] = {}
+        try:
+            for region, image in zip(saved.regions, images):
+                new_id = self._d.create_region(region.kind, region.capacity, allocator=make_allocator(region.allocator),
+                                               initial=image.tobytes())
+                made = self._d._region(new_id)
+                restored[region.region_id] = RestoredRegion(region.region_id, region.generation, new_id,
+                                                            made.generation)
+                made.allocator.restore_layout(region.layout)
+                self._d._on_change(made)
+                if region.read_only:
+                    self._d.protect(new_id, True)
+        except BaseException:
+            for done in restored.values():
+                self._d.destroy_region(done.region_id)
+            raise
+        return restored
 
     # ------------------------------------------------------------------ helpers
     def _check_live(self, checkpoint: Checkpoint) -> None:

@@ -19,6 +19,7 @@ from .allocators import Allocator, Bump
 import numpy as np
 
 from .backing import BackingStore
+from .checkpoint_manifest import RestoredRegion, SavedCheckpoint
 from .checkpoint_store import CheckpointStore, MemoryCheckpointStore
 from .checkpoints import Checkpoint, Checkpointer, RollbackRemap
 from .durable import write_durably
@@ -137,7 +138,7 @@ class RegionDirectory:
         self._next_fresh_id = FIRST_REGION_ID
         self._clock = itertools.count(1)
         self._checkpoints = Checkpointer(
-            self, MemoryCheckpointStore() if checkpoint_store is None else checkpoint_store, DIRTY_PAGE
+            self, MemoryCheckpointStore() if checkpoint_store is None else checkpoint_store, DIRTY_PAGE, manifest=True
         )
 
     # ------------------------------------------------------------------ storage hooks
@@ -898,6 +899,13 @@ class RegionDirectory:
     def release_checkpoint(self, checkpoint: Checkpoint) -> None:
         """Free a checkpoint's stored pages; a released or superseded one is a no-op."""
         self._checkpoints.release(checkpoint)
+
+    def restore_saved(self, saved: SavedCheckpoint) -> dict[int, RestoredRegion]:
+        """Recreate the regions of a checkpoint saved by another process in this directory's
+        ``FileCheckpointStore`` (``store.saved_checkpoints()``): new regions with the bytes, allocator
+        state and read-only flag they had, keyed by their old id (``RestoredRegion.migrate`` maps old
+        handles). ``CheckpointError`` (an entry missing, torn or corrupted) creates nothing."""
+        return self._checkpoints.restore_saved(saved)
 
     def checkpoints(self) -> list[Checkpoint]:
         """The checkpoints that can still be rolled back to, oldest first."""
