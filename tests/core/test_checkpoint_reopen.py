@@ -198,3 +198,21 @@ def test_a_crash_before_the_manifest_is_written_leaves_the_previous_one_whole(tm
     for saved in reopened.saved_checkpoints():
         new = fresh.restore_saved(saved)[rid].region_id
         assert fresh.read(Handle(new, 1, 0), 8 * PAGE) == images[saved.id], saved.id
+
+
+def test_forget_saved_is_durable_at_once_and_a_forgotten_checkpoint_cannot_be_restored(tmp_path):
+    d = RegionDirectory(checkpoint_store=FileCheckpointStore(tmp_path))
+    rid = d.create_region(RegionKind.OBJECT_ARENA, 3 * PAGE, allocator=Freelist())
+    d.write(d.alloc(rid, 50), b"kept")
+    d.checkpoint([rid])
+    store = FileCheckpointStore(tmp_path)  # what a second process opens
+    (saved,) = store.saved_checkpoints()
+    second = RegionDirectory(checkpoint_store=store)
+    mine = second.create_region(RegionKind.OBJECT_ARENA, 3 * PAGE, allocator=Freelist())
+    second.checkpoint([mine])
+    store.forget_saved(saved)  # nothing else happens in this process afterwards
+    with pytest.raises(CheckpointError, match="not a saved checkpoint"):
+        second.restore_saved(saved)
+    third = FileCheckpointStore(tmp_path)  # a third process: the forgetting reached the disk
+    assert [cp.id for cp in third.saved_checkpoints()] == [saved.id + 1]
+    assert not store.path_for(saved.regions[0].entries[0]).exists()

@@ -128,6 +128,7 @@ class FileCheckpointStore:
         self._saved_records: list[dict[str, object]] = []  # carried into every manifest until forgotten
         self._saved: list[SavedCheckpoint] = []
         self._committed: set[int] = set()  # keys the manifest on disk names
+        self._live_records: list[dict[str, object]] = []  # this process's checkpoints at the last commit
         self._doomed: set[int] = set()  # deleted, but named by the manifest on disk: unlinked after the next commit
         try:
             self._root.mkdir(parents=True, exist_ok=True)
@@ -165,6 +166,7 @@ class FileCheckpointStore:
         """Make ``checkpoints`` (the live ones, as ``checkpoint_manifest`` records) plus the saved ones
         the manifest, durably; then unlink the entries deleted since the last commit."""
         records = [*self._saved_records, *checkpoints]
+        self._live_records = list(checkpoints)
         path = self._root / MANIFEST_NAME
         try:
             write_parts_durably(path, (encode_manifest(records, page_size),))
@@ -176,7 +178,9 @@ class FileCheckpointStore:
         self._doomed &= self._committed
 
     def forget_saved(self, saved: SavedCheckpoint) -> None:
-        """Drop a saved checkpoint from the store: the next commit no longer names it, and its entries go."""
+        """Drop a saved checkpoint from the store, durably: the manifest is rewritten at once without it
+        (this process's checkpoints as last committed are kept), then its entries are unlinked.
+        ``CheckpointError`` if it is not one of this store's saved checkpoints or the manifest cannot be written."""
         kept = [record for record in self._saved_records if int(record["id"]) != saved.id]  # type: ignore[call-overload]
         if len(kept) == len(self._saved_records):
             raise CheckpointError(f"checkpoint {saved.id} is not a saved checkpoint of this store")
@@ -184,6 +188,7 @@ class FileCheckpointStore:
         self._saved_records = kept
         self._saved = [s for s in self._saved if s.id != saved.id]
         self._doomed |= gone
+        self.commit(self._live_records, saved.page_size)
 
     @property
     def root(self) -> Path:

@@ -426,6 +426,10 @@ class Checkpointer:
             raise TypeError(f"expected a SavedCheckpoint, not {type(saved).__name__}")
         if saved.page_size != self.page:
             raise CheckpointError(f"saved with {saved.page_size}-byte pages, this directory uses {self.page}")
+        held = getattr(self.store, "saved_checkpoints", None)
+        if held is None or saved not in held():
+            raise CheckpointError(f"checkpoint {saved.id} is not a saved checkpoint of this directory's store "
+                                  "(forgotten, or another store's)")
         images = [saved_image(self.store, region, saved.page_size) for region in saved.regions]
         restored: dict[int, RestoredRegion] = {}
         try:

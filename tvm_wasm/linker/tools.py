@@ -39,7 +39,7 @@ BINARYEN_VERSION = "132.0.0"
 CHECKOUT = Path(__file__).resolve().parents[2]
 INSTALL_HINT = (
     f"install Binaryen {BINARYEN_VERSION}: run `npm ci` in the tvm-wasm checkout (package.json pins it), "
-    f"or `npm install binaryen@{BINARYEN_VERSION}` and put node_modules/.bin on PATH, "
+    f"or `npm install binaryen@{BINARYEN_VERSION}` in the folder you run from (./node_modules/.bin is searched; or put it on PATH), "
     "or set TVM_WASM_BINARYEN to a directory holding wasm-merge and wasm-opt (Node >= 18 runs them)"
 )
 #: Proposals the runtime uses; passed to every Binaryen tool (they parse and write nothing else).
