@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 from rich.console import Console
 
 from . import __version__, demo
-from .cli_support import EXIT_FAILURE, EXIT_USAGE, PROG, byte_size, fail
+from .cli_support import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, PROG, byte_size, fail
 from .bench import command as bench_command
 from .guest import command as guest_command
 from .host import command as run_command
@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         return fail(_describe_os_error(exc), EXIT_FAILURE)
     except KeyboardInterrupt:
-        return fail("interrupted", 130)
+        return fail("interrupted", EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

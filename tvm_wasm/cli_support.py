@@ -19,9 +19,15 @@ from collections.abc import Callable
 
 PROG = "tvm-wasm"
 
-#: Exit codes: 1 = the command failed, 2 = the command line was wrong.
+#: Exit codes of every subcommand (README, "Exit codes"): 0 done; 1 the command failed (a typed
+#: ``TvmError``, a wasm trap, a module that is malformed, refused or cannot be instantiated, a file that
+#: cannot be written, a failed verification or a regression found by ``bench compare``); 2 the command
+#: line was wrong (an unknown option or command, a bad value, an input file or directory that does not
+#: exist, an export ``--invoke`` cannot call); 130 interrupted. ``run`` otherwise exits with the
+#: program's own ``proc_exit`` status. Each failure is one ``tvm-wasm: error: ...`` line on stderr.
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 # Pools of a self-contained module when the command line does not say (`guest build`, `link`):
 # up to 16 GiB of regions in 4 GiB memories.

@@ -194,6 +194,9 @@ def _compare(args: argparse.Namespace) -> int:
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     if threshold <= 0:
         return fail("--threshold must be positive", EXIT_USAGE)
+    for path in args.files:
+        if not path.is_file():
+            return fail(f"no such file: {path}", EXIT_USAGE)
     try:
         result = compare(args.files[0], args.files[1], threshold)
     except (ValueError, KeyError) as exc:

@@ -66,6 +66,8 @@ def run_build(args: argparse.Namespace) -> int:
     meta_max = BROWSER_META_MAX_PAGES if args.browser else L.WASM32_MAX_PAGES
     user_wat = None
     if args.user_wat:
+        if not args.user_wat.is_file():
+            return fail(f"no such file: {args.user_wat}", EXIT_USAGE)
         raw = args.user_wat.read_bytes()
         if raw.startswith(b"\0asm"):
             return fail(f"{args.user_wat} is a wasm binary; --user-wat takes WAT module fields to splice in. "
