@@ -5,7 +5,7 @@ module with the engine a variant runs on, disassembles ``wasmtime.Module.seriali
 ``objdump`` and follows every path from the head of the innermost loop of the exported ``run`` back
 to it that calls nothing (slow paths call out of line; pool dispatch makes several fast paths):
 their lengths are what each iteration executes. ``python -m tvm_wasm.bench.machine_code`` prints
-them for the per-access classes (``large_ws_probe``, ``beyond_4gib``) under m32, m64, ``tvm-inline``
+them for the per-access classes (``large_ws_probe``, ``beyond_4gib``) and ``multi_region_90_9_1`` under m32, m64, ``tvm-inline``
 and ``guest-inline``, and the runtime's ``load_u32``/``load_i64`` (what the ``tvm`` variant calls). Needs ``objdump`` (GNU binutils) and, for the linked variants, Binaryen.
 """
 
@@ -127,8 +127,10 @@ def _paths(code: list[Instruction], start: int, head: int | None) -> list[int]:
 
 PROBES = [("large_ws_probe", "m32"), ("large_ws_probe", "m64"), ("large_ws_probe", "tvm-inline"),
           ("large_ws_probe", "guest-inline"), ("beyond_4gib", "m64"), ("beyond_4gib", "tvm-inline"),
-          ("beyond_4gib", "guest-inline")]
-"""The (class, variant) pairs :func:`main` reports: the classes whose handle changes per access."""
+          ("beyond_4gib", "guest-inline"), ("multi_region_90_9_1", "m32"), ("multi_region_90_9_1", "m64"),
+          ("multi_region_90_9_1", "tvm-inline"), ("multi_region_90_9_1", "guest-inline")]
+"""The (class, variant) pairs :func:`main` reports: the classes whose handle changes per access, and
+``multi_region_90_9_1`` (offsets with a known range: three arms of a hash-scaled index)."""
 
 
 def probe_module(cls: str, variant: str) -> tuple[wasmtime.Engine, bytes]:
@@ -143,7 +145,7 @@ def probe_module(cls: str, variant: str) -> tuple[wasmtime.Engine, bytes]:
             m64.add(_reps_func(_probe_loop(2048, ["local.get $a", "i64.load"], ("i64.extend_i32_u", "i64.load")), []))
             return wasmtime.Engine(config), wasmtime.wat2wasm(m64.render())
         kernel_wat = tvm_probe_module(2048).render()
-    elif cls == "large_ws_probe":
+    elif cls in ("large_ws_probe", "multi_region_90_9_1"):
         kernel = CLASSES[cls](16 * 1024, 0xDEADBEEF)
         caps = arena_caps(kernel, arena_reps(kernel, 1 << 24))
         if variant in ("m32", "m64"):

@@ -48,9 +48,12 @@ inlines those too.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..abi.table import TYPED_ACCESS, TypedWidth
@@ -60,6 +63,7 @@ from .induction import (
     Affine, Induction, TripCount, affine, body_of, inductions, post_order, reads_after_update, trip_code, trip_count,
     unconditional, within,
 )
+from .ranges import Interval, RangeFacts
 from .sexpr import Node, head, parse, render, walk
 
 _EXPORT = re.compile(r'^ \(export "((?:[^"\\]|\\.)*)" \(func (\$\S+)\)\)$')
@@ -166,6 +170,7 @@ class FunctionPass:
     def __init__(self, func: list[Node], helpers: Helpers, pools: int, report: HoistReport) -> None:
         self.func, self.helpers, self.pools, self.report = func, helpers, pools, report
         self.types: dict[str, str] = {}
+        self.params: set[str] = set()
         self.results: list[str] = []
         self.new_locals: list[tuple[str, str]] = []
         taken = {a for n in walk(func) for a in n if isinstance(a, str) and a.startswith("$")}
@@ -180,8 +185,18 @@ class FunctionPass:
             assert isinstance(item, list)
             if h in ("param", "local") and len(item) == 3:
                 self.types[str(item[1])] = str(item[2])
+                if h == "param":
+                    self.params.add(str(item[1]))
             elif h == "result":
                 self.results += [str(t) for t in item[1:]]
+        self.facts = RangeFacts.of_function(func[self.body_at:], self.params, self.types, self.loaded_range)
+
+    def loaded_range(self, call: list[Node]) -> Interval | None:
+        """A typed ``u8``/``u16`` load's value: below ``2**8`` / ``2**16`` (it zero-extends)."""
+        access = self.helpers.accesses.get(str(call[1])) if len(call) > 1 else None
+        if access is None or access.direction != "load" or access.width.name not in ("u8", "u16"):
+            return None
+        return Interval(0, (1 << (8 * access.width.width)) - 1)
 
     def local(self, ty: str) -> str:
         name = next(self.names)
@@ -341,7 +356,7 @@ class LoopPlan:
         for site in walk(loop):
             if head(site) != "call" or site[1] not in self.fp.helpers.accesses or id(site) in skip:
                 continue
-            offset = affine(site[3], ivs, invariant)
+            offset = affine(site[3], ivs, invariant, self.fp.facts)
             if offset is None or (offset.iv is not None and trip is None):
                 continue
             after = reads_after_update(site[3], ivs[offset.iv], order) if offset.iv else False
@@ -352,11 +367,19 @@ class LoopPlan:
     def range_code(self, ranges: LoopRanges) -> tuple[list[Node], list[Node], str]:
         """Code computing the trip count (into the returned i64 local) at loop entry, and one i32
         condition per hoisted range."""
+        code, checks, ranged, t = self.range_checks(ranges)
+        return code, [*checks, *ranged.values()], t
+
+    def range_checks(self, ranges: LoopRanges) -> tuple[list[Node], list[Node], dict[int, Node], str]:
+        """:meth:`range_code` with the checks of offsets bounded by a value range (:mod:`.ranges`) apart,
+        by site: those may fail without any access failing (a masked index into a smaller table that
+        the loop never reaches), so they choose between copies instead of sending the loop to the slow path."""
         t = self.fp.local("i64")
         if not ranges.found:
-            return [], [], t
+            return [], [], {}, t
         code: list[Node] = []
         checks: list[Node] = []
+        ranged: dict[int, Node] = {}
         if ranges.trip is not None:
             count, ok = trip_code(ranges.trip, t)
             code += count
@@ -365,8 +388,12 @@ class LoopPlan:
             site = ranges.sites[key]
             access = self.fp.helpers.accesses[str(site[1])]
             limit, _ = self.groups[(str(site[2][1]), access.direction, access.width.name)]  # type: ignore[index]
-            checks.append(within(offset, ranges.ivs, after, t, limit))
-        return code, checks, t
+            check = within(offset, ranges.ivs, after, t, limit)
+            if offset.ranged:
+                ranged[key] = check
+            else:
+                checks.append(check)
+        return code, checks, ranged, t
 
     def counted_at_exit(self, loop: list[Node], trip: TripCount | None, free: frozenset[int]) -> dict[int, tuple[str, int]]:
         """Accesses whose count is ``T`` per site, added once when ``loop`` ends (no add per access).
@@ -494,22 +521,34 @@ class LoopPlan:
         if not self.exact:
             return self.emit_rejoining()
         done, slow = self.fp.local_label(), self.fp.local_label()
-        ranges, range_checks, t = self.range_code(self.ranges)
+        ranges, range_checks, ranged, t = self.range_checks(self.ranges)
         free = frozenset(self.ranges.found)
         checks = [*self.entry_checks(), *range_checks]
         versions: list[Node] = []
         for p in range(self.fp.pools):
+            body = self.loop_copy(self.loop, p, free, self.ranges.trip, t, nested=True)
+            if ranged:  # a range that may not fit: the fast copy with those accesses compared
+                with self.unreported():
+                    checked = self.loop_copy(self.loop, p, free - set(ranged), self.ranges.trip, t, nested=True)
+                body = [["if", _all(list(ranged.values())), ["then", *body], ["else", *checked]]]
             versions.append(["if", ["i32.eq", ["local.get", self.pool_local], ["i32.const", str(p)]],
                              ["then", *self.resolve(p), *ranges, ["br_if", slow, ["i32.eqz", _all(checks)]],
-                              *self.loop_copy(self.loop, p, free, self.ranges.trip, t, nested=True),
-                              *self.flush(), ["br", done]]])
-        # Anything else (a handle Cold, stale, in another pool or read-only for a store, a range that may
-        # not fit) runs the loop as it was: every access inlined and checked on its own.
+                              *body, *self.flush(), ["br", done]]])
+        # Anything else (a handle Cold, stale, in another pool or read-only for a store, an affine range
+        # that may not fit) runs the loop as it was: every access inlined and checked on its own.
         return ["block", done,
                 ["block", slow, *[["local.set", n, ["i64.const", "0"]] for _, n in self.groups.values()],
                  ["local.set", self.pool_local, ["call", self.hoist("pool"), ["local.get", self.handles[0]]]],
                  *versions],
                 copy.deepcopy(self.loop)]
+
+    @contextlib.contextmanager
+    def unreported(self) -> Iterator[None]:
+        """Emit a second copy without counting it in the report again."""
+        saved = dataclasses.replace(self.fp.report, functions=list(self.fp.report.functions))
+        yield
+        for f in dataclasses.fields(saved):
+            setattr(self.fp.report, f.name, getattr(saved, f.name))
 
     def emit_rejoining(self) -> Node:
         versions: list[Node] = [[*self.resolve(p), self.rewrite(self.loop, p)] for p in range(self.fp.pools)]
@@ -589,9 +628,11 @@ class LoopPlan:
             self.fp.report.unchecked += len(ranges.found)
         code, checks, t = self.range_code(ranges)
         inner_free = free | frozenset(ranges.found)
+        with self.unreported():
+            checked = self.loop_copy(loop, pool, free, None, t, nested=False)
         return ["block", *code, ["if", _all(checks),
                                  ["then", *self.loop_copy(loop, pool, inner_free, ranges.trip, t, nested=False)],
-                                 ["else", *self.loop_copy(loop, pool, free, None, t, nested=False)]]]
+                                 ["else", *checked]]]
 
     def alloc(self, call: list[Node], pool: int) -> Node:
         """``alloc`` inside a rejoining loop: a plain call for Bump and Slab regions, else a slow path."""

@@ -34,14 +34,18 @@ case that fails without it.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from .ranges import RangeFacts
 from .sexpr import Node, head, walk
 
 #: Largest |step| and |coefficient| accepted: with ``T <= 2**32`` every i64 the bounds compute stays
 #: below 2**63 (|s*T| <= 2**44, |a*v| <= 2**57, plus a few invariant terms of at most 2**44).
 MAX_COEFF = 1 << 12
+#: Largest |end| of a bounded term's range (a u32 range times MAX_COEFF, with room for a few sums).
+MAX_RANGE = 1 << 46
 MASK32 = 0xFFFF_FFFF
 #: Operators under which an operand may run zero times or many times per iteration.
 CONDITIONAL = {"if", "then", "else", "block", "loop", "try", "try_table", "catch", "catch_all", "delegate"}
@@ -138,15 +142,20 @@ def inductions(loop: list[Node], types: dict[str, str]) -> dict[str, Induction]:
 
 @dataclass(frozen=True)
 class Affine:
-    """``coeff * iv + const + sum(c * local for local, c in terms)`` in i32 arithmetic (iv None: invariant)."""
+    """``coeff * iv + const + sum(c * local for local, c in terms) + e`` in i32 arithmetic (iv None:
+    invariant), where ``e`` is a bounded term known only by its range ``low <= e <= high``
+    (:mod:`.ranges`: ``(h & 1023) << 2`` is ``e`` in ``[0, 4092]``; 0 when there is none)."""
 
     iv: str | None
     coeff: int
     const: int
     terms: tuple[tuple[str, int], ...] = ()
+    low: int = 0
+    high: int = 0
 
     def scaled(self, k: int) -> Affine | None:
-        out = Affine(self.iv, self.coeff * k, self.const * k, tuple((n, c * k) for n, c in self.terms))
+        ends = sorted((self.low * k, self.high * k))
+        out = Affine(self.iv, self.coeff * k, self.const * k, tuple((n, c * k) for n, c in self.terms), *ends)
         return out if out.bounded() else None
 
     def plus(self, other: Affine, sign: int = 1) -> Affine | None:
@@ -155,17 +164,34 @@ class Affine:
         terms = dict(self.terms)
         for n, c in other.terms:
             terms[n] = terms.get(n, 0) + sign * c
+        low, high = (other.low, other.high) if sign > 0 else (-other.high, -other.low)
         out = Affine(self.iv or other.iv, self.coeff + sign * other.coeff, self.const + sign * other.const,
-                     tuple((n, c) for n, c in terms.items() if c))
+                     tuple((n, c) for n, c in terms.items() if c), self.low + low, self.high + high)
         return out if out.bounded() else None
 
     def bounded(self) -> bool:
         return abs(self.coeff) <= MAX_COEFF and abs(self.const) < 1 << 33 and len(self.terms) <= 4 and \
-            all(abs(c) <= MAX_COEFF for _, c in self.terms)
+            all(abs(c) <= MAX_COEFF for _, c in self.terms) and -MAX_RANGE <= self.low <= self.high <= MAX_RANGE
+
+    @property
+    def ranged(self) -> bool:
+        """Whether a term is known only by its range (its check is the range's, not the iteration's)."""
+        return self.low != self.high
 
 
-def affine(node: Node, ivs: dict[str, Induction], invariant: set[str]) -> Affine | None:
-    """``node`` as an affine function of one induction variable and invariant i32 locals, or None."""
+def affine(node: Node, ivs: dict[str, Induction], invariant: set[str], facts: RangeFacts | None = None) -> Affine | None:
+    """``node`` as an affine function of one induction variable and invariant i32 locals plus a bounded
+    term, or None. With ``facts``, a subexpression that is not affine becomes a bounded term when its
+    value range is known (:meth:`.ranges.RangeFacts.known`)."""
+    found = _affine(node, ivs, invariant, facts)
+    if found is None and facts is not None:
+        known = facts.known(node) if facts.bits_of(node) == 32 else None
+        if known is not None:
+            found = Affine(None, 0, known.lo) if known.lo == known.hi else Affine(None, 0, 0, (), known.lo, known.hi)
+    return found
+
+
+def _affine(node: Node, ivs: dict[str, Induction], invariant: set[str], facts: RangeFacts | None) -> Affine | None:
     op = head(node)
     if op == "i32.const":
         value = const_of(node)
@@ -176,7 +202,7 @@ def affine(node: Node, ivs: dict[str, Induction], invariant: set[str]) -> Affine
             return Affine(name, 1, 0)
         return Affine(None, 0, 0, ((name, 1),)) if name in invariant else None
     if op in ("i32.add", "i32.sub") and len(node) == 3:
-        a, b = affine(node[1], ivs, invariant), affine(node[2], ivs, invariant)  # type: ignore[index]
+        a, b = affine(node[1], ivs, invariant, facts), affine(node[2], ivs, invariant, facts)  # type: ignore[index]
         return a.plus(b, 1 if op == "i32.add" else -1) if a and b else None
     if op in ("i32.mul", "i32.shl") and len(node) == 3:
         x, k = node[1], const_of(node[2])  # type: ignore[index]
@@ -185,7 +211,7 @@ def affine(node: Node, ivs: dict[str, Induction], invariant: set[str]) -> Affine
         if k is None:
             return None
         factor = k if op == "i32.mul" else 1 << (k & 31)
-        inner = affine(x, ivs, invariant)
+        inner = affine(x, ivs, invariant, facts)
         return inner.scaled(factor) if inner and abs(factor) <= MAX_COEFF else None
     return None
 
@@ -294,20 +320,39 @@ def within(offset: Affine, ivs: dict[str, Induction], after_update: bool, t: str
     """i32 condition: every value ``offset`` takes in the loop is below the u32 local ``limit``.
 
     ``after_update``: the offset reads its induction variable after the
-    variable's update in the iteration (so ``t`` ranges over ``[1, T]``).
+    variable's update in the iteration (so ``t`` ranges over ``[1, T]``). A
+    bounded term adds its range to both ends: the lowest value is the lower end
+    plus ``low``, the highest the upper end plus ``high``; both must lie in
+    ``[0, limit)`` (an i64 below zero is above any u32 limit unsigned).
     """
     base: Node = _i64(offset.const)
     for local, k in offset.terms:
         base = ["i64.add", base, ["i64.mul", _u64(local), _i64(k)]]
     lim = _u64(limit)
     if offset.iv is None:
-        return ["i64.lt_u", base, lim]
-    base = ["i64.add", base, ["i64.mul", _u64(offset.iv), _i64(offset.coeff)]]
-    slope = offset.coeff * ivs[offset.iv].step
-    first: Node = _i64(1) if after_update else _i64(0)
-    last: Node = ["local.get", t] if after_update else ["i64.sub", ["local.get", t], _i64(1)]
-    ends = [["i64.add", base, ["i64.mul", _i64(slope), first]], ["i64.add", base, ["i64.mul", _i64(slope), last]]]
-    return ["i32.and", ["i64.lt_u", ends[0], lim], ["i64.lt_u", ends[1], lim]]
+        ends: list[Node] = [base]
+    else:
+        base = ["i64.add", base, ["i64.mul", _u64(offset.iv), _i64(offset.coeff)]]
+        slope = offset.coeff * ivs[offset.iv].step
+        first: Node = _i64(1) if after_update else _i64(0)
+        last: Node = ["local.get", t] if after_update else ["i64.sub", ["local.get", t], _i64(1)]
+        ends = [["i64.add", base, ["i64.mul", _i64(slope), first]], ["i64.add", base, ["i64.mul", _i64(slope), last]]]
+        if slope < 0:  # the first value is the highest
+            ends.reverse()
+    if not offset.ranged:
+        if offset.low:
+            ends = [["i64.add", end, _i64(offset.low)] for end in ends]
+        return _fold_and([["i64.lt_u", end, lim] for end in ends])
+    lowest, highest = copy.deepcopy(ends[0]), ends[-1]
+    return _fold_and([["i64.lt_u", ["i64.add", lowest, _i64(offset.low)], lim],
+                      ["i64.lt_u", ["i64.add", highest, _i64(offset.high)], lim]])
+
+
+def _fold_and(conditions: list[Node]) -> Node:
+    out = conditions[0]
+    for cond in conditions[1:]:
+        out = ["i32.and", out, cond]
+    return out
 
 
 def reads_after_update(offset_node: Node, iv: Induction, order: dict[int, int]) -> bool | None:
