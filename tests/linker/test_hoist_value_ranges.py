@@ -93,8 +93,9 @@ RANGED = f"""(module
   (local.get $acc))
 )"""
 
-#: Capacities at, one byte short of and past the ranges' ends (4096, 1020, 1024, 2048, 256, 65 bytes).
-CAPACITIES = (4096, 4095, 4100, 1020, 1019, 1024, 2048, 2047, 256, 255, 65, 64)
+#: Capacities at, one byte short of and past the ranges' ends (masked 4096, scaled 1020, rem 1000, bytes 1024,
+#: shifted 2048, minned 256, below 65 bytes).
+CAPACITIES = (4096, 4095, 4100, 1020, 1019, 1000, 999, 1024, 1023, 2048, 2047, 256, 255, 65, 64)
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +182,8 @@ def test_a_range_that_fits_and_one_that_does_not_give_the_model_s_answers(setup)
     assert same(setup, "masked", [handle(host, short, 0), 4092, 1]) == "OutOfBounds"
     assert isinstance(same(setup, "masked", [handle(host, short, 0), 4088, 1]), int)
     assert same(setup, "masked", [handle(host, fits, 1), 4092, 1]) == "OutOfBounds"
+    # (x % 250) * 4 reaches 996 (x = 249): 1000 bytes hold it, 999 do not
+    for capacity, answer in ((1000, int), (999, str)):
+        region = regions[CAPACITIES.index(capacity)]
+        assert isinstance(same(setup, "rem", [handle(host, region, 0), 249, 1]),
+                          answer)
