@@ -68,7 +68,7 @@ CASES = [
     (["run", "{ok}"], 0, None),
     (["run", "{exit3}"], 3, None),
     (["run", "--invoke", "seven", "{library}"], 0, None),
-    (["run", "{typed}"], 1, ["RegionNotFound:", "load_u32(r1@1+0", "no region r1"]),
+    (["run", "{typed}"], 1, ["RegionNotFound: load_u32(r1@1+0) accessing 4 byte(s) at offset 0x0: no region r1"]),
     (["run", "{trap}"], 1, ["trap:", "unreachable"]),
     (["run", "{junk}"], 1, ["not a valid wasm module"]),
     (["run", "{truncated}"], 1, ["not a valid wasm module"]),

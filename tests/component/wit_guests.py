@@ -258,6 +258,9 @@ class WitDirectory:
     def protect(self, region_id: int, read_only: bool = True) -> None:
         self._manager("protect", region_id, read_only)
 
+    def destroy_region(self, region_id: int) -> None:
+        self._manager("destroy-region", region_id)
+
     def is_read_only(self, region_id: int) -> bool:
         return bool(self._manager("is-read-only", region_id))
 
@@ -281,7 +284,8 @@ class WitDirectory:
     def rollback(self, checkpoint: WitCheckpoint) -> dict[int, RollbackRemap]:
         """``rollback`` answers the regions moved to a new generation; their generation before is
         read first, the new one from ``describe-region``, as a guest would."""
-        before = {rid: self.region_info(rid).generation for rid in checkpoint.region_ids}
+        before = {rid: self.region_info(rid).generation for rid in checkpoint.region_ids
+                  if rid in {info.id for info in self.host.list_regions()}}  # a destroyed one: rollback says why
         moved = self._manager("rollback", checkpoint.id)
         return {rid: RollbackRemap(rid, before[rid], self.region_info(rid).generation) for rid in moved}
 

@@ -138,8 +138,11 @@ def test_later_checkpoints_are_superseded_and_others_survive() -> None:
         d.rollback(later)
     assert d.checkpoints() == [first, other]
     d.rollback(other)
-    d.release_checkpoint(later)  # no-op
-    with pytest.raises(CheckpointError, match="this directory"):
+    with pytest.raises(CheckpointError, match=f"checkpoint {later.id} was superseded by the rollback to checkpoint "
+                                              f"{first.id}"):
+        d.release_checkpoint(later)  # not live: refused like a rollback, nothing changes
+    assert d.checkpoints() == [first, other]
+    with pytest.raises(CheckpointError, match="not a checkpoint of this RegionDirectory"):
         directory().rollback(first)
 
 

@@ -398,9 +398,12 @@ def _checkpoints() -> list[AbiFunction]:
         _code("rollback", (cid,), "checkpoints",
               "Put the checkpoint's regions back exactly (bytes, allocator state), later checkpoints of them "
               "superseded; a region whose layout changed moves to a new generation (every older handle: 2; take "
-              "region_generation for the new ones, offsets unchanged); all or nothing (read-only: 8)", **kw),
+              "region_generation for the new ones, offsets unchanged); all or nothing (read-only: 8; a checkpoint "
+              "not live or not this host's: 9)", **kw),
         _code("release_checkpoint", (cid,), "checkpoints",
-              "Free a checkpoint's pages (folded into the next checkpoint of each region)", **kw),
+              "Free a checkpoint's pages (folded into the next checkpoint of each region); one already released, "
+              "superseded by a rollback, released with a destroyed region, or not this host's: 9, nothing changes",
+              **kw),
     ]
 
 
@@ -559,6 +562,23 @@ describe it; if it did not change, the trap is something else (a division
 by zero, ``unreachable`` in user code...) and must be reported as the engine
 reported it. A cause is thus never attributed to a later, unrelated trap.
 """
+
+
+TYPED_ACCESS_ERROR = "{function}({handle}) accessing {width} byte(s) at offset {offset}: {state}"
+"""The message of a failed typed access on every layer: ``TvmHost``'s runtime, the embedders of the
+self-contained module (``GuestInstance``, ``TvmHost.call`` of a module linked ``--target guest``) and
+``tvm-guest.js`` (its generated block carries this). ``function`` is the ABI name, ``handle`` the handle
+passed (``r{id}@{generation}+{offset}``), ``offset`` the offset accessed in hex (the handle's plus the
+relative one), ``width`` the bytes accessed, ``state`` one of ``REGION_STATES``. The error's class is
+the code's (a destroyed region's handle: ``StaleHandle``; an id never created: ``RegionNotFound``) and
+its context fields follow the message: ``[region=, gen= (the handle's), offset=, len=, capacity=]``."""
+
+REGION_STATES: dict[str, str] = {
+    "absent": "no region r{region}",
+    "destroyed": "region r{region} was destroyed",
+    "live": "region r{region} at generation {generation}",
+}
+"""The region's state in ``TYPED_ACCESS_ERROR``: never created, destroyed, or live (its current generation)."""
 
 
 MODULE_INFO: tuple[TrapCauseField, ...] = (

@@ -1,10 +1,13 @@
-"""The typed error a self-contained module's trap-cause globals (``TRAP_CAUSE``) describe.
+"""The typed error a failed typed access raises, worded the same on every layer.
 
-A typed access that fails inside the self-contained module (or a module
-linked into it with ``tvm-wasm link --target guest``) records its cause in
-exported globals, then traps. Every embedder that runs such a module maps the
-trap back the same way: ``GuestInstance``, and ``TvmHost.call`` /
-``run_command`` (so ``tvm-wasm run``) for a linked module run on the host.
+A typed access (``load_*``/``store_*``) that fails raises one ``TvmError``
+subclass (by its raw code) whose message has one shape everywhere, from the
+ABI table's ``TYPED_ACCESS_ERROR`` and ``REGION_STATES``: ``TvmHost``'s runtime
+(``typed_access_error`` there), and every embedder of the self-contained
+module (or of a module linked into it with ``tvm-wasm link --target guest``),
+which reads the cause from the module's trap-cause globals (``TRAP_CAUSE``):
+``GuestInstance``, ``TvmHost.call``/``run_command`` (so ``tvm-wasm run``), and
+``tvm-guest.js`` (whose generated block carries the same templates).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Callable, Mapping
 
 from ..core.errors import TvmError, error_for_code
 from ..core.handle import Handle
-from .table import ABI, TRAP_CAUSE
+from .table import ABI, REGION_STATES, TRAP_CAUSE, TYPED_ACCESS_ERROR
 
 TRAP_SEQ = TRAP_CAUSE[0].name  # "trap_seq": moves with every typed-access trap
 
@@ -28,18 +31,25 @@ def read_trap_cause(read_global: Callable[[str], int]) -> dict[str, int]:
     return {field.name: int(read_global(field.name)) for field in TRAP_CAUSE}
 
 
-def trap_cause_error(cause: Mapping[str, int]) -> TvmError:
-    """The ``TvmError`` subclass (by ``trap_code``) with a message naming the function, handle, offset,
-    width and the region's state, and the error's context fields filled in."""
-    handle = Handle.unpack(cause["trap_handle"])
-    function = cause["trap_function"]
+def access_error(code: int, function: int, handle: Handle, offset: int, width: int, *, state: str,
+                       generation: int = 0, capacity: int | None = None) -> TvmError:
+    """The ``TvmError`` subclass for ``code`` of a failed typed access of ABI function ``function``:
+    ``handle`` passed, ``offset`` accessed (the handle's offset plus the relative one), ``width`` bytes.
+    ``state`` is a key of ``REGION_STATES`` (``"absent"``: the id was never created, ``"destroyed"``,
+    ``"live"`` at ``generation``, with ``capacity``)."""
     name = ABI[function].name.format(k="k") if 0 <= function < len(ABI) else "typed access"
-    generation = cause["trap_generation"]
-    state = f"region r{handle.region_id} at generation {generation}" if generation else f"no region r{handle.region_id}"
-    offset, width = cause["trap_offset"] & 0xFFFF_FFFF_FFFF_FFFF, cause["trap_length"]
-    capacity = cause["trap_capacity"] or None
-    return error_for_code(
-        cause["trap_code"],
-        f"{name}({handle}) accessing {width} byte(s) at offset {offset:#x}: {state}",
-        region_id=handle.region_id, generation=handle.generation, offset=offset, length=width, capacity=capacity,
+    words = REGION_STATES[state].format(region=handle.region_id, generation=generation)
+    message = TYPED_ACCESS_ERROR.format(function=name, handle=handle, width=width, offset=f"{offset:#x}", state=words)
+    return error_for_code(code, message, region_id=handle.region_id, generation=handle.generation, offset=offset,
+                          length=width, capacity=capacity if state == "live" else None)
+
+
+def trap_cause_error(cause: Mapping[str, int]) -> TvmError:
+    """The typed error the trap-cause globals describe (a region not live has ``trap_capacity`` 0)."""
+    capacity, generation = cause["trap_capacity"], cause["trap_generation"]
+    state = "live" if capacity else "destroyed" if generation else "absent"
+    return access_error(
+        cause["trap_code"], cause["trap_function"], Handle.unpack(cause["trap_handle"]),
+        cause["trap_offset"] & 0xFFFF_FFFF_FFFF_FFFF, cause["trap_length"],
+        state=state, generation=generation, capacity=capacity or None,
     )

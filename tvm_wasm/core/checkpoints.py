@@ -24,11 +24,18 @@ stale, including handles to blocks the restored layout does not have; the
 (same offsets, new generation). Generations only grow, so no handle from an
 abandoned timeline can ever match again.
 
-**Checkpoint lifetime.** A rollback to a checkpoint supersedes the later
-checkpoints of its regions (using one raises ``CheckpointError``); the
-checkpoint itself stays valid (roll back to it again and again).
-``release_checkpoint`` frees one: its pages fold into the next checkpoint of
-each region, so memory stays bounded by one full copy plus the deltas kept.
+**Checkpoint lifetime.** A checkpoint is live from ``checkpoint`` until it is
+released, superseded or one of its regions is destroyed. A rollback to a
+checkpoint supersedes the later checkpoints of its regions; the checkpoint
+itself stays valid (roll back to it again and again). ``release_checkpoint``
+frees one: its pages fold into the next checkpoint of each region, so memory
+stays bounded by one full copy plus the deltas kept. **One rule for every
+use of a checkpoint that is not live**, ``rollback`` and ``release_checkpoint``
+alike (a second release included): ``CheckpointError`` saying why
+(``ENDED``), and nothing changes; the same for a checkpoint of another
+directory, host or instance. Checkpoint ids are unique in the process, so the
+raw ABI's and WIT's integer ids cannot name another host's checkpoint by
+accident (``by_id``: ``CheckpointError`` for an id this one never issued).
 
 Refusals change nothing: ``ReadOnly`` (a read-only region's bytes or layout
 would change), ``AllocationFailed`` (a region at generation 65535 needs a new
@@ -39,6 +46,8 @@ a destroyed region, or stored pages missing or corrupted).
 from __future__ import annotations
 
 import itertools
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -55,6 +64,29 @@ if TYPE_CHECKING:
     from .directory import Region, RegionDirectory
 
 _NO_PAGES = np.empty(0, dtype=np.uint32)
+
+#: Why a checkpoint is no longer live, worded once for every layer (``tvm-guest.js`` gets the same
+#: templates in its generated block): ``{id}`` the checkpoint, ``{target}`` the checkpoint a rollback
+#: went back to, ``{region}`` the destroyed region, ``{owner}`` what took it ("host", "guest", ...).
+ENDED: dict[str, str] = {
+    "released": "checkpoint {id} was released",
+    "superseded": "checkpoint {id} was superseded by the rollback to checkpoint {target}",
+    "destroyed": "checkpoint {id} was released when region {region} was destroyed",
+    "foreign": "checkpoint {id} is not a checkpoint of this {owner}",
+    "ended": "checkpoint {id} is no longer live (released, superseded by a rollback, or a region destroyed)",
+}
+ENDED_KEPT = 4096  # why the most recent checkpoints ended; older ones get ENDED["ended"] (memory stays bounded)
+
+_id_lock = threading.Lock()
+_last_id = 0
+
+
+def _new_checkpoint_id(floor: int) -> int:
+    """A checkpoint id no other checkpoint of this process has, at least ``floor``."""
+    global _last_id
+    with _id_lock:
+        _last_id = max(_last_id + 1, floor)
+        return _last_id
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,19 +188,22 @@ def _positions(sorted_pages: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray
 class Checkpointer:
     """The checkpoints of one directory (``RegionDirectory.checkpoint`` and friends use it)."""
 
-    def __init__(self, directory: RegionDirectory, store: CheckpointStore, page: int, *, manifest: bool = False) -> None:
+    def __init__(self, directory: RegionDirectory, store: CheckpointStore, page: int, *, manifest: bool = False,
+                 owner: str = "directory") -> None:
         """``manifest``: tell a store that keeps one (``FileCheckpointStore.commit``) the live checkpoints, so
         a new process can restore them (``RegionDirectory`` does; ``GuestInstance``, whose regions live in
-        the module, does not)."""
+        the module, does not). ``owner`` names the directory in errors ("host", "guest")."""
         self._d = directory
         self._manifest = manifest
         self.store = store
         self.page = page
         self._chains: dict[int, _Chain] = {}
         self._live: dict[int, Checkpoint] = {}
-        self._destroyed_in: dict[int, int] = {}  # checkpoint id -> the destroyed region that released it
+        self._owner = owner
+        self._ended: OrderedDict[int, str] = OrderedDict()  # checkpoint id -> why it ended, the latest ENDED_KEPT
+        self._issued: list[list[int]] = []  # [first, last] runs of the ids this directory took (ids are sparse)
         # a store reopened by a new process holds saved checkpoints: new ids and keys start above theirs
-        self._ids = itertools.count(getattr(store, "first_free_id", lambda: 1)())
+        self._first_id = getattr(store, "first_free_id", lambda: 1)()
         self._keys = itertools.count(getattr(store, "first_free_key", lambda: 1)())
 
     # ------------------------------------------------------------------ checkpoint
@@ -190,7 +225,11 @@ class Checkpointer:
             for key in keys:
                 self._delete_quietly(key)
             raise
-        checkpoint_id = next(self._ids)
+        checkpoint_id = _new_checkpoint_id(self._first_id)
+        if self._issued and self._issued[-1][1] == checkpoint_id - 1:
+            self._issued[-1][1] = checkpoint_id
+        else:
+            self._issued.append([checkpoint_id, checkpoint_id])
         copied = 0
         for (region, pages, full), key in zip(plans, keys):
             chain = self._chains.get(region.id)
@@ -285,6 +324,7 @@ class Checkpointer:
             del chain.entries[index + 1 :]
         for checkpoint_id in sorted(superseded):
             self._retire(self._live.pop(checkpoint_id))
+            self._end(checkpoint_id, ENDED["superseded"].format(id=checkpoint_id, target=checkpoint.id))
         self._commit()
         return remaps
 
@@ -327,16 +367,14 @@ class Checkpointer:
     def release(self, checkpoint: Checkpoint) -> None:
         """Free a checkpoint's pages (folding them into the next checkpoint of each region).
 
-        Releasing a checkpoint a rollback superseded, or one already released, is a no-op.
+        A checkpoint that is not live (released already, superseded by a rollback, or released when one
+        of its regions was destroyed) or is another directory's: ``CheckpointError`` saying why, nothing
+        changes. ``TypeError`` for anything but a ``Checkpoint``.
         """
-        if not isinstance(checkpoint, Checkpoint):
-            raise TypeError(f"expected a Checkpoint, not {type(checkpoint).__name__}")
-        if checkpoint._owner is not self:
-            raise CheckpointError("not a checkpoint of this directory")
-        live = self._live.pop(checkpoint.id, None)
-        if live is not None:
-            self._retire(live)
-            self._commit()
+        self._check_live(checkpoint)
+        self._retire(self._live.pop(checkpoint.id))
+        self._end(checkpoint.id, ENDED["released"].format(id=checkpoint.id))
+        self._commit()
 
     def _retire(self, checkpoint: Checkpoint) -> None:
         for region_id in checkpoint.region_ids:
@@ -388,7 +426,7 @@ class Checkpointer:
         for entry in list(chain.entries):
             live = self._live.pop(entry.checkpoint_id, None)
             if live is not None:
-                self._destroyed_in[live.id] = region.id
+                self._end(live.id, ENDED["destroyed"].format(id=live.id, region=region.id))
                 self._retire(live)
         self._chains.pop(region.id, None)
         self._commit()
@@ -454,14 +492,26 @@ class Checkpointer:
         if not isinstance(checkpoint, Checkpoint):
             raise TypeError(f"expected a Checkpoint, not {type(checkpoint).__name__}")
         if checkpoint._owner is not self:
-            raise CheckpointError("not a checkpoint of this directory")
-        if checkpoint.id in self._destroyed_in:
-            region_id = self._destroyed_in[checkpoint.id]
-            raise CheckpointError(f"checkpoint {checkpoint.id} was released when region {region_id} was destroyed",
-                                  region_id=region_id)
-        if checkpoint.id not in self._live:
-            raise CheckpointError(f"checkpoint {checkpoint.id} was released or superseded by a rollback "
-                                  "to an earlier checkpoint")
+            raise CheckpointError(ENDED["foreign"].format(id=checkpoint.id, owner=self._owner))
+        self.by_id(checkpoint.id)
+
+    def by_id(self, checkpoint_id: int) -> Checkpoint:
+        """The live checkpoint with this id (the raw ABI's and WIT's form of a checkpoint); otherwise
+        ``CheckpointError`` saying why: released, superseded, released with a destroyed region, or never
+        taken here (another host's id, or no checkpoint's)."""
+        live = self._live.get(checkpoint_id)
+        if live is not None:
+            return live
+        ended = self._ended.get(checkpoint_id)
+        if ended is None:
+            took = any(first <= checkpoint_id <= last for first, last in self._issued)
+            ended = ENDED["ended" if took else "foreign"].format(id=checkpoint_id, owner=self._owner)
+        raise CheckpointError(ended)
+
+    def _end(self, checkpoint_id: int, why: str) -> None:
+        self._ended[checkpoint_id] = why
+        while len(self._ended) > ENDED_KEPT:
+            self._ended.popitem(last=False)
 
     def _delete_quietly(self, key: int) -> None:
         try:

@@ -138,7 +138,8 @@ class RegionDirectory:
         self._next_fresh_id = FIRST_REGION_ID
         self._clock = itertools.count(1)
         self._checkpoints = Checkpointer(
-            self, MemoryCheckpointStore() if checkpoint_store is None else checkpoint_store, DIRTY_PAGE, manifest=True
+            self, MemoryCheckpointStore() if checkpoint_store is None else checkpoint_store, DIRTY_PAGE, manifest=True,
+            owner=type(self).__name__,
         )
 
     # ------------------------------------------------------------------ storage hooks
@@ -897,8 +898,21 @@ class RegionDirectory:
         return self._checkpoints.rollback(checkpoint)
 
     def release_checkpoint(self, checkpoint: Checkpoint) -> None:
-        """Free a checkpoint's stored pages; a released or superseded one is a no-op."""
+        """Free a checkpoint's stored pages (they fold into the next checkpoint of each region).
+
+        A checkpoint that is not live (released already, superseded by a rollback, released when one of
+        its regions was destroyed) or is another directory's: ``CheckpointError`` saying why, nothing
+        changes (the rule ``rollback`` follows too). ``TypeError`` for anything but a ``Checkpoint``.
+        """
         self._checkpoints.release(checkpoint)
+
+    def checkpoint_by_id(self, checkpoint_id: int) -> Checkpoint:
+        """The live checkpoint whose ``id`` this is (the raw ABI's and WIT's form of a checkpoint).
+
+        Ids are unique in the process. ``CheckpointError`` saying why for any other id: released,
+        superseded, released with a destroyed region, or never taken here (another directory's).
+        """
+        return self._checkpoints.by_id(checkpoint_id)
 
     def restore_saved(self, saved: SavedCheckpoint) -> dict[int, RestoredRegion]:
         """Recreate the regions of a checkpoint saved by another process in this directory's

@@ -19,7 +19,7 @@ from ..abi.trap_cause import read_trap_cause, trap_cause_error
 from ..core.allocators import Allocator, Bump, Freelist, Slab
 from ..core.checkpoint_store import CheckpointStore, MemoryCheckpointStore
 from ..core.checkpoints import Checkpoint, Checkpointer, RollbackRemap
-from ..core.errors import HostClosed, PolicyViolation, TvmError, UnsupportedAllocator, error_for_code
+from ..core.errors import HostClosed, PolicyViolation, StaleHandle, TvmError, UnsupportedAllocator, error_for_code
 from ..core.handle import Handle
 from ..core.types import PlacementPolicy, RegionKind, RegionMetrics, Residency, checked_flag
 from ..host import native
@@ -137,6 +137,7 @@ class GuestInstance:
         self._checkpoints = Checkpointer(
             self._checkpoint_hooks,  # type: ignore[arg-type]
             MemoryCheckpointStore() if checkpoint_store is None else checkpoint_store, L.DIRTY_PAGE,
+            owner=type(self).__name__,
         )
 
     def close(self) -> None:
@@ -385,6 +386,9 @@ class GuestInstance:
         packed = int(self.raw("handle_address", handle.to_i64(), s32(length)))  # type: ignore[arg-type]
         if packed < 0:
             self.last_error()
+            if -packed == StaleHandle.code and self.raw("region_generation", handle.region_id) == -1:
+                self.last_error()  # the region is gone: worded as the model and the host word it
+                raise StaleHandle("region was destroyed", region_id=handle.region_id, generation=handle.generation)
             raise error_for_code(-packed, f"no view through {handle}", region_id=handle.region_id,
                                  offset=handle.offset, length=length)
         pool, address = packed >> 32, packed & 0xFFFF_FFFF
@@ -461,6 +465,8 @@ class GuestInstance:
         return self._checkpoints.rollback(checkpoint)
 
     def release_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Free a checkpoint's pages; one that is not live (released, superseded, a destroyed region's) or
+        another instance's is ``CheckpointError`` saying why, and nothing changes (the model's rule)."""
         self._checkpoints.release(checkpoint)
 
     def checkpoints(self) -> list[Checkpoint]:

@@ -34,13 +34,16 @@ from ..abi.table import (
     MODULE,
     MODULE_INFO,
     REGION_KINDS,
+    REGION_STATES,
     RESIDENCIES,
     TRAP_CAUSE,
+    TYPED_ACCESS_ERROR,
     AbiFunction,
     OnError,
     TrapCauseField,
 )
 from ..core import errors
+from ..core.checkpoints import ENDED, ENDED_KEPT
 from ..core.types import PlacementPolicy, RegionKind, Residency
 from ..runtime import layout as L
 from .layout import TIER_SPILLING
@@ -151,6 +154,11 @@ def generated_block() -> str:
         f"const TIER_SPILLING = {TIER_SPILLING}; // region_residency of a region the embedder is writing out",
         f"const METRICS = [{', '.join(json.dumps(name) for name in metric_names())}];",
         f"const MULTI_MEMORY_SINCE = {json.dumps(engines_text())}; // first releases with multi-memory by default",
+        f"const ABI_NAMES = {json.dumps([entry.name.format(k='k') for entry in ABI])}; // by trap_function",
+        f"const TYPED_ACCESS_ERROR = {json.dumps(TYPED_ACCESS_ERROR)};",
+        f"const REGION_STATES = {json.dumps(REGION_STATES)};",
+        f"const CHECKPOINT_ENDED = {json.dumps(ENDED)};",
+        f"const ENDED_KEPT = {ENDED_KEPT}; // why the latest checkpoints ended is kept for their errors",
         END,
     ])
 
@@ -308,8 +316,9 @@ JS_API: list[Member] = [
            "in the returned Map; later checkpoints of the regions are superseded, this one stays valid. All or "
            "nothing: `ReadOnly`, `NotResident`, `AllocationFailed`, `CheckpointError` change nothing."),
     Member("TvmGuest", "releaseCheckpoint(checkpoint: Checkpoint): void",
-           "Free a checkpoint's pages (folded into the next checkpoint of each region); a released or superseded one: "
-           "a no-op, another guest's: `CheckpointError`."),
+           "Free a checkpoint's pages (folded into the next checkpoint of each region). One that is not live "
+           "(released already, superseded by a rollback, a destroyed region's) or another guest's: `CheckpointError` "
+           "saying why, nothing changes (the rule of every layer, as for `rollback`)."),
     Member("TvmGuest", "checkpoints(): Checkpoint[]", "The checkpoints that can still be rolled back to, oldest first."),
     Member("TvmGuest", "demoteRegion(id: number): void", "Hot -> Warm (`PolicyViolation` for a Warm or unspillable region)."),
     Member("TvmGuest", "promoteRegion(id: number): void", "Warm -> Hot (`NotResident` for a Cold region: fault it in)."),

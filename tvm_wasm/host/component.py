@@ -32,7 +32,6 @@ from .component_calls import Signature, add_fast_func
 from .component_errors import (
     ComponentLinkError,
     GuestTrapped,
-    InvalidArgument,
     TransferTooLarge,
     WasiNotConfigured,
     to_wit_error,
@@ -188,10 +187,7 @@ class TvmInterfaces:
         return sorted(self.host.rollback(self._checkpoint(checkpoint_id)))  # CheckpointError: invalid-argument
 
     def _checkpoint(self, checkpoint_id: int) -> Checkpoint:
-        for live in self.host.checkpoints():
-            if live.id == checkpoint_id:
-                return live
-        raise InvalidArgument(f"checkpoint {checkpoint_id} was released, superseded by a rollback or never taken")
+        return self.host.checkpoint_by_id(checkpoint_id)  # CheckpointError saying why: invalid-argument
 
     def release_checkpoint(self, checkpoint_id: int) -> None:
         self.host.release_checkpoint(self._checkpoint(checkpoint_id))

@@ -19,7 +19,7 @@ import wasmtime
 from ..abi.table import AbiFunction, OnError
 from ..core.allocators import Allocator, Bump, Freelist, Slab
 from ..core.checkpoints import Checkpoint
-from ..core.errors import AllocationFailed, CheckpointError, NotResident, PolicyViolation, RegionNotFound, StaleHandle, TvmError
+from ..core.errors import AllocationFailed, NotResident, PolicyViolation, RegionNotFound, StaleHandle, TvmError
 from ..core.handle import Handle
 from ..core.types import RegionKind, Residency
 from ..runtime import layout as L
@@ -168,10 +168,7 @@ class GuestControl:
         return self.host.checkpoint(staged).id
 
     def _checkpoint(self, checkpoint_id: int) -> Checkpoint:
-        live = {c.id: c for c in self.host.checkpoints()}
-        if checkpoint_id not in live:
-            raise CheckpointError(f"checkpoint {checkpoint_id} was released, superseded or never taken")
-        return live[checkpoint_id]
+        return self.host.checkpoint_by_id(checkpoint_id)  # CheckpointError (code 9) saying why
 
     def rollback(self, checkpoint_id: int) -> int:
         self.host.rollback(self._checkpoint(checkpoint_id))

@@ -36,8 +36,8 @@ from ..core.errors import (
 )
 from ..core.handle import U64_MAX, Handle
 from ..core.types import HandleRemap, PlacementPolicy, RegionKind, Residency, checked_flag
-from ..abi.table import ABI, for_deployment
-from ..abi.trap_cause import TRAP_SEQ, read_trap_cause, trap_cause_error
+from ..abi.table import for_deployment
+from ..abi.trap_cause import TRAP_SEQ, access_error, read_trap_cause, trap_cause_error
 from ..abi.table import HOST as ABI_HOST
 from ..runtime import layout as L
 from ..runtime.bridge_module import BRIDGE_EXPORTS, GUEST
@@ -829,21 +829,14 @@ def wasm_type(name: str) -> wasmtime.ValType:
 
 
 def typed_access_error(host: TvmHost, code: int, handle: Handle, off: int, width: int, function: int) -> TvmError:
-    """The typed error of a failed typed access, naming what was accessed and the region's state."""
+    """The typed error of a failed typed access, worded as on every layer (``abi.trap_cause.access_error``)."""
     region = host._regions.get(handle.region_id)
     accessed = handle.offset + off
-    name = ABI[function].name if 0 <= function < len(ABI) else "typed access"
     if region is None:
-        state = "a destroyed region" if host.table.get(handle.region_id, L.SLOT_STATE) & L.FLAG_TOMBSTONE \
-            else "no region"
-        detail = f"{state} r{handle.region_id}"
-    else:
-        detail = f"region r{handle.region_id} at generation {region.generation}, {region.residency.name}"
-    message = f"{name}({handle}, off={off}) accessing {width} byte(s) at offset {accessed:#x}: {detail}"
-    return error_for_code(
-        code, message, region_id=handle.region_id, generation=handle.generation, offset=accessed, length=width,
-        capacity=region.capacity if region is not None else None,
-    )
+        destroyed = host.table.get(handle.region_id, L.SLOT_STATE) & L.FLAG_TOMBSTONE
+        return access_error(code, function, handle, accessed, width, state="destroyed" if destroyed else "absent")
+    return access_error(code, function, handle, accessed, width, state="live", generation=region.generation,
+                        capacity=region.capacity)
 
 
 class ClosedTvmHost(TvmHost):

@@ -29,6 +29,11 @@ const DIRTY_PAGE = 4096; // bytes of a dirty-tracking (and checkpoint) page
 const TIER_SPILLING = 4; // region_residency of a region the embedder is writing out
 const METRICS = ["allocations", "bytesAllocated", "bytesRead", "bytesWritten", "faults", "promotions", "demotions", "bytesDiscarded"];
 const MULTI_MEMORY_SINCE = "Chrome 120, Edge 120, Firefox 125, Node.js 22"; // first releases with multi-memory by default
+const ABI_NAMES = ["last_error", "create_region", "create_region_with", "destroy_region", "pin", "unpin", "demote_region", "promote_region", "compact_region", "migrate", "protect", "track_dirty", "clear_dirty", "region_generation", "region_kind", "region_capacity", "region_used", "region_residency", "region_pinned", "region_allocator", "region_read_only", "next_dirty_page", "region_pool", "region_base", "region_metric", "region_last_access", "region_count", "lru_candidate", "handle_address", "note_write", "alloc", "alloc_aligned", "dealloc", "load_u8", "store_u8", "load_u16", "store_u16", "load_u32", "store_u32", "load_i64", "store_i64", "load_f32", "store_f32", "load_f64", "store_f64", "try_load_u8", "try_store_u8", "try_load_u16", "try_store_u16", "try_load_u32", "try_store_u32", "try_load_i64", "try_store_i64", "try_load_f32", "try_store_f32", "try_load_f64", "try_store_f64", "load_u8_pk", "store_u8_pk", "load_u16_pk", "store_u16_pk", "load_u32_pk", "store_u32_pk", "load_i64_pk", "store_i64_pk", "load_f32_pk", "store_f32_pk", "load_f64_pk", "store_f64_pk", "read", "write", "copy", "copy_region", "read_gather", "sum_u8", "count_byte", "find_byte", "popcount", "min_max_u8", "hash_fnv1a", "eq", "fill", "discard", "byte_histogram", "begin_spill", "finish_spill", "cancel_spill", "restore_region", "checkpoint_add", "checkpoint", "rollback", "release_checkpoint", "layout_size", "save_layout", "load_layout", "renew_generation"]; // by trap_function
+const TYPED_ACCESS_ERROR = "{function}({handle}) accessing {width} byte(s) at offset {offset}: {state}";
+const REGION_STATES = {"absent": "no region r{region}", "destroyed": "region r{region} was destroyed", "live": "region r{region} at generation {generation}"};
+const CHECKPOINT_ENDED = {"released": "checkpoint {id} was released", "superseded": "checkpoint {id} was superseded by the rollback to checkpoint {target}", "destroyed": "checkpoint {id} was released when region {region} was destroyed", "foreign": "checkpoint {id} is not a checkpoint of this {owner}", "ended": "checkpoint {id} is no longer live (released, superseded by a rollback, or a region destroyed)"};
+const ENDED_KEPT = 4096; // why the latest checkpoints ended is kept for their errors
 // --- end of generated code ---
 
 // ---------------------------------------------------------------- enums
@@ -107,7 +112,7 @@ export class BackingStoreError extends TvmError { static code = ERROR_CLASS_CODE
 export class UnsupportedEngine extends TvmError { static code = ERROR_CLASS_CODES.UnsupportedEngine; }
 /** The module was built for another ABI than this file drives. */
 export class AbiMismatch extends TvmError { static code = ERROR_CLASS_CODES.AbiMismatch; }
-/** A checkpoint cannot be used: released, superseded by a rollback, another guest's, or over a destroyed region. */
+/** A checkpoint cannot be used: released, superseded by a rollback, another guest's, or over a destroyed region (the message says which). */
 export class CheckpointError extends TvmError { static code = ERROR_CLASS_CODES.CheckpointError; }
 
 const ERRORS_BY_CODE = new Map(
@@ -119,6 +124,25 @@ const ERRORS_BY_CODE = new Map(
 export function errorForCode(code, message, context = {}) {
   const Class = ERRORS_BY_CODE.get(code) ?? TvmError;
   return new Class(message, context);
+}
+
+/** `template` with each `{name}` replaced by `values[name]` (the generated tables' Python-style templates). */
+function fillTemplate(template, values) {
+  return template.replace(/\{(\w+)\}/g, (_, name) => String(values[name]));
+}
+
+/**
+ * The message of a failed typed access, worded as every layer words it (TYPED_ACCESS_ERROR and
+ * REGION_STATES, generated from the ABI table): ABI function `fn`, the handle passed, the offset
+ * accessed, `width` bytes, and the region's `state` ("absent", "destroyed" or "live" at `generation`).
+ */
+function typedAccessMessage(fn, handle, offset, width, state, generation) {
+  const name = fn >= 0 && fn < ABI_NAMES.length ? ABI_NAMES[fn] : "typed access";
+  const words = fillTemplate(REGION_STATES[state], { region: handle.regionId, generation });
+  return fillTemplate(TYPED_ACCESS_ERROR, {
+    function: name, handle: `r${handle.regionId}@${handle.generation}+${handle.offset}`, width,
+    offset: `0x${offset.toString(16)}`, state: words,
+  });
 }
 
 // ---------------------------------------------------------------- argument checks
@@ -516,6 +540,7 @@ class Checkpoints {
     this.g = guest;
     this.chains = new Map(); // region id -> {id, capacity, entries: [{checkpointId, pages, data, full, generation, layout}], pending}
     this.live = new Map(); // checkpoint id -> Checkpoint
+    this.ended = new Map(); // checkpoint id -> why it is no longer live (CHECKPOINT_ENDED), the latest ENDED_KEPT
     this.nextId = 1;
     this.foreignClears = false; // a linked module imports tvm.clear_dirty: dirty marks may be cleared behind our back
   }
@@ -689,6 +714,7 @@ class Checkpoints {
       const gone = this.live.get(checkpointId);
       this.live.delete(checkpointId);
       if (gone) this._retire(gone);
+      this._end(checkpointId, fillTemplate(CHECKPOINT_ENDED.superseded, { id: checkpointId, target: checkpoint.id }));
     }
     return remaps;
   }
@@ -717,11 +743,15 @@ class Checkpoints {
 
   // -- release
   release(checkpoint) {
-    if (!(checkpoint instanceof Checkpoint) || checkpoint._owner !== this) {
-      throw new CheckpointError("not a checkpoint of this guest");
-    }
-    const live = this.live.get(checkpoint.id);
-    if (live) { this.live.delete(checkpoint.id); this._retire(live); }
+    this._checkLive(checkpoint); // released twice, superseded, another guest's: CheckpointError, nothing changes
+    this.live.delete(checkpoint.id);
+    this._retire(checkpoint);
+    this._end(checkpoint.id, fillTemplate(CHECKPOINT_ENDED.released, { id: checkpoint.id }));
+  }
+
+  _end(checkpointId, why) {
+    this.ended.set(checkpointId, why);
+    if (this.ended.size > ENDED_KEPT) this.ended.delete(this.ended.keys().next().value);
   }
 
   _retire(checkpoint) {
@@ -766,7 +796,11 @@ class Checkpoints {
     if (!chain) return;
     for (const entry of [...chain.entries]) {
       const live = this.live.get(entry.checkpointId);
-      if (live) { this.live.delete(entry.checkpointId); this._retire(live); }
+      if (live) {
+        this.live.delete(entry.checkpointId);
+        this._retire(live);
+        this._end(live.id, fillTemplate(CHECKPOINT_ENDED.destroyed, { id: live.id, region: id }));
+      }
     }
     this.chains.delete(id);
   }
@@ -781,9 +815,11 @@ class Checkpoints {
     if (!(checkpoint instanceof Checkpoint)) {
       throw new TypeError(`expected a Checkpoint, not ${checkpoint === null ? "null" : typeof checkpoint}`);
     }
-    if (checkpoint._owner !== this) throw new CheckpointError("not a checkpoint of this guest");
+    if (checkpoint._owner !== this) {
+      throw new CheckpointError(fillTemplate(CHECKPOINT_ENDED.foreign, { id: checkpoint.id, owner: "TvmGuest" }));
+    }
     if (!this.live.has(checkpoint.id)) {
-      throw new CheckpointError(`checkpoint ${checkpoint.id} was released or superseded by a rollback to an earlier checkpoint`);
+      throw new CheckpointError(this.ended.get(checkpoint.id) ?? fillTemplate(CHECKPOINT_ENDED.ended, { id: checkpoint.id }));
     }
   }
 
@@ -868,11 +904,16 @@ export class TvmGuest {
     if (x.trap_seq instanceof WebAssembly.Global && seqBefore !== undefined && x.trap_seq.value === seqBefore) return error;
     global.value = 0;
     const handle = unpackHandle(x.trap_handle.value);
-    const context = { regionId: handle.regionId, generation: handle.generation, offset: handle.offset };
-    if (x.trap_offset instanceof WebAssembly.Global) context.offset = Number(x.trap_offset.value);
-    if (x.trap_length instanceof WebAssembly.Global) context.length = x.trap_length.value;
-    if (x.trap_capacity instanceof WebAssembly.Global && x.trap_capacity.value) context.capacity = Number(x.trap_capacity.value);
-    const typed = errorForCode(code, `invalid typed access through r${handle.regionId}@${handle.generation}+${handle.offset}`, context);
+    const read = (name, fallback) => (x[name] instanceof WebAssembly.Global ? Number(x[name].value) : fallback);
+    const offset = read("trap_offset", handle.offset);
+    const width = read("trap_length", undefined);
+    const capacity = read("trap_capacity", 0);
+    const generation = read("trap_generation", 0);
+    const context = { regionId: handle.regionId, generation: handle.generation, offset };
+    if (width !== undefined) context.length = width;
+    if (capacity) context.capacity = capacity;
+    const state = capacity ? "live" : generation ? "destroyed" : "absent";
+    const typed = errorForCode(code, typedAccessMessage(read("trap_function", -1), handle, offset, width ?? 0, state, generation), context);
     typed.cause = error;
     return typed;
   }
@@ -1014,7 +1055,11 @@ export class TvmGuest {
    */
   rollback(checkpoint) { return this._checkpoints.rollback(checkpoint); }
 
-  /** Free a checkpoint's pages (folded into the next checkpoint of each region); released twice: a no-op. */
+  /**
+   * Free a checkpoint's pages (folded into the next checkpoint of each region). A checkpoint that is
+   * not live (released already, superseded by a rollback, released with a destroyed region) or is
+   * another guest's: `CheckpointError` saying why, nothing changes (the rule of every layer).
+   */
   releaseCheckpoint(checkpoint) { this._checkpoints.release(checkpoint); }
 
   /** The checkpoints that can still be rolled back to, oldest first. */
@@ -1123,6 +1168,11 @@ export class TvmGuest {
     if (where < 0n) {
       const { regionId: id, generation, offset } = unpackHandle(h);
       const code = Number(-where);
+      if (code === StaleHandle.code && this.exports.region_generation(id) === -1) {
+        this.lastError(); // both failures' codes: reported here, nothing left behind
+        this.lastError(); // the region is gone: worded as Python's layers word it
+        throw new StaleHandle("region was destroyed", { regionId: id, generation });
+      }
       const message = code === NotResident.code ? `${what}: the region is Cold; await its ColdTier.fault(${id}) first` : `${what} failed`;
       throw this._fail(code, message, { regionId: id, generation, offset, length: len });
     }

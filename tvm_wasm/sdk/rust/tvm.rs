@@ -245,10 +245,10 @@ pub mod raw {
         /// Checkpoint the regions added since the last checkpoint (pages changed since each region's previous checkpoint are copied; the first copies all); returns its id (none added: 9)
         #[link_name = "checkpoint"]
         pub fn checkpoint() -> i64;
-        /// Put the checkpoint's regions back exactly (bytes, allocator state), later checkpoints of them superseded; a region whose layout changed moves to a new generation (every older handle: 2; take region_generation for the new ones, offsets unchanged); all or nothing (read-only: 8)
+        /// Put the checkpoint's regions back exactly (bytes, allocator state), later checkpoints of them superseded; a region whose layout changed moves to a new generation (every older handle: 2; take region_generation for the new ones, offsets unchanged); all or nothing (read-only: 8; a checkpoint not live or not this host's: 9)
         #[link_name = "rollback"]
         pub fn rollback(checkpoint: i64) -> i32;
-        /// Free a checkpoint's pages (folded into the next checkpoint of each region)
+        /// Free a checkpoint's pages (folded into the next checkpoint of each region); one already released, superseded by a rollback, released with a destroyed region, or not this host's: 9, nothing changes
         #[link_name = "release_checkpoint"]
         pub fn release_checkpoint(checkpoint: i64) -> i32;
         /// Bytes of the region's allocator state (what save_layout writes)

@@ -389,7 +389,9 @@ export async function runPackageChecks(tvm, { cases = null, clangBytes = null, c
     assert(g.rollback(first).size === 0 && same(bytes(), atFirst), "back at the first");
     const superseded = throws(CheckpointError, () => g.rollback(second), "a superseded checkpoint");
     assert(superseded.code === 9 && /superseded/.test(superseded.message), superseded.message);
-    g.releaseCheckpoint(second); // a no-op
+    // Releasing it is refused the same way (the rule of every layer), and changes nothing.
+    const release = throws(CheckpointError, () => g.releaseCheckpoint(second), "release of a superseded checkpoint");
+    assert(release.message === `checkpoint ${second.id} was superseded by the rollback to checkpoint ${first.id}`, release.message);
     assert(g.checkpoints().length === 1 && g.checkpoints()[0] === first, "one live checkpoint");
     // The layout changed (an alloc): a new generation; handles taken at the checkpoint migrate, later ones do not.
     const generation = g.regionInfo(r).generation;
@@ -417,6 +419,8 @@ export async function runPackageChecks(tvm, { cases = null, clangBytes = null, c
     g.write(at(9 * P), new Uint8Array([4]));
     g.releaseCheckpoint(c2);
     throws(CheckpointError, () => g.rollback(c2), "a released checkpoint");
+    const twice = throws(CheckpointError, () => g.releaseCheckpoint(c2), "released twice");
+    assert(twice.message === `checkpoint ${c2.id} was released`, twice.message);
     assert(same((g.rollback(c3), bytes()), b3) && same((g.rollback(c1), bytes()), b1), "exact after a release");
     // A caller's clearDirty loses track: the next checkpoint copies every page.
     g.write(at(P), new Uint8Array([6]));
@@ -506,6 +510,8 @@ export async function runPackageChecks(tvm, { cases = null, clangBytes = null, c
     g.destroyRegion(r);
     const gone = throws(CheckpointError, () => g.rollback(first), "its region was destroyed");
     assert(g.checkpoints().length === 0, "a destroyed region's checkpoints are released");
+    const again = throws(CheckpointError, () => g.releaseCheckpoint(first), "release after its region was destroyed");
+    assert(again.message === gone.message && /was released when region \d+ was destroyed/.test(gone.message), again.message);
     return `${gone.name}: ${gone.message}`;
   });
 
