@@ -91,6 +91,14 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
 )
 
 
+def code_message(code: int, what: str) -> str:
+    """The message of an error known only by its raw ``code`` (an embedder that got a code back, such as
+    ``GuestInstance``): ``what`` failed, then the code's meaning from ``ERROR_CODES`` (``destroy_region:
+    no such region (never created, or destroyed)``); code 9 has several causes, so it is ``what`` alone."""
+    meaning = next((e.meaning for e in ERROR_CODES if e.code == code and 0 < code < 9), None)
+    return f"{what}: {meaning}" if meaning else what
+
+
 # ---------------------------------------------------------------- enums a guest passes
 @dataclass(frozen=True)
 class EnumValue:

@@ -14,7 +14,7 @@ from weakref import WeakKeyDictionary
 import numpy as np
 import wasmtime
 
-from ..abi.table import ABI
+from ..abi.table import ABI, code_message
 from ..abi.trap_cause import read_trap_cause, trap_cause_error
 from ..core.allocators import Allocator, Bump, Freelist, Slab
 from ..core.checkpoint_store import CheckpointStore, MemoryCheckpointStore
@@ -226,14 +226,14 @@ class GuestInstance:
     def _checked(self, code: object, what: str, region_id: int | None = None) -> None:
         if code:
             self.last_error()  # the code is reported here; leave nothing behind
-            raise error_for_code(int(code), what, region_id=region_id)  # type: ignore[arg-type]
+            raise error_for_code(int(code), code_message(int(code), what), region_id=region_id)  # type: ignore[arg-type]
 
     def _value(self, result: object, what: str, region_id: int) -> int:
         """Accessor results: -1 means failure, with the code in ``last_error``."""
         if result == -1:
             code = self.last_error()
             if code:
-                raise error_for_code(code, what, region_id=region_id)
+                raise error_for_code(code, code_message(code, what), region_id=region_id)
         return int(result)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ control plane
@@ -245,7 +245,8 @@ class GuestInstance:
             raise ValueError(f"capacity must be in 1..{0xFFFF_FFFF}, got {capacity}")
         region_id = int(self.raw("create_region_with", int(RegionKind(kind)), s32(capacity), kind_value, s32(param)))  # type: ignore[arg-type]
         if region_id == 0:
-            raise error_for_code(self.last_error(), "create_region failed", capacity=capacity)
+            code = self.last_error()
+            raise error_for_code(code, code_message(code, "create_region"), capacity=capacity)
         return region_id
 
     def destroy_region(self, region_id: int) -> None:
@@ -334,7 +335,8 @@ class GuestInstance:
             raise ValueError(f"align must be 0 or a power of two up to 2**31, got {align}")
         packed = int(self.raw("alloc_aligned", s32(region_id), s32(size), s32(align)))  # type: ignore[arg-type]
         if packed == 0:
-            raise error_for_code(self.last_error(), "alloc failed", region_id=region_id, length=size)
+            code = self.last_error()
+            raise error_for_code(code, code_message(code, "alloc"), region_id=region_id, length=size)
         return Handle.unpack(packed)
 
     def dealloc(self, handle: Handle) -> None:
@@ -441,7 +443,7 @@ class GuestInstance:
                 if code == PolicyViolation.code:
                     raise PolicyViolation("dirty tracking is off for this region (track_dirty first)",
                                           region_id=region_id)
-                raise error_for_code(code, "dirty_pages", region_id=region_id)
+                raise error_for_code(code, code_message(code, "dirty_pages"), region_id=region_id)
             if found < 0:
                 return pages
             pages.append(found)
