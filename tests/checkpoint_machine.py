@@ -49,6 +49,11 @@ class CheckpointMachine(RuleBasedStateMachine):
         """A write from a guest through the data plane (default: the Python API)."""
         self.d.write(handle, data)
 
+    def typed_load_u8(self, handle: Handle) -> int | None:
+        """A guest's ``tvm.load_u8`` at the handle (the typed load's fast path: its key follows every
+        change of the slot); None where the layer has no typed loads to try."""
+        return None
+
     @initialize()
     def setup(self) -> None:
         self.d = self.make()
@@ -194,6 +199,26 @@ class CheckpointMachine(RuleBasedStateMachine):
         index = data.draw(st.integers(0, len(self.saved) - 1))
         cp = self.saved.pop(index)[0]
         self.d.release_checkpoint(cp)
+
+    @invariant()
+    def typed_loads_take_exactly_the_live_generation(self) -> None:
+        """Through a guest's typed load, every resident region's current handle reads its first byte and a
+        handle one generation off fails stale (the fast path's key follows creates, compactions, rollbacks)."""
+        if not hasattr(self, "d"):
+            return
+        for rid, tiny in self.tiny.items():
+            if not self.d.region_info(rid).residency.is_resident:
+                continue
+            value = self.typed_load_u8(self._handle(rid))
+            if value is None:
+                return
+            assert value == tiny.data[0], f"r{rid}"
+            for generation in {tiny.generation - 1, tiny.generation + 1} - {0}:
+                try:
+                    self.typed_load_u8(Handle(rid, generation & 0xFFFF, 0))
+                except StaleHandle:
+                    continue
+                raise AssertionError(f"r{rid} generation {generation} loads (live: {tiny.generation})")
 
     @invariant()
     def bytes_agree(self) -> None:

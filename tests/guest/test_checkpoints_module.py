@@ -18,6 +18,10 @@ CLEARS = """(module
   (import "tvm" "clear_dirty" (func $clear (param i32) (result i32)))
   (func (export "clear") (param i32) (result i32) (call $clear (local.get 0))))"""
 
+LOADER = """(module
+  (import "tvm" "load_u8" (func $load_u8 (param i64 i32) (result i32)))
+  (func (export "load_u8") (param $h i64) (result i32) (call $load_u8 (local.get $h) (i32.const 0))))"""
+
 
 @functools.cache
 def module() -> bytes:
@@ -123,7 +127,12 @@ class ModuleCheckpoints(CheckpointMachine):
     spills = False  # the module's Cold tier is its embedder's
 
     def make(self):
-        return ModuleDirectory()
+        directory = ModuleDirectory()
+        self.loader = directory.g.link(LOADER)
+        return directory
+
+    def typed_load_u8(self, handle: Handle) -> int:
+        return int(self.d.g.call(self.loader, "load_u8", handle.to_i64()))  # type: ignore[arg-type]
 
     def close(self) -> None:
         self.d.g.close()

@@ -16,7 +16,9 @@ STORER = """(module
   (import "tvm" "store_u8" (func $store_u8 (param i64 i32 i32)))
   (import "tvm" "write" (func $write (param i64 i32 i32) (result i32)))
   (import "tvm" "fill" (func $fill (param i64 i32 i32) (result i32)))
+  (import "tvm" "load_u8" (func $load_u8 (param i64 i32) (result i32)))
   (memory (export "memory") 1)
+  (func (export "load_u8") (param $h i64) (result i32) (call $load_u8 (local.get $h) (i32.const 0)))
   ;; up to 16 bytes: one typed store per byte; more: tvm.write from guest memory
   (func (export "put") (param $h i64) (param $len i32) (result i32) (local $i i32)
     (if (i32.gt_u (local.get $len) (i32.const 16)) (then
@@ -111,6 +113,9 @@ class HostCheckpoints(CheckpointMachine):
 
     def guest_write(self, handle: Handle, data: bytes) -> None:
         self.guest.put(handle, data)
+
+    def typed_load_u8(self, handle: Handle) -> int:
+        return int(self.d.call(self.guest.instance, "load_u8", handle.to_i64()))  # type: ignore[arg-type]
 
 
 TestHostCheckpoints = HostCheckpoints.TestCase

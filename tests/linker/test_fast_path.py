@@ -142,3 +142,34 @@ def test_a_linked_loop_keeps_its_slow_path_as_one_call(binaryen, target):
         subprocess.run([tools.wasm_tools(), "validate", "-"], input=linked.wasm, check=True)
     except subprocess.CalledProcessError as exc:  # pragma: no cover - validation is the linker's own job
         raise AssertionError("linked module does not validate") from exc
+
+
+GUEST_LOADER = """(module
+  (import "tvm" "load_u8" (func $load_u8 (param i64 i32) (result i32)))
+  (func (export "load_u8") (param $h i64) (param $off i32) (result i32) (call $load_u8 (local.get $h) (local.get $off))))"""
+
+
+def test_the_self_contained_modules_fast_key_follows_pool_and_state():
+    """The module's own slot writes keep the fast key: a region of pool 1 (pool 0 full) reads its own pool,
+    a destroyed region's handle fails stale, a new generation of the id reads its new bytes."""
+    from tvm_wasm.guest import build_module
+    from tvm_wasm.guest.instance import GuestInstance
+
+    with GuestInstance(build_module(pools=2, max_pages=1).wasm) as g:
+        loader = g.link(GUEST_LOADER)
+        first = g.create_region(ARENA, 65536)  # fills pool 0
+        second = g.create_region(ARENA, 4096)
+        assert g.region_info(second).pool == 1
+        g.write(Handle(first, 1, 0), b"\x11")
+        g.write(Handle(second, 1, 0), b"\x22")
+        assert g.call(loader, "load_u8", Handle(first, 1, 0).to_i64(), 0) == 0x11
+        assert g.call(loader, "load_u8", Handle(second, 1, 0).to_i64(), 0) == 0x22
+        g.destroy_region(first)
+        with pytest.raises(StaleHandle):
+            g.call(loader, "load_u8", Handle(first, 1, 0).to_i64(), 0)
+        again = g.create_region(ARENA, 4096)
+        generation = g.region_info(again).generation
+        g.write(Handle(again, generation, 0), b"\x33")
+        assert g.call(loader, "load_u8", Handle(again, generation, 0).to_i64(), 0) == 0x33
+        with pytest.raises((StaleHandle, RegionNotFound)):
+            g.call(loader, "load_u8", Handle(again, generation - 1 or 0xFFFF, 0).to_i64(), 0)

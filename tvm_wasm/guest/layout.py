@@ -7,7 +7,7 @@ them the guest module keeps, all inside wasm:
 
 - a guest header (next region id, the free-extent count, one *arena* record
   per pool plus one for side tables in ``$meta``);
-- guest-only slot fields in the unused tail of each 128-byte slot (kind,
+- guest-only slot fields in the tail of each slot (from ``SLOT_SHARED_END``: kind,
   tier, pin, span length, tier counters, previous generation); the side
   table's offset is the shared ``SLOT_SLAB_TABLE`` for either allocator, its
   length follows from the table's own header;
@@ -34,18 +34,18 @@ ARENA_TOP = 0  # i64: end of the highest span handed out (every byte at or above
 ARENA_LIMIT = 16  # i64: the arena's byte limit (its memory's maximum)
 
 # ---------------------------------------------------------------- guest slot fields (after the shared ones)
-GS_KIND = 80  # u8: RegionKind
-GS_TIER = 81  # u8: Residency (0 Hot, 1 Warm, 2 Cold: span given back, bytes kept by the embedder)
-GS_PINNED = 82  # u8
-GS_PREV_GEN = 84  # u32: generation before the last compaction (0: none), for ``migrate``
-GS_BYTES_DISCARDED = 88  # u64
+GS_KIND = L.SLOT_SHARED_END  # u8: RegionKind
+GS_TIER = GS_KIND + 1  # u8: Residency (0 Hot, 1 Warm, 2 Cold: span given back, bytes kept by the embedder)
+GS_PINNED = GS_KIND + 2  # u8
+GS_PREV_GEN = GS_KIND + 4  # u32: generation before the last compaction (0: none), for ``migrate``
+GS_BYTES_DISCARDED = GS_KIND + 8  # u64
 BYTE_FIELDS = frozenset({GS_KIND, GS_TIER, GS_PINNED})  # loaded with i32.load8_u, stored with i32.store8
-GS_SPAN = 96  # i64: span length in the pool (capacity rounded up to SPAN_ALIGN)
+GS_SPAN = GS_KIND + 16  # i64: span length in the pool (capacity rounded up to SPAN_ALIGN)
 GS_SIDE = L.SLOT_SLAB_TABLE  # u32: meta offset of the region's side table (slab or block table), 0: none
-GS_PROMOTIONS = 104  # u64
-GS_DEMOTIONS = 112  # u64
-GS_FAULTS = 120  # u64: Cold -> resident restores
-assert GS_KIND >= L.SLOT_DIRTY_TABLE + 4 and GS_FAULTS + 8 <= L.SLOT_SIZE
+GS_PROMOTIONS = GS_KIND + 24  # u64
+GS_DEMOTIONS = GS_KIND + 32  # u64
+GS_FAULTS = GS_KIND + 40  # u64: Cold -> resident restores
+assert GS_KIND >= L.SLOT_FAST_KEY + 4 and GS_FAULTS + 8 <= L.SLOT_SIZE
 
 # Tier values of ``GS_TIER`` beyond the model's Residency (HOT 0, WARM 1, COLD 2): a region
 # whose bytes are being written out by the embedder is not resident but still owns its span.

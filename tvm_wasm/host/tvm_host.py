@@ -652,14 +652,17 @@ class TvmHost(RegionDirectory):
             table.clear(rid)
             table.set(rid, L.SLOT_STATE, region.generation | L.FLAG_TOMBSTONE)
             table.set(rid, L.SLOT_WRITE_STATE, region.generation | L.FLAG_TOMBSTONE)
+            table.set(rid, L.SLOT_FAST_KEY, L.no_key(rid))
             return
         state = region.generation | L.FLAG_LIVE
+        pool = L.NO_POOL
         if isinstance(region.storage, wasmtime.Memory):
             state |= L.FLAG_RESIDENT  # resident, but in no pool: handle access answers code 9
             table.set(rid, L.SLOT_POOL, L.NO_POOL)
         elif region.residency.is_resident and isinstance(region.storage, Span):
             state |= L.FLAG_RESIDENT
-            table.set(rid, L.SLOT_POOL, region.storage.pool)
+            pool = region.storage.pool
+            table.set(rid, L.SLOT_POOL, pool)
             table.set(rid, L.SLOT_BASE, region.storage.base)
         else:
             table.set(rid, L.SLOT_POOL, L.NO_POOL)
@@ -678,6 +681,7 @@ class TvmHost(RegionDirectory):
         write_flags = (L.FLAG_READ_ONLY if region.read_only else 0) | (L.FLAG_TRACK_DIRTY if region.tracks_dirty else 0)
         table.set(rid, L.SLOT_WRITE_STATE, state | write_flags)
         table.set(rid, L.SLOT_STATE, state)
+        table.set(rid, L.SLOT_FAST_KEY, L.fast_key(rid, state, pool))
 
     # ------------------------------------------------------------------ dirty-page map (a side table in meta)
     def _start_tracking(self, region: Region) -> None:

@@ -80,38 +80,36 @@ def validate_handle(handle: str, extra: Code, on_error: OnError, state_field: in
     ]
 
 
-FAST_LOCALS = [("word", "i64"), ("expected", "i32"), ("pool", "i32")]
-"""Locals of a function using :func:`fast_state_check` (besides ``RESOLVE_LOCALS``)."""
+FAST_LOCALS = [("pool", "i32")]
+"""Locals of a function using :func:`fast_key_check` (besides ``RESOLVE_LOCALS``)."""
 
 
-def fast_state_check(handle: str, other_pool: str) -> Code:
-    """One i64 compare of the slot's state and pool words: ``br_if other_pool`` unless the region is
-    live, resident, of the handle's generation and in pool 0; sets ``$slot``, ``$word`` and ``$expected``.
-
-    ``SLOT_POOL`` follows ``SLOT_STATE`` (see :mod:`.layout`), so one i64 load reads both: the common
-    case (pool 0: pools fill in order) needs no pool compare of its own. At ``other_pool``,
+def fast_key_check(handle: str, other_pool: str) -> Code:
+    """``br_if other_pool`` unless the handle's upper half equals the slot's ``SLOT_FAST_KEY`` (live,
+    resident, of the handle's generation and in pool 0: see :func:`tvm_wasm.runtime.layout.fast_key`);
+    sets ``$slot``. One shift of the handle and one compare with memory; at ``other_pool``,
     :func:`other_pool_check` tells a region of another pool from a failed check.
     """
     return [
         *slot_of_handle(handle),
+        f"local.get ${handle}",
+        "i64.const 32",
+        "i64.shr_u",
+        "i32.wrap_i64",
         "local.get $slot",
-        f"i64.load {META} offset={L.SLOTS + L.SLOT_STATE}",
-        "local.tee $word",
-        *generation_of(handle),
-        f"i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT}",
-        "i32.or",
-        "local.tee $expected",
-        "i64.extend_i32_u",
-        "i64.ne",
+        f"i32.load {META} offset={L.SLOTS + L.SLOT_FAST_KEY}",  # the right operand: x86-64 compares with memory
+        "i32.ne",
         f"br_if {other_pool}",
     ]
 
 
-def other_pool_check(slow: str) -> Code:
-    """After :func:`fast_state_check` missed: ``br_if slow`` unless the state word alone matches; ``$pool``."""
+def other_pool_check(handle: str, slow: str) -> Code:
+    """After :func:`fast_key_check` missed: ``br_if slow`` unless the state word is exactly the handle's
+    generation | LIVE | RESIDENT (then the region is in another pool, or in none); ``$pool``."""
     return [
-        "local.get $word", "i32.wrap_i64", "local.get $expected", "i32.ne", f"br_if {slow}",
-        "local.get $word", "i64.const 32", "i64.shr_u", "i32.wrap_i64", "local.set $pool",
+        *slot_field(L.SLOT_STATE), *generation_of(handle), f"i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT}", "i32.or",
+        "i32.ne", f"br_if {slow}",
+        *slot_field(L.SLOT_POOL), "local.set $pool",
     ]
 
 

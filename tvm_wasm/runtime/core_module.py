@@ -66,10 +66,10 @@ def slow_load_name(t: TypedAccess) -> str:
 def typed_load(pools: int, t: TypedAccess) -> Func:
     """load_T(h, off): the fast path inline, everything else one call to :func:`slow_typed_load`.
 
-    The fast path is one i64 compare of the slot's state and pool words (live, resident, this
-    generation, pool 0), one bounds compare, the counts and the load from pool 0; a region of
-    another pool takes one more compare (the state word alone) and a branch tree over the other
-    pools. Anything else (errors, a Cold region, a region in no pool) calls the cold twin, which
+    The fast path is one compare of the handle's upper half with the slot's fast key (live,
+    resident, this generation, pool 0: ``layout.fast_key``), one bounds compare, the counts and the
+    load from pool 0; a region of another pool takes one more compare (the state word) and a branch
+    tree over the other pools. Anything else (errors, a Cold region, a region in no pool) calls the cold twin, which
     checks in the model's order. What a linker inlines into a loop is then only the fast path: the
     slow path's host calls and error reporting add no live values (pool bases, import pointers).
     """
@@ -80,12 +80,12 @@ def typed_load(pools: int, t: TypedAccess) -> Func:
     fits = A.fast_fits("h", width_i64(t), "$slow")
     address = A.region_address("h", ["local.get $off"])
     other_pools = [
-        *A.other_pool_check("$slow"), *fits, *address, *pool_tree(1, pools, access, ["local.get $pool"], ["br $slow"]),
+        *A.other_pool_check("h", "$slow"), *fits, *address, *pool_tree(1, pools, access, ["local.get $pool"], ["br $slow"]),
     ] if pools > 1 else ["br $slow"]
     body = [
         "block $slow",
         "block $other_pool",
-        *A.fast_state_check("h", "$other_pool"),
+        *A.fast_key_check("h", "$other_pool"),
         *fits,
         *address,
         *access(0),

@@ -1,7 +1,7 @@
 """Byte layout of the directory table that Python and wasm share.
 
-The ``meta`` memory holds a header page, then one 128-byte slot per region
-id (0..65535), then per-region side tables (slab free stacks). Python reads
+The ``meta`` memory holds a header page, then one 256-byte slot per region
+id (0..65535; shared fields first, the self-contained module's own fields from ``SLOT_SHARED_END``), then per-region side tables (slab free stacks). Python reads
 and writes it through NumPy views; the runtime module reads it with loads.
 """
 
@@ -16,7 +16,7 @@ HDR_EPOCH = 8  # u64: access clock, bumped by Python and by the runtime on each 
 HDR_HOST_ERROR = 16  # u32: error code of the host slow path (alloc) that last returned 0
 
 SLOTS = PAGE  # slot table starts after the header page
-SLOT_SHIFT = 7
+SLOT_SHIFT = 8
 SLOT_SIZE = 1 << SLOT_SHIFT
 MAX_SLOTS = 1 << 16
 
@@ -35,11 +35,8 @@ META_INITIAL_PAGES = SIDE_TABLES // PAGE
 # Slot fields (byte offsets inside a slot).
 SLOT_STATE = 0  # u32: generation (bits 0-15) | flags
 SLOT_POOL = 4  # u32: pool index; NO_POOL for regions the data plane cannot reach
-# SLOT_POOL follows SLOT_STATE: a typed load reads both with one i64 load and one compare
-# (live, resident, this generation, pool 0: the common case), see runtime.access.fast_state_check.
 SLOT_BASE = 8  # u32: byte offset of the region in its pool
 SLOT_CAPACITY = 12  # u32
-assert SLOT_POOL == SLOT_STATE + 4, "fast_state_check reads state and pool as one i64"
 SLOT_USED = 16  # u32: bump pointer / live bytes
 SLOT_ALLOCATOR = 20  # u32: ALLOC_* kind
 SLOT_CLASS_SIZE = 24  # u32: slab class size
@@ -51,6 +48,8 @@ SLOT_BYTES_WRITTEN = 56  # u64
 SLOT_LAST_EPOCH = 64  # u64: HDR_EPOCH at the region's last access (LRU eviction order)
 SLOT_WRITE_STATE = 72  # u32: SLOT_STATE | store-only flags (FLAG_READ_ONLY, FLAG_TRACK_DIRTY); stores compare this
 SLOT_DIRTY_TABLE = 76  # u32: meta offset of the region's dirty-page map minus DIRTY_SCRATCH (0: not tracked)
+SLOT_FAST_KEY = 80  # u32: the handle's upper half (region << 16 | generation) while the load fast path may serve it
+SLOT_SHARED_END = 128  # fields of one deployment only (the self-contained module's) start here
 
 # State flags above the 16 generation bits.
 GEN_MASK = 0xFFFF
@@ -67,6 +66,25 @@ FLAG_TRACK_DIRTY = 1 << 20
 WRITE_FLAGS = FLAG_READ_ONLY | FLAG_TRACK_DIRTY
 
 NO_POOL = 0xFFFF_FFFF
+
+
+# The fast key: a typed load's fast path is ``u32(h >> 32) == SLOT_FAST_KEY`` (one shift, one compare with
+# memory). Every writer of SLOT_STATE or SLOT_POOL (the host's mirror of a region, the self-contained
+# module's ``set_state``) writes it after them: ``fast_key`` of the new words. A zeroed slot's key (0)
+# matches no handle of its own slot but region 0's generation 0, and region 0 never exists (ids start at
+# 1; its capacity stays 0, so that handle fails the bounds compare and takes the checked path).
+def fast_key(region_id: int, state: int, pool: int) -> int:
+    """``SLOT_FAST_KEY`` of a slot: ``region << 16 | generation`` when the region is live, resident and in
+    pool 0 (``state`` exactly generation | LIVE | RESIDENT), else ``no_key``: a value no handle whose
+    region is ``region_id`` can have (its upper half is not the region id)."""
+    if state & ~GEN_MASK == FLAG_LIVE | FLAG_RESIDENT and pool == 0:
+        return (region_id << 16) | (state & GEN_MASK)
+    return no_key(region_id)
+
+
+def no_key(region_id: int) -> int:
+    """A ``SLOT_FAST_KEY`` no handle of region ``region_id`` matches: its upper 16 bits are the id's complement."""
+    return ((region_id ^ GEN_MASK) & GEN_MASK) << 16
 
 # Allocator kinds.
 ALLOC_BUMP = 0
