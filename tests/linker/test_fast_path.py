@@ -173,3 +173,4 @@ def test_the_self_contained_modules_fast_key_follows_pool_and_state():
         assert g.call(loader, "load_u8", Handle(again, generation, 0).to_i64(), 0) == 0x33
         with pytest.raises((StaleHandle, RegionNotFound)):
             g.call(loader, "load_u8", Handle(again, generation - 1 or 0xFFFF, 0).to_i64(), 0)
+

@@ -70,21 +70,21 @@ def slot_store(field: int, value: str, store: str = "i32.store") -> str:
 
 def set_state(value: str) -> Code:
     """Write ``SLOT_STATE`` and keep ``SLOT_WRITE_STATE`` = it | the region's store-only flags and
-    ``SLOT_FAST_KEY`` = :func:`fast_key` (so ``SLOT_POOL`` is written before the state it goes with).
+    ``SLOT_FAST_KEYS`` = :func:`fast_key` (so ``SLOT_POOL`` is written before the state it goes with).
 
     ``value`` (a folded i32) must be pure: it is evaluated once per field.
     """
     kept = f"(i32.and {slot_load(L.SLOT_WRITE_STATE)} (i32.const {L.WRITE_FLAGS}))"
     return [slot_store(L.SLOT_WRITE_STATE, f"(i32.or {value} {kept})"), slot_store(L.SLOT_STATE, value),
-            slot_store(L.SLOT_FAST_KEY, fast_key())]
+            *(slot_store(L.fast_key_field(k), fast_key(k)) for k in range(L.FAST_KEY_POOLS))]
 
 
-def fast_key() -> str:
-    """``layout.fast_key`` of the slot in ``$slot`` from its state and pool words, as a folded i32."""
+def fast_key(pool: int) -> str:
+    """``layout.fast_key`` for ``pool`` of the slot in ``$slot`` from its state and pool words, as a folded i32."""
     region = f"(i32.shr_u (local.get $slot) (i32.const {L.SLOT_SHIFT}))"
     state = slot_load(L.SLOT_STATE)
     fast = (f"(i32.and (i32.eq (i32.and {state} (i32.const {~L.GEN_MASK & 0xFFFFFFFF})) "
-            f"(i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT})) (i32.eqz {slot_load(L.SLOT_POOL)}))")
+            f"(i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT})) (i32.eq {slot_load(L.SLOT_POOL)} (i32.const {pool})))")
     key = f"(i32.or (i32.shl {region} (i32.const 16)) (i32.and {state} (i32.const {L.GEN_MASK})))"
     no_key = f"(i32.shl (i32.xor {region} (i32.const {L.GEN_MASK})) (i32.const 16))"
     return f"(select {key} {no_key} {fast})"

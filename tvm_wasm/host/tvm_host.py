@@ -652,7 +652,8 @@ class TvmHost(RegionDirectory):
             table.clear(rid)
             table.set(rid, L.SLOT_STATE, region.generation | L.FLAG_TOMBSTONE)
             table.set(rid, L.SLOT_WRITE_STATE, region.generation | L.FLAG_TOMBSTONE)
-            table.set(rid, L.SLOT_FAST_KEY, L.no_key(rid))
+            for k in range(L.FAST_KEY_POOLS):
+                table.set(rid, L.fast_key_field(k), L.no_key(rid))
             return
         state = region.generation | L.FLAG_LIVE
         pool = L.NO_POOL
@@ -681,7 +682,8 @@ class TvmHost(RegionDirectory):
         write_flags = (L.FLAG_READ_ONLY if region.read_only else 0) | (L.FLAG_TRACK_DIRTY if region.tracks_dirty else 0)
         table.set(rid, L.SLOT_WRITE_STATE, state | write_flags)
         table.set(rid, L.SLOT_STATE, state)
-        table.set(rid, L.SLOT_FAST_KEY, L.fast_key(rid, state, pool))
+        for k in range(L.FAST_KEY_POOLS):
+            table.set(rid, L.fast_key_field(k), L.fast_key(rid, state, pool, k))
 
     # ------------------------------------------------------------------ dirty-page map (a side table in meta)
     def _start_tracking(self, region: Region) -> None:

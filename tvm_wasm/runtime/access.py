@@ -80,42 +80,35 @@ def validate_handle(handle: str, extra: Code, on_error: OnError, state_field: in
     ]
 
 
-FAST_LOCALS = [("pool", "i32")]
-"""Locals of a function using :func:`fast_key_check` (besides ``RESOLVE_LOCALS``)."""
+def fast_key_check(handle: str, miss: str, pool: int = 0) -> Code:
+    """``br_if miss`` unless the handle's upper half equals the fast key for ``pool`` of the slot in ``$slot``
+    (live, resident, of the handle's generation and in that pool: see :func:`tvm_wasm.runtime.layout.fast_key`).
+    One shift of the handle and one compare with memory."""
+    return [*key_compare(handle, "i32.ne", pool), f"br_if {miss}"]
 
 
-def fast_key_check(handle: str, other_pool: str) -> Code:
-    """``br_if other_pool`` unless the handle's upper half equals the slot's ``SLOT_FAST_KEY`` (live,
-    resident, of the handle's generation and in pool 0: see :func:`tvm_wasm.runtime.layout.fast_key`);
-    sets ``$slot``. One shift of the handle and one compare with memory; at ``other_pool``,
-    :func:`other_pool_check` tells a region of another pool from a failed check.
-    """
+def key_compare(handle: str, compare: str, pool: int = 0) -> Code:
+    """``compare`` (``i32.eq``/``i32.ne``) of the handle's upper half with the fast key for ``pool`` of ``$slot``."""
     return [
-        *slot_of_handle(handle),
         f"local.get ${handle}",
         "i64.const 32",
         "i64.shr_u",
         "i32.wrap_i64",
         "local.get $slot",
-        f"i32.load {META} offset={L.SLOTS + L.SLOT_FAST_KEY}",  # the right operand: x86-64 compares with memory
-        "i32.ne",
-        f"br_if {other_pool}",
-    ]
-
-
-def other_pool_check(handle: str, slow: str) -> Code:
-    """After :func:`fast_key_check` missed: ``br_if slow`` unless the state word is exactly the handle's
-    generation | LIVE | RESIDENT (then the region is in another pool, or in none); ``$pool``."""
-    return [
-        *slot_field(L.SLOT_STATE), *generation_of(handle), f"i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT}", "i32.or",
-        "i32.ne", f"br_if {slow}",
-        *slot_field(L.SLOT_POOL), "local.set $pool",
+        f"i32.load {META} offset={L.SLOTS + L.fast_key_field(pool)}",  # the right operand: x86-64 compares with memory
+        compare,
     ]
 
 
 def fast_fits(handle: str, extra: Code, slow: str) -> Code:
     """``br_if slow`` unless ``[offset, offset + extra)`` fits the capacity of the region in ``$slot``."""
-    return [*offset_of_i64(handle), *extra, *slot_field(L.SLOT_CAPACITY, "i64.load32_u"), "i64.gt_u", f"br_if {slow}"]
+    return [*fits_compare(handle, extra, "i64.gt_u"), f"br_if {slow}"]
+
+
+def fits_compare(handle: str, extra: Code, compare: str) -> Code:
+    """``compare`` (``i64.le_u``: fits, ``i64.gt_u``: does not) of the handle's offset + ``extra`` (i64) with the
+    capacity of the region in ``$slot``."""
+    return [*offset_of_i64(handle), *extra, *slot_field(L.SLOT_CAPACITY, "i64.load32_u"), compare]
 
 
 def ensure_resident(handle: str, on_error: OnError) -> Code:
@@ -254,11 +247,12 @@ def resolve_store(handle: str, extra_i64: Code, extra_i32: Code, length_i32: Cod
     return [*checks, *marks, *slot_field(L.SLOT_BASE), "local.get $addr", "i32.add", "local.set $addr"]
 
 
-def count(field_offset: int, amount: Code) -> Code:
+def count(field_offset: int, amount: Code, stamp: bool = True) -> Code:
     """Add the i64 ``amount`` to a u64 counter of the slot in ``$slot``.
 
     Counting bytes read or written is what every data access does once it
-    succeeded, so it also stamps the access clock (see ``stamp_epoch``).
+    succeeded, so it also stamps the access clock (see ``stamp_epoch``), unless
+    ``stamp`` is False (the caller ticks the clock itself: ``stamp_clock``).
     """
     code = [
         "local.get $slot",
@@ -267,9 +261,18 @@ def count(field_offset: int, amount: Code) -> Code:
         "i64.add",
         f"i64.store {META} offset={L.SLOTS + field_offset}",
     ]
-    if field_offset in (L.SLOT_BYTES_READ, L.SLOT_BYTES_WRITTEN):
+    if stamp and field_offset in (L.SLOT_BYTES_READ, L.SLOT_BYTES_WRITTEN):
         code += stamp_epoch()
     return code
+
+
+def stamp_clock(clock: str) -> Code:
+    """The access clock is now the i64 local ``clock`` (one more than it was): ``HDR_EPOCH`` and the stamp of
+    the slot in ``$slot`` (``stamp_epoch`` with the clock already in a local: no load)."""
+    return [
+        "i32.const 0", f"local.get ${clock}", f"i64.store {META} offset={L.HDR_EPOCH}",
+        "local.get $slot", f"local.get ${clock}", f"i64.store {META} offset={L.SLOTS + L.SLOT_LAST_EPOCH}",
+    ]
 
 
 def stamp_epoch() -> Code:

@@ -22,7 +22,7 @@ from .conventions import (  # re-exported: the guest module builds on these name
     return_sentinel_on_error,
 )
 from .slow_paths import host_control_functions, host_control_wrappers
-from .wat import Code, Func, Module, if_, import_func, import_memory, per_pool, pool_tree
+from .wat import Code, Func, Module, if_, import_func, import_memory, per_pool
 from .write_notice import NO_NOTICE, WriteNotice
 
 META_MEM = "meta"
@@ -64,40 +64,45 @@ def slow_load_name(t: TypedAccess) -> str:
 
 
 def typed_load(pools: int, t: TypedAccess) -> Func:
-    """load_T(h, off): the fast path inline, everything else one call to :func:`slow_typed_load`.
+    """load_T(h, off): the fast paths inline, everything else one call to :func:`slow_typed_load`.
 
-    The fast path is one compare of the handle's upper half with the slot's fast key (live,
-    resident, this generation, pool 0: ``layout.fast_key``), one bounds compare, the counts and the
-    load from pool 0; a region of another pool takes one more compare (the state word) and a branch
-    tree over the other pools. Anything else (errors, a Cold region, a region in no pool) calls the cold twin, which
-    checks in the model's order. What a linker inlines into a loop is then only the fast path: the
-    slow path's host calls and error reporting add no live values (pool bases, import pointers).
+    A fast path is one compare of the handle's upper half with one of the slot's fast keys (live,
+    resident, this generation, in pool 0, then in pool 1: ``layout.fast_key``), one bounds compare,
+    the counts and the load from that pool. Anything else (errors, a Cold region, a region in no
+    pool or in pool 2 and up) calls the cold twin, which checks in the model's order. What a linker
+    inlines into a loop is then only the fast paths: the slow path's host calls, error reporting and
+    the other pools add no live values (pool bases, import pointers).
     """
-    def access(k: int) -> Code:
-        return [*A.count(L.SLOT_BYTES_READ, [f"i64.const {t.width}"]), "local.get $addr", f"{t.load} {pool_name(k)}",
-                "return"]
-
-    fits = A.fast_fits("h", width_i64(t), "$slow")
-    address = A.region_address("h", ["local.get $off"])
-    other_pools = [
-        *A.other_pool_check("h", "$slow"), *fits, *address, *pool_tree(1, pools, access, ["local.get $pool"], ["br $slow"]),
-    ] if pools > 1 else ["br $slow"]
     body = [
         "block $slow",
-        "block $other_pool",
-        *A.fast_key_check("h", "$other_pool"),
-        *fits,
-        *address,
-        *access(0),
+        *A.slot_of_handle("h"),
+        *(code for pool in range(min(pools, L.FAST_KEY_POOLS)) for code in fast_load(t, pool, "$slow")),
         "end",
-        *other_pools,
-        "end",
-        "local.get $h",
-        "local.get $off",
-        f"call ${slow_load_name(t)}",
+        *cold_load(t),
     ]
-    return Func(f"load_{t.name}", [("h", "i64"), ("off", "i32")], [t.value_type], A.RESOLVE_LOCALS + A.FAST_LOCALS,
-                body, export=f"load_{t.name}")
+    return Func(f"load_{t.name}", [("h", "i64"), ("off", "i32")], [t.value_type], A.RESOLVE_LOCALS, body,
+                export=f"load_{t.name}")
+
+
+def fast_load(t: TypedAccess, pool: int, slow: str) -> Code:
+    """The fast path for ``pool`` (``$slot`` set): on its key and bounds, count, load and return; a key that
+    differs falls through (to the next pool's), a bounds miss branches to ``slow``."""
+    return [
+        "block $other",
+        *A.fast_key_check("h", "$other", pool),
+        *A.fast_fits("h", width_i64(t), slow),
+        *A.region_address("h", ["local.get $off"]),
+        *A.count(L.SLOT_BYTES_READ, [f"i64.const {t.width}"]),
+        "local.get $addr",
+        f"{t.load} {pool_name(pool)}",
+        "return",
+        "end",
+    ]
+
+
+def cold_load(t: TypedAccess) -> Code:
+    """The one call to the cold twin (``$h``, ``$off``): every check in the model's order."""
+    return ["local.get $h", "local.get $off", f"call ${slow_load_name(t)}"]
 
 
 def cold_names() -> list[str]:

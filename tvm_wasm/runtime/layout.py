@@ -48,7 +48,8 @@ SLOT_BYTES_WRITTEN = 56  # u64
 SLOT_LAST_EPOCH = 64  # u64: HDR_EPOCH at the region's last access (LRU eviction order)
 SLOT_WRITE_STATE = 72  # u32: SLOT_STATE | store-only flags (FLAG_READ_ONLY, FLAG_TRACK_DIRTY); stores compare this
 SLOT_DIRTY_TABLE = 76  # u32: meta offset of the region's dirty-page map minus DIRTY_SCRATCH (0: not tracked)
-SLOT_FAST_KEY = 80  # u32: the handle's upper half (region << 16 | generation) while the load fast path may serve it
+SLOT_FAST_KEYS = 80  # u32 per pool 0..FAST_KEY_POOLS-1: the handle's upper half while the load fast path serves it
+FAST_KEY_POOLS = 2
 SLOT_SHARED_END = 128  # fields of one deployment only (the self-contained module's) start here
 
 # State flags above the 16 generation bits.
@@ -68,22 +69,29 @@ WRITE_FLAGS = FLAG_READ_ONLY | FLAG_TRACK_DIRTY
 NO_POOL = 0xFFFF_FFFF
 
 
-# The fast key: a typed load's fast path is ``u32(h >> 32) == SLOT_FAST_KEY`` (one shift, one compare with
-# memory). Every writer of SLOT_STATE or SLOT_POOL (the host's mirror of a region, the self-contained
-# module's ``set_state``) writes it after them: ``fast_key`` of the new words. A zeroed slot's key (0)
-# matches no handle of its own slot but region 0's generation 0, and region 0 never exists (ids start at
-# 1; its capacity stays 0, so that handle fails the bounds compare and takes the checked path).
-def fast_key(region_id: int, state: int, pool: int) -> int:
-    """``SLOT_FAST_KEY`` of a slot: ``region << 16 | generation`` when the region is live, resident and in
-    pool 0 (``state`` exactly generation | LIVE | RESIDENT), else ``no_key``: a value no handle whose
+# The fast keys: a typed load's fast path is ``u32(h >> 32) == SLOT_FAST_KEYS[pool]`` (one shift, one compare
+# with memory) for pools 0 and 1 (pools fill in order: every region of a working set up to 8 GiB). Every
+# writer of SLOT_STATE or SLOT_POOL (the host's mirror of a region, the self-contained module's
+# ``set_state``) writes them after those: ``fast_key`` of the new words. A zeroed slot's keys (0) match no
+# handle of its own slot but region 0's generation 0, and region 0 never exists (ids start at 1; its
+# capacity stays 0, so that handle fails the bounds compare and takes the checked path).
+def fast_key_field(pool: int) -> int:
+    """Offset of the slot's fast key for ``pool`` (< ``FAST_KEY_POOLS``)."""
+    assert 0 <= pool < FAST_KEY_POOLS
+    return SLOT_FAST_KEYS + 4 * pool
+
+
+def fast_key(region_id: int, state: int, pool: int, key_pool: int) -> int:
+    """The slot's fast key for ``key_pool``: ``region << 16 | generation`` when the region is live, resident and
+    in ``key_pool`` (``state`` exactly generation | LIVE | RESIDENT), else ``no_key``: a value no handle whose
     region is ``region_id`` can have (its upper half is not the region id)."""
-    if state & ~GEN_MASK == FLAG_LIVE | FLAG_RESIDENT and pool == 0:
+    if state & ~GEN_MASK == FLAG_LIVE | FLAG_RESIDENT and pool == key_pool:
         return (region_id << 16) | (state & GEN_MASK)
     return no_key(region_id)
 
 
 def no_key(region_id: int) -> int:
-    """A ``SLOT_FAST_KEY`` no handle of region ``region_id`` matches: its upper 16 bits are the id's complement."""
+    """A fast key no handle of region ``region_id`` matches: its upper 16 bits are the id's complement."""
     return ((region_id ^ GEN_MASK) & GEN_MASK) << 16
 
 # Allocator kinds.

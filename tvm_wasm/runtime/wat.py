@@ -127,18 +127,3 @@ def per_pool(pools: int, arm: Callable[[int], Code], selector: Code, default: Co
         *tree(0, pools),
         "unreachable",
     ]
-
-
-
-def pool_tree(first: int, pools: int, arm: Callable[[int], Code], selector: Code, default: Code) -> Code:
-    """A balanced branch tree over pools ``first..pools-1`` and ``default`` (any other selector
-    value at or above ``first``) as one more leaf. Arms and ``default`` must not fall through."""
-    leaves: list[Code] = [arm(k) for k in range(first, pools)] + [default]
-
-    def tree(lo: int, hi: int) -> Code:  # leaves[lo:hi]; leaf i stands for selector value first + i
-        if hi - lo == 1:
-            return leaves[lo]
-        mid = (lo + hi) // 2
-        return if_([*selector, f"i32.const {first + mid}", "i32.lt_u"], tree(lo, mid), tree(mid, hi))
-
-    return [*tree(0, len(leaves)), "unreachable"]
