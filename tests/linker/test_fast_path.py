@@ -174,3 +174,99 @@ def test_the_self_contained_modules_fast_key_follows_pool_and_state():
         with pytest.raises((StaleHandle, RegionNotFound)):
             g.call(loader, "load_u8", Handle(again, generation - 1 or 0xFFFF, 0).to_i64(), 0)
 
+
+# The clock pass: a loop whose only calls are typed loads keeps the access clock in a local.
+CLOCKED = """(module
+ (import "tvm" "load_u32" (func $ld (param i64 i32) (result i32)))
+ (memory (export "memory") 1)
+ (func (export "probe") (param $n i32) (param $trap_at i32) (result i64) (local $i i32) (local $acc i64)
+  (loop $next
+    (if (i32.eq (local.get $i) (local.get $trap_at)) (then (unreachable)))
+    (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u
+      (call $ld (i64.load (i32.shl (i32.and (local.get $i) (i32.const 7)) (i32.const 3))) (i32.const 0)))))
+    (br_if $next (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))
+  (local.get $acc))
+)"""
+
+
+def test_the_clock_pass_takes_loops_that_call_only_typed_loads(binaryen):
+    linked = link(CLOCKED, target="host", pools=4)
+    assert (linked.clocked.loops, linked.clocked.accesses) == (1, 1)
+    calls, imported = calls_in(linked.wasm, "probe")
+    assert len(calls) == 1 and calls[0] >= imported, calls  # the cold twin, nothing else
+    with_store = CLOCKED.replace('(memory (export "memory") 1)', '(import "tvm" "store_u8" (func $st (param i64 i32 i32)))\n'
+                                 ' (memory (export "memory") 1)').replace(
+        "(br_if $next", "(call $st (i64.load (i32.const 0)) (i32.const 0) (i32.const 1))\n    (br_if $next")
+    assert link(with_store, target="host", pools=4).clocked.loops == 0  # a store ticks the clock too
+
+
+def probe_hosts(setup, n: int, trap_at: int = -1):
+    """Run CLOCKED's probe over eight regions set up by ``setup(host)`` on a host that links it (the clock pass)
+    and on one that calls the runtime: (result or error type, clock, stamps, bytes_read) for each."""
+    outcomes = []
+    for inline in (True, False):
+        with TvmHost(pools=4, backing=MemoryBackingStore()) as host:
+            guest = host.instantiate(CLOCKED, inline=inline)
+            regions = setup(host)
+            memory = guest.exports(host.store)["memory"]
+            memory.write(host.store, np.array([h.to_i64() for h in regions], dtype=np.int64).tobytes(), 0)
+            try:
+                result: object = host.call(guest, "probe", n, trap_at)
+            except Exception as exc:  # noqa: BLE001 - compared across the two hosts
+                result = type(exc).__name__
+            ids = sorted({h.region_id for h in regions})
+            outcomes.append((result, clock(host), [host.table.get64(r, L.SLOT_LAST_EPOCH) for r in ids],
+                             [host.metrics(r).bytes_read for r in ids]))
+    assert outcomes[0] == outcomes[1], outcomes
+    return outcomes[0]
+
+
+def eight_regions(host: TvmHost) -> list[Handle]:
+    regions = [host.create_region(ARENA, 64) for _ in range(8)]
+    for k, r in enumerate(regions):
+        host.view(r)[:4] = np.frombuffer((k + 1).to_bytes(4, "little"), np.uint8)
+    return [Handle(r, 1, 0) for r in regions]
+
+
+def test_clocked_loads_leave_clock_stamps_and_counts_as_the_runtime_does(binaryen):
+    result, ticks, stamps, read = probe_hosts(eight_regions, 20)
+    assert result == sum(i % 8 + 1 for i in range(20)) and read == [4 * len(range(k, 20, 8)) for k in range(8)]
+    assert ticks == max(stamps)
+
+
+def test_a_fault_in_inside_a_clocked_loop_ticks_the_clock_in_memory_and_the_loop_reads_it_again(binaryen):
+    """Region 3 is Cold: its first load faults it in (the host ticks the clock) inside the loop; every later
+    stamp must come after those ticks, as the runtime's own loads would."""
+    def setup(host: TvmHost) -> list[Handle]:
+        handles = eight_regions(host)
+        host.spill_region(handles[3].region_id)
+        return handles
+
+    result, _, stamps, _ = probe_hosts(setup, 20)
+    assert result == sum(i % 8 + 1 for i in range(20))
+
+
+def test_an_error_or_a_trap_inside_a_clocked_loop_leaves_the_clock_exact(binaryen):
+    def stale_sixth(host: TvmHost) -> list[Handle]:
+        handles = eight_regions(host)
+        handles[5] = Handle(handles[5].region_id, 2, 0)
+        return handles
+
+    assert probe_hosts(stale_sixth, 20)[0] == "StaleHandle"
+    assert probe_hosts(eight_regions, 20, trap_at=11)[0] == "Trap"  # user code traps mid-loop
+
+
+def test_clocked_loads_of_pools_one_and_up(binaryen):
+    """Regions of pools 1 (its own fast key) and 2 and 3 (the cold twin) inside a clocked loop."""
+    def setup(host: TvmHost) -> list[Handle]:
+        fillers = [host.create_region(ARENA, 0xFFFF_FFFF) for _ in range(3)]
+        small = host.create_region(ARENA, 256)
+        handles = []
+        for k, region in enumerate([*fillers, small]):
+            base = 0 if region == small else 0xFFFF_FFFF - 256
+            host.view(region)[base : base + 4] = np.frombuffer((0x1000 + k).to_bytes(4, "little"), np.uint8)
+            handles.append(Handle(region, 1, base))
+        return handles * 2
+
+    result, _, _, read = probe_hosts(setup, 16)
+    assert result == 4 * sum(0x1000 + k for k in range(4)) and read == [16] * 4

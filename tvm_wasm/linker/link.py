@@ -44,12 +44,14 @@ from ..guest.touched import TOUCHED_PAGES
 from ..runtime import layout as L
 from ..runtime.conventions import COLD_PREFIX
 from ..runtime.core_module import abi_funcs, cold_names, host_control_wrappers, host_imports
+from ..runtime.clocked import clocked_funcs
 from ..runtime.hoisted import HOIST_PREFIX, hoist_funcs
 from ..runtime.wat import Module
 from ..runtime import sections
 from . import binaryen_cache, policy, tools
 from .errors import LinkRefused, ToolFailed, VerificationFailed
-from .hoist import HoistReport, hoist_text
+from .clocked import ClockReport, clock_text
+from .hoist import Helpers, HoistReport, hoist_text
 from .verify import MARK, RuntimeCounts, mark_runtime, unmark, verify
 
 Target = Literal["guest", "host"]
@@ -78,6 +80,7 @@ class LinkedModule:
     memory: sections.Limits | None
     imports: tuple[tuple[str, str], ...]  # what the linked module still imports
     hoisted: HoistReport = dataclasses.field(default_factory=HoistReport)  # loops the hoisting pass rewrote
+    clocked: ClockReport = dataclasses.field(default_factory=ClockReport)  # loops keeping the clock in a local
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         target = Path(path)
@@ -123,7 +126,8 @@ def cold_exports() -> list[str]:
 
 def guest_runtime(pools: int, max_pages: int, memory: sections.Limits | None, meta_max_pages: int) -> bytes:
     pages = memory.min if memory else 1
-    helpers = "\n".join([*(func.render() for func in hoist_funcs(pools, TOUCHED_PAGES)), *cold_exports()])
+    helpers = "\n".join([*(func.render() for func in [*hoist_funcs(pools, TOUCHED_PAGES), *clocked_funcs(pools)]),
+                         *cold_exports()])
     return build_module(pools=pools, max_pages=max_pages, guest_pages=pages, user_wat=helpers,
                         guest_max_pages=memory.max if memory else None, meta_max_pages=meta_max_pages).wasm
 
@@ -140,8 +144,8 @@ def host_runtime_wat(pools: int, memory: sections.Limits | None) -> str:
         module.add(dataclasses.replace(func, export=HOST_ABI_PREFIX + func.export if func.export else None))
     for func in bridges:
         module.add(func)
-    for func in hoist_funcs(pools):  # exported for the hoisting pass only; the linker removes the exports
-        module.add(func)
+    for func in [*hoist_funcs(pools), *clocked_funcs(pools)]:  # exported for the linker's passes only; it removes
+        module.add(func)                                       # the exports
     module.fields += cold_exports()
     return module.render()
 
@@ -193,11 +197,14 @@ def without_hoist_exports(wasm: bytes) -> bytes:
     return sections.edit_exports(wasm, lambda entries: [e for e in entries if not e[0].startswith(HOIST_PREFIX)])
 
 
-def hoist(merged: bytes, abi_prefix: str, pools: int) -> tuple[bytes, HoistReport]:
-    """The hoisting pass (:mod:`.hoist`) over the merged module, then inlining; the hoist exports are gone."""
-    text, report = hoist_text(binaryen_text(merged), abi_prefix, pools)
+def hoist(merged: bytes, abi_prefix: str, pools: int) -> tuple[bytes, HoistReport, ClockReport]:
+    """The hoisting pass (:mod:`.hoist`) and the clock pass (:mod:`.clocked`) over the merged module, then
+    inlining; the helpers' exports are gone."""
+    original = binaryen_text(merged)
+    text, report = hoist_text(original, abi_prefix, pools)
+    text, clocked = clock_text(text, Helpers.of(original, abi_prefix), pools)
     keep_calls = f"--no-inline={COLD_PREFIX}*"  # the runtime's slow paths and the pass's cold helpers
-    return _binaryen("wasm-opt", [(text.encode(), None)], [keep_calls, *INLINE_FLAGS]), report
+    return _binaryen("wasm-opt", [(text.encode(), None)], [keep_calls, *INLINE_FLAGS]), report, clocked
 
 
 def validate(wasm: bytes) -> None:
@@ -252,9 +259,9 @@ def link(
     verify(without_hoist_exports(merged), RuntimeCounts.of(runtime_wasm), abi)
     merged = unmark(merged)
     do_inline = target == "host" if inline_runtime is None else inline_runtime
-    report = HoistReport()
+    report, clocked = HoistReport(), ClockReport()
     if do_inline:
-        linked, report = hoist(merged, prefix, pools)
+        linked, report, clocked = hoist(merged, prefix, pools)
     else:
         linked = without_hoist_exports(merged)
     validate(linked)
@@ -262,4 +269,4 @@ def link(
     if any(e.name.startswith(HOIST_PREFIX) for e in compiled.exports):
         raise VerificationFailed("a hoist helper is still exported")
     remaining = tuple((i.module, i.name) for i in compiled.imports)
-    return LinkedModule(linked, target, pools, max_pages, do_inline, memory, remaining, report)
+    return LinkedModule(linked, target, pools, max_pages, do_inline, memory, remaining, report, clocked)
