@@ -1,8 +1,9 @@
 """Byte layout of the directory table that Python and wasm share.
 
 The ``meta`` memory holds a header page, then one 256-byte slot per region
-id (0..65535; shared fields first, the self-contained module's own fields from ``SLOT_SHARED_END``), then per-region side tables (slab free stacks). Python reads
-and writes it through NumPy views; the runtime module reads it with loads.
+id (0..65535; shared fields first, the self-contained module's own from
+``SLOT_SHARED_END``), then per-region side tables (slab free stacks). Python
+reads and writes it through NumPy views; the runtime module reads it with loads.
 """
 
 from __future__ import annotations
