@@ -81,6 +81,25 @@ RANGED = f"""(module
     (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))
    (br_if $round (local.tee $rounds (i32.add (local.get $rounds) (i32.const -1)))))
   (local.get $acc))
+ ;; one arm per iteration, the loop itself hoisted (no outer loop), starting anywhere: from 2**32 - 1 the
+ ;; counter wraps, so its trip count is not exact and the arms are counted one add each
+ (func (export "arms_from") (param $a i64) (param $b i64) (param $x i32) (param $i i32) (param $n i32) (result i64)
+  (local $acc i64)
+  (loop $l {NEXT}
+   (if (i32.lt_u (i32.and (local.get $x) (i32.const 15)) (i32.const 10))
+    (then {_sum("(call $ld32 (local.get $a) (i32.and (local.get $x) (i32.const 1020)))")})
+    (else {_sum("(call $ld8 (local.get $b) (i32.shr_u (local.get $x) (i32.const 26)))")}))
+   (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))
+  (local.get $acc))
+ ;; at most one arm per iteration (the last if has no else): counted one add each, never by difference
+ (func (export "maybe") (param $a i64) (param $b i64) (param $x i32) (param $n i32) (result i64) (local $acc i64)
+  (loop $l {NEXT}
+   (if (i32.lt_u (i32.and (local.get $x) (i32.const 15)) (i32.const 10))
+    (then {_sum("(call $ld32 (local.get $a) (i32.and (local.get $x) (i32.const 1020)))")})
+    (else (if (i32.and (local.get $x) (i32.const 16))
+     (then {_sum("(call $ld8 (local.get $b) (i32.shr_u (local.get $x) (i32.const 26)))")}))))
+   {DOWN})
+  (local.get $acc))
  ;; 64 - (h & 127): may go below zero, so its range never fits: compared per access
  (func (export "below") (param $h i64) (param $x i32) (param $n i32) (result i64) (local $acc i64)
   (loop $l {_sum("(call $ld8 (local.get $h) (i32.sub (i32.const 64) (i32.and (local.get $x) (i32.const 127))))")}
@@ -136,11 +155,12 @@ def same(setup, name: str, args: list[int], stamp_order: bool = True) -> object:
 def test_the_pass_hoists_every_bounded_offset(binaryen):
     report = link(RANGED, target="host", pools=2).hoisted
     # one access each in masked, scaled, rem, shifted, minned; two in bytes (the index affine, the cell
-    # ranged); three in arms (one loop: the outer); below's range (never fitting) chooses the copy with
+    # ranged); three in arms (one loop: the outer), two each in arms_from and maybe; below's range (never fitting) chooses the copy with
     # its compare at run time; wraps has no range
-    assert report.loops == 9
-    assert report.accesses == 12
-    assert report.unchecked == 5 + 2 + 3 + 1
+    assert report.loops == 9 + 2
+    assert report.accesses == 12 + 4
+    assert report.unchecked == 5 + 2 + 3 + 1 + 4
+    assert report.counted_by_difference == 2  # arms (its inner loop), arms_from; not maybe
 
 
 REGION = st.integers(0, len(CAPACITIES) - 1)
@@ -171,6 +191,18 @@ def test_the_three_armed_loop_of_multi_region(setup, a, b, c, at, x, n, rounds):
     host, _, _, regions = setup
     same(setup, "arms", [handle(host, regions[a], at), handle(host, regions[b], 0), handle(host, regions[c], at % 3),
                          x, n, rounds], stamp_order=False)
+
+
+@FEW
+@given(a=REGION, b=REGION, at=AT, x=X, start=st.one_of(st.sampled_from([0, 0xFFFF_FFFF, 0xFFFF_FFF0, 7]), st.integers(0, (1 << 32) - 1)),
+       n=N, maybe=st.booleans())
+def test_arms_counted_by_difference_and_not(setup, a, b, at, x, start, n, maybe):
+    host, _, _, regions = setup
+    if maybe:
+        same(setup, "maybe", [handle(host, regions[a], at), handle(host, regions[b], 0), x, n], stamp_order=False)
+    else:
+        same(setup, "arms_from", [handle(host, regions[a], at), handle(host, regions[b], 0), x, start, n],
+             stamp_order=False)
 
 
 def test_a_range_that_fits_and_one_that_does_not_give_the_model_s_answers(setup):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tvm_wasm.linker.induction import (
-    MAX_COEFF, Affine, affine, body_of, inductions, post_order, reads_after_update, trip_count,
+    MAX_COEFF, Affine, affine, body_of, inductions, one_site_per_iteration, post_order, reads_after_update, trip_count,
 )
 from tvm_wasm.linker.sexpr import parse
 
@@ -106,3 +106,31 @@ def test_an_offset_read_after_its_variables_update_ranges_one_step_later():
     order = post_order(body_of(body))
     first, second = body_of(body)[0][1][3], body_of(body)[2][1][3]
     assert (reads_after_update(first, iv, order), reads_after_update(second, iv, order)) == (False, True)
+
+
+SITE = "(drop (call $ld (local.get $h) (i32.const 0)))"
+
+
+def _is_site(node: list) -> bool:
+    return node[0] == "call" and node[1] == "$ld"
+
+
+@pytest.mark.parametrize("body, once", [
+    (f"(if (local.get $k) (then {SITE}) (else {SITE}))", True),  # one arm or the other
+    (f"(if (local.get $k) (then {SITE}) (else (if (local.get $n) (then {SITE}) (else {SITE}))))", True),
+    (f"(local.set $i (i32.const 1)) {SITE}", True),  # straight
+    (f"(if (local.get $k) (then {SITE}))", False),  # no else: none in some iterations
+    (f"(if (local.get $k) (then {SITE}) (else (if (local.get $n) (then {SITE}))))", False),
+    (f"(if (local.get $k) (then {SITE} {SITE}) (else {SITE}))", False),  # two in one arm
+    (f"(if (call $ld (local.get $h) (i32.const 4)) (then {SITE}) (else {SITE}))", False),  # one more in the condition
+    (f"(block $b (br_if $b (local.get $k)) {SITE})", False),  # a branch may skip it
+    (f"(if (local.get $k) (then {SITE}) (else (unreachable)))", False),
+])
+def test_one_site_per_iteration(body, once):
+    looped = loop(f"(loop $l {body} (br_if $l (local.get $n)))")
+    assert one_site_per_iteration(looped, _is_site) is once
+
+
+def test_a_site_in_the_back_edge_is_not_one_per_iteration():
+    looped = loop(f"(loop $l {SITE} (br_if $l (call $ld (local.get $h) (local.get $n))))")
+    assert not one_site_per_iteration(looped, _is_site)

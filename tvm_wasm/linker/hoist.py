@@ -60,8 +60,8 @@ from ..abi.table import TYPED_ACCESS, TypedWidth
 from ..runtime.conventions import COLD_PREFIX
 from ..runtime.hoisted import HOIST_PREFIX, OUT_OF_LINE
 from .induction import (
-    Affine, Induction, TripCount, affine, body_of, inductions, post_order, reads_after_update, trip_code, trip_count,
-    unconditional, within,
+    Affine, Induction, TripCount, affine, body_of, inductions, one_site_per_iteration, post_order, reads_after_update,
+    trip_code, trip_count, unconditional, within,
 )
 from .ranges import Interval, RangeFacts
 from .sexpr import Node, head, parse, render, walk
@@ -88,6 +88,7 @@ class HoistReport:
     unchecked: int = 0  # accesses whose range check moved before their loop
     counted_at_exit: int = 0  # of those, accesses counted once when their loop ends
     counted_per_iteration: int = 0  # accesses counted by their loop's iteration count (no add per access)
+    counted_by_difference: int = 0  # accesses of one-per-iteration arms counted as T minus the other arms
     functions: list[str] = field(default_factory=list)
 
 
@@ -395,6 +396,44 @@ class LoopPlan:
                 checks.append(check)
         return code, checks, ranged, t
 
+    def counted_by_difference(self, loop: list[Node], trip: TripCount | None, free: frozenset[int]) -> list[Node] | None:
+        """The site counted as ``T`` minus the others' counts, for a loop that runs exactly ``T`` times
+        (a trip count, no way out but its back edge), all of whose accesses had their range checked
+        (nothing in it can fail, so nothing observes the counts while it runs) and whose every iteration
+        runs exactly one of them (arms of ``if``s, as in a bucketed lookup): the first site in the body,
+        usually the hot arm, loses its add. None for any other loop."""
+        if trip is None or not self.leaves_by_back_edge_only(loop):
+            return None
+        sites = [n for n in walk(loop) if head(n) == "call" and n[1] in self.fp.helpers.accesses]
+        if len(sites) < 2 or not all(id(n) in free for n in sites):
+            return None
+        if not one_site_per_iteration(loop, lambda n: head(n) == "call" and n[1] in self.fp.helpers.accesses):
+            return None
+        return sites[0]
+
+    def difference_copy(self, loop: list[Node], pool: int, free: frozenset[int], derived: list[Node], t: str,
+                        nested: bool) -> list[Node]:
+        """The copy of :meth:`counted_by_difference`: the other sites' count locals summed before the loop,
+        and after it the derived site's count grows by ``T`` minus what they gained."""
+        _, _, _, count = self.site(derived)
+        others = sorted({self.site(n)[3] for n in walk(loop) if head(n) == "call" and
+                         n[1] in self.fp.helpers.accesses and n is not derived})
+        snapshot = self.fp.local("i64")
+        gained = ["i64.sub", _sum([["local.get", c] for c in others]), ["local.get", snapshot]]
+        return [["local.set", snapshot, _sum([["local.get", c] for c in others])],
+                self.rewrite(loop, pool, free, frozenset({id(derived)}), nested=nested),
+                ["local.set", count, ["i64.add", ["local.get", count], ["i64.sub", ["local.get", t], gained]]]]
+
+    def leaves_by_back_edge_only(self, loop: list[Node]) -> bool:
+        """No ``return``, and no branch to a label outside ``loop``."""
+        labels = {str(n[1]) for n in walk(loop) if head(n) in _SCOPES and len(n) > 1 and isinstance(n[1], str)}
+        for n in walk(loop):
+            op = head(n)
+            if op == "return" or (op in ("br", "br_if") and str(n[1]) not in labels) or \
+                    (op == "br_table" and any(isinstance(t, str) and t.startswith("$") and t not in labels for t in n[1:])):
+                return False
+        return True
+
     def counted_at_exit(self, loop: list[Node], trip: TripCount | None, free: frozenset[int]) -> dict[int, tuple[str, int]]:
         """Accesses whose count is ``T`` per site, added once when ``loop`` ends (no add per access).
 
@@ -404,14 +443,8 @@ class LoopPlan:
         times), and each site runs exactly once per iteration. Answers the
         sites by ``id``, each with its count local and its accesses per iteration (1).
         """
-        if trip is None:
+        if trip is None or not self.leaves_by_back_edge_only(loop):
             return {}
-        labels = {str(n[1]) for n in walk(loop) if head(n) in _SCOPES and len(n) > 1 and isinstance(n[1], str)}
-        for n in walk(loop):
-            op = head(n)
-            if op == "return" or (op in ("br", "br_if") and str(n[1]) not in labels) or \
-                    (op == "br_table" and any(isinstance(t, str) and t.startswith("$") and t not in labels for t in n[1:])):
-                return {}
         sites = [n for n in walk(loop) if head(n) == "call" and n[1] in self.fp.helpers.accesses]
         once = {id(n) for n in unconditional(body_of(loop))}
         if not all(id(n) in free and id(n) in once for n in sites):
@@ -465,6 +498,11 @@ class LoopPlan:
             if pool == 0:
                 self.fp.report.counted_at_exit += len(counted)
             return [self.rewrite(loop, pool, free, frozenset(counted), nested=nested), *self.add_counts(counted, t)]
+        derived = self.counted_by_difference(loop, trip, free)
+        if derived is not None:
+            if pool == 0:
+                self.fp.report.counted_by_difference += 1
+            return self.difference_copy(loop, pool, free, derived, t, nested)
         counting = self.iteration_counting(loop)
         if counting is None:
             return [self.rewrite(loop, pool, free, nested=nested)]
@@ -621,6 +659,13 @@ class LoopPlan:
             return None
         ranges = self.ranges_of(loop, free)
         if not ranges.found:
+            if ranges.trip is not None and self.counted_by_difference(loop, ranges.trip, free) is not None:
+                t = self.fp.local("i64")
+                count, ok = trip_code(ranges.trip, t)  # T is exact only when ok: else the copy counted as it was
+                with self.unreported():
+                    plain = self.loop_copy(loop, pool, free, None, t, nested=False)
+                return ["block", *count, ["if", ok, ["then", *self.loop_copy(loop, pool, free, ranges.trip, t, nested=False)],
+                                          ["else", *plain]]]
             if self.iteration_counting(loop) is None:
                 return None
             return ["block", *self.loop_copy(loop, pool, free, None, "", nested=False)]

@@ -35,7 +35,7 @@ case that fails without it.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .ranges import RangeFacts
@@ -268,6 +268,55 @@ def trip_count(loop: list[Node], ivs: dict[str, Induction], invariant: set[str])
     step = found.iv.step
     fits = {"ne": abs(step) == 1, "lt_u": step > 0, "lt_s": step > 0, "gt_u": step < 0, "gt_s": step < 0}
     return found if fits[found.kind] else None
+
+
+_NOT_STRAIGHT = {"block", "loop", "br", "br_if", "br_table", "return", "unreachable", "try", "try_table", "throw",
+                 "rethrow", "return_call", "return_call_indirect", "return_call_ref", "delegate", "catch", "catch_all"}
+
+
+def site_counts(node: Node, is_site: Callable[[list[Node]], bool]) -> set[int] | None:
+    """How many sites (``is_site``) one evaluation of ``node`` runs, over every path through its
+    ``if``s; None where a path may branch, trap on purpose or loop (the count is then not known)."""
+    if not isinstance(node, list):
+        return {0}
+    op = head(node)
+    if op in _NOT_STRAIGHT:
+        return None
+    if op == "if":
+        parts = [n for n in node[1:] if isinstance(n, list) and head(n) not in ("result", "type")]
+        cond = [n for n in parts if head(n) not in ("then", "else")]
+        arms = [n for n in parts if head(n) in ("then", "else")]
+        if len(cond) != 1:
+            return None
+        before = site_counts(cond[0], is_site)
+        paths = [site_counts(arm, is_site) for arm in arms] + ([{0}] if len(arms) == 1 else [])
+        if before is None or any(p is None for p in paths):
+            return None
+        return {b + p for b in before for arm in paths for p in arm}  # type: ignore[union-attr]
+    total = {1} if is_site(node) else {0}
+    for child in node[1:]:
+        counts = site_counts(child, is_site)
+        if counts is None:
+            return None
+        total = {a + b for a in total for b in counts}
+    return total
+
+
+def one_site_per_iteration(loop: list[Node], is_site: Callable[[list[Node]], bool]) -> bool:
+    """Whether every iteration of ``loop`` (body up to its back edge ``br_if $loop COND``, which runs no
+    site) runs exactly one site, whichever arm of its ``if``s it takes."""
+    statements = body_of(loop)
+    if not statements or head(statements[-1]) != "br_if":
+        return False
+    total: set[int] | None = site_counts(statements[-1][2], is_site) if len(statements[-1]) == 3 else None  # type: ignore[index]
+    if total != {0}:
+        return False
+    for statement in statements[:-1]:
+        counts = site_counts(statement, is_site)
+        if counts is None:
+            return False
+        total = {a + b for a in total for b in counts}
+    return total == {1}
 
 
 # ------------------------------------------------------------------ code evaluated at loop entry
