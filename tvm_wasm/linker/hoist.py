@@ -37,9 +37,15 @@ function that calls a typed load or store inside a loop:
   before and every handle resolved again after.
 - The loop's counts (accesses per handle, direction and width) live in
   locals and are flushed when the loop is left: after it, before each
-  ``br``/``br_if`` out of it and each ``return`` inside it. A trap raised by
-  user code inside a hoisted loop (not by the runtime) loses the counts since
-  the last flush.
+  ``br``/``br_if`` out of it, each ``return`` and each ``unreachable`` inside
+  it. Any other trap raised by user code inside a hoisted loop (not by the
+  runtime: a division by zero, say) loses the counts since the last flush.
+- ``alloc`` in an exact loop keeps a Bump arena's bump pointer, end and
+  handle high half in locals: one compare in registers per allocation, the
+  bump pointer stored to the slot (so the region's layout is exact even
+  after such a trap), the allocation counts flushed with the access counts;
+  anything else (an arena out of room, a Slab region) takes the in-wasm ABI
+  allocation (:meth:`LoopPlan.bump_alloc`).
 
 Loops that do not qualify keep their calls, which ``wasm-opt`` inlines as
 before. The pass emits calls to the runtime's hoist helpers; ``wasm-opt``
@@ -58,10 +64,11 @@ from dataclasses import dataclass, field
 
 from ..abi.table import TYPED_ACCESS, TypedWidth
 from ..runtime.conventions import COLD_PREFIX
+from ..runtime import layout as L
 from ..runtime.hoisted import HOIST_PREFIX, OUT_OF_LINE
 from .induction import (
-    Affine, Induction, TripCount, affine, body_of, inductions, one_site_per_iteration, post_order, reads_after_update,
-    trip_code, trip_count, unconditional, within,
+    Affine, Induction, TripCount, affine, body_of, const_of, inductions, one_site_per_iteration, post_order,
+    reads_after_update, trip_code, trip_count, unconditional, within,
 )
 from .ranges import Interval, RangeFacts
 from .sexpr import Node, head, parse, render, walk
@@ -298,6 +305,20 @@ class Counting:
     order: dict[int, int]  # post-order of the loop's body
 
 
+@dataclass
+class Arena:
+    """An ``alloc`` region of an exact loop, its Bump allocation kept in locals (:meth:`LoopPlan.bump_alloc`)."""
+
+    region: Node  # the calls' region operand (a constant, or a local or global the loop never writes)
+    slot: str  # i32: the region's slot (region id << SLOT_SHIFT)
+    used: str  # i32: the bump pointer
+    end: str  # i32: the capacity (0: not a live writable Bump region, every allocation takes the ABI's path)
+    start: str  # i32: the bump pointer at the last flush (bytes allocated since = used - start)
+    high: str  # i64: the handle's region and generation
+    count: str  # i64: allocations since the last flush (unless ``size`` derives them)
+    size: int | None = None  # the one constant size (> 0) of every call: allocations = (used - start) / size
+
+
 class LoopPlan:
     """One hoisted loop: its handles, their limits and counters, and the rewritten copies per pool.
 
@@ -338,11 +359,81 @@ class LoopPlan:
         globals_set = {str(n[1]) for n in walk(loop) if head(n) == "global.set"}
         self.allocs = [n for n in walk(loop) if head(n) == "call" and n[1] == fp.helpers.alloc and len(n) == 4]
         self.exact = all(invariant_operand(n[2], written, globals_set) for n in self.allocs)
+        self.arenas = self.arenas_of(self.allocs) if self.exact else {}
         self.ranges = self.ranges_of(loop) if self.exact else LoopRanges({}, None, {}, {})
         fp.report.unchecked += len(self.ranges.found)
 
     def hoist(self, name: str) -> str:
         return self.fp.helpers.hoist[name]
+
+    # -------------------------------------------------------------- bump allocation hoisted
+    def arenas_of(self, allocs: list[list[Node]]) -> dict[str, Arena]:
+        """One :class:`Arena` per distinct region operand of the exact loop's ``alloc`` calls."""
+        arenas: dict[str, Arena] = {}
+        sizes: dict[str, set[int | None]] = {}
+        for call in allocs:
+            key = render(call[2])
+            size = const_of(call[3])
+            sizes.setdefault(key, set()).add(size if size is not None and size > 0 else None)
+            if key not in arenas:
+                fp = self.fp
+                arenas[key] = Arena(copy.deepcopy(call[2]), fp.local("i32"), fp.local("i32"), fp.local("i32"),
+                                    fp.local("i32"), fp.local("i64"), fp.local("i64"))
+        for key, arena in arenas.items():
+            if len(sizes[key]) == 1:
+                arena.size = next(iter(sizes[key]))
+        return arenas
+
+    def arena_entry(self) -> list[Node]:
+        """At the fast copy's entry: each arena's bump pointer, end (0 unless a live writable Bump region),
+        handle high half, and its allocation count since the last flush."""
+        code: list[Node] = []
+        for arena in self.arenas.values():
+            code += [["local.set", arena.slot, ["i32.shl", copy.deepcopy(arena.region), ["i32.const", str(L.SLOT_SHIFT)]]],
+                     ["local.set", arena.used, ["call", self.hoist("bump_used"), copy.deepcopy(arena.region)]],
+                     ["local.set", arena.end, ["call", self.hoist("bump_end"), copy.deepcopy(arena.region)]],
+                     ["local.set", arena.start, ["local.get", arena.used]],
+                     ["local.set", arena.high, ["call", self.hoist("handle_high"), copy.deepcopy(arena.region)]],
+                     ["local.set", arena.count, ["i64.const", "0"]]]
+        return code
+
+    def arena_checks(self) -> list[Node]:
+        """Distinct region operands must name distinct regions (each arena's bump pointer is its own)."""
+        regions = [a.region for a in self.arenas.values()]
+        return [["i32.ne", copy.deepcopy(a), copy.deepcopy(b)] for a, b in itertools.combinations(regions, 2)]
+
+    def arena_flush(self) -> list[Node]:
+        """Add each arena's allocations and bytes since the last flush to its slot (its bump pointer is stored
+        by every allocation)."""
+        code: list[Node] = []
+        for arena in self.arenas.values():
+            allocated = ["i64.extend_i32_u", ["i32.sub", ["local.get", arena.used], ["local.get", arena.start]]]
+            count: Node = ["local.get", arena.count] if arena.size is None else \
+                ["i64.div_u", copy.deepcopy(allocated), ["i64.const", str(arena.size)]]
+            code += [["call", self.hoist("alloc_flush"), ["local.get", arena.slot], count, allocated],
+                     *([["local.set", arena.count, ["i64.const", "0"]]] if arena.size is None else []),
+                     ["local.set", arena.start, ["local.get", arena.used]]]
+        return code
+
+    def bump_alloc(self, call: list[Node]) -> Node:
+        """``alloc`` in an exact loop's fast copy: ``1 <= size <= end - used`` (one compare in registers)
+        takes the bump pointer, stores it to the slot, counts, and ORs the offset into the arena's handle
+        high half; anything else (exhausted, size 0, a Slab region) is the in-wasm ABI allocation, whose
+        answer and error are the model's. That path cannot move the bump pointer: a Bump arena that fails
+        the compare has no room for ``size`` bytes (or allocates 0), a Slab arena's locals are 0."""
+        arena = self.arenas[render(call[2])]
+        size, offset = self.fp.local("i32"), self.fp.local("i32")
+        fits = ["i32.gt_u", ["i32.sub", ["local.get", arena.end], ["local.get", arena.used]],
+                ["i32.sub", ["local.get", size], ["i32.const", "1"]]]
+        return ["block", ["result", "i64"], ["local.set", size, call[3]],
+                ["if", ["result", "i64"], fits,
+                 ["then", ["local.set", offset, ["local.get", arena.used]],
+                  ["local.set", arena.used, ["i32.add", ["local.get", offset], ["local.get", size]]],
+                  ["call", self.hoist("bump_set"), ["local.get", arena.slot], ["local.get", arena.used]],
+                  *([] if arena.size is not None else  # else counted at the flush: (used - start) / size
+                    [["local.set", arena.count, ["i64.add", ["local.get", arena.count], ["i64.const", "1"]]]]),
+                  ["i64.or", ["local.get", arena.high], ["i64.extend_i32_u", ["local.get", offset]]]],
+                 ["else", ["call", self.hoist("alloc_in_wasm"), call[2], ["local.get", size]]]]]
 
     # -------------------------------------------------------------- range checks hoisted
     def ranges_of(self, loop: list[Node], skip: frozenset[int] = frozenset()) -> LoopRanges:
@@ -543,7 +634,7 @@ class LoopPlan:
                 count.append(["local.get", n])
             code.append(["call", self.hoist("flush"), ["local.get", h], _sum(read), _sum(written), _sum(count)])
         code += [["local.set", n, ["i64.const", "0"]] for _, n in self.groups.values()]
-        return code
+        return code + self.arena_flush()
 
     def entry_checks(self) -> list[Node]:
         """i32 conditions, at loop entry after :meth:`resolve`, under which the fast copy cannot leave the
@@ -551,7 +642,7 @@ class LoopPlan:
         wasm, every hoisted range inside its limit."""
         checks: list[Node] = [["i32.ne", ["local.get", limit], ["i32.const", "0"]] for limit, _ in self.groups.values()]
         checks += [["call", self.hoist("alloc_stays"), copy.deepcopy(n[2])] for n in self.allocs]
-        return checks
+        return checks + self.arena_checks()
 
     # -------------------------------------------------------------- rewriting
     def emit(self) -> Node:
@@ -571,6 +662,7 @@ class LoopPlan:
                 body = [["if", _all(list(ranged.values())), ["then", *body], ["else", *checked]]]
             versions.append(["if", ["i32.eq", ["local.get", self.pool_local], ["i32.const", str(p)]],
                              ["then", *self.resolve(p), *ranges, ["br_if", slow, ["i32.eqz", _all(checks)]],
+                              *self.arena_entry(),
                               *body, *self.flush(), ["br", done]]])
         # Anything else (a handle Cold, stale, in another pool or read-only for a store, an affine range
         # that may not fit) runs the loop as it was: every access inlined and checked on its own.
@@ -634,9 +726,11 @@ class LoopPlan:
                 return ["if", children[2], ["then", *adjust, *(self.flush() if outer else []), ["br", children[1]]]]
             if op == "br" and str(node[1]) in self.inside:
                 return ["block", *adjust, children]
+        if op == "unreachable":  # a trap of user code (a failed alloc, say): the counts so far are the model's
+            return ["block", *self.adjust(counting, node), *self.flush(), children]
         if op == "call" and node[1] == self.fp.helpers.alloc:
             if self.exact:
-                return ["call", self.hoist("alloc_in_wasm"), children[2], children[3]]
+                return self.bump_alloc(children)
             return self.alloc(children, pool)
         if op == "br" and str(node[1]) not in self.inside:
             return ["block", *(self.adjust(counting, node) if leaves else []), *self.flush(), children]

@@ -33,7 +33,7 @@ from ..abi.table import TYPED_ACCESS, TypedWidth
 from . import access as A
 from . import layout as L
 from .conventions import pool_name
-from .core_module import alloc_checks, bump_alloc, slab_alloc
+from .core_module import alloc_checks, bump_alloc, make_handle, slab_alloc
 from .wat import Code, Func, if_
 from .write_notice import NO_NOTICE, WriteNotice
 
@@ -198,13 +198,63 @@ def alloc_in_wasm_func() -> Func:
                 export=HOIST_PREFIX + "alloc_in_wasm")
 
 
+def bump_arena() -> Code:
+    """i32: 1 if ``$region`` names a live, writable Bump region; sets ``$slot`` (0 for ids above 65535)."""
+    return [
+        "local.get $region", "i32.const 0xFFFF", "i32.gt_u", "if", "  i32.const 0", "  return", "end",
+        "local.get $region", f"i32.const {L.SLOT_SHIFT}", "i32.shl", "local.set $slot",
+        *A.slot_field(L.SLOT_STATE), f"i32.const {L.FLAG_LIVE}", "i32.and", "i32.const 0", "i32.ne",
+        *A.slot_field(L.SLOT_WRITE_STATE), f"i32.const {L.FLAG_READ_ONLY}", "i32.and", "i32.eqz", "i32.and",
+        *A.slot_field(L.SLOT_ALLOCATOR), f"i32.const {L.ALLOC_BUMP}", "i32.eq", "i32.and",
+    ]
+
+
+def bump_field_func(name: str, field: int) -> Func:
+    """hoist_bump_used/hoist_bump_end(region) -> i32: a Bump arena's bump pointer or capacity, read once at a
+    hoisted loop's entry; 0 for anything else (a Slab, read-only or dead region), so that no allocation
+    passes the loop's in-register compare ``size - 1 <u end - used`` and each takes the ABI's path."""
+    body = [*bump_arena(), "if (result i32)", *[f"  {line}" for line in A.slot_field(field)], "else", "  i32.const 0", "end"]
+    return Func(f"hoist_bump_{name}", [("region", "i32")], ["i32"], [("slot", "i32")], body,
+                export=f"{HOIST_PREFIX}bump_{name}")
+
+
+def handle_high_func() -> Func:
+    """hoist_handle_high(region) -> i64: the region id and its generation in a handle's high half (a live
+    region; the loop ORs in each allocation's offset)."""
+    body = ["local.get $region", f"i32.const {L.SLOT_SHIFT}", "i32.shl", "local.set $slot",
+            *make_handle(["i32.const 0"])]
+    return Func("hoist_handle_high", [("region", "i32")], ["i64"], [("slot", "i32")], body,
+                export=HOIST_PREFIX + "handle_high")
+
+
+def bump_set_func() -> Func:
+    """hoist_bump_set(slot, used): the arena's new bump pointer, stored by every allocation of a hoisted
+    loop (one store, no load), so the region's layout is exact at every point, a trap included."""
+    body = ["local.get $slot", "local.get $used", f"i32.store {A.META} offset={L.SLOTS + L.SLOT_USED}"]
+    return Func("hoist_bump_set", [("slot", "i32"), ("used", "i32")], [], [], body, export=HOIST_PREFIX + "bump_set")
+
+
+def alloc_flush_func() -> Func:
+    """hoist_alloc_flush(slot, allocations, bytes): add a hoisted loop's allocation counts to the region's
+    ``SLOT_ALLOCATIONS``/``SLOT_BYTES_ALLOCATED`` where its access counts are flushed (nothing for 0)."""
+    def add(field: int, amount: str) -> Code:
+        return ["local.get $slot", *A.slot_field(field, "i64.load"), f"local.get ${amount}", "i64.add",
+                f"i64.store {A.META} offset={L.SLOTS + field}"]
+
+    body = ["local.get $allocations", "i64.eqz", "if", "  return", "end",
+            *add(L.SLOT_ALLOCATIONS, "allocations"), *add(L.SLOT_BYTES_ALLOCATED, "bytes")]
+    return Func("hoist_alloc_flush", [("slot", "i32"), ("allocations", "i64"), ("bytes", "i64")], [], [], body,
+                export=HOIST_PREFIX + "alloc_flush")
+
+
 def slow_alloc_func() -> Func:
     return Func("hoist_slow_alloc", [("region", "i32"), ("size", "i32")], ["i64"], [],
                 ["local.get $region", "local.get $size", "call $alloc"], export=HOIST_PREFIX + "slow_alloc")
 
 
 #: Helpers the linker keeps out of line (everything but the bare accesses): cold code stays out of loops.
-OUT_OF_LINE = ("base", "pool", "dirty", "limit_load", "limit_store", "flush", "slow_alloc",
+OUT_OF_LINE = ("base", "pool", "dirty", "limit_load", "limit_store", "flush", "slow_alloc", "alloc_flush",
+               "bump_used", "bump_end", "handle_high",
                *(f"slow_{d}_{t.name}" for t in TYPED_ACCESS for d in ("load", "store")))
 
 
@@ -212,7 +262,8 @@ def hoist_funcs(pools: int, notice: WriteNotice = NO_NOTICE) -> list[Func]:
     """Every helper the hoisting pass may call, for a runtime with ``pools`` pools and that write notice."""
     funcs = [base_func(), pool_func(), dirty_func(), limit_func(LOAD_STATE, "load"),
              limit_func(STORE_STATE, "store", STORE_IGNORED), flush_func(),
-             alloc_stays_func(), alloc_in_wasm_func(), slow_alloc_func()]
+             alloc_stays_func(), alloc_in_wasm_func(), slow_alloc_func(), bump_field_func("used", L.SLOT_USED),
+             bump_field_func("end", L.SLOT_CAPACITY), handle_high_func(), bump_set_func(), alloc_flush_func()]
     for t in TYPED_ACCESS:
         funcs += access_funcs(pools, t, notice) + slow_funcs(t)
     return funcs

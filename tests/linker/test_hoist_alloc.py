@@ -1,0 +1,207 @@
+"""Bump allocation hoisted into loops: the bump pointer, end and allocation counts in locals.
+
+Each loop runs linked (``inline=True``) and unlinked on fresh regions set up
+the same way: the answer (or the typed error), every allocation's handle, the
+region's bump pointer, ``allocations``/``bytes_allocated``/``bytes_read``/
+``bytes_written``, its bytes and its dirty pages must be the same, for arenas
+that have room, that run out inside the loop, Slab and read-only regions,
+a destroyed region, two operands naming one region, and zero-byte allocations.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tvm_wasm import Handle, RegionKind, Slab, TvmError, TvmHost
+from tvm_wasm.linker import link
+
+ALLOCS = """(module
+ (import "tvm" "alloc" (func $alloc (param i32 i32) (result i64)))
+ (import "tvm" "last_error" (func $last_error (result i32)))
+ (import "tvm" "load_u32" (func $ld (param i64 i32) (result i32)))
+ (import "tvm" "store_u32" (func $st (param i64 i32 i32)))
+ (import "tvm" "store_u8" (func $st8 (param i64 i32 i32)))
+ (memory (export "memory") 1)
+ ;; the bench's growth: allocate 32 bytes, write its first and last word through the arena's handle, read the
+ ;; previous block; a failed allocation traps in user code
+ (func (export "growth") (param $h i64) (param $r i32) (param $n i32) (result i64)
+  (local $i i32) (local $t i64) (local $p i32) (local $prev i32) (local $acc i64)
+  (local.set $prev (i32.wrap_i64 (call $alloc (local.get $r) (i32.const 32))))
+  (call $st (local.get $h) (local.get $prev) (i32.const 0))
+  (loop $next
+   (if (i64.eqz (local.tee $t (call $alloc (local.get $r) (i32.const 32)))) (then (unreachable)))
+   (local.set $p (i32.wrap_i64 (local.get $t)))
+   (call $st (local.get $h) (local.get $p) (i32.add (local.get $i) (i32.const 1)))
+   (call $st (local.get $h) (i32.add (local.get $p) (i32.const 28)) (local.get $i))
+   (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (call $ld (local.get $h) (local.get $prev)))))
+   (local.set $prev (local.get $p))
+   (br_if $next (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))
+  (local.get $acc))
+ ;; every handle, and the last failure's code; the arena may run out, the loop goes on
+ (func (export "handles") (param $log i64) (param $r i32) (param $high i64) (param $size i32) (param $n i32)
+  (result i64) (local $i i32) (local $a i64) (local $acc i64)
+  (loop $next
+   (local.set $a (call $alloc (local.get $r) (local.get $size)))
+   (call $st (local.get $log) (i32.shl (local.get $i) (i32.const 2)) (i32.wrap_i64 (local.get $a)))
+   (local.set $acc (i64.add (i64.rotl (local.get $acc) (i64.const 7))  ;; a handle's offset if $high is its high half
+    (select (i64.xor (local.get $a) (local.get $high)) (i64.const -1) (i64.ne (local.get $a) (i64.const 0)))))
+   (br_if $next (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))
+  (i64.xor (local.get $acc) (i64.extend_i32_u (call $last_error))))
+ ;; two arenas, sizes 8 and 12, left by a branch when the first runs out (counts flushed on the way out)
+ (func (export "two") (param $log i64) (param $r1 i32) (param $r2 i32) (param $n i32) (result i64)
+  (local $i i32) (local $a i64) (local $b i64) (local $acc i64)
+  (block $out (loop $next
+   (local.set $a (call $alloc (local.get $r1) (i32.const 8)))
+   (br_if $out (i64.eqz (local.get $a)))
+   (local.set $b (call $alloc (local.get $r2) (i32.const 12)))
+   (call $st8 (local.get $log) (local.get $i) (i32.wrap_i64 (local.get $b)))
+   (local.set $acc (i64.add (i64.rotl (local.get $acc) (i64.const 5))
+    (i64.xor (i64.and (local.get $a) (i64.const 0xFFFFFFFF)) (i64.shl (local.get $b) (i64.const 32)))))
+   (br_if $next (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n)))))
+  (i64.add (local.get $acc) (i64.extend_i32_u (local.get $i))))
+)"""
+
+CALL_ERRORS = (TvmError,)
+
+
+def run(host: TvmHost, instance, name: str, args: list[int]) -> object:
+    try:
+        return host.call(instance, name, *args)
+    except CALL_ERRORS as exc:
+        return type(exc).__name__
+    except Exception as exc:  # a trap of user code (unreachable): what matters is the state it leaves
+        return "trap" if "unreachable" in str(exc) or "wasm trap" in str(exc) else repr(exc)
+
+
+def state(host: TvmHost, regions: list[int], tracked: set[int]) -> list[tuple]:
+    """What an allocating loop may change: allocator and counters, bytes, dirty pages (per region)."""
+    out = []
+    for r in regions:
+        info = host.region_info(r)
+        m = host.metrics(r)
+        data = host.read(Handle(r, info.generation, 0), info.capacity) if info.capacity else b""
+        out.append((info.used, m.allocations, m.bytes_allocated, m.bytes_read, m.bytes_written, data,
+                    host.dirty_pages(r) if r in tracked else None))
+    return out
+
+
+@pytest.fixture(scope="module")
+def setup(binaryen):
+    host = TvmHost(pools=2)
+    plain = host.instantiate(ALLOCS)
+    linked = host.instantiate(ALLOCS, inline=True)
+    yield host, plain, linked
+    host.close()
+
+
+def test_exact_loops_keep_their_bump_pointer_in_locals(binaryen):
+    from tvm_wasm.linker.hoist import Helpers, hoist_text
+    from tvm_wasm.linker.link import as_binary, binaryen_text, host_runtime, merge
+    from tvm_wasm.runtime import sections
+
+    assert link(ALLOCS, target="host", pools=2).hoisted.loops == 3
+    user, memory = sections.memory_as_import(as_binary(ALLOCS), abi_prefix="tvm:")
+    text = binaryen_text(merge(host_runtime(2, memory), user))
+    helpers = Helpers.of(text, "tvm:")
+    out, _ = hoist_text(text, "tvm:", 2)
+    # each alloc call of the three loops (growth's in-loop one, handles', two's two), once per pool copy: an
+    # in-register allocation that stores its bump pointer, with the ABI's in-wasm allocation beside it
+    assert out.count(f"(call {helpers.hoist['bump_set']} ") == 4 * 2
+    assert out.count(f"(call {helpers.hoist['alloc_in_wasm']} ") == 4 * 2
+    assert out.count("(call $tvm_cold_hoist_alloc_flush ") > 0
+
+
+TRACKED: set[int] = set()  # regions make_arena put under dirty tracking
+KINDS = st.sampled_from(["bump", "slab", "read_only", "destroyed", "tracked"])
+
+
+def make_arena(host: TvmHost, kind: str, capacity: int, size: int) -> int:
+    allocator = Slab(max(size, 1)) if kind == "slab" else None
+    region = host.create_region(RegionKind.OBJECT_ARENA, capacity, allocator=allocator)
+    if kind == "read_only":
+        host.protect(region)
+    if kind == "tracked":
+        host.track_dirty(region)
+        TRACKED.add(region)
+    return region
+
+
+def compare(setup, build, name: str, args_of) -> object:
+    """Build regions, run unlinked; build them again, run linked; everything observable must agree."""
+    host, plain, linked = setup
+    results = []
+    for instance in (plain, linked):
+        regions, destroyed = build()
+        tracked = {r for r in regions if r in TRACKED}
+        args = args_of(regions)
+        for r in destroyed:
+            host.destroy_region(r)
+        answer = run(host, instance, name, args)
+        live = [r for r in regions if r not in destroyed]
+        results.append((answer, state(host, live, tracked)))
+        for r in live:
+            host.destroy_region(r)
+            TRACKED.discard(r)
+    assert results[1] == results[0], name
+    return results[0][0]
+
+
+def handle(host: TvmHost, region: int, offset: int = 0) -> int:
+    return Handle(region, host.region_info(region).generation, offset).to_i64()
+
+
+FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FEW
+@given(blocks=st.integers(1, 40), n=st.integers(1, 60), kind=KINDS)
+def test_growth(setup, blocks, n, kind):
+    host = setup[0]
+
+    def build():
+        region = make_arena(host, kind, 32 * blocks, 32)
+        return [region], [region] if kind == "destroyed" else []
+
+    compare(setup, build, "growth", lambda rs: [handle(host, rs[0]), rs[0], n])
+
+
+@FEW
+@given(capacity=st.integers(1, 400), size=st.sampled_from([0, 1, 7, 8, 32, 100, 0xFFFF_FFFF]), n=st.integers(1, 64),
+       kind=KINDS)
+def test_handles_and_errors(setup, capacity, size, n, kind):
+    host = setup[0]
+
+    def build():
+        log = host.create_region(RegionKind.OBJECT_ARENA, 4 * 64)
+        region = make_arena(host, kind, capacity, size)
+        return [log, region], [region] if kind == "destroyed" else []
+
+    compare(setup, build, "handles", lambda rs: [handle(host, rs[0]), rs[1], handle(host, rs[1]), size, n])
+
+
+@FEW
+@given(first=st.integers(8, 300), second=st.integers(1, 300), n=st.integers(1, 64), same=st.booleans(),
+       kinds=st.tuples(KINDS, KINDS))
+def test_two_arenas_left_by_a_branch(setup, first, second, n, same, kinds):
+    host = setup[0]
+
+    def build():
+        log = host.create_region(RegionKind.OBJECT_ARENA, 64)
+        a = make_arena(host, "bump" if kinds[0] == "slab" else kinds[0], first, 8)
+        b = a if same else make_arena(host, "bump" if kinds[1] == "slab" else kinds[1], second, 12)
+        regions = [log, a] if same else [log, a, b]
+        return regions, [r for r, k in ((a, kinds[0]), (b, kinds[1])) if k == "destroyed" and r in regions][:1]
+
+    compare(setup, build, "two", lambda rs: [handle(host, rs[0]), rs[1], rs[1] if same else rs[2], n])
+
+
+def test_an_arena_filled_by_the_loop_then_allocated_again_in_python(setup):
+    host, _, linked = setup
+    region = host.create_region(RegionKind.OBJECT_ARENA, 32 * 10)
+    log = host.create_region(RegionKind.OBJECT_ARENA, 4 * 64)
+    host.call(linked, "handles", handle(host, log), region, handle(host, region), 32, 8)
+    assert host.region_info(region).used == 256
+    assert (host.metrics(region).allocations, host.metrics(region).bytes_allocated) == (8, 256)
+    assert host.alloc(region, 64).offset == 256  # the loop's bump pointer is the region's
