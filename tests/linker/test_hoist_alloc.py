@@ -25,11 +25,10 @@ ALLOCS = """(module
  (import "tvm" "store_u8" (func $st8 (param i64 i32 i32)))
  (memory (export "memory") 1)
  ;; the bench's growth: allocate 32 bytes, write its first and last word through the arena's handle, read the
- ;; previous block; a failed allocation traps in user code
- (func (export "growth") (param $h i64) (param $r i32) (param $n i32) (result i64)
+ ;; previous block (the first time, at the caller's offset); a failed allocation traps in user code
+ (func (export "growth") (param $h i64) (param $r i32) (param $first i32) (param $n i32) (result i64)
   (local $i i32) (local $t i64) (local $p i32) (local $prev i32) (local $acc i64)
-  (local.set $prev (i32.wrap_i64 (call $alloc (local.get $r) (i32.const 32))))
-  (call $st (local.get $h) (local.get $prev) (i32.const 0))
+  (local.set $prev (local.get $first))
   (loop $next
    (if (i64.eqz (local.tee $t (call $alloc (local.get $r) (i32.const 32)))) (then (unreachable)))
    (local.set $p (i32.wrap_i64 (local.get $t)))
@@ -38,6 +37,26 @@ ALLOCS = """(module
    (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (call $ld (local.get $h) (local.get $prev)))))
    (local.set $prev (local.get $p))
    (br_if $next (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))
+  (local.get $acc))
+ ;; the bench's growth kernel: the outer loop is the one hoisted, prev's first value comes from inside it
+ (func (export "nested_growth") (param $h i64) (param $r i32) (param $rounds i32) (param $n i32) (result i64)
+  (local $k i32) (local $i i32) (local $t i64) (local $p i32) (local $prev i32) (local $acc i64)
+  (loop $round
+   (if (i64.eqz (local.tee $t (call $alloc (local.get $r) (i32.const 32)))) (then (unreachable)))
+   (local.set $prev (i32.wrap_i64 (local.get $t)))
+   (call $st (local.get $h) (local.get $prev) (i32.const 0))
+   (local.set $i (i32.const 0))
+   (block $done (loop $next
+    (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+    (if (i64.eqz (local.tee $t (call $alloc (local.get $r) (i32.const 32)))) (then (unreachable)))
+    (local.set $p (i32.wrap_i64 (local.get $t)))
+    (call $st (local.get $h) (local.get $p) (i32.add (local.get $i) (i32.const 1)))
+    (call $st (local.get $h) (i32.add (local.get $p) (i32.const 28)) (local.get $i))
+    (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (call $ld (local.get $h) (local.get $prev)))))
+    (local.set $prev (local.get $p))
+    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+    (br $next)))
+   (br_if $round (i32.lt_u (local.tee $k (i32.add (local.get $k) (i32.const 1))) (local.get $rounds))))
   (local.get $acc))
  ;; every handle, and the last failure's code; the arena may run out, the loop goes on
  (func (export "handles") (param $log i64) (param $r i32) (param $high i64) (param $size i32) (param $n i32)
@@ -101,15 +120,19 @@ def test_exact_loops_keep_their_bump_pointer_in_locals(binaryen):
     from tvm_wasm.linker.link import as_binary, binaryen_text, host_runtime, merge
     from tvm_wasm.runtime import sections
 
-    assert link(ALLOCS, target="host", pools=2).hoisted.loops == 3
+    report = link(ALLOCS, target="host", pools=2).hoisted
+    assert report.loops == 4
+    # growth's two stores (not its load: prev's first value comes from before the loop), nested_growth's
+    # four accesses (prev is written before the inner loop in each round); nothing else
+    assert report.in_allocation == 2 + 4
     user, memory = sections.memory_as_import(as_binary(ALLOCS), abi_prefix="tvm:")
     text = binaryen_text(merge(host_runtime(2, memory), user))
     helpers = Helpers.of(text, "tvm:")
     out, _ = hoist_text(text, "tvm:", 2)
-    # each alloc call of the three loops (growth's in-loop one, handles', two's two), once per pool copy: an
-    # in-register allocation that stores its bump pointer, with the ABI's in-wasm allocation beside it
-    assert out.count(f"(call {helpers.hoist['bump_set']} ") == 4 * 2
-    assert out.count(f"(call {helpers.hoist['alloc_in_wasm']} ") == 4 * 2
+    # each alloc call of the four loops (growth's in-loop one, nested_growth's two, handles', two's two), once per
+    # pool copy: an in-register allocation that stores its bump pointer, with the ABI's in-wasm allocation beside it
+    assert out.count(f"(call {helpers.hoist['bump_set']} ") == 6 * 2
+    assert out.count(f"(call {helpers.hoist['alloc_in_wasm']} ") == 6 * 2
     assert out.count("(call $tvm_cold_hoist_alloc_flush ") > 0
 
 
@@ -155,16 +178,50 @@ def handle(host: TvmHost, region: int, offset: int = 0) -> int:
 FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+VIEWS = st.sampled_from(["arena", "arena+4", "arena+64", "small", "large"])
+
+
 @FEW
-@given(blocks=st.integers(1, 40), n=st.integers(1, 60), kind=KINDS)
-def test_growth(setup, blocks, n, kind):
+@given(blocks=st.integers(1, 40), n=st.integers(1, 60), kind=KINDS, view=VIEWS,
+       first=st.one_of(st.integers(0, 64), st.sampled_from([1276, 1280, 4096, 0xFFFF_FFFC])))
+def test_growth(setup, blocks, n, kind, view, first):
+    """The stores go through ``view``: the arena's own handle (offset 0 or not), or another region's,
+    smaller or larger than the arena: the proof from the allocation holds only when the view's limit
+    covers the whole arena, else the loop runs as it was (and fails where the model fails)."""
     host = setup[0]
 
     def build():
         region = make_arena(host, kind, 32 * blocks, 32)
-        return [region], [region] if kind == "destroyed" else []
+        regions = [region]
+        if view in ("small", "large"):
+            regions.append(host.create_region(RegionKind.OBJECT_ARENA, 32 * blocks + (64 if view == "large" else -20)))
+        return regions, [region] if kind == "destroyed" else []
 
-    compare(setup, build, "growth", lambda rs: [handle(host, rs[0]), rs[0], n])
+    def args(rs):
+        target = handle(host, rs[-1], {"arena+4": 4, "arena+64": 64}.get(view, 0))
+        return [target, rs[0], first, n]
+
+    compare(setup, build, "growth", args)
+
+
+@FEW
+@given(blocks=st.integers(1, 40), rounds=st.integers(1, 4), n=st.integers(1, 30), kind=KINDS, view=VIEWS)
+def test_nested_growth(setup, blocks, rounds, n, kind, view):
+    """The bench's shape: the outer loop allocates ``prev`` before the inner one, so every access's offset
+    comes from an allocation of its own iteration."""
+    host = setup[0]
+
+    def build():
+        region = make_arena(host, kind, 32 * blocks, 32)
+        regions = [region]
+        if view in ("small", "large"):
+            regions.append(host.create_region(RegionKind.OBJECT_ARENA, 32 * blocks + (64 if view == "large" else -20)))
+        return regions, [region] if kind == "destroyed" else []
+
+    def args(rs):
+        return [handle(host, rs[-1], {"arena+4": 4, "arena+64": 64}.get(view, 0)), rs[0], rounds, n]
+
+    compare(setup, build, "nested_growth", args)
 
 
 @FEW

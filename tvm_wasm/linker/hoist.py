@@ -67,8 +67,8 @@ from ..runtime.conventions import COLD_PREFIX
 from ..runtime import layout as L
 from ..runtime.hoisted import HOIST_PREFIX, OUT_OF_LINE
 from .induction import (
-    Affine, Induction, TripCount, affine, body_of, const_of, inductions, one_site_per_iteration, post_order,
-    reads_after_update, trip_code, trip_count, unconditional, within,
+    CONDITIONAL, Affine, Induction, TripCount, affine, body_of, const_of, inductions, one_site_per_iteration,
+    post_order, reads_after_update, trip_code, trip_count, unconditional, within,
 )
 from .ranges import Interval, RangeFacts
 from .sexpr import Node, head, parse, render, walk
@@ -96,6 +96,7 @@ class HoistReport:
     counted_at_exit: int = 0  # of those, accesses counted once when their loop ends
     counted_per_iteration: int = 0  # accesses counted by their loop's iteration count (no add per access)
     counted_by_difference: int = 0  # accesses of one-per-iteration arms counted as T minus the other arms
+    in_allocation: int = 0  # accesses proved in bounds by the allocation their offset comes from
     functions: list[str] = field(default_factory=list)
 
 
@@ -266,6 +267,49 @@ class FunctionPass:
         return LoopPlan(self, loop, inside, sites, written)
 
 
+def offset_plus_constant(node: Node) -> tuple[Node | None, int]:
+    """``x`` and ``c`` of an offset ``x + c`` (``c`` an i32 constant, 0 when there is none)."""
+    if head(node) == "i32.add":
+        for a, b in ((node[1], node[2]), (node[2], node[1])):  # type: ignore[index]
+            c = const_of(b)
+            if c is not None:
+                return a, c
+        return None, 0
+    return node, 0
+
+
+def runs(node: Node) -> Iterator[Node]:
+    """``node`` and every node evaluated whenever it completes: operands, an ``if``'s condition; not the
+    arms of an ``if`` nor the body of a ``block`` or ``loop`` (a branch may leave them early)."""
+    if not isinstance(node, list):
+        return
+    yield node
+    op = head(node)
+    if op == "if":
+        children = [c for c in node[1:] if isinstance(c, list) and head(c) not in ("then", "else", "result")]
+    elif op in CONDITIONAL:
+        return
+    else:
+        children = node[1:]
+    for child in children:
+        yield from runs(child)
+
+
+def dominated(read: Node, name: str, loop: list[Node], parents: dict[int, tuple[list[Node], int]]) -> bool:
+    """Whether a write of local ``name`` runs before ``read`` on every way to it from the start of an
+    iteration of ``loop``: an earlier sibling of ``read`` or of one of its ancestors inside the loop
+    writes it whenever that sibling completes (structured control flow reaches a node only through
+    its earlier siblings)."""
+    node = read
+    while node is not loop:
+        parent, k = parents[id(node)]
+        for sibling in parent[:k]:
+            if any(head(n) in ("local.set", "local.tee") and str(n[1]) == name for n in runs(sibling)):  # type: ignore[index]
+                return True
+        node = parent
+    return False
+
+
 def invariant_operand(node: Node, written: set[str], globals_set: set[str]) -> bool:
     """A constant, or a local or global the loop never writes: the same value in every iteration."""
     op = head(node)
@@ -360,7 +404,9 @@ class LoopPlan:
         self.allocs = [n for n in walk(loop) if head(n) == "call" and n[1] == fp.helpers.alloc and len(n) == 4]
         self.exact = all(invariant_operand(n[2], written, globals_set) for n in self.allocs)
         self.arenas = self.arenas_of(self.allocs) if self.exact else {}
-        self.ranges = self.ranges_of(loop) if self.exact else LoopRanges({}, None, {}, {})
+        self.in_allocation = self.allocation_offsets(loop, sites)
+        fp.report.in_allocation += len(self.in_allocation)
+        self.ranges = self.ranges_of(loop, frozenset(self.in_allocation)) if self.exact else LoopRanges({}, None, {}, {})
         fp.report.unchecked += len(self.ranges.found)
 
     def hoist(self, name: str) -> str:
@@ -384,6 +430,77 @@ class LoopPlan:
                 arena.size = next(iter(sizes[key]))
         return arenas
 
+    def allocation_offsets(self, loop: list[Node], sites: list[list[Node]]) -> dict[int, tuple[Arena, int, list[Node]]]:
+        """Accesses (by ``id``) whose offset is ``p`` or ``p + c`` where ``p`` is the offset of an allocation
+        of ``s`` bytes from an arena of this loop, ``c + width <= s``: each answers (arena, s, the site).
+
+        ``p`` qualifies when every write of it in the loop is such an offset (``i32.wrap_i64`` of the
+        ``alloc`` call, of a local holding its handle, or a copy of another such local) and every read
+        of such a local is preceded, in its own iteration, by a write (:func:`dominated`): values from
+        before the loop never reach it. Every answer of ``alloc(R, s)`` then has ``p <= capacity - s``
+        when ``capacity >= s``: a Bump or Slab block ends inside the region, a failure answers 0. With
+        that and ``capacity - width < limit`` (checked once at entry, :meth:`allocation_checks`), the
+        access cannot fail and needs no compare.
+        """
+        if not self.arenas:
+            return {}
+        parents = {id(child): (node, k) for node in walk(loop) if isinstance(node, list)
+                   for k, child in enumerate(node) if isinstance(child, list)}
+        writes: dict[str, list[Node]] = {}
+        for n in walk(loop):
+            if head(n) in ("local.set", "local.tee"):
+                writes.setdefault(str(n[1]), []).append(n[2])
+        facts: dict[str, tuple[str, str, int]] = {}  # local -> ("handle" | "offset", arena key, size)
+
+        def fact(node: Node) -> tuple[str, str, int] | None:
+            op = head(node)
+            if op == "call" and node[1] == self.fp.helpers.alloc and len(node) == 4:  # type: ignore[index]
+                size, key = const_of(node[3]), render(node[2])  # type: ignore[index]
+                return ("handle", key, size) if size is not None and size > 0 and key in self.arenas else None
+            if op == "local.tee":
+                return fact(node[2])  # type: ignore[index]
+            if op == "local.get":
+                name = str(node[1])  # type: ignore[index]
+                return facts.get(name) if dominated(node, name, loop, parents) else None
+            if op == "i32.wrap_i64":
+                inner = fact(node[1])  # type: ignore[index]
+                return ("offset", inner[1], inner[2]) if inner is not None and inner[0] == "handle" else None
+            return None
+
+        changed = True
+        while changed:
+            changed = False
+            for name, values in writes.items():
+                if name in facts:
+                    continue
+                found = {fact(v) for v in values}
+                if len(found) == 1 and None not in found:
+                    facts[name] = found.pop()  # type: ignore[assignment]
+                    changed = True
+        proved: dict[int, tuple[Arena, int, list[Node]]] = {}
+        for site in sites:
+            access = self.fp.helpers.accesses[str(site[1])]
+            base, c = offset_plus_constant(site[3])
+            if base is None or c < 0:
+                continue
+            got = fact(base)
+            if got is not None and got[0] == "offset" and c + access.width.width <= got[2]:
+                proved[id(site)] = (self.arenas[got[1]], got[2], site)
+        return proved
+
+    def allocation_checks(self) -> list[Node]:
+        """At entry, for each access :meth:`allocation_offsets` proved: the arena is a live writable Bump
+        region of at least ``s`` bytes, and the access's limit covers the whole arena (``end - width <
+        limit``)."""
+        checks: list[Node] = []
+        for arena, size, site in self.in_allocation.values():
+            access = self.fp.helpers.accesses[str(site[1])]
+            limit, _ = self.groups[(str(site[2][1]), access.direction, access.width.name)]  # type: ignore[index]
+            width = ["i32.const", str(access.width.width)]
+            checks += [["i32.ge_u", ["local.get", arena.end], ["i32.const", str(size)]],
+                       ["i32.lt_u", ["i32.sub", ["local.get", arena.end], width], ["local.get", limit]]]
+        return checks
+
     def arena_entry(self) -> list[Node]:
         """At the fast copy's entry: each arena's bump pointer, end (0 unless a live writable Bump region),
         handle high half, and its allocation count since the last flush."""
@@ -393,9 +510,13 @@ class LoopPlan:
                      ["local.set", arena.used, ["call", self.hoist("bump_used"), copy.deepcopy(arena.region)]],
                      ["local.set", arena.end, ["call", self.hoist("bump_end"), copy.deepcopy(arena.region)]],
                      ["local.set", arena.start, ["local.get", arena.used]],
-                     ["local.set", arena.high, ["call", self.hoist("handle_high"), copy.deepcopy(arena.region)]],
                      ["local.set", arena.count, ["i64.const", "0"]]]
         return code
+
+    def arena_high(self) -> list[Node]:
+        """Each arena's handle high half, once the entry checks passed (its region is live)."""
+        return [["local.set", a.high, ["call", self.hoist("handle_high"), copy.deepcopy(a.region)]]
+                for a in self.arenas.values()]
 
     def arena_checks(self) -> list[Node]:
         """Distinct region operands must name distinct regions (each arena's bump pointer is its own)."""
@@ -651,8 +772,8 @@ class LoopPlan:
             return self.emit_rejoining()
         done, slow = self.fp.local_label(), self.fp.local_label()
         ranges, range_checks, ranged, t = self.range_checks(self.ranges)
-        free = frozenset(self.ranges.found)
-        checks = [*self.entry_checks(), *range_checks]
+        free = frozenset(self.ranges.found) | frozenset(self.in_allocation)
+        checks = [*self.entry_checks(), *range_checks, *self.allocation_checks()]
         versions: list[Node] = []
         for p in range(self.fp.pools):
             body = self.loop_copy(self.loop, p, free, self.ranges.trip, t, nested=True)
@@ -661,8 +782,8 @@ class LoopPlan:
                     checked = self.loop_copy(self.loop, p, free - set(ranged), self.ranges.trip, t, nested=True)
                 body = [["if", _all(list(ranged.values())), ["then", *body], ["else", *checked]]]
             versions.append(["if", ["i32.eq", ["local.get", self.pool_local], ["i32.const", str(p)]],
-                             ["then", *self.resolve(p), *ranges, ["br_if", slow, ["i32.eqz", _all(checks)]],
-                              *self.arena_entry(),
+                             ["then", *self.resolve(p), *self.arena_entry(), *ranges,
+                              ["br_if", slow, ["i32.eqz", _all(checks)]], *self.arena_high(),
                               *body, *self.flush(), ["br", done]]])
         # Anything else (a handle Cold, stale, in another pool or read-only for a store, an affine range
         # that may not fit) runs the loop as it was: every access inlined and checked on its own.
