@@ -125,6 +125,7 @@ def test_exact_loops_keep_their_bump_pointer_in_locals(binaryen):
     # growth's two stores (not its load: prev's first value comes from before the loop), nested_growth's
     # four accesses (prev is written before the inner loop in each round); nothing else
     assert report.in_allocation == 2 + 4
+    assert report.marks_shared == 1 + 1  # the second store of each run (p, p + 28) marks nothing itself
     user, memory = sections.memory_as_import(as_binary(ALLOCS), abi_prefix="tvm:")
     text = binaryen_text(merge(host_runtime(2, memory), user))
     helpers = Helpers.of(text, "tvm:")
@@ -262,3 +263,24 @@ def test_an_arena_filled_by_the_loop_then_allocated_again_in_python(setup):
     assert host.region_info(region).used == 256
     assert (host.metrics(region).allocations, host.metrics(region).bytes_allocated) == (8, 256)
     assert host.alloc(region, 64).offset == 256  # the loop's bump pointer is the region's
+
+
+@pytest.mark.parametrize("view_offset", [0, 4, 28, 4064, 4090])
+@pytest.mark.parametrize("name", ["growth", "nested_growth"])
+def test_runs_of_stores_into_one_block_mark_exactly_their_pages(setup, name, view_offset):
+    """Blocks of 32 bytes across three 4 KiB pages, through a view whose offset puts some blocks across a
+    page boundary, the last one ending at one: the dirty pages (and everything else) are the model's."""
+    host = setup[0]
+    blocks = 3 * 4096 // 32 - 4
+
+    def build():
+        arena = make_arena(host, "tracked", 32 * blocks, 32)
+        view = make_arena(host, "tracked", 32 * blocks + view_offset, 32)
+        return [arena, view], []
+
+    def args(rs):
+        target = handle(host, rs[1], view_offset)
+        # 256 blocks: the last one ends at a page boundary (with the view at 0 or 4064, but one byte short)
+        return [target, rs[0], 0, 256] if name == "growth" else [target, rs[0], 1, 255]
+
+    compare(setup, build, name, args)

@@ -97,6 +97,7 @@ class HoistReport:
     counted_per_iteration: int = 0  # accesses counted by their loop's iteration count (no add per access)
     counted_by_difference: int = 0  # accesses of one-per-iteration arms counted as T minus the other arms
     in_allocation: int = 0  # accesses proved in bounds by the allocation their offset comes from
+    marks_shared: int = 0  # stores whose dirty-page marks an earlier store of their run makes
     functions: list[str] = field(default_factory=list)
 
 
@@ -267,6 +268,20 @@ class FunctionPass:
         return LoopPlan(self, loop, inside, sites, written)
 
 
+#: ``mark`` of a store that marks its own pages (:meth:`LoopPlan.unchecked_access`).
+OWN_MARKS: tuple[int, int] = (-1, -1)
+#: Operators that cannot trap and change nothing but their result (no loads, calls, division, truncation).
+PURE = {"local.get", "i32.const", "i64.const", "f32.const", "f64.const", "select", "i32.wrap_i64",
+        "i64.extend_i32_u", "i64.extend_i32_s", *(f"{t}.{op}" for t in ("i32", "i64") for op in (
+            "add", "sub", "mul", "and", "or", "xor", "shl", "shr_u", "shr_s", "rotl", "rotr", "clz", "ctz", "popcnt",
+            "eqz", "eq", "ne", "lt_u", "lt_s", "gt_u", "gt_s", "le_u", "le_s", "ge_u", "ge_s"))}
+
+
+def pure(node: Node) -> bool:
+    """Whether ``node`` only computes its value from locals and constants (see :data:`PURE`)."""
+    return all(not isinstance(n, list) or head(n) in PURE for n in walk(node))
+
+
 def offset_plus_constant(node: Node) -> tuple[Node | None, int]:
     """``x`` and ``c`` of an offset ``x + c`` (``c`` an i32 constant, 0 when there is none)."""
     if head(node) == "i32.add":
@@ -406,6 +421,8 @@ class LoopPlan:
         self.arenas = self.arenas_of(self.allocs) if self.exact else {}
         self.in_allocation = self.allocation_offsets(loop, sites)
         fp.report.in_allocation += len(self.in_allocation)
+        self.marks = self.shared_marks(loop)
+        fp.report.marks_shared += sum(1 for m in self.marks.values() if m is None)
         self.ranges = self.ranges_of(loop, frozenset(self.in_allocation)) if self.exact else LoopRanges({}, None, {}, {})
         fp.report.unchecked += len(self.ranges.found)
 
@@ -487,6 +504,46 @@ class LoopPlan:
             if got is not None and got[0] == "offset" and c + access.width.width <= got[2]:
                 proved[id(site)] = (self.arenas[got[1]], got[2], site)
         return proved
+
+    def shared_marks(self, loop: list[Node]) -> dict[int, tuple[int, int] | None]:
+        """Runs of consecutive stores (by ``id``) proved by their allocation (:meth:`allocation_offsets`),
+        through one handle at ``p + c`` for one local ``p``, whose values are pure and cannot trap, spanning
+        at most a page: the first store marks the pages of the run's first and last byte (``(lowest c,
+        highest c + width)``), the others (None) mark nothing.
+
+        Exact: the bytes of a run cover at most two pages, its first and last byte are written, so those
+        are the pages it writes; none of its stores can fail and nothing between them can trap or read
+        the map, so no observer sees the marks before the stores.
+        """
+        marks: dict[int, tuple[int, int] | None] = {}
+        for node in walk(loop):
+            if not isinstance(node, list):
+                continue
+            run: list[tuple[list[Node], tuple[str, str, int, int]]] = []
+            for child in [*node[1:], None]:
+                key = self.mark_key(child)
+                if key is not None and run and key[:2] == run[0][1][:2]:
+                    run.append((child, key))  # type: ignore[arg-type]
+                    continue
+                if len(run) > 1:
+                    low, high = min(k[2] for _, k in run), max(k[2] + k[3] for _, k in run)
+                    if high - low <= L.DIRTY_PAGE:
+                        marks[id(run[0][0])] = (low, high)
+                        marks.update((id(stmt), None) for stmt, _ in run[1:])
+                run = [(child, key)] if key is not None else []  # type: ignore[list-item]
+        return marks
+
+    def mark_key(self, statement: Node) -> tuple[str, str, int, int] | None:
+        """(handle, ``p``, ``c``, width) of a store that may join a run of :meth:`shared_marks`."""
+        if head(statement) != "call" or id(statement) not in self.in_allocation:
+            return None
+        access = self.fp.helpers.accesses[str(statement[1])]  # type: ignore[index]
+        if access.direction != "store" or not pure(statement[4]):  # type: ignore[index]
+            return None
+        base, c = offset_plus_constant(statement[3])  # type: ignore[index]
+        if head(base) != "local.get":
+            return None
+        return str(statement[2][1]), str(base[1]), c, access.width.width  # type: ignore[index]
 
     def allocation_checks(self) -> list[Node]:
         """At entry, for each access :meth:`allocation_offsets` proved: the arena is a live writable Bump
@@ -837,7 +894,8 @@ class LoopPlan:
             if not self.exact:
                 return self.checked_access(children, pool, rejoin=True)
             if id(node) in free:
-                return self.unchecked_access(children, pool, counted=id(node) not in uncounted)
+                return self.unchecked_access(children, pool, counted=id(node) not in uncounted,
+                                             mark=self.marks.get(id(node), OWN_MARKS))
             return self.checked_access(children, pool, rejoin=False, counted=id(node) not in uncounted,
                                        before_flush=self.adjust(counting, node))
         if leaves:
@@ -915,9 +973,11 @@ class LoopPlan:
         """:meth:`site`, and a fresh local for the offset."""
         return (*self.site(call), self.fp.local("i32"))
 
-    def unchecked_access(self, call: list[Node], pool: int, counted: bool = True) -> Node:
+    def unchecked_access(self, call: list[Node], pool: int, counted: bool = True,
+                         mark: tuple[int, int] | None = OWN_MARKS) -> Node:
         """An access whose range was checked before the loop: count it (unless its loop counts it at
-        exit), then the bare load or store."""
+        exit), then the bare load or store; a store marks its own pages, or its run's (``(low, high)``
+        bytes from ``p``, :meth:`shared_marks`), or none (None: an earlier store of its run did)."""
         access, handle, _, count, offset = self.parts(call)
         address = ["i32.add", ["local.get", self.base[handle]], ["local.get", offset]]
         count_it = [["local.set", count, ["i64.add", ["local.get", count], ["i64.const", "1"]]]] if counted else []
@@ -926,8 +986,18 @@ class LoopPlan:
             return ["block", ["result", access.width.value_type], ["local.set", offset, call[3]], *count_it,
                     ["call", fast, address]]
         value = self.fp.local(access.width.value_type)
-        return ["block", ["local.set", offset, call[3]], ["local.set", value, call[4]], *count_it,
-                self.store(fast, address, value, handle, offset)]
+        if mark is OWN_MARKS:
+            stored: list[Node] = [self.store(fast, address, value, handle, offset)]
+        else:
+            stored = [["call", self.hoist(f"store_{access.width.name}_p{pool}_unmarked"), address, ["local.get", value]]]
+            if mark is not None:
+                _, c = offset_plus_constant(call[3])
+                at = ["i32.add", ["i32.wrap_i64", ["local.get", handle]], ["local.get", offset]]
+                first, last = mark[0] - c, mark[1] - 1 - c
+                stored.insert(0, ["call", self.hoist("mark_span"), ["local.get", self.dirty[handle]],
+                                  ["i32.add", copy.deepcopy(at), ["i32.const", str(first)]],
+                                  ["i32.add", at, ["i32.const", str(last)]]])
+        return ["block", ["local.set", offset, call[3]], ["local.set", value, call[4]], *count_it, *stored]
 
     def store(self, fast: str, address: Node, value: str, handle: str, offset: str) -> Node:
         """The bare store, told the handle's dirty-page map and the store's region offset (handle offset +

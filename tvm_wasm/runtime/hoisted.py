@@ -125,9 +125,10 @@ def flush_func() -> Func:
 
 
 def access_funcs(pools: int, t: TypedWidth, notice: WriteNotice = NO_NOTICE) -> list[Func]:
-    """hoist_load_T_pK(addr) / hoist_store_T_pK(addr, v, dirty, at): the bare access at a pool address, per pool.
+    """hoist_load_T_pK(addr) / hoist_store_T_pK(addr, v, dirty, at) / hoist_store_T_pK_unmarked(addr, v): the bare
+    access at a pool address, per pool.
 
-    A store marks its page(s) in the dirty-page map whose ``SLOT_DIRTY_TABLE`` is ``dirty`` (from
+    A store (but an unmarked one, whose run marks its pages with ``hoist_mark_span``) marks its page(s) in the dirty-page map whose ``SLOT_DIRTY_TABLE`` is ``dirty`` (from
     ``hoist_dirty``; 0, untracked, marks the scratch map) at region offset ``at``, as the ABI's typed
     store does (``access.mark_pages``), then emits the deployment's write notice.
     """
@@ -140,7 +141,20 @@ def access_funcs(pools: int, t: TypedWidth, notice: WriteNotice = NO_NOTICE) -> 
                           [*if_(["local.get $dirty"], A.mark_pages("dirty", "at", t.width)), *notice.store(k),
                            "local.get $addr", "local.get $v", f"{t.store} {pool_name(k)}"],
                           export=f"{HOIST_PREFIX}store_{t.name}_p{k}"))
+        funcs.append(Func(f"hoist_store_{t.name}_p{k}_unmarked", [("addr", "i32"), ("v", t.value_type)], [], [],
+                          [*notice.store(k), "local.get $addr", "local.get $v", f"{t.store} {pool_name(k)}"],
+                          export=f"{HOIST_PREFIX}store_{t.name}_p{k}_unmarked"))
     return funcs
+
+
+def mark_span_func() -> Func:
+    """hoist_mark_span(dirty, first, last): mark the pages of region offsets ``first`` and ``last`` in the
+    dirty-page map ``dirty`` (nothing when 0, untracked): the marks of a run of stores into one block of at
+    most a page, whose pages are exactly those of its first and last byte (the stores, then, are
+    ``hoist_store_T_pK_unmarked``)."""
+    body = if_(["local.get $dirty"], [*A.mark_pages("dirty", "first", 1), *A.mark_pages("dirty", "last", 1)])
+    return Func("hoist_mark_span", [("dirty", "i32"), ("first", "i32"), ("last", "i32")], [], [], body,
+                export=HOIST_PREFIX + "mark_span")
 
 
 def slow_funcs(t: TypedWidth) -> list[Func]:
@@ -263,7 +277,8 @@ def hoist_funcs(pools: int, notice: WriteNotice = NO_NOTICE) -> list[Func]:
     funcs = [base_func(), pool_func(), dirty_func(), limit_func(LOAD_STATE, "load"),
              limit_func(STORE_STATE, "store", STORE_IGNORED), flush_func(),
              alloc_stays_func(), alloc_in_wasm_func(), slow_alloc_func(), bump_field_func("used", L.SLOT_USED),
-             bump_field_func("end", L.SLOT_CAPACITY), handle_high_func(), bump_set_func(), alloc_flush_func()]
+             bump_field_func("end", L.SLOT_CAPACITY), handle_high_func(), bump_set_func(), alloc_flush_func(),
+             mark_span_func()]
     for t in TYPED_ACCESS:
         funcs += access_funcs(pools, t, notice) + slow_funcs(t)
     return funcs
