@@ -17,7 +17,17 @@ from hypothesis import strategies as st
 from tvm_wasm import Handle, RegionKind, Slab, TvmError, TvmHost
 from tvm_wasm.linker import link
 
-ALLOCS = """(module
+#: One step of the bench's growth: allocate 32 bytes (a failure traps in user code), write the block's first and
+#: last word through the handle $h, read the previous block's first word.
+GROWTH_STEP = """   (if (i64.eqz (local.tee $t (call $alloc (local.get $r) (i32.const 32)))) (then (unreachable)))
+   (local.set $p (i32.wrap_i64 (local.get $t)))
+   (call $st (local.get $h) (local.get $p) (i32.add (local.get $i) (i32.const 1)))
+   (call $st (local.get $h) (i32.add (local.get $p) (i32.const 28)) (local.get $i))
+   (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (call $ld (local.get $h) (local.get $prev)))))
+   (local.set $prev (local.get $p))
+"""
+
+ALLOCS = f"""(module
  (import "tvm" "alloc" (func $alloc (param i32 i32) (result i64)))
  (import "tvm" "last_error" (func $last_error (result i32)))
  (import "tvm" "load_u32" (func $ld (param i64 i32) (result i32)))
@@ -30,13 +40,7 @@ ALLOCS = """(module
   (local $i i32) (local $t i64) (local $p i32) (local $prev i32) (local $acc i64)
   (local.set $prev (local.get $first))
   (loop $next
-   (if (i64.eqz (local.tee $t (call $alloc (local.get $r) (i32.const 32)))) (then (unreachable)))
-   (local.set $p (i32.wrap_i64 (local.get $t)))
-   (call $st (local.get $h) (local.get $p) (i32.add (local.get $i) (i32.const 1)))
-   (call $st (local.get $h) (i32.add (local.get $p) (i32.const 28)) (local.get $i))
-   (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (call $ld (local.get $h) (local.get $prev)))))
-   (local.set $prev (local.get $p))
-   (br_if $next (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))
+{GROWTH_STEP}   (br_if $next (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))
   (local.get $acc))
  ;; the bench's growth kernel: the outer loop is the one hoisted, prev's first value comes from inside it
  (func (export "nested_growth") (param $h i64) (param $r i32) (param $rounds i32) (param $n i32) (result i64)
@@ -48,13 +52,7 @@ ALLOCS = """(module
    (local.set $i (i32.const 0))
    (block $done (loop $next
     (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
-    (if (i64.eqz (local.tee $t (call $alloc (local.get $r) (i32.const 32)))) (then (unreachable)))
-    (local.set $p (i32.wrap_i64 (local.get $t)))
-    (call $st (local.get $h) (local.get $p) (i32.add (local.get $i) (i32.const 1)))
-    (call $st (local.get $h) (i32.add (local.get $p) (i32.const 28)) (local.get $i))
-    (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (call $ld (local.get $h) (local.get $prev)))))
-    (local.set $prev (local.get $p))
-    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+{GROWTH_STEP}    (local.set $i (i32.add (local.get $i) (i32.const 1)))
     (br $next)))
    (br_if $round (i32.lt_u (local.tee $k (i32.add (local.get $k) (i32.const 1))) (local.get $rounds))))
   (local.get $acc))
@@ -182,6 +180,21 @@ FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChec
 VIEWS = st.sampled_from(["arena", "arena+4", "arena+64", "small", "large"])
 
 
+def arena_and_view(host: TvmHost, kind: str, blocks: int, view: str) -> tuple[list[int], list[int]]:
+    """An arena of ``blocks`` 32-byte blocks and, for a ``small``/``large`` view, the region the stores go
+    to; the regions to destroy before the call."""
+    region = make_arena(host, kind, 32 * blocks, 32)
+    regions = [region]
+    if view in ("small", "large"):
+        regions.append(host.create_region(RegionKind.OBJECT_ARENA, 32 * blocks + (64 if view == "large" else -20)))
+    return regions, [region] if kind == "destroyed" else []
+
+
+def view_handle(host: TvmHost, regions: list[int], view: str) -> int:
+    """The handle the stores go through: the last region's, at the view's offset."""
+    return handle(host, regions[-1], {"arena+4": 4, "arena+64": 64}.get(view, 0))
+
+
 @FEW
 @given(blocks=st.integers(1, 40), n=st.integers(1, 60), kind=KINDS, view=VIEWS,
        first=st.one_of(st.integers(0, 64), st.sampled_from([1276, 1280, 4096, 0xFFFF_FFFC])))
@@ -190,19 +203,8 @@ def test_growth(setup, blocks, n, kind, view, first):
     smaller or larger than the arena: the proof from the allocation holds only when the view's limit
     covers the whole arena, else the loop runs as it was (and fails where the model fails)."""
     host = setup[0]
-
-    def build():
-        region = make_arena(host, kind, 32 * blocks, 32)
-        regions = [region]
-        if view in ("small", "large"):
-            regions.append(host.create_region(RegionKind.OBJECT_ARENA, 32 * blocks + (64 if view == "large" else -20)))
-        return regions, [region] if kind == "destroyed" else []
-
-    def args(rs):
-        target = handle(host, rs[-1], {"arena+4": 4, "arena+64": 64}.get(view, 0))
-        return [target, rs[0], first, n]
-
-    compare(setup, build, "growth", args)
+    compare(setup, lambda: arena_and_view(host, kind, blocks, view), "growth",
+            lambda rs: [view_handle(host, rs, view), rs[0], first, n])
 
 
 @FEW
@@ -211,18 +213,8 @@ def test_nested_growth(setup, blocks, rounds, n, kind, view):
     """The bench's shape: the outer loop allocates ``prev`` before the inner one, so every access's offset
     comes from an allocation of its own iteration."""
     host = setup[0]
-
-    def build():
-        region = make_arena(host, kind, 32 * blocks, 32)
-        regions = [region]
-        if view in ("small", "large"):
-            regions.append(host.create_region(RegionKind.OBJECT_ARENA, 32 * blocks + (64 if view == "large" else -20)))
-        return regions, [region] if kind == "destroyed" else []
-
-    def args(rs):
-        return [handle(host, rs[-1], {"arena+4": 4, "arena+64": 64}.get(view, 0)), rs[0], rounds, n]
-
-    compare(setup, build, "nested_growth", args)
+    compare(setup, lambda: arena_and_view(host, kind, blocks, view), "nested_growth",
+            lambda rs: [view_handle(host, rs, view), rs[0], rounds, n])
 
 
 @FEW
