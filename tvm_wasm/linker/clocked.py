@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from ..runtime.clocked import CLOCK, fits_name, hit_name, key_name
 from ..runtime.core_module import slow_load_name
 from ..runtime.layout import FAST_KEY_POOLS
-from .hoist import FunctionPass, Helpers, HoistReport, _top_level
-from .sexpr import Node, head, parse, render, walk
+from .hoist import FunctionPass, Helpers, HoistReport
+from .sexpr import Node, head, parse, render, top_level, walk
 
 #: Calls that may reach code moving the clock other than a typed load: a loop holding one keeps its loads as they are.
 _OTHER_CALLS = {"call_indirect", "call_ref", "return_call", "return_call_indirect", "return_call_ref"}
@@ -51,7 +51,7 @@ def clock_text(text: str, helpers: Helpers, pools: int) -> tuple[str, ClockRepor
         return text, report  # a runtime without the helpers
     loads = {name for name, access in helpers.accesses.items() if access.direction == "load"}
     out: list[str] = []
-    for chunk in _top_level(text):
+    for chunk in top_level(text):
         if chunk.startswith(" (func ") and "(loop" in chunk and any(f"(call {name}\n" in chunk for name in loads):
             func = parse(chunk)[0]
             if ClockPass(func, helpers, pools, report).run():

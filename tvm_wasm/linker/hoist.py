@@ -71,7 +71,7 @@ from .induction import (
     post_order, reads_after_update, trip_code, trip_count, unconditional, within,
 )
 from .ranges import Interval, RangeFacts
-from .sexpr import Node, head, parse, render, walk
+from .sexpr import Node, head, parse, render, top_level, walk
 
 _EXPORT = re.compile(r'^ \(export "((?:[^"\\]|\\.)*)" \(func (\$\S+)\)\)$')
 _WIDTHS = {t.name: t for t in TYPED_ACCESS}
@@ -148,7 +148,7 @@ def hoist_text(text: str, abi_prefix: str, pools: int) -> tuple[str, HoistReport
             text = re.sub(rf"\((func|call) {re.escape(old)}(?=[\s)])", rf"(\1 {new}", text)
             helpers.hoist[name] = new
     out: list[str] = []
-    for chunk in _top_level(text):
+    for chunk in top_level(text):
         if chunk.startswith(' (export "' + HOIST_PREFIX):
             continue
         if chunk.startswith(" (func ") and "(loop" in chunk and helpers.hoist and \
@@ -158,20 +158,6 @@ def hoist_text(text: str, abi_prefix: str, pools: int) -> tuple[str, HoistReport
                 chunk = " " + render(func) + "\n"
         out.append(chunk)
     return "".join(out), report
-
-
-def _top_level(text: str) -> list[str]:
-    """The module text cut before each top-level field (Binaryen indents them by one space)."""
-    chunks: list[str] = []
-    current: list[str] = []
-    for line in text.splitlines(keepends=True):
-        if (line.startswith(" (") or line.startswith(")")) and current:
-            chunks.append("".join(current))
-            current = []
-        current.append(line)
-    if current:
-        chunks.append("".join(current))
-    return chunks
 
 
 class FunctionPass:

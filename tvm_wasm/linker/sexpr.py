@@ -73,3 +73,17 @@ def walk(node: Node):  # type: ignore[no-untyped-def]
         yield node
         for child in node:
             yield from walk(child)
+
+
+def top_level(text: str) -> list[str]:
+    """The module text cut before each top-level field (Binaryen indents them by one space)."""
+    chunks: list[str] = []
+    current: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if (line.startswith(" (") or line.startswith(")")) and current:
+            chunks.append("".join(current))
+            current = []
+        current.append(line)
+    if current:
+        chunks.append("".join(current))
+    return chunks
