@@ -19,8 +19,10 @@ A new process opens the folder with ``FileCheckpointStore(root)``:
 ``saved_checkpoints()`` lists what the manifest holds, and
 ``RegionDirectory.restore_saved(saved)`` (so ``TvmHost`` too) recreates the
 regions of one of them, with new ids and generations (``RestoredRegion``
-migrates handles). Saved checkpoints stay in the store, carried into every
-manifest the new process commits, until ``forget_saved``.
+migrates handles; the store's id lease, ``id_lease``, makes every handle of an
+earlier process ``StaleHandle`` in the new one). Saved checkpoints stay in the
+store, carried into every manifest the new process commits, until
+``forget_saved``.
 """
 
 from __future__ import annotations

@@ -26,7 +26,10 @@ raises ``CheckpointError``, never hands back bytes.
 
 Beside the entries, a ``MANIFEST`` file says which checkpoints the entries
 make up (``checkpoint_manifest``), so that a new process opening the same
-folder can list and restore them (``saved_checkpoints``).
+folder can list and restore them (``saved_checkpoints``), and a ``LEASE``
+file (``id_lease``) says which (region id, generation) pairs the store's
+processes may have handed out, so that a directory opened on the store later
+starts above them and refuses every earlier process's handle (``StaleHandle``).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from .checkpoint_manifest import (
 from .durable import write_parts_durably
 from .errors import CheckpointError
 from .file_backing import _read_exactly
+from .id_lease import DEFAULT_GENERATION_BLOCK, DEFAULT_ID_BLOCK, LEASE_NAME, Lease, block_limit
 
 MAGIC = b"TVMCKPT1"
 FORMAT_VERSION = 1
@@ -116,14 +120,27 @@ class FileCheckpointStore:
     """Entries as checksummed files under ``root``, each written atomically and durably, and the
     ``MANIFEST`` naming the checkpoints they make up (see ``checkpoint_manifest``).
 
-    One store should own its root directory. Opening it removes what a crashed
-    writer left (temporary files; entries no committed manifest names) and
-    reads the manifest: ``saved_checkpoints()`` are the checkpoints a previous
-    process committed, restorable with ``RegionDirectory.restore_saved``. A
-    manifest that fails its checksum raises ``CheckpointError`` here.
+    One store should own its root directory: two processes with the store open
+    at the same time are not supported (their manifests and leases would
+    overwrite each other's). Opening it removes what a crashed writer left
+    (temporary files; entries no committed manifest names) and reads the
+    manifest and the lease: ``saved_checkpoints()`` are the checkpoints a
+    previous process committed, restorable with ``RegionDirectory.restore_saved``;
+    ``lease()`` the (region id, generation) space previous processes may have
+    handed out, which a directory opened on this store starts above (``id_lease``;
+    ``id_block``/``generation_block``: how far each extension reaches). A
+    manifest or lease that fails its checksum raises ``CheckpointError`` here.
     """
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, id_block: int = DEFAULT_ID_BLOCK,
+                 generation_block: int = DEFAULT_GENERATION_BLOCK) -> None:
+        for name, value in (("id_block", id_block), ("generation_block", generation_block)):
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 0xFFFF:
+                raise ValueError(f"{name} must be an int in 1..65535, not {value!r}")
+        self._id_block, self._generation_block = id_block, generation_block
+        self._id_step = id_block  # this process's next extension of fresh ids: doubles each time, to the cap
+        self._generation_steps: dict[int, int] = {}  # the same per id, for generations
+        self._lease = Lease()
         self._root = Path(os.path.abspath(os.fspath(root)))
         self._saved_records: list[dict[str, object]] = []  # carried into every manifest until forgotten
         self._saved: list[SavedCheckpoint] = []
@@ -133,7 +150,7 @@ class FileCheckpointStore:
         try:
             self._root.mkdir(parents=True, exist_ok=True)
             for entry in os.scandir(self._root):
-                if entry.name.startswith((".ckpt-", f".{MANIFEST_NAME}")) and ".tmp-" in entry.name \
+                if entry.name.startswith((".ckpt-", f".{MANIFEST_NAME}", f".{LEASE_NAME}")) and ".tmp-" in entry.name \
                         and entry.is_file(follow_symlinks=False):
                     os.unlink(entry.path)
             manifest = self._root / MANIFEST_NAME
@@ -144,9 +161,44 @@ class FileCheckpointStore:
                     key = _key_of(entry.name)
                     if key is not None and key not in self._committed:
                         os.unlink(entry.path)
+            lease = self._root / LEASE_NAME
+            if lease.exists():
+                self._lease = Lease.decode(lease.read_bytes(), str(lease))
             self._next_key = 1 + max(self._committed | {k for k in map(_key_of, os.listdir(self._root)) if k}, default=0)
         except OSError as exc:
             raise CheckpointError(f"cannot open checkpoint directory {self._root}: {exc}") from exc
+
+    # ------------------------------------------------------------------ the id lease
+    def lease(self) -> Lease:
+        """The (region id, generation) space this store's processes may have handed out so far (a copy)."""
+        return self._lease.copy()
+
+    def cover(self, region_id: int, generation: int) -> None:
+        """Make sure the lease covers ``(region_id, generation)`` before a directory hands it out: if it does
+        not, extend it by a block and write ``LEASE`` durably first. ``CheckpointError`` if it cannot be
+        written (the lease on disk and here stay as they were: the caller must hand out nothing).
+
+        Blocks start at ``id_block`` ids / ``generation_block`` generations and double with each extension
+        of the same kind in this process, up to ``block_limit(...)``: a process that churns an id pays
+        one write per ever longer run of generations, while what a restart leaves unused stays below
+        the first block plus what the process itself used."""
+        if self._lease.covers(region_id, generation):
+            return
+        fresh = region_id >= self._lease.high
+        step = self._generation_steps.get(region_id, self._generation_block)
+        extended = self._lease.extended(region_id, generation, id_block=self._id_step, generation_block=step,
+                                        fresh_generations=self._generation_block)
+        path = self._root / LEASE_NAME
+        try:
+            write_parts_durably(path, (extended.encode(),))
+        except OSError as exc:
+            raise CheckpointError(f"cannot extend the id lease {path}: {exc}", region_id=region_id,
+                                  generation=generation) from exc
+        self._lease = extended
+        if fresh:
+            self._id_step = min(2 * self._id_step, block_limit(self._id_block))
+        else:
+            self._generation_steps[region_id] = min(2 * step, block_limit(self._generation_block))
 
     # ------------------------------------------------------------------ the manifest
     def saved_checkpoints(self) -> list[SavedCheckpoint]:

@@ -293,6 +293,8 @@ class Checkpointer:
                 raise AllocationFailed(
                     f"rollback needs a new generation (the layout changed since the checkpoint) and the region is "
                     f"at {MAX_GENERATION}, the last one", region_id=region_id, generation=region.generation)
+            if new_layout:
+                self._d._lease(region_id, region.generation + 1)  # before anything changes (a leasing store)
             plans.append((region, chain, index, restore, new_layout, layout_changed))
         images = [self._image(chain, index, restore) for _, chain, index, restore, _, _ in plans]
         self._d._make_all_resident([region for region, *_ in plans])

@@ -141,6 +141,12 @@ class RegionDirectory:
             self, MemoryCheckpointStore() if checkpoint_store is None else checkpoint_store, DIRTY_PAGE, manifest=True,
             owner=type(self).__name__,
         )
+        # A store that leases (region id, generation) space (``FileCheckpointStore``): start above what its
+        # earlier processes may have handed out, and extend the lease before handing out anything beyond it.
+        self._cover: Callable[[int, int], None] | None = getattr(checkpoint_store, "cover", None)
+        lease = getattr(checkpoint_store, "lease", None)
+        if lease is not None:
+            self._tombstones, self._retired, self._next_fresh_id = lease().starting_state()
 
     # ------------------------------------------------------------------ storage hooks
     def _allocate_storage(self, region: Region) -> None:
@@ -337,6 +343,7 @@ class RegionDirectory:
         if allocator.attached:
             raise ValueError(f"this {type(allocator).__name__} already serves another region")
         region_id, generation = self._peek_id()
+        self._lease(region_id, generation)  # may fail (CheckpointError): nothing has changed yet
         region = Region(region_id, kind, capacity, policy, allocator, generation, policy.initial_residency)
         self._allocate_storage(region)  # may fail (no room): nothing has changed yet
         if track_dirty:
@@ -360,7 +367,8 @@ class RegionDirectory:
     def _peek_id(self) -> tuple[int, int]:
         """The id the next region gets: a fresh one while any remain, then the longest-destroyed
         one (its generation carried on, so old handles stay stale). Retired ids (destroyed at
-        the last generation) are never handed out again."""
+        the last generation) are never handed out again. On a leasing checkpoint store, ids
+        earlier processes used start as destroyed ones (``tvm_wasm.core.id_lease``)."""
         if self._next_fresh_id <= MAX_REGION_ID:
             return self._next_fresh_id, 1
         if self._tombstones:
@@ -369,6 +377,14 @@ class RegionDirectory:
         raise AllocationFailed(
             f"all {MAX_REGION_ID} region ids are in use or retired ({len(self._retired)} retired)"
         )
+
+    def _lease(self, region_id: int, generation: int) -> None:
+        """Before ``(region_id, generation)`` is handed out: make sure the store's lease covers it (a durable
+        write when it does not), so no later process opening the store accepts its handles
+        (``tvm_wasm.core.id_lease``). A no-op without a leasing store; ``CheckpointError`` if the lease
+        cannot be written, and the caller hands out nothing."""
+        if self._cover is not None:
+            self._cover(region_id, generation)
 
     def _commit_id(self, region_id: int) -> None:
         if region_id == self._next_fresh_id:
@@ -730,6 +746,7 @@ class RegionDirectory:
                 region_id=region_id,
                 generation=region.generation,
             )
+        self._lease(region.id, region.generation + 1)
         self._make_resident(region)
         self._changed(region, 0, region.capacity)  # blocks slide and the tail is zeroed: every page may change
         blocks = region.allocator.live_blocks()
@@ -918,7 +935,8 @@ class RegionDirectory:
         """Recreate the regions of a checkpoint saved by another process in this directory's
         ``FileCheckpointStore`` (``store.saved_checkpoints()``): new regions with the bytes, allocator
         state and read-only flag they had, keyed by their old id (``RestoredRegion.migrate`` maps old
-        handles). ``CheckpointError`` (an entry missing, torn or corrupted) creates nothing."""
+        handles; used directly, an old process's handle is ``StaleHandle``: the store's id lease,
+        ``tvm_wasm.core.id_lease``). ``CheckpointError`` (an entry missing, torn or corrupted) creates nothing."""
         return self._checkpoints.restore_saved(saved)
 
     def checkpoints(self) -> list[Checkpoint]:

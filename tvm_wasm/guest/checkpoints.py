@@ -135,6 +135,9 @@ class GuestCheckpointHooks:
             proxy = self._proxies[region_id] = GuestRegion(self._g, region_id, info.capacity)
         return proxy
 
+    def _lease(self, region_id: int, generation: int) -> None:
+        """No lease: the module hands out its own generations (``GuestInstance`` refuses a leasing store)."""
+
     def forget(self, region_id: int) -> GuestRegion | None:
         return self._proxies.pop(region_id, None)
 

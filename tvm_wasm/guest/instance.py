@@ -19,7 +19,15 @@ from ..abi.trap_cause import read_trap_cause, trap_cause_error
 from ..core.allocators import Allocator, Bump, Freelist, Slab
 from ..core.checkpoint_store import CheckpointStore, MemoryCheckpointStore
 from ..core.checkpoints import Checkpoint, Checkpointer, RollbackRemap
-from ..core.errors import HostClosed, PolicyViolation, StaleHandle, TvmError, UnsupportedAllocator, error_for_code
+from ..core.errors import (
+    CheckpointError,
+    HostClosed,
+    PolicyViolation,
+    StaleHandle,
+    TvmError,
+    UnsupportedAllocator,
+    error_for_code,
+)
 from ..core.handle import Handle
 from ..core.types import PlacementPolicy, RegionKind, RegionMetrics, Residency, checked_flag
 from ..host import native
@@ -126,6 +134,16 @@ class GuestInstance:
 
     def __init__(self, module: ModuleSource, *, engine: wasmtime.Engine | None = None,
                  store: wasmtime.Store | None = None, checkpoint_store: CheckpointStore | None = None) -> None:
+        """``checkpoint_store``: where checkpoint pages live (``MemoryCheckpointStore`` by default). A store
+        that leases region ids and generations across processes (``FileCheckpointStore``) is refused with
+        ``CheckpointError``: the module hands out ids and generations inside wasm, so it could not extend
+        the lease before handing one out, and a later process opening the store could accept this
+        instance's handles."""
+        if getattr(checkpoint_store, "cover", None) is not None:
+            raise CheckpointError(
+                f"a GuestInstance cannot keep checkpoints in {checkpoint_store!r}: the module hands out region "
+                "ids and generations itself, outside the store's id lease (use MemoryCheckpointStore; "
+                "a TvmHost can use a FileCheckpointStore)")
         self.engine = store.engine if store is not None else (engine or validation_engine())
         self._owns_store = store is None
         self.store = store or wasmtime.Store(self.engine)

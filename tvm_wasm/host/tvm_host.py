@@ -23,7 +23,7 @@ import wasmtime.component
 from ..core.allocators import Allocator, Bump, Freelist, Slab
 from ..core.backing import BackingStore
 from ..core.checkpoint_store import CheckpointStore
-from ..core.directory import Counters, Region, RegionDirectory, _check_int
+from ..core.directory import RETIRED_GENERATION, Counters, Region, RegionDirectory, _check_int
 from ..core.errors import (
     AllocationFailed,
     GuestMemoryError,
@@ -114,6 +114,10 @@ class TvmHost(RegionDirectory):
         self.store = wasmtime.Store(self.engine)
         self.table = DirectoryTable(self.store)
         self.table.strict = strict
+        for rid, generation in self._tombstones.items():  # ids a leasing checkpoint store's earlier processes used
+            self._mirror_gone(rid, generation)
+        for rid in self._retired:
+            self._mirror_gone(rid, RETIRED_GENERATION)
         self.pools = PoolSet(self.store, pools)
         self.python_entries = 0
         self.linker = wasmtime.Linker(self.engine)  # what guests may import: ``tvm`` only
@@ -643,17 +647,22 @@ class TvmHost(RegionDirectory):
     def _recency(self, region: Region) -> tuple[int, ...]:
         return (self.table.get64(region.id, L.SLOT_LAST_EPOCH), region.last_access)
 
+    def _mirror_gone(self, rid: int, generation: int) -> None:
+        """A destroyed (or leased-away) id's slot: a tombstone at the generation its old handles cannot have."""
+        table = self.table
+        table.clear(rid)
+        table.set(rid, L.SLOT_STATE, generation | L.FLAG_TOMBSTONE)
+        table.set(rid, L.SLOT_WRITE_STATE, generation | L.FLAG_TOMBSTONE)
+        for k in range(L.FAST_KEY_POOLS):
+            table.set(rid, L.fast_key_field(k), L.no_key(rid))
+
     def _on_change(self, region: Region) -> None:
         """Mirror the region into its slot: what the data plane checks on every access."""
         table, rid = self.table, region.id
         if rid not in self._regions:
             if isinstance(region.allocator, TableSlab):
                 region.allocator.release()
-            table.clear(rid)
-            table.set(rid, L.SLOT_STATE, region.generation | L.FLAG_TOMBSTONE)
-            table.set(rid, L.SLOT_WRITE_STATE, region.generation | L.FLAG_TOMBSTONE)
-            for k in range(L.FAST_KEY_POOLS):
-                table.set(rid, L.fast_key_field(k), L.no_key(rid))
+            self._mirror_gone(rid, region.generation)
             return
         state = region.generation | L.FLAG_LIVE
         pool = L.NO_POOL
