@@ -9,8 +9,10 @@ from __future__ import annotations
 import pytest
 
 from lease_processes import a_then_b
-from tvm_wasm import CheckpointError, Handle, RegionKind, StaleHandle, TvmHost
+from tvm_wasm import CheckpointError, Freelist, Handle, RegionKind, StaleHandle, TvmHost
+from tvm_wasm.core import checkpoint_store
 from tvm_wasm.core.checkpoint_store import FileCheckpointStore
+from tvm_wasm.core.id_lease import LEASE_NAME
 from tvm_wasm.guest import build_module
 from tvm_wasm.guest.instance import GuestInstance
 
@@ -48,3 +50,40 @@ def test_leased_ids_are_tombstones_in_the_host_table(tmp_path):
 def test_a_guest_instance_refuses_a_leasing_store(tmp_path):
     with pytest.raises(CheckpointError, match="lease"):
         GuestInstance(build_module(pools=1), checkpoint_store=FileCheckpointStore(tmp_path))
+
+
+CONTROL = """(module
+  (import "tvm" "create_region" (func $create (param i32 i32) (result i32)))
+  (import "tvm" "compact_region" (func $compact (param i32) (result i32)))
+  (import "tvm" "last_error" (func $last_error (result i32)))
+  (func (export "create") (result i32) (call $create (i32.const 1) (i32.const 4096)))
+  (func (export "compact") (param i32) (result i32) (call $compact (local.get 0)))
+  (func (export "last_error") (result i32) (call $last_error)))"""
+
+
+def test_a_host_whose_lease_cannot_be_written_hands_out_nothing_in_python_or_the_raw_abi(tmp_path, monkeypatch):
+    store = FileCheckpointStore(tmp_path, id_block=1, generation_block=1)
+    with TvmHost(pools=1, checkpoint_store=store) as host:
+        rid = host.create_region(RegionKind.OBJECT_ARENA, 4096, allocator=Freelist())
+        kept = host.alloc(rid, 8)
+        host.write(kept, b"kept")
+        guest = host.instantiate(CONTROL)
+        real = checkpoint_store.write_parts_durably
+
+        def refuse_lease(final, parts):
+            if final.name == LEASE_NAME:
+                raise OSError("disk full")
+            real(final, parts)
+
+        monkeypatch.setattr(checkpoint_store, "write_parts_durably", refuse_lease)
+        regions = host.list_regions()
+        with pytest.raises(CheckpointError, match="lease"):
+            host.create_region(RegionKind.BLOB_ARENA, 4096)
+        with pytest.raises(CheckpointError, match="lease"):
+            host.compact_region(rid)
+        assert host.call(guest, "create") == 0 and host.call(guest, "last_error") == CheckpointError.code
+        assert host.call(guest, "compact", rid) == CheckpointError.code
+        assert host.list_regions() == regions and host.read(kept, 4) == b"kept"
+        monkeypatch.setattr(checkpoint_store, "write_parts_durably", real)
+        assert host.call(guest, "create") == rid + 1
+        assert host.call(guest, "compact", rid) == 0 and host.region_info(rid).generation == 2
