@@ -51,3 +51,14 @@ def test_multi_region_s_bounded_offsets_leave_no_compare_in_its_loop(objdump):
     m32 = loop_paths(function_code(*probe_module("multi_region_90_9_1", "m32")))
     inlined = loop_paths(function_code(*probe_module("multi_region_90_9_1", "tvm-inline")))
     assert max(inlined) <= max(m32) + 2 and min(inlined) <= min(m32)
+
+
+@pytest.mark.parametrize("cls", ["growth", "jvm_gen_alloc_scan"])
+def test_the_hoisted_allocating_loop_is_shorter_than_m64_s(objdump, cls):
+    """The allocating loop's fast copy for untracked regions: no per-iteration count (iterations come from the
+    induction variable), no dirty-map test, the bump pointer stored at the flush: fewer instructions than
+    memory64's bounds-checked loop."""
+    require_binaryen()
+    m64 = loop_paths(function_code(*probe_module(cls, "m64")))
+    inlined = loop_paths(function_code(*probe_module(cls, "tvm-inline")))
+    assert min(inlined) < min(m64)

@@ -27,6 +27,25 @@ GROWTH_STEP = """   (if (i64.eqz (local.tee $t (call $alloc (local.get $r) (i32.
    (local.set $prev (local.get $p))
 """
 
+STEP_J = "(local.set $j (i32.sub (local.get $j) (i32.const 2)))"
+#: An outer loop like nested_growth's, whose inner loop has a trip count: ``$j`` steps by -2, at its ``early``
+#: or ``late`` place, and the back edge runs while it is above 0.
+NESTED_COUNTED = """ (func (export "{name}") (param $h i64) (param $r i32) (param $rounds i32) (param $n i32) (result i64)
+  (local $k i32) (local $i i32) (local $j i32) (local $t i64) (local $p i32) (local $prev i32) (local $acc i64)
+  (loop $round
+   (if (i64.eqz (local.tee $t (call $alloc (local.get $r) (i32.const 32)))) (then (unreachable)))
+   (local.set $prev (i32.wrap_i64 (local.get $t)))
+   (call $st (local.get $h) (local.get $prev) (i32.const 0))
+   (local.set $j (i32.shl (local.get $n) (i32.const 1)))
+   (loop $next
+    {early}
+""" + GROWTH_STEP + """    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+    {late}
+    (br_if $next (i32.gt_u (local.get $j) (i32.const 0))))
+   (br_if $round (i32.lt_u (local.tee $k (i32.add (local.get $k) (i32.const 1))) (local.get $rounds))))
+  (local.get $acc))
+"""
+
 ALLOCS = f"""(module
  (import "tvm" "alloc" (func $alloc (param i32 i32) (result i64)))
  (import "tvm" "last_error" (func $last_error (result i32)))
@@ -55,6 +74,15 @@ ALLOCS = f"""(module
 {GROWTH_STEP}    (local.set $i (i32.add (local.get $i) (i32.const 1)))
     (br $next)))
    (br_if $round (i32.lt_u (local.tee $k (i32.add (local.get $k) (i32.const 1))) (local.get $rounds))))
+  (local.get $acc))
+ ;; the bench's lowering: the inner loop ends in its back edge with a trip count, so its iterations come from its
+ ;; induction variable ($j: from 2 * n down by 2, updated last or first); a failed allocation traps in the middle
+{NESTED_COUNTED.format(name="nested_counted", early="", late=STEP_J)}{NESTED_COUNTED.format(name="nested_counted_early", early=STEP_J, late="")} ;; growth with a division in the loop (it may trap anywhere): each allocation stores its bump pointer at once
+ (func (export "growth_div") (param $h i64) (param $r i32) (param $d i32) (param $n i32) (result i64)
+  (local $i i32) (local $t i64) (local $p i32) (local $prev i32) (local $acc i64)
+  (loop $next
+{GROWTH_STEP}   (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (i32.div_u (local.get $p) (local.get $d)))))
+   (br_if $next (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))
   (local.get $acc))
  ;; every handle, and the last failure's code; the arena may run out, the loop goes on
  (func (export "handles") (param $log i64) (param $r i32) (param $high i64) (param $size i32) (param $n i32)
@@ -119,19 +147,27 @@ def test_exact_loops_keep_their_bump_pointer_in_locals(binaryen):
     from tvm_wasm.runtime import sections
 
     report = link(ALLOCS, target="host", pools=2).hoisted
-    assert report.loops == 4
-    # growth's two stores (not its load: prev's first value comes from before the loop), nested_growth's
-    # four accesses (prev is written before the inner loop in each round); nothing else
-    assert report.in_allocation == 2 + 4
-    assert report.marks_shared == 1 + 1  # the second store of each run (p, p + 28) marks nothing itself
+    assert report.loops == 7
+    # growth's two stores (not its load: prev's first value comes from before the loop), nested_growth's and
+    # the nested_counted's four accesses (prev is written before the inner loop in each round), growth_div's two
+    assert report.in_allocation == 2 + 4 + 4 + 4 + 2
+    assert report.marks_shared == 1 + 1 + 1 + 1 + 1  # the second store of each run (p, p + 28) marks nothing itself
+    assert report.counted_by_induction == 3 + 3  # the nested_counted inner loops: no add per iteration
+    assert report.untracked_copies == 7  # every loop stores
+    assert report.bump_deferred == 6  # all but growth_div
     user, memory = sections.memory_as_import(as_binary(ALLOCS), abi_prefix="tvm:")
     text = binaryen_text(merge(host_runtime(2, memory), user))
     helpers = Helpers.of(text, "tvm:")
     out, _ = hoist_text(text, "tvm:", 2)
-    # each alloc call of the four loops (growth's in-loop one, nested_growth's two, handles', two's two), once per
-    # pool copy: an in-register allocation that stores its bump pointer, with the ABI's in-wasm allocation beside it
-    assert out.count(f"(call {helpers.hoist['bump_set']} ") == 6 * 2
-    assert out.count(f"(call {helpers.hoist['alloc_in_wasm']} ") == 6 * 2
+    # each alloc call of the seven loops (growth's in-loop one, nested_growth's two, each nested_counted's two (its
+    # inner loop twice: iterations counted from its induction variable, or one by one when T * 2 may wrap),
+    # growth_div's one, handles', two's two), once per pool copy and per copy for tracked and untracked regions (every loop
+    # stores): an in-register allocation with the ABI's in-wasm allocation beside it
+    calls = 1 + 2 + 3 + 3 + 1 + 1 + 2
+    assert out.count(f"(call {helpers.hoist['alloc_in_wasm']} ") == calls * 2 * 2
+    # growth_div's allocation stores its bump pointer itself (a division may trap anywhere); the others' bump
+    # pointers reach the slot at each flush and before the in-wasm allocation, which reads it
+    assert out.count(f"(call {helpers.hoist['bump_set']} ") > 1 * 2 * 2 + (calls - 1) * 2 * 2
     assert out.count("(call $tvm_cold_hoist_alloc_flush ") > 0
 
 
@@ -218,9 +254,41 @@ def test_nested_growth(setup, blocks, rounds, n, kind, view):
 
 
 @FEW
+@given(blocks=st.integers(1, 40), rounds=st.integers(1, 4), n=st.integers(1, 30), kind=KINDS, view=VIEWS,
+       name=st.sampled_from(["nested_counted", "nested_counted_early"]))
+def test_nested_counted(setup, blocks, rounds, n, kind, view, name):
+    """The inner loop's accesses counted from its induction variable (stepping by -2, before or after them), at
+    its end and at a trap in the middle of an iteration (the arena runs out)."""
+    host = setup[0]
+    compare(setup, lambda: arena_and_view(host, kind, blocks, view), name,
+            lambda rs: [view_handle(host, rs, view), rs[0], rounds, n])
+
+
+@FEW
+@given(blocks=st.integers(1, 40), n=st.integers(1, 60), d=st.integers(1, 9), kind=KINDS)
+def test_growth_with_a_division(setup, blocks, n, d, kind):
+    """A loop that may trap anywhere keeps storing each allocation's bump pointer at once."""
+    host = setup[0]
+    compare(setup, lambda: arena_and_view(host, kind, blocks, "arena"), "growth_div",
+            lambda rs: [handle(host, rs[0]), rs[0], d, n])
+
+
+def test_a_trap_anywhere_keeps_the_bump_pointer_exact(setup):
+    """A division by zero inside a hoisted loop: the blocks allocated before it are the region's."""
+    host, _, linked = setup
+    region = host.create_region(RegionKind.OBJECT_ARENA, 32 * 10)
+    with pytest.raises(Exception, match="divide by zero|wasm trap"):
+        host.call(linked, "growth_div", handle(host, region), region, 0, 5)
+    assert host.region_info(region).used == 32  # the first allocation, then the trap
+    assert host.alloc(region, 32).offset == 32
+    host.destroy_region(region)
+
+
+@FEW
 @given(capacity=st.integers(1, 400), size=st.sampled_from([0, 1, 7, 8, 32, 100, 0xFFFF_FFFF]), n=st.integers(1, 64),
        kind=KINDS)
 def test_handles_and_errors(setup, capacity, size, n, kind):
+    """Sizes that fit exactly, run out, are 0 or cannot fit any region: in-register allocation and the ABI's."""
     host = setup[0]
 
     def build():
@@ -258,7 +326,7 @@ def test_an_arena_filled_by_the_loop_then_allocated_again_in_python(setup):
 
 
 @pytest.mark.parametrize("view_offset", [0, 4, 28, 4064, 4090])
-@pytest.mark.parametrize("name", ["growth", "nested_growth"])
+@pytest.mark.parametrize("name", ["growth", "nested_growth", "nested_counted", "nested_counted_early"])
 def test_runs_of_stores_into_one_block_mark_exactly_their_pages(setup, name, view_offset):
     """Blocks of 32 bytes across three 4 KiB pages, through a view whose offset puts some blocks across a
     page boundary, the last one ending at one: the dirty pages (and everything else) are the model's."""
@@ -276,3 +344,14 @@ def test_runs_of_stores_into_one_block_mark_exactly_their_pages(setup, name, vie
         return [target, rs[0], 0, 256] if name == "growth" else [target, rs[0], 1, 255]
 
     compare(setup, build, name, args)
+
+
+@pytest.mark.parametrize("name", ["nested_counted", "nested_counted_early"])
+@pytest.mark.parametrize("kind", ["bump", "tracked"])
+@pytest.mark.parametrize("blocks", [1, 5, 12, 40])
+def test_nested_counted_runs_out_inside_the_inner_loop(setup, name, kind, blocks):
+    """The arena runs out in the first round's inner loop (5 blocks), at its last iteration (12: 1 + 11), in the
+    second round's outer allocation (13 would be needed for the second round) or not at all (40)."""
+    host = setup[0]
+    compare(setup, lambda: arena_and_view(host, kind, blocks, "arena"), name,
+            lambda rs: [view_handle(host, rs, "arena"), rs[0], 3, 11])

@@ -5,8 +5,8 @@ module with the engine a variant runs on, disassembles ``wasmtime.Module.seriali
 ``objdump`` and follows every path from the head of the innermost loop of the exported ``run`` back
 to it that calls nothing (slow paths call out of line; pool dispatch makes several fast paths):
 their lengths are what each iteration executes. ``python -m tvm_wasm.bench.machine_code`` prints
-them for the per-access classes (``large_ws_probe``, ``beyond_4gib``) and ``multi_region_90_9_1`` under m32, m64, ``tvm-inline``
-and ``guest-inline``, and the runtime's ``load_u32``/``load_i64`` (what the ``tvm`` variant calls). Needs ``objdump`` (GNU binutils) and, for the linked variants, Binaryen.
+them for the per-access classes (``large_ws_probe``, ``beyond_4gib``), ``multi_region_90_9_1`` and the
+allocating loops of ``growth`` and ``jvm_gen_alloc_scan`` under m32, m64, ``tvm-inline`` and ``guest-inline``, and the runtime's ``load_u32``/``load_i64`` (what the ``tvm`` variant calls). Needs ``objdump`` (GNU binutils) and, for the linked variants, Binaryen.
 """
 
 from __future__ import annotations
@@ -128,9 +128,12 @@ def _paths(code: list[Instruction], start: int, head: int | None) -> list[int]:
 PROBES = [("large_ws_probe", "m32"), ("large_ws_probe", "m64"), ("large_ws_probe", "tvm-inline"),
           ("large_ws_probe", "guest-inline"), ("beyond_4gib", "m64"), ("beyond_4gib", "tvm-inline"),
           ("beyond_4gib", "guest-inline"), ("multi_region_90_9_1", "m32"), ("multi_region_90_9_1", "m64"),
-          ("multi_region_90_9_1", "tvm-inline"), ("multi_region_90_9_1", "guest-inline")]
-"""The (class, variant) pairs :func:`main` reports: the classes whose handle changes per access, and
-``multi_region_90_9_1`` (offsets with a known range: three arms of a hash-scaled index)."""
+          ("multi_region_90_9_1", "tvm-inline"), ("multi_region_90_9_1", "guest-inline"),
+          *((cls, variant) for cls in ("growth", "jvm_gen_alloc_scan") for variant in ("m32", "m64", "tvm-inline", "guest-inline"))]
+"""The (class, variant) pairs :func:`main` reports: the classes whose handle changes per access,
+``multi_region_90_9_1`` (offsets with a known range: three arms of a hash-scaled index), and the classes that
+allocate in a loop (their innermost loop is the allocating one; for the linked variants, the shortest of the
+hoisted loop's copies per pool and per dirty tracking)."""
 
 
 def probe_module(cls: str, variant: str) -> tuple[wasmtime.Engine, bytes]:
@@ -145,7 +148,7 @@ def probe_module(cls: str, variant: str) -> tuple[wasmtime.Engine, bytes]:
             m64.add(_reps_func(_probe_loop(2048, ["local.get $a", "i64.load"], ("i64.extend_i32_u", "i64.load")), []))
             return wasmtime.Engine(config), wasmtime.wat2wasm(m64.render())
         kernel_wat = tvm_probe_module(2048).render()
-    elif cls in ("large_ws_probe", "multi_region_90_9_1"):
+    elif cls in ("large_ws_probe", "multi_region_90_9_1", "growth", "jvm_gen_alloc_scan"):
         kernel = CLASSES[cls](16 * 1024, 0xDEADBEEF)
         caps = arena_caps(kernel, arena_reps(kernel, 1 << 24))
         if variant in ("m32", "m64"):

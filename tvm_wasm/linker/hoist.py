@@ -45,7 +45,19 @@ function that calls a typed load or store inside a loop:
   bump pointer stored to the slot (so the region's layout is exact even
   after such a trap), the allocation counts flushed with the access counts;
   anything else (an arena out of room, a Slab region) takes the in-wasm ABI
-  allocation (:meth:`LoopPlan.bump_alloc`).
+  allocation (:meth:`LoopPlan.bump_alloc`). A constant size ``s`` compares
+  ``used + s <= end`` (no wrap: ``end <= 2**32 - 1 - s`` at entry). In a loop
+  where nothing can trap but at a flush (:func:`trap_free`: no division,
+  conversion or load of the user's memory), the bump pointer reaches the
+  slot at each flush and before the ABI's allocation, which reads it, not
+  at each allocation.
+- An exact loop that stores has a second fast copy for stored regions whose
+  dirty-page map is 0 at entry: its stores mark nothing (no test per store;
+  nothing in the fast copy can start tracking).
+- An inner loop counted per iteration whose back edge has a trip count
+  derives its iterations from its induction variable (``|c - c0| / |s|``,
+  plus one before the update) instead of adding one per iteration, in a copy
+  entered while ``T * |s| < 2**32``.
 
 Loops that do not qualify keep their calls, which ``wasm-opt`` inlines as
 before. The pass emits calls to the runtime's hoist helpers; ``wasm-opt``
@@ -67,7 +79,7 @@ from ..runtime.conventions import COLD_PREFIX
 from ..runtime import layout as L
 from ..runtime.hoisted import HOIST_PREFIX, OUT_OF_LINE
 from .induction import (
-    CONDITIONAL, Affine, Induction, TripCount, affine, body_of, const_of, inductions, one_site_per_iteration,
+    CONDITIONAL, MASK32, Affine, Induction, TripCount, affine, body_of, const_of, inductions, one_site_per_iteration,
     post_order, reads_after_update, trip_code, trip_count, unconditional, within,
 )
 from .ranges import Interval, RangeFacts
@@ -96,6 +108,9 @@ class HoistReport:
     counted_at_exit: int = 0  # of those, accesses counted once when their loop ends
     counted_per_iteration: int = 0  # accesses counted by their loop's iteration count (no add per access)
     counted_by_difference: int = 0  # accesses of one-per-iteration arms counted as T minus the other arms
+    counted_by_induction: int = 0  # of those counted per iteration, accesses whose loop derives its iterations
+    untracked_copies: int = 0  # exact loops with a copy for regions without dirty tracking (stores mark nothing)
+    bump_deferred: int = 0  # loops whose allocations store their bump pointer at each flush, not each allocation
     in_allocation: int = 0  # accesses proved in bounds by the allocation their offset comes from
     marks_shared: int = 0  # stores whose dirty-page marks an earlier store of their run makes
     functions: list[str] = field(default_factory=list)
@@ -268,6 +283,27 @@ def pure(node: Node) -> bool:
     return all(not isinstance(n, list) or head(n) in PURE for n in walk(node))
 
 
+#: Operators that cannot trap (with :data:`PURE`): structure, locals, globals, branches, ``drop``.
+_CANNOT_TRAP = {"block", "loop", "if", "then", "else", "result", "br", "br_if", "br_table", "nop", "drop",
+                "local.set", "local.tee", "global.get", "global.set", "return", "i64.extend_i32_u"}
+
+
+def trap_free(loop: list[Node], helpers: Helpers) -> bool:
+    """Whether nothing in ``loop`` can trap but its typed accesses, ``alloc`` calls and ``unreachable``s: the
+    places where a hoisted loop flushes (an access's failure, a user ``unreachable``). A division, a
+    conversion or a load of the user's own memory may trap anywhere, so a loop holding one does not qualify."""
+    for n in walk(loop):
+        if not isinstance(n, list):
+            continue
+        op = head(n)
+        if op == "call":
+            if n[1] not in helpers.accesses and n[1] != helpers.alloc:
+                return False
+        elif op not in PURE and op not in _CANNOT_TRAP and op != "unreachable":
+            return False
+    return True
+
+
 def offset_plus_constant(node: Node) -> tuple[Node | None, int]:
     """``x`` and ``c`` of an offset ``x + c`` (``c`` an i32 constant, 0 when there is none)."""
     if head(node) == "i32.add":
@@ -348,6 +384,28 @@ class Counting:
     labels: set[str]  # branch targets inside the loop
     sites: dict[int, tuple[str, int]]  # id of the call -> (count local, 1)
     order: dict[int, int]  # post-order of the loop's body
+    derived: tuple[Induction, str] | None = None  # (induction variable, i32 local: its value at entry)
+
+    def begun(self, point: int | None) -> Node:
+        """i64: iterations begun at post-order ``point`` of the body (None: after the loop ends).
+
+        Kept in ``it`` (one add per iteration), or, ``derived``, computed from the induction variable
+        ``c`` (updated once per iteration by ``s``, ``c0`` at entry): ``|c - c0| / |s|`` iterations
+        completed their update, plus the current one when ``point`` comes before it. Exact only while
+        ``T * |s| < 2**32`` (the copy's entry condition), so the difference does not wrap.
+        """
+        if self.derived is None:
+            return ["local.get", self.it]
+        iv, c0 = self.derived
+        step = abs(iv.step)
+        diff: Node = ["i32.sub", ["local.get", iv.local], ["local.get", c0]] if iv.step > 0 else \
+            ["i32.sub", ["local.get", c0], ["local.get", iv.local]]
+        done: Node = ["i64.extend_i32_u", diff]
+        if step > 1:
+            done = ["i64.div_u", done, ["i64.const", str(step)]]
+        if point is not None and point < iv.update:
+            done = ["i64.add", done, ["i64.const", "1"]]
+        return done
 
 
 @dataclass
@@ -399,12 +457,16 @@ class LoopPlan:
         # a stored handle's SLOT_DIRTY_TABLE, resolved with its base: each hoisted store marks its pages
         self.dirty = {h: fp.local("i32") for h in self.handles if any(k[:2] == (h, "store") for k in self.groups)}
         self.flush_order = sorted(self.handles, key=lambda h: last[h])
+        self.untracked = False  # emitting the copy for stored regions without dirty tracking (no marks)
         self.pool_local = fp.local("i32")
         self.return_local = fp.local(fp.results[0]) if fp.results and fp.results[0] in _SIMPLE else None
         globals_set = {str(n[1]) for n in walk(loop) if head(n) == "global.set"}
         self.allocs = [n for n in walk(loop) if head(n) == "call" and n[1] == fp.helpers.alloc and len(n) == 4]
         self.exact = all(invariant_operand(n[2], written, globals_set) for n in self.allocs)
         self.arenas = self.arenas_of(self.allocs) if self.exact else {}
+        # No trap but at a flush: each allocation's bump pointer reaches the slot at the next flush, not at once.
+        self.deferred = bool(self.arenas) and trap_free(loop, fp.helpers)
+        fp.report.bump_deferred += int(self.deferred)
         self.in_allocation = self.allocation_offsets(loop, sites)
         fp.report.in_allocation += len(self.in_allocation)
         self.marks = self.shared_marks(loop)
@@ -562,9 +624,15 @@ class LoopPlan:
                 for a in self.arenas.values()]
 
     def arena_checks(self) -> list[Node]:
-        """Distinct region operands must name distinct regions (each arena's bump pointer is its own)."""
+        """Distinct region operands must name distinct regions (each arena's bump pointer is its own); an arena
+        allocated with a constant size ``s`` ends at most at ``2**32 - 1 - s`` (``used + s`` cannot wrap)."""
         regions = [a.region for a in self.arenas.values()]
-        return [["i32.ne", copy.deepcopy(a), copy.deepcopy(b)] for a, b in itertools.combinations(regions, 2)]
+        checks: list[Node] = [["i32.ne", copy.deepcopy(a), copy.deepcopy(b)] for a, b in itertools.combinations(regions, 2)]
+        for call in self.allocs:
+            arena, constant = self.arenas[render(call[2])], const_of(call[3])
+            if constant is not None and constant > 0:
+                checks.append(["i32.le_u", ["local.get", arena.end], ["i32.const", str(MASK32 - constant)]])
+        return checks
 
     def arena_flush(self) -> list[Node]:
         """Add each arena's allocations and bytes since the last flush to its slot (its bump pointer is stored
@@ -574,30 +642,51 @@ class LoopPlan:
             allocated = ["i64.extend_i32_u", ["i32.sub", ["local.get", arena.used], ["local.get", arena.start]]]
             count: Node = ["local.get", arena.count] if arena.size is None else \
                 ["i64.div_u", copy.deepcopy(allocated), ["i64.const", str(arena.size)]]
+            if self.deferred:
+                code.append(self.bump_store(arena))
             code += [["call", self.hoist("alloc_flush"), ["local.get", arena.slot], count, allocated],
                      *([["local.set", arena.count, ["i64.const", "0"]]] if arena.size is None else []),
                      ["local.set", arena.start, ["local.get", arena.used]]]
         return code
+
+    def bump_store(self, arena: Arena) -> Node:
+        """The arena's bump pointer to its slot, where the loop defers it (:attr:`deferred`): only for a live
+        writable Bump region (``end`` non-zero; a Slab region's slot keeps its own value)."""
+        return ["if", ["i32.ne", ["local.get", arena.end], ["i32.const", "0"]],
+                ["then", ["call", self.hoist("bump_set"), ["local.get", arena.slot], ["local.get", arena.used]]]]
 
     def bump_alloc(self, call: list[Node]) -> Node:
         """``alloc`` in an exact loop's fast copy: ``1 <= size <= end - used`` (one compare in registers)
         takes the bump pointer, stores it to the slot, counts, and ORs the offset into the arena's handle
         high half; anything else (exhausted, size 0, a Slab region) is the in-wasm ABI allocation, whose
         answer and error are the model's. That path cannot move the bump pointer: a Bump arena that fails
-        the compare has no room for ``size`` bytes (or allocates 0), a Slab arena's locals are 0."""
+        the compare has no room for ``size`` bytes (or allocates 0), a Slab arena's locals are 0.
+
+        A constant size ``s`` compares ``used + s <= end`` (the new bump pointer is the sum anyway; it
+        cannot wrap: ``used <= end <= 2**32 - 1 - s`` is checked at entry, :meth:`arena_checks`). In a
+        :attr:`deferred` loop the slot's bump pointer is written at each flush and before the ABI's path
+        (which reads it), not by each allocation."""
         arena = self.arenas[render(call[2])]
         size, offset = self.fp.local("i32"), self.fp.local("i32")
-        fits = ["i32.gt_u", ["i32.sub", ["local.get", arena.end], ["local.get", arena.used]],
-                ["i32.sub", ["local.get", size], ["i32.const", "1"]]]
+        constant = const_of(call[3])
+        if constant is not None and constant > 0:
+            fits: Node = ["i32.le_u", ["i32.add", ["local.get", arena.used], ["i32.const", str(constant)]],
+                          ["local.get", arena.end]]
+        else:
+            fits = ["i32.gt_u", ["i32.sub", ["local.get", arena.end], ["local.get", arena.used]],
+                    ["i32.sub", ["local.get", size], ["i32.const", "1"]]]
+        stored = [] if self.deferred else \
+            [["call", self.hoist("bump_set"), ["local.get", arena.slot], ["local.get", arena.used]]]
         return ["block", ["result", "i64"], ["local.set", size, call[3]],
                 ["if", ["result", "i64"], fits,
                  ["then", ["local.set", offset, ["local.get", arena.used]],
                   ["local.set", arena.used, ["i32.add", ["local.get", offset], ["local.get", size]]],
-                  ["call", self.hoist("bump_set"), ["local.get", arena.slot], ["local.get", arena.used]],
+                  *stored,
                   *([] if arena.size is not None else  # else counted at the flush: (used - start) / size
                     [["local.set", arena.count, ["i64.add", ["local.get", arena.count], ["i64.const", "1"]]]]),
                   ["i64.or", ["local.get", arena.high], ["i64.extend_i32_u", ["local.get", offset]]]],
-                 ["else", ["call", self.hoist("alloc_in_wasm"), call[2], ["local.get", size]]]]]
+                 ["else", *([self.bump_store(arena)] if self.deferred else []),
+                  ["call", self.hoist("alloc_in_wasm"), call[2], ["local.get", size]]]]]
 
     # -------------------------------------------------------------- range checks hoisted
     def ranges_of(self, loop: list[Node], skip: frozenset[int] = frozenset()) -> LoopRanges:
@@ -740,12 +829,12 @@ class LoopPlan:
             sites, pending = per_local.get(count, (0, 0))
             per_local[count] = (sites + k, pending + (k if counting.order[key] >= at else 0))
         return [["local.set", count, ["i64.add", ["local.get", count],
-                                      ["i64.sub", ["i64.mul", ["local.get", counting.it], ["i64.const", str(sites)]],
+                                      ["i64.sub", ["i64.mul", counting.begun(at), ["i64.const", str(sites)]],
                                        ["i64.const", str(pending)]]]]
                 for count, (sites, pending) in per_local.items()]
 
     def loop_copy(self, loop: list[Node], pool: int, free: frozenset[int], trip: TripCount | None, t: str,
-                  nested: bool) -> list[Node]:
+                  nested: bool, derive: Induction | None = None) -> list[Node]:
         """The fast copy of ``loop`` for ``pool`` with the accesses in ``free`` unchecked, counted at exit
         (:meth:`counted_at_exit`), per iteration (:meth:`iteration_counting`) or per access."""
         counted = self.counted_at_exit(loop, trip, free)
@@ -763,16 +852,25 @@ class LoopPlan:
             return [self.rewrite(loop, pool, free, nested=nested)]
         if pool == 0:
             self.fp.report.counted_per_iteration += len(counting.sites)
-        return [["local.set", counting.it, ["i64.const", "0"]],
-                self.rewrite(loop, pool, free, frozenset(counting.sites), nested=False, counting=counting),
-                *self.add_counts(counting.sites, counting.it)]
+        if derive is not None:  # iterations from the induction variable: no add per iteration
+            if pool == 0:
+                self.fp.report.counted_by_induction += len(counting.sites)
+            counting.derived = (derive, self.fp.local("i32"))
+            start: Node = ["local.set", counting.derived[1], ["local.get", derive.local]]
+        else:
+            start = ["local.set", counting.it, ["i64.const", "0"]]
+        return [start, self.rewrite(loop, pool, free, frozenset(counting.sites), nested=False, counting=counting),
+                *self.add_counts(counting.sites, counting.begun(None))]
 
-    def add_counts(self, counted: dict[int, tuple[str, int]], t: str) -> list[Node]:
-        """After a loop counted at exit: each site's count local grows by the trip count ``t``."""
+    def add_counts(self, counted: dict[int, tuple[str, int]], t: str | Node) -> list[Node]:
+        """After a loop counted at exit: each site's count local grows by the trip count ``t`` (a local, or
+        an i64 expression)."""
+        iterations: Node = ["local.get", t] if isinstance(t, str) else t
         per_local: dict[str, int] = {}
         for count, k in counted.values():
             per_local[count] = per_local.get(count, 0) + k
-        return [["local.set", count, ["i64.add", ["local.get", count], ["i64.mul", ["local.get", t], ["i64.const", str(k)]]]]
+        return [["local.set", count, ["i64.add", ["local.get", count], ["i64.mul", copy.deepcopy(iterations),
+                                                                            ["i64.const", str(k)]]]]
                 for count, k in per_local.items()]
 
     # -------------------------------------------------------------- pieces
@@ -818,12 +916,17 @@ class LoopPlan:
         free = frozenset(self.ranges.found) | frozenset(self.in_allocation)
         checks = [*self.entry_checks(), *range_checks, *self.allocation_checks()]
         versions: list[Node] = []
+        if self.dirty:
+            self.fp.report.untracked_copies += 1
         for p in range(self.fp.pools):
-            body = self.loop_copy(self.loop, p, free, self.ranges.trip, t, nested=True)
-            if ranged:  # a range that may not fit: the fast copy with those accesses compared
+            body = self.fast_body(p, free, ranged, t)
+            if self.dirty:  # no stored region tracks dirty pages: a copy whose stores mark nothing
+                self.untracked = True
                 with self.unreported():
-                    checked = self.loop_copy(self.loop, p, free - set(ranged), self.ranges.trip, t, nested=True)
-                body = [["if", _all(list(ranged.values())), ["then", *body], ["else", *checked]]]
+                    plain = self.fast_body(p, free, ranged, t)
+                self.untracked = False
+                untracked = _all([["i32.eqz", ["local.get", table]] for table in self.dirty.values()])
+                body = [["if", untracked, ["then", *plain], ["else", *body]]]
             versions.append(["if", ["i32.eq", ["local.get", self.pool_local], ["i32.const", str(p)]],
                              ["then", *self.resolve(p), *self.arena_entry(), *ranges,
                               ["br_if", slow, ["i32.eqz", _all(checks)]], *self.arena_high(),
@@ -835,6 +938,19 @@ class LoopPlan:
                  ["local.set", self.pool_local, ["call", self.hoist("pool"), ["local.get", self.handles[0]]]],
                  *versions],
                 copy.deepcopy(self.loop)]
+
+    def fast_body(self, p: int, free: frozenset[int], ranged: dict[int, Node], t: str) -> list[Node]:
+        """The exact loop's fast copy for pool ``p``, with a copy whose ranged accesses are compared for
+        when a range may not fit.
+
+        With :attr:`untracked`, the copy for stored regions whose dirty-page map is 0 at entry: stores
+        mark nothing (the map cannot change inside the fast copy: nothing in it enters the host)."""
+        body = self.loop_copy(self.loop, p, free, self.ranges.trip, t, nested=True)
+        if ranged:  # a range that may not fit: the fast copy with those accesses compared
+            with self.unreported():
+                checked = self.loop_copy(self.loop, p, free - set(ranged), self.ranges.trip, t, nested=True)
+            body = [["if", _all(list(ranged.values())), ["then", *body], ["else", *checked]]]
+        return body
 
     @contextlib.contextmanager
     def unreported(self) -> Iterator[None]:
@@ -871,7 +987,7 @@ class LoopPlan:
             if inner is not None:
                 return inner
         children = [self.rewrite(child, pool, free, uncounted, nested, counting) for child in node]
-        if counting is not None and node is counting.loop:  # the iteration count goes up first
+        if counting is not None and counting.derived is None and node is counting.loop:  # the count goes up first
             at = len(node) - len(body_of(node))
             children[at:at] = [["local.set", counting.it, ["i64.add", ["local.get", counting.it], ["i64.const", "1"]]]]
         leaves = counting is not None and op in ("br", "br_if", "return") and \
@@ -927,6 +1043,14 @@ class LoopPlan:
                                           ["else", *plain]]]
             if self.iteration_counting(loop) is None:
                 return None
+            if ranges.trip is not None:  # iterations derived from the induction variable while T * |s| < 2**32
+                t = self.fp.local("i64")
+                count, ok = trip_code(ranges.trip, t)
+                fits = ["i64.le_u", ["local.get", t], ["i64.const", str(MASK32 // abs(ranges.trip.iv.step))]]
+                with self.unreported():
+                    plain = self.loop_copy(loop, pool, free, None, "", nested=False)
+                derived = self.loop_copy(loop, pool, free, None, "", nested=False, derive=ranges.trip.iv)
+                return ["block", *count, ["if", ["i32.and", ok, fits], ["then", *derived], ["else", *plain]]]
             return ["block", *self.loop_copy(loop, pool, free, None, "", nested=False)]
         if pool == 0:  # counted once, not per pool copy
             self.fp.report.unchecked += len(ranges.found)
@@ -972,7 +1096,7 @@ class LoopPlan:
             return ["block", ["result", access.width.value_type], ["local.set", offset, call[3]], *count_it,
                     ["call", fast, address]]
         value = self.fp.local(access.width.value_type)
-        if mark is OWN_MARKS:
+        if mark is OWN_MARKS or self.untracked:
             stored: list[Node] = [self.store(fast, address, value, handle, offset)]
         else:
             stored = [["call", self.hoist(f"store_{access.width.name}_p{pool}_unmarked"), address, ["local.get", value]]]
@@ -987,7 +1111,10 @@ class LoopPlan:
 
     def store(self, fast: str, address: Node, value: str, handle: str, offset: str) -> Node:
         """The bare store, told the handle's dirty-page map and the store's region offset (handle offset +
-        relative offset) so that it marks the page(s) it writes."""
+        relative offset) so that it marks the page(s) it writes; in the :attr:`untracked` copy, unmarked."""
+        if self.untracked:
+            unmarked = next(k for k, v in self.fp.helpers.hoist.items() if v == fast) + "_unmarked"
+            return ["call", self.hoist(unmarked), address, ["local.get", value]]
         at = ["i32.add", ["i32.wrap_i64", ["local.get", handle]], ["local.get", offset]]
         return ["call", fast, address, ["local.get", value], ["local.get", self.dirty[handle]], at]
 
