@@ -12,7 +12,9 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "host"))
 
 from host_guests import require_binaryen  # noqa: E402
 
-from tvm_wasm.bench.machine_code import Instruction, call_paths, function_code, loop_paths, probe_module  # noqa: E402
+from tvm_wasm.bench.machine_code import (  # noqa: E402
+    Instruction, call_paths, every_loop, function_code, loop_paths, probe_module,
+)
 
 # head at 0; the fast branch jumps to 10, the slow one calls; both arms meet at 12, which loops back
 CODE = [Instruction(0, "mov", None), Instruction(1, "je", 10), Instruction(2, "call", None),
@@ -25,6 +27,8 @@ def test_paths_follow_both_arms_and_drop_the_ones_that_call():
     assert call_paths(CODE) == [6, 7]  # the same to the ret after the loop
     with pytest.raises(ValueError):
         loop_paths(CODE[:3])
+    assert every_loop(CODE) == [(0, 7, [5, 6])]  # one loop: head 0, back edge 7 instructions on
+    assert every_loop(CODE, longest=6) == []
 
 
 @pytest.fixture

@@ -84,6 +84,24 @@ ALLOCS = f"""(module
 {GROWTH_STEP}   (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (i32.div_u (local.get $p) (local.get $d)))))
    (br_if $next (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (local.get $n))))
   (local.get $acc))
+ ;; the bench's jvm scan: walk a list of (next, value, extra) nodes through $h; every value divisible by 8
+ ;; copies (value, extra) into a 16-byte block of the arena $r (through its handle $oh); a bad next pointer
+ ;; fails its load, a full arena traps in user code
+ (func (export "scan") (param $h i64) (param $q i32) (param $oh i64) (param $r i32) (result i64)
+  (local $v i32) (local $o i64) (local $acc i64)
+  (block $done (loop $next
+   (br_if $done (i32.eq (local.get $q) (i32.const -1)))
+   (local.set $v (call $ld (local.get $h) (i32.add (local.get $q) (i32.const 4))))
+   (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (local.get $v))))
+   (if (i32.eqz (i32.and (local.get $v) (i32.const 7))) (then
+    (if (i64.eqz (local.tee $o (call $alloc (local.get $r) (i32.const 16)))) (then (unreachable)))
+    (call $st (local.get $oh) (i32.wrap_i64 (local.get $o)) (local.get $v))
+    (call $st (local.get $oh) (i32.add (i32.wrap_i64 (local.get $o)) (i32.const 4))
+     (call $ld (local.get $h) (i32.add (local.get $q) (i32.const 8))))
+    (local.set $acc (i64.add (local.get $acc) (i64.const 0x100000000)))))
+   (local.set $q (call $ld (local.get $h) (local.get $q)))
+   (br $next)))
+  (local.get $acc))
  ;; every handle, and the last failure's code; the arena may run out, the loop goes on
  (func (export "handles") (param $log i64) (param $r i32) (param $high i64) (param $size i32) (param $n i32)
   (result i64) (local $i i32) (local $a i64) (local $acc i64)
@@ -147,14 +165,17 @@ def test_exact_loops_keep_their_bump_pointer_in_locals(binaryen):
     from tvm_wasm.runtime import sections
 
     report = link(ALLOCS, target="host", pools=2).hoisted
-    assert report.loops == 7
+    assert report.loops == 8
+    # three accesses each in growth's, growth_div's, nested_growth's and nested_counted's inner loops, scan's two
+    # unconditional loads (its third load and its stores, under an if, count per access)
+    assert report.counted_per_iteration == 3 * 5 + 2
     # growth's two stores (not its load: prev's first value comes from before the loop), nested_growth's and
     # the nested_counted's four accesses (prev is written before the inner loop in each round), growth_div's two
-    assert report.in_allocation == 2 + 4 + 4 + 4 + 2
+    assert report.in_allocation == 2 + 4 + 4 + 4 + 2 + 2
     assert report.marks_shared == 1 + 1 + 1 + 1 + 1  # the second store of each run (p, p + 28) marks nothing itself
     assert report.counted_by_induction == 3 + 3  # the nested_counted inner loops: no add per iteration
-    assert report.untracked_copies == 7  # every loop stores
-    assert report.bump_deferred == 6  # all but growth_div
+    assert report.untracked_copies == 8  # every loop stores
+    assert report.bump_deferred == 7  # all but growth_div
     user, memory = sections.memory_as_import(as_binary(ALLOCS), abi_prefix="tvm:")
     text = binaryen_text(merge(host_runtime(2, memory), user))
     helpers = Helpers.of(text, "tvm:")
@@ -163,7 +184,7 @@ def test_exact_loops_keep_their_bump_pointer_in_locals(binaryen):
     # inner loop twice: iterations counted from its induction variable, or one by one when T * 2 may wrap),
     # growth_div's one, handles', two's two), once per pool copy and per copy for tracked and untracked regions (every loop
     # stores): an in-register allocation with the ABI's in-wasm allocation beside it
-    calls = 1 + 2 + 3 + 3 + 1 + 1 + 2
+    calls = 1 + 2 + 3 + 3 + 1 + 1 + 2 + 1
     assert out.count(f"(call {helpers.hoist['alloc_in_wasm']} ") == calls * 2 * 2
     # growth_div's allocation stores its bump pointer itself (a division may trap anywhere); the others' bump
     # pointers reach the slot at each flush and before the in-wasm allocation, which reads it
@@ -355,3 +376,67 @@ def test_nested_counted_runs_out_inside_the_inner_loop(setup, name, kind, blocks
     host = setup[0]
     compare(setup, lambda: arena_and_view(host, kind, blocks, "arena"), name,
             lambda rs: [view_handle(host, rs, "arena"), rs[0], 3, 11])
+
+
+@FEW
+@given(values=st.lists(st.integers(0, 0xFFFF_FFFF), min_size=1, max_size=40),
+       bad=st.one_of(st.none(), st.integers(0, 39)), room=st.integers(1, 12), kind=KINDS,
+       old_view=st.sampled_from(["arena", "small"]))
+def test_scan_counts_its_unconditional_loads_per_iteration(setup, values, bad, room, kind, old_view):
+    """jvm_gen_alloc_scan's scan: a list walk counting its two unconditional loads by iterations (the third and
+    the stores under an if per access): the counts are the model's at the end, at a bad pointer's typed error
+    and at a full arena's trap."""
+    host = setup[0]
+    values = [v & ~7 if k % 3 == 0 else v for k, v in enumerate(values)]  # some copies in every walk
+    nodes = bytearray()
+    for k, v in enumerate(values):
+        nxt = 12 * (k + 1) if k + 1 < len(values) else 0xFFFF_FFFF
+        if bad == k:
+            nxt = 12 * len(values) - 2  # its next load runs off the region's end
+        nodes += nxt.to_bytes(4, "little") + v.to_bytes(4, "little") + (v ^ 0x5A5A5A5A).to_bytes(4, "little")
+
+    def build():
+        lst = host.create_region(RegionKind.OBJECT_ARENA, len(nodes))
+        host.write(Handle(lst, host.region_info(lst).generation, 0), bytes(nodes))
+        old = make_arena(host, kind, 16 * room, 16)
+        regions = [lst, old]
+        if old_view == "small":
+            regions.append(host.create_region(RegionKind.OBJECT_ARENA, 8 * room + 4))
+        return regions, [old] if kind == "destroyed" else []
+
+    compare(setup, build, "scan", lambda rs: [handle(host, rs[0]), 0, handle(host, rs[-1]), rs[1]])
+
+
+#: A loop whose second load follows a branch back to its head: it runs in every other iteration only.
+CONTINUES = """(module
+ (import "tvm" "load_u32" (func $ld (param i64 i32) (result i32)))
+ (memory (export "memory") 1)
+ (func (export "f") (param $h i64) (param $n i32) (result i32)
+  (local $i i32) (local $acc i32)
+  (loop $next
+   (local.set $acc (i32.add (local.get $acc) (call $ld (local.get $h) (i32.shl (local.get $i) (i32.const 2)))))
+   (local.set $i (i32.add (local.get $i) (i32.const 1)))
+   (br_if $next (i32.and (local.get $i) (i32.const 1)))
+   (local.set $acc (i32.add (local.get $acc) (call $ld (local.get $h) (i32.and (local.get $acc) (i32.const 0xFFC)))))
+   (br_if $next (i32.lt_u (local.get $i) (local.get $n))))
+  (local.get $acc)))"""
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 20])
+@pytest.mark.parametrize("capacity", [4096, 40])
+def test_a_branch_back_to_the_head_skips_what_follows_it(binaryen, n, capacity):
+    """Counted per iteration, the second load would count in every iteration; it runs in every other one (and
+    with 40 bytes the first load fails at the eleventh iteration): the counts are the model's."""
+    host = TvmHost(pools=2)
+    try:
+        results = []
+        for inline in (False, True):
+            instance = host.instantiate(CONTINUES, inline=inline)
+            region = host.create_region(RegionKind.OBJECT_ARENA, capacity)
+            host.write(Handle(region, host.region_info(region).generation, 0), bytes(range(40)))
+            answer = run(host, instance, "f", [handle(host, region), n])
+            results.append((answer, host.metrics(region).bytes_read))
+            host.destroy_region(region)
+        assert results[1] == results[0]
+    finally:
+        host.close()

@@ -5,7 +5,7 @@ module with the engine a variant runs on, disassembles ``wasmtime.Module.seriali
 ``objdump`` and follows every path from the head of the innermost loop of the exported ``run`` back
 to it that calls nothing (slow paths call out of line; pool dispatch makes several fast paths):
 their lengths are what each iteration executes. ``python -m tvm_wasm.bench.machine_code`` prints
-them for the per-access classes (``large_ws_probe``, ``beyond_4gib``), ``multi_region_90_9_1`` and the
+them (``--loops CLASS VARIANT``: every loop of one module) for the per-access classes (``large_ws_probe``, ``beyond_4gib``), ``multi_region_90_9_1`` and the
 allocating loops of ``growth`` and ``jvm_gen_alloc_scan`` under m32, m64, ``tvm-inline`` and ``guest-inline``, and the runtime's ``load_u32``/``load_i64`` (what the ``tvm`` variant calls). Needs ``objdump`` (GNU binutils) and, for the linked variants, Binaryen.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,16 @@ def loop_paths(code: list[Instruction]) -> list[int]:
     return _paths(code, min(back)[1], code[min(back)[1]].address)
 
 
+def every_loop(code: list[Instruction], longest: int = 260) -> list[tuple[int, int, list[int]]]:
+    """Every loop of at most ``longest`` instructions, shortest first: (head address, instructions from the
+    head to the back edge, :func:`loop_paths`-style path lengths). A kernel's second loop (jvm_gen_alloc_scan's
+    scan) and each of a hoisted loop's copies appear here; the caller tells them apart by their paths."""
+    at = {ins.address: k for k, ins in enumerate(code)}
+    back = sorted({(k - at[ins.target], at[ins.target]) for k, ins in enumerate(code)
+                   if ins.target is not None and ins.target in at and ins.target <= ins.address})
+    return [(code[start].address, size, _paths(code, start, code[start].address)) for size, start in back if size <= longest]
+
+
 def call_paths(code: list[Instruction]) -> list[int]:
     """Lengths of the paths from the function's entry to a return that call nothing, shortest first."""
     return _paths(code, 0, None)
@@ -163,7 +174,13 @@ def probe_module(cls: str, variant: str) -> tuple[wasmtime.Engine, bytes]:
     raise ValueError(f"no probe module for variant {variant!r} of {cls!r}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Every row of :data:`PROBES`; with ``--loops CLASS VARIANT``, each loop of that module instead."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--loops"] and len(args) == 3:
+        for address, size, paths in every_loop(function_code(*probe_module(args[1], args[2]))):
+            print(f"  loop at {address:#x}, {size} instructions: paths {', '.join(map(str, paths[:6]))}")
+        return
     print("x86-64 instructions per iteration of the innermost loop of run (each call-free path):")
     for cls, variant in PROBES:
         paths = loop_paths(function_code(*probe_module(cls, variant)))

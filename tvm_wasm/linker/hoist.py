@@ -57,7 +57,9 @@ function that calls a typed load or store inside a loop:
 - An inner loop counted per iteration whose back edge has a trip count
   derives its iterations from its induction variable (``|c - c0| / |s|``,
   plus one before the update) instead of adding one per iteration, in a copy
-  entered while ``T * |s| < 2**32``.
+  entered while ``T * |s| < 2**32``. A loop counted per iteration may hold
+  accesses under an ``if`` (a list walk's conditional copy): they count one
+  by one.
 
 Loops that do not qualify keep their calls, which ``wasm-opt`` inlines as
 before. The pass emits calls to the runtime's hoist helpers; ``wasm-opt``
@@ -372,9 +374,9 @@ class LoopRanges:
 class Counting:
     """An innermost loop counted per iteration: one ``it += 1`` per iteration instead of one add per access.
 
-    Every access of the loop runs at most once per iteration (none under
-    ``if``/``block``), so when the loop is left or an access fails, each
-    site has run ``it - 1`` times, plus once if it comes before that point in
+    Each counted access runs once per iteration (none under ``if``/``block``;
+    the loop's other accesses count one by one), so when the loop is left or
+    an access fails, each counted site has run ``it - 1`` times, plus once if it comes before that point in
     the iteration's evaluation order; after the loop's last iteration, ``it``
     times. The counts are added there (:meth:`LoopPlan.adjust`).
     """
@@ -800,8 +802,9 @@ class LoopPlan:
         return found
 
     def iteration_counting(self, loop: list[Node]) -> Counting | None:
-        """A :class:`Counting` for an innermost loop of two or more accesses, each running at most once per
-        iteration, that no ``br_table`` or branch with a value leaves; None for any other loop."""
+        """A :class:`Counting` for an innermost loop with two or more accesses that run exactly once per
+        iteration (none under ``if``/``block``; accesses under them count one by one, as a list walk's
+        conditional copy does), that no ``br_table`` or branch with a value leaves; None for any other loop."""
         statements = body_of(loop)
         if any(head(n) == "loop" for n in walk(statements)) or any(head(n) == "result" for n in loop[1:3]):
             return None
@@ -813,11 +816,18 @@ class LoopPlan:
             if op in ("br", "br_if") and str(n[1]) not in labels and len(n) != (2 if op == "br" else 3):
                 return None  # leaves with a value
         sites = [n for n in walk(loop) if head(n) == "call" and n[1] in self.fp.helpers.accesses]
+        order = post_order(statements)
         once = {id(n) for n in unconditional(statements)}
-        if len(sites) < 2 or not all(id(n) in once for n in sites):
+        # a branch back to the loop's head (but its last statement, the back edge) skips what follows it
+        label = loop[1] if len(loop) > 1 and isinstance(loop[1], str) else None
+        back = [order[id(n)] for n in walk(statements[:-1] if statements else [])
+                if head(n) in ("br", "br_if", "br_table") and label in n[1:]]
+        back += [order[id(n)] for n in walk(statements[-1:]) if head(n) == "br_table" and label in n[1:]]
+        counted = [n for n in sites if id(n) in once and order[id(n)] < min(back, default=len(order))]
+        # the others (under an if, or after a branch back to the head) count per access
+        if len(counted) < 2:
             return None
-        return Counting(loop, self.fp.local("i64"), labels, {id(n): (self.site(n)[3], 1) for n in sites},
-                        post_order(statements))
+        return Counting(loop, self.fp.local("i64"), labels, {id(n): (self.site(n)[3], 1) for n in counted}, order)
 
     def adjust(self, counting: Counting | None, point: list[Node]) -> list[Node]:
         """At ``point`` (a branch out of the counted loop, or a failing access): add what each site ran."""
