@@ -14,14 +14,19 @@ infeasible.
 ``beyond_4gib``: random u64 probes over a sparse 6 GiB working set (only the
 probed pages are ever touched, so the resident set stays small). m64 uses one
 6 GiB memory64; the TVM variants use three 2 GiB regions spread over the
-32-bit pools; m32 cannot address it.
+32-bit pools; m32 cannot address it. Its loop is bound by memory latency (a TLB
+miss per probe), so its samples swing with the machine's load: every variant is
+prepared before any is timed, samples are taken round-robin, and each row says
+its median and interquartile range per probe.
 """
 
 from __future__ import annotations
 
+import random
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -283,71 +288,119 @@ def _reps_func(inner: list[str], locals_: list[tuple[str, str]]) -> Func:
                 export="run")
 
 
+@dataclass
+class _ProbeRun:
+    """One variant of ``beyond_4gib`` ready to sample: its row, sampler, notes and what must stay alive."""
+
+    row: Row
+    sampler: Sampler
+    notes: list[str]
+    keep: list[object]
+
+
 def beyond_4gib(cfg: Config, engines: Engines, progress: Callable[[str], None]) -> list[Row]:
+    """Every variant prepared first (each writes the probed values, so exactly the probed pages of its
+    memory are faulted in before any timing), then calibrated and warmed (the probe loop itself, so
+    TLB and caches are as in a sample), then sampled round-robin in a seeded shuffled order, one
+    sample per variant per round: drift and other processes' load hit every variant alike. Every
+    variant runs the same probe sequence over the same bytes; a sample is ``reps`` whole passes."""
     cls = "beyond_4gib"
     addrs, values = probe_set(cfg)
     expected = int(values.sum(dtype=np.uint64)) & MASK64
-    rows = []
+    rows: dict[str, Row] = {}
+    ready: list[_ProbeRun] = []
     for variant in cfg.variants:
         if variant in ("m32", "m32-checked"):
-            rows.append(infeasible(variant, cls, WS_4G, cfg, "infeasible: a 6 GiB working set exceeds the 4 GiB a "
-                                   "32-bit memory can address"))
+            rows[variant] = infeasible(variant, cls, WS_4G, cfg, "infeasible: a 6 GiB working set exceeds the 4 GiB a "
+                                       "32-bit memory can address")
             continue
         if variant == "native":
             from .native_c import run_native_probes
 
             progress(f"{cls}: native")
-            rows.append(run_native_probes(addrs, values, expected, WS_4G, cfg))
+            rows[variant] = run_native_probes(addrs, values, expected, WS_4G, cfg)
             continue
-        if variant == "guest":
-            progress(f"{cls}: {variant}")
-            rows.append(guest_beyond_4gib(addrs, values, expected, cfg, engines))
-            continue
-        if variant == "guest-inline":
-            progress(f"{cls}: {variant} (linking)")
-            rows.append(guest_inline_beyond_4gib(addrs, values, expected, cfg, engines))
-            continue
-        progress(f"{cls}: {variant}")
-        row = Row(variant, cls, WS_4G, "wasmtime", cfg.seed)
+        progress(f"{cls}: preparing {variant}" + (" (linking)" if variant.endswith("-inline") else ""))
+        row = rows[variant] = Row(variant, cls, WS_4G, "wasmtime", cfg.seed)
         try:
-            call, keep = _prepare_4g(variant, addrs, values, engines)
-        except Exception as exc:  # noqa: BLE001
+            call, notes, keep = _prepare_variant_4g(variant, addrs, values, engines)
+        except Unavailable as why:
+            row.status, row.notes = why.status, [str(why)]
+            continue
+        except Exception as exc:  # noqa: BLE001 - a variant that cannot be prepared is a failed row
             row.status, row.notes = "failed", [f"could not prepare: {type(exc).__name__}: {exc}"]
-            rows.append(row)
             continue
-
-        if not measure_4g(row, call, expected, cfg):
-            rows.append(row)
+        sampler = Sampler(call, check=_check_4g(row, expected))
+        try:
+            sampler.calibrate(cfg.min_sample_s)
+            sampler.warm(cfg.warmup)
+        except WrongAnswer as exc:
+            row.status, row.notes = "failed", [str(exc)]
             continue
-        row.notes.append(f"{len(addrs)} random u64 probes (one per distinct page) over 6 GiB; "
-                         f"resident set {len(addrs) * 4 // 1024} MiB of pages")
-        row.notes += keep.pop()  # type: ignore[arg-type]
-        rows.append(row)
-        del keep
-    return rows
+        ready.append(_ProbeRun(row, sampler, notes, keep))
+    sample_round_robin(ready, cfg, lambda k: progress(f"{cls}: sample {k + 1}/{cfg.samples}"))
+    for run_ in ready:
+        if run_.row.status == "ok":
+            _finish_4g(run_, len(addrs), expected)
+    return [rows[v] for v in cfg.variants if v in rows]
 
 
-def measure_4g(row: Row, call: Callable[[int], object], expected: int, cfg: Config) -> bool:
-    """Calibrate, warm and sample ``call``; False (row failed) on a wrong answer."""
+def sample_round_robin(ready: list[_ProbeRun], cfg: Config, progress: Callable[[int], None]) -> None:
+    """``cfg.samples`` rounds, each one sample of every variant in a shuffled order (seeded by
+    ``cfg.seed``); a wrong answer fails that variant's row and drops it from later rounds."""
+    order = random.Random(cfg.seed)
+    live = list(ready)
+    for round_ in range(cfg.samples):
+        progress(round_)
+        order.shuffle(live)
+        for run_ in list(live):
+            try:
+                run_.sampler.sample()
+            except WrongAnswer as exc:
+                run_.row.status, run_.row.notes = "failed", [str(exc)]
+                live.remove(run_)
 
+
+def _check_4g(row: Row, expected: int) -> Callable[[int, object], None]:
     def check(reps: int, result: object) -> None:
         if not isinstance(result, int) or _signed(result) != _signed(reps * expected):
             raise WrongAnswer(f"beyond_4gib {row.variant}: wrong answer {result}")
 
-    sampler = Sampler(call, check=check)
-    try:
-        sampler.calibrate(cfg.min_sample_s)
-        sampler.warm(cfg.warmup)
-        for _ in range(cfg.samples):
-            sampler.sample()
-    except WrongAnswer as exc:
-        row.status, row.notes = "failed", [str(exc)]
-        return False
+    return check
+
+
+def spread_note(samples_ns: list[float], probes: int) -> str:
+    """The median and interquartile range of the samples, per probe: the run-to-run spread the
+    ratios carry (a memory-latency-bound loop swings with the machine's load)."""
+    x = np.asarray(samples_ns, dtype=float) / probes
+    q1, q2, q3 = (float(np.percentile(x, q)) for q in (25, 50, 75))
+    return (f"per probe: median {q2:.2f} ns, interquartile {q1:.2f}-{q3:.2f} ns over {len(x)} samples "
+            "(sampled round-robin with the other variants)")
+
+
+def _finish_4g(run_: _ProbeRun, probes: int, expected: int) -> None:
+    row, sampler = run_.row, run_.sampler
     _finish(row, sampler)
     durations = sorted(sampler.durations_ns)
     row.call_overhead_pct = 100 * sampler.call_overhead_ns() / durations[len(durations) // 2]
     row.result = expected
-    return True
+    row.notes += run_.notes
+    row.notes.append(spread_note(row.raw_ns, probes))
+    if sampler.retaken:
+        row.notes.append(f"{sampler.retaken} sample(s) retaken: the thread was preempted")
+
+
+def _prepare_variant_4g(variant: str, addrs: np.ndarray, values: np.ndarray,
+                        engines: Engines) -> tuple[Callable[[int], object], list[str], list[object]]:
+    """``(call, notes, keep)`` for one variant: ``call(reps)`` runs ``reps`` passes over the probes."""
+    if variant == "guest":
+        return _prepare_guest_4g(addrs, values, engines)
+    if variant == "guest-inline":
+        return _prepare_guest_inline_4g(addrs, values, engines)
+    call, keep = _prepare_4g(variant, addrs, values, engines)
+    notes = [f"{len(addrs)} random u64 probes (one per distinct page) over 6 GiB; "
+             f"resident set {len(addrs) * 4 // 1024} MiB of pages", *keep.pop()]  # type: ignore[misc]
+    return call, notes, keep
 
 
 def _prepare_4g(variant: str, addrs: np.ndarray, values: np.ndarray,
@@ -447,42 +500,37 @@ def tvm_probe_module(n: int) -> Module:
     return m
 
 
-def guest_inline_beyond_4gib(addrs: np.ndarray, values: np.ndarray, expected: int, cfg: Config,
-                             engines: Engines) -> Row:
+def _prepare_guest_inline_4g(addrs: np.ndarray, values: np.ndarray,
+                             engines: Engines) -> tuple[Callable[[int], object], list[str], list[object]]:
     """``tvm_probe_module`` linked into the self-contained module with the runtime inlined (``guest-inline``)."""
-    from .guest_linked import POOLS, VARIANT, base_handle, linked_guest
+    from .guest_linked import POOLS, base_handle, linked_guest
 
-    row = Row(VARIANT, "beyond_4gib", WS_4G, "wasmtime", cfg.seed)
     n = len(addrs)
     table_at = (1 + (n * 8) // PAGE) * PAGE
     region_of = (addrs >> np.uint64(31)).astype(np.int64)
     offset_of = (addrs & np.uint64(REGION_4G - 1)).astype(np.int64)
-    try:
-        gi = linked_guest(tvm_probe_module(n).render(), engines)
-        ids = [gi.create_region(RegionKind.BLOB_ARENA, REGION_4G) for _ in range(WS_4G // REGION_4G)]
-        pools = sorted({gi.region_info(r).pool for r in ids})
-        for k, rid in enumerate(ids):
-            mine = region_of == k
-            gi.view(rid).view(np.uint64)[offset_of[mine] // 8] = values[mine]
-        gview = native.memory_view(gi.guest_memory, gi.store)
-        gview[: n * 8] = addrs.view(np.uint8)
-        handles = np.array([base_handle(gi, r) for r in ids], dtype=np.int64)
-        gview[table_at : table_at + 8 * len(ids)] = handles.view(np.uint8)
-        run = gi.instance.exports(gi.store)["run"]
-    except Exception as exc:  # noqa: BLE001 - a variant that cannot be prepared is a failed row
-        row.status, row.notes = "failed", [f"could not prepare: {type(exc).__name__}: {exc}"]
-        return row
-    if measure_4g(row, lambda reps: run(gi.store, reps), expected, cfg):  # type: ignore[operator]
-        row.notes += [f"{n} random u64 probes (one per distinct page) over 6 GiB",
-                      f"3 regions of 2 GiB in pools {pools} of the linked module ({POOLS} pools, no host); "
-                      "per-probe load_i64 inlined by tvm_wasm.linker (--target guest --inline)"]
-    return row
+    gi = linked_guest(tvm_probe_module(n).render(), engines)
+    ids = [gi.create_region(RegionKind.BLOB_ARENA, REGION_4G) for _ in range(WS_4G // REGION_4G)]
+    pools = sorted({gi.region_info(r).pool for r in ids})
+    for k, rid in enumerate(ids):
+        mine = region_of == k
+        gi.view(rid).view(np.uint64)[offset_of[mine] // 8] = values[mine]
+    gview = native.memory_view(gi.guest_memory, gi.store)
+    gview[: n * 8] = addrs.view(np.uint8)
+    handles = np.array([base_handle(gi, r) for r in ids], dtype=np.int64)
+    gview[table_at : table_at + 8 * len(ids)] = handles.view(np.uint8)
+    run = gi.instance.exports(gi.store)["run"]
+    notes = [f"{n} random u64 probes (one per distinct page) over 6 GiB",
+             f"3 regions of 2 GiB in pools {pools} of the linked module ({POOLS} pools, no host); "
+             "per-probe load_i64 inlined by tvm_wasm.linker (--target guest --inline)"]
+    return (lambda reps: run(gi.store, reps)), notes, [gi]  # type: ignore[operator]
 
 
-def guest_beyond_4gib(addrs: np.ndarray, values: np.ndarray, expected: int, cfg: Config, engines: Engines) -> Row:
-    """Three 2 GiB regions in the module's pools; one ``read_gather`` per region, then a local sum."""
+def _prepare_guest_4g(addrs: np.ndarray, values: np.ndarray,
+                      engines: Engines) -> tuple[Callable[[int], object], list[str], list[object]]:
+    """Three 2 GiB regions in the module's pools; one ``read_gather`` per region, then a local sum
+    (``Unavailable`` where the self-contained module cannot be built)."""
     P = PAGE
-    row = Row("guest", "beyond_4gib", WS_4G, "wasmtime", cfg.seed)
     n = len(addrs)
     list_pages = 1 + (n * 8) // P
     table_at = list_pages * P
@@ -506,27 +554,18 @@ def guest_beyond_4gib(addrs: np.ndarray, values: np.ndarray, expected: int, cfg:
     m = Module()
     m.add(_reps_func(inner, []))
     fields = "\n".join(m.render().splitlines()[1:-1])
-    try:
-        module, guest_instance = _guest(fields, guest_pages)
-        gi = guest_instance(module, engine=engines.default)  # type: ignore[operator]
-        ids = [gi.create_region(RegionKind.BLOB_ARENA, REGION_4G) for _ in groups]
-        pools = sorted({gi.region_info(r).pool for r in ids})
-        for k, rid in enumerate(ids):
-            mine = region_of == k
-            gi.view(rid).view(np.uint64)[offset_of[mine] // 8] = values[mine]
-        gview = native.memory_view(gi.guest_memory, gi.store)
-        handles = np.array([Handle(r, gi.region_info(r).generation, 0).to_i64() for r in ids], dtype=np.int64)
-        gview[table_at : table_at + 8 * len(ids)] = handles.view(np.uint8)
-        order = np.concatenate(groups)
-        gview[idx_at : idx_at + 4 * n] = offset_of[order].astype(np.uint32).view(np.uint8)
-    except Exception as exc:  # noqa: BLE001
-        if isinstance(exc, Unavailable):
-            row.status, row.notes = exc.status, [str(exc)]
-        else:
-            row.status, row.notes = "failed", [f"could not prepare: {type(exc).__name__}: {exc}"]
-        return row
+    module, guest_instance = _guest(fields, guest_pages)
+    gi = guest_instance(module, engine=engines.default)  # type: ignore[operator]
+    ids = [gi.create_region(RegionKind.BLOB_ARENA, REGION_4G) for _ in groups]
+    pools = sorted({gi.region_info(r).pool for r in ids})
+    for k, rid in enumerate(ids):
+        mine = region_of == k
+        gi.view(rid).view(np.uint64)[offset_of[mine] // 8] = values[mine]
+    gview = native.memory_view(gi.guest_memory, gi.store)
+    handles = np.array([Handle(r, gi.region_info(r).generation, 0).to_i64() for r in ids], dtype=np.int64)
+    gview[table_at : table_at + 8 * len(ids)] = handles.view(np.uint8)
+    order = np.concatenate(groups)
+    gview[idx_at : idx_at + 4 * n] = offset_of[order].astype(np.uint32).view(np.uint8)
     run = gi.instance.exports(gi.store)["run"]
-    measure_4g(row, lambda reps: run(gi.store, reps), expected, cfg)  # type: ignore[operator]
-    row.notes.append(f"self-contained module: 3 regions of 2 GiB in pools {pools}; one read_gather per region, "
-                     "local sum")
-    return row
+    notes = [f"self-contained module: 3 regions of 2 GiB in pools {pools}; one read_gather per region, local sum"]
+    return (lambda reps: run(gi.store, reps)), notes, [gi]  # type: ignore[operator]
