@@ -50,6 +50,18 @@ def test_every_cut_module_answers_right_and_executes_fewer_instructions(subject:
         subject.check(2, subject.prepare(subject.linked)(1))
 
 
+def test_the_host_runs_the_cut_module_not_its_own_link(subject: ablation.Subject) -> None:
+    """Cutting the count leaves bytes_read at zero: the prepared guest is the cut module."""
+
+    def bytes_read(wasm: bytes) -> int:
+        subject.prepare(wasm)(1)
+        host = subject.keep[-1].keep[0]  # type: ignore[attr-defined]
+        return sum(host.metrics(info.id).bytes_read for info in host.list_regions())
+
+    assert bytes_read(subject.linked) == 16 * 1024  # 4,096 probes of 4 bytes
+    assert bytes_read(ablation.cut(subject.linked, ("count",))) == 0
+
+
 def test_speeds_are_ratios_of_the_same_round() -> None:
     times = {"m32": [1.0, 2.0, 4.0, 1.0], "x": [2.0, 4.0, 8.0, 2.0]}
     q1, q2, q3 = ablation.speeds(times, "m32")["x"]
