@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import wasmtime
 
+from ..cli_support import number
 from ..host.tvm_host import DEFAULT_POOLS, default_engine
 from ..linker import host as linker_host
 from ..linker import link, tools
@@ -208,8 +209,8 @@ def speeds(times: dict[str, list[float]], baseline: str) -> dict[str, tuple[floa
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tvm_wasm.bench.ablation", description=__doc__.split("\n")[0])
     parser.add_argument("cls", nargs="?", default="large_ws_probe", choices=sorted(SUBJECTS))
-    parser.add_argument("--rounds", type=int, default=40)
-    parser.add_argument("--min-sample-s", type=float, default=0.02)
+    parser.add_argument("--rounds", type=number(1, 10_000), default=40)
+    parser.add_argument("--min-sample-s", type=number(1e-4, 10.0, real=True), default=0.02)
     parser.add_argument("--cuts", default=",".join(CUTS), help=f"comma-separated, of: {', '.join(CUTS)}")
     args = parser.parse_args(argv)
     unknown = set(args.cuts.split(",")) - set(CUTS)
