@@ -4,7 +4,8 @@
 with the ``tvm`` imports served by the host; ``--invoke NAME [VALUES...]``
 calls one export of a library module and prints its results, one per line.
 The exit status is the program's ``proc_exit`` code; a trap prints one line
-naming the error and exits 1; a bad command line exits 2.
+naming the error and exits 1; a bad command line exits 2; Ctrl-C stops the
+guest even inside a wasm loop (epoch interruption, :mod:`.interrupt`) and exits 130.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cli_support import EXIT_FAILURE, EXIT_USAGE, byte_size, fail, number
+from ..cli_support import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, byte_size, fail, number
 
 if TYPE_CHECKING:
     import wasmtime
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.errors import TvmError
     from ..core.file_backing import FileBackingStore
     from ..runtime.core_module import check_pool_count
+    from .interrupt import is_interrupt, sigint_interrupts
     from .tvm_host import DEFAULT_POOLS, TvmHost
     from .wasi import COMMAND_ENTRY, parse_dir, parse_env, trap_summary, wasi_config
 
@@ -88,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise _Usage(f"cannot read {args.guest}: {exc.strerror or exc}") from None
         backing = FileBackingStore(args.spill_dir) if args.spill_dir is not None else None
-        host = TvmHost(backing=backing, strict=args.strict, budget_bytes=args.budget, pools=pools)
+        host = TvmHost(backing=backing, strict=args.strict, budget_bytes=args.budget, pools=pools, interruptible=True)
         try:
             module = wasmtime.Module(host.engine, wasm)
         except wasmtime.WasmtimeError as exc:
@@ -103,22 +105,29 @@ def run(args: argparse.Namespace) -> int:
     error: str | None = None
     try:
         guest = wasm if args.inline else module  # inline: the host links the bytes itself
-        if args.invoke is None:
-            status = host.run_command(guest, wasi=config, inline=args.inline)
-        else:
-            instance = host.instantiate(guest, wasi=config, inline=args.inline)
-            results = host.call(instance, args.invoke, *values)
-            _print_results(results)
-            status = 0
+        with sigint_interrupts(host.engine):  # Ctrl-C reaches wasm that never returns to Python
+            if args.invoke is None:
+                status = host.run_command(guest, wasi=config, inline=args.inline)
+            else:
+                instance = host.instantiate(guest, wasi=config, inline=args.inline)
+                results = host.call(instance, args.invoke, *values)
+                _print_results(results)
+                status = 0
     except wasmtime.ExitTrap as exit_:  # proc_exit from --invoke or a reactor's initialiser
         status = int(exit_.code)
     except TvmError as exc:
         error, status = f"{type(exc).__name__}: {exc}", EXIT_FAILURE
+    except KeyboardInterrupt:  # Python's SIGINT handler, run once the interrupted wasm returned
+        error, status = "interrupted", EXIT_INTERRUPTED
     except wasmtime.Trap as trap:
-        error, status = f"trap: {trap_summary(trap)}", EXIT_FAILURE
+        if is_interrupt(trap):  # the interrupt trap reached us before Python's handler ran
+            error, status = "interrupted", EXIT_INTERRUPTED
+        else:
+            error, status = f"trap: {trap_summary(trap)}", EXIT_FAILURE
     except ValueError as exc:  # the module cannot be instantiated
         error, status = str(exc), EXIT_FAILURE
     sys.stdout.flush()
+    host._rearm()  # the stats below may read through the runtime after an interrupt
     if args.stats:
         _print_stats(host)
     if args.stats_json is not None:

@@ -67,13 +67,22 @@ class GuestBinding:
 
 
 _default_engine: wasmtime.Engine | None = None
+_interruptible_engine: wasmtime.Engine | None = None
 _default_engine_lock = threading.Lock()
 
 
-def new_engine() -> wasmtime.Engine:
-    """A fresh engine configured as hosts need it (memories never move)."""
+def new_engine(*, interruptible: bool = False) -> wasmtime.Engine:
+    """A fresh engine configured as hosts need it (memories never move).
+
+    ``interruptible``: compile with wasmtime's epoch interruption, so that
+    ``Engine.increment_epoch()`` (``TvmHost.interrupt``) stops wasm running on
+    it; every store on such an engine needs an epoch deadline, which a
+    ``TvmHost(interruptible=True)`` sets. Off by default: the checks cost a little
+    in loops (README, "Interrupting a guest").
+    """
     config = wasmtime.Config()
     config.memory_may_move = False  # NumPy views over pools stay valid across growth
+    config.epoch_interruption = interruptible
     return wasmtime.Engine(config)
 
 
@@ -93,6 +102,19 @@ def default_engine() -> wasmtime.Engine:
         return _default_engine
 
 
+def interruptible_engine() -> wasmtime.Engine:
+    """The process-wide engine of ``TvmHost(interruptible=True)`` (epoch interruption on).
+
+    A separate engine, not a flag on the default one: code compiled with epoch
+    checks differs, so compiled-module caches (keyed per engine) keep the two apart.
+    """
+    global _interruptible_engine
+    with _default_engine_lock:
+        if _interruptible_engine is None:
+            _interruptible_engine = new_engine(interruptible=True)
+        return _interruptible_engine
+
+
 class TvmHost(RegionDirectory):
     """Regions in wasmtime memories, served to guests by the generated runtime."""
 
@@ -105,13 +127,21 @@ class TvmHost(RegionDirectory):
         engine: wasmtime.Engine | None = None,
         pools: int = DEFAULT_POOLS,
         checkpoint_store: CheckpointStore | None = None,
+        interruptible: bool = False,
     ) -> None:
+        """``interruptible``: wasm on this host can be stopped by :meth:`interrupt` (another
+        thread) or by Ctrl-C inside ``interrupt.sigint_interrupts(host.engine)``; the default
+        engine is then :func:`interruptible_engine`, and a given ``engine`` must have been
+        made with ``new_engine(interruptible=True)``."""
         super().__init__(backing, strict=strict, checkpoint_store=checkpoint_store)
         if budget_bytes is not None:
             _check_int("budget_bytes", budget_bytes, U64_MAX)
         self.budget_bytes = budget_bytes
-        self.engine = engine or default_engine()
+        self.interruptible = bool(interruptible)
+        self.engine = engine or (interruptible_engine() if self.interruptible else default_engine())
         self.store = wasmtime.Store(self.engine)
+        if self.interruptible:
+            self.store.set_epoch_deadline(1)  # one increment of the engine's epoch stops this store's wasm
         self.table = DirectoryTable(self.store)
         self.table.strict = strict
         for rid, generation in self._tombstones.items():  # ids a leasing checkpoint store's earlier processes used
@@ -187,6 +217,23 @@ class TvmHost(RegionDirectory):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def interrupt(self) -> None:
+        """Stop the wasm running on this host's engine (from any thread): it traps with
+        ``wasmtime.TrapCode.INTERRUPT`` at its next function entry or loop back-edge.
+
+        Every interruptible store on the same engine is interrupted; the next
+        :meth:`call` runs normally again. Raises ``ValueError`` on a host made
+        without ``interruptible=True`` (its code has no epoch checks).
+        """
+        if not self.interruptible:
+            raise ValueError("this TvmHost was made without interruptible=True: its wasm cannot be interrupted")
+        self.engine.increment_epoch()
+
+    def _rearm(self) -> None:
+        """A new deadline one epoch ahead, so an earlier interrupt does not stop the next call."""
+        if self.interruptible:
+            self.store.set_epoch_deadline(1)
 
     # ------------------------------------------------------------------ wiring
     def _define_host_imports(self) -> None:
@@ -337,6 +384,7 @@ class TvmHost(RegionDirectory):
         defines, with what it is); a trap in the start function raises its ``TvmError``
         (or the ``wasmtime.Trap``).
         """
+        self._rearm()
         if inline:
             instance = self._instantiate_inlined(module, wasi)
         else:
@@ -433,9 +481,11 @@ class TvmHost(RegionDirectory):
         link --target guest``) records the cause in its trap-cause globals
         instead, and its trap is raised here as the ``TvmError`` they name
         (``abi.trap_cause``). Every other trap comes out as the
-        ``wasmtime.Trap`` it is. A missing export is a ``ValueError``, a wrong
+        ``wasmtime.Trap`` it is (an :meth:`interrupt` of an interruptible host
+        too: ``TrapCode.INTERRUPT``). A missing export is a ``ValueError``, a wrong
         argument count a ``TypeError``.
         """
+        self._rearm()
         exports = instance.exports(self.store)
         func = exports.get(name)
         if not isinstance(func, wasmtime.Func):
