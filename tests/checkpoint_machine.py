@@ -27,6 +27,7 @@ class Tiny:
     freelist: bool
     generation: int = 1
     blocks: dict[int, int] = field(default_factory=dict)  # offset -> size (freelist regions)
+    top: int = 0  # end of the last block handed out (bump regions)
 
 
 class CheckpointMachine(RuleBasedStateMachine):
@@ -121,6 +122,8 @@ class CheckpointMachine(RuleBasedStateMachine):
         self.old_handles.append(handle)
         if self.tiny[rid].freelist:
             self.tiny[rid].blocks[handle.offset] = size
+        else:
+            self.tiny[rid].top = handle.offset + size
 
     @precondition(lambda self: any(t.blocks for t in self.tiny.values()))
     @rule(data=st.data())
@@ -160,7 +163,7 @@ class CheckpointMachine(RuleBasedStateMachine):
         rids = data.draw(st.lists(st.sampled_from(sorted(self.tiny)), min_size=1, unique=True))
         cp = self.d.checkpoint(rids)
         self.saved.append((cp, {r: bytes(self.tiny[r].data) for r in rids},
-                           {r: (self.tiny[r].generation, dict(self.tiny[r].blocks)) for r in rids}))
+                           {r: (self.tiny[r].generation, dict(self.tiny[r].blocks), self.tiny[r].top) for r in rids}))
 
     @precondition(lambda self: self.saved)
     @rule(data=st.data())
@@ -172,11 +175,12 @@ class CheckpointMachine(RuleBasedStateMachine):
         for rid, image in images.items():
             tiny = self.tiny[rid]
             tiny.data[:] = image
-            generation, blocks = layouts[rid]
-            tiny.blocks = dict(blocks)
+            generation, blocks, top = layouts[rid]
+            tiny.blocks, tiny.top = dict(blocks), top
             now = self.d.region_info(rid).generation
             if rid in remaps:
                 assert now != before[rid] and remaps[rid].new_generation == now
+                self._check_remap(data, rid, remaps[rid], image, blocks, top)
                 for handle in self.old_handles:
                     if handle.region_id == rid and handle.generation == before[rid]:
                         try:
@@ -192,6 +196,28 @@ class CheckpointMachine(RuleBasedStateMachine):
         # later checkpoints of these regions are superseded
         self.saved = [s for i, s in enumerate(self.saved)
                       if i <= index or not (set(s[1]) & set(images))]
+
+    def _check_remap(self, data: st.DataObject, rid: int, remap, image: bytes, blocks: dict[int, int],
+                     top: int) -> None:
+        """migrate answers None or a handle inside a block live at the checkpoint that reads the checkpoint's
+        bytes; every offset inside such a block migrates (a block born later never comes back)."""
+        def live(offset: int) -> bool:
+            if self.tiny[rid].freelist:
+                return any(start <= offset < start + size for start, size in blocks.items())
+            return offset < top
+
+        offsets = {h.offset for h in self.old_handles if h.region_id == rid}
+        offsets |= {o for start, size in blocks.items() for o in (start, start + size - 1, start + size)}
+        offsets |= {0, max(top - 1, 0), top, len(image) - 1}
+        offsets |= set(data.draw(st.lists(st.integers(0, len(image) - 1), max_size=8)))
+        for offset in sorted(offsets):
+            moved = remap.migrate(Handle(rid, remap.old_generation, offset))
+            if not live(offset):
+                assert moved is None, f"offset {offset} lies in no block live at the checkpoint, migrated to {moved}"
+                continue
+            assert moved == Handle(rid, remap.new_generation, offset), (offset, moved)
+            assert self.d.read(moved, 1) == image[offset : offset + 1]
+        assert remap.migrate(Handle(rid, remap.new_generation, 0)) is None  # not a handle of the old generation
 
     @precondition(lambda self: self.saved)
     @rule(data=st.data())

@@ -17,6 +17,7 @@ from tvm_wasm import (
     RegionDirectory,
     RegionKind,
     Residency,
+    Slab,
     StaleHandle,
 )
 from tvm_wasm.core.checkpoint_store import HEADER_SIZE, FileCheckpointStore, MemoryCheckpointStore
@@ -269,3 +270,41 @@ class ModelCheckpoints(CheckpointMachine):
 TestModelCheckpoints = ModelCheckpoints.TestCase
 TestModelCheckpoints.settings = settings(max_examples=120, stateful_step_count=40, deadline=None,
                                          suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.parametrize("allocator", [Freelist, lambda: None, lambda: Slab(64)], ids=["freelist", "bump", "slab"])
+def test_migrate_refuses_a_block_born_after_the_checkpoint(allocator) -> None:
+    """A fresh user's trial: a handle to a block allocated after the checkpoint must not come back to life
+    and alias the next allocation (it read zeros, then another block's bytes)."""
+    d = RegionDirectory()
+    players = d.create_region(RegionKind.OBJECT_ARENA, 1 << 20, allocator=allocator())
+    hp = d.alloc(players, 64)
+    d.write(hp, b"alive")
+    frame = d.checkpoint([players])
+    hp2 = d.alloc(players, 64)
+    remap = d.rollback(frame)[players]
+    assert remap.migrate(hp2) is None and remap.migrate(hp2.with_offset(hp2.offset + 63)) is None
+    assert d.read(remap.migrate(hp), 5) == b"alive"
+    assert remap.migrate(hp.with_offset(hp.offset + 63)) is not None  # inside a block live at the checkpoint
+    d.alloc(players, 64)
+    assert remap.migrate(hp2) is None  # still refused once the offset is live again
+
+
+def test_restored_region_refuses_a_block_born_after_the_saved_checkpoint(tmp_path) -> None:
+    """Cross-process: a saved checkpoint's RestoredRegion migrates only blocks live in the saved layout."""
+    from tvm_wasm.core.checkpoint_store import FileCheckpointStore
+
+    d = RegionDirectory(checkpoint_store=FileCheckpointStore(tmp_path))
+    rid = d.create_region(RegionKind.OBJECT_ARENA, 3 * 4096, allocator=Freelist())
+    kept = d.alloc(rid, 50)
+    d.write(kept, b"kept")
+    d.checkpoint([rid])
+    later = d.alloc(rid, 50)
+    store = FileCheckpointStore(tmp_path)
+    (saved,) = store.saved_checkpoints()
+    fresh = RegionDirectory(checkpoint_store=store)
+    restored = fresh.restore_saved(saved)[rid]
+    assert restored.migrate(later) is None
+    assert fresh.read(restored.migrate(kept), 4) == b"kept"
+    fresh.alloc(restored.region_id, 50)
+    assert restored.migrate(later) is None

@@ -324,6 +324,9 @@ def predict(instance: GuestInstance, case: dict) -> list[dict]:
     return out
 
 
+MIGRATE_PROBES = [0, 7, 8, 99, 100, 107, 108, 4095, 4096, 5007, 5008, 9000, 12304]  # as checks.js probes after a rollback
+
+
 def make_checkpoint_cases(seed: int, count: int) -> list[dict]:
     """Random writes (some across page ends) and discards, allocs, checkpoints of region subsets, rollbacks, releases,
     a caller's clear_dirty, read-only spells and destroys over two or three small regions."""
@@ -404,7 +407,10 @@ def predict_checkpoints(instance: GuestInstance, case: dict) -> list[dict]:
                 checkpoint, regions = taken[op["checkpoint"]]
                 remaps = instance.rollback(checkpoint)
                 generations = {str(r): [m.old_generation, m.new_generation] for r, m in remaps.items()}
-                out.append({"same": True, "generations": generations, "hashes": [digest(whole(r)) for r in regions]})
+                migrates = {str(r): [o for o in MIGRATE_PROBES if o < instance.region_info(r).capacity
+                                     and m.migrate(Handle(r, m.old_generation, o)) is not None] for r, m in remaps.items()}
+                out.append({"same": True, "generations": generations, "migrates": migrates,
+                            "hashes": [digest(whole(r)) for r in regions]})
             elif op["op"] == "clear":
                 instance.clear_dirty(region)
                 out.append({"cleared": True})
@@ -447,7 +453,7 @@ def test_the_package_page_passes_in_headless_chromium(package, tmp_path):
     failed = [f"{r['name']}: {r['detail']}" for r in report["results"] if not r["ok"]]
     assert failed == [], "\n".join(failed)
     names = [r["name"] for r in report["results"]]
-    assert len(names) == 17, names
+    assert len(names) == 18, names
     if clang:
         assert any(r["detail"] == "clang module linked" for r in report["results"])
 

@@ -174,3 +174,15 @@ def test_raw_abi_checkpoints_from_a_guest() -> None:
         assert call("load", fresh.to_i64()) == 1  # same offset, the region's new generation
         assert call("release", first) == 0
         assert call("rollback", first) == 9 and call("last_error") == 9
+
+
+def test_host_migrate_refuses_a_block_born_after_the_checkpoint() -> None:
+    with TvmHost(pools=1, engine=shared_engine()) as host:
+        players = host.create_region(RegionKind.OBJECT_ARENA, 1 << 20, allocator=Freelist())
+        hp = host.alloc(players, 64)
+        frame = host.checkpoint([players])
+        hp2 = host.alloc(players, 64)
+        remap = host.rollback(frame)[players]
+        assert remap.migrate(hp2) is None
+        host.write(host.alloc(players, 64), b"other")
+        assert remap.migrate(hp2) is None and remap.migrate(hp) is not None

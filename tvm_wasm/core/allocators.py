@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 
 from .errors import AllocationFailed, OutOfBounds
 
@@ -82,6 +83,12 @@ class Allocator(ABC):
     def restore_layout(self, state: object) -> None:
         """Go back to a ``layout_state()`` this allocator returned earlier (rollback)."""
 
+    @abstractmethod
+    def live_test(self, state: object) -> Callable[[int], bool]:
+        """``offset -> bool``: whether a region offset lies inside a block that is live in ``state`` (a
+        ``layout_state()`` of this allocator). Rollback and restore migrate only such handles: a handle to a
+        block the layout lacks (allocated after the checkpoint, or freed before it) must not come back."""
+
 
 class Bump(Allocator):
     """O(1) pointer bump; never frees (dealloc is a successful no-op)."""
@@ -115,6 +122,10 @@ class Bump(Allocator):
 
     def restore_layout(self, state: object) -> None:
         self._used = state  # type: ignore[assignment]
+
+    def live_test(self, state: object) -> Callable[[int], bool]:
+        top = int(state)  # type: ignore[call-overload]
+        return lambda offset: 0 <= offset < top
 
 
 class Freelist(Allocator):
@@ -179,6 +190,9 @@ class Freelist(Allocator):
     def restore_layout(self, state: object) -> None:
         free, live, used = state  # type: ignore[misc]
         self._free, self._live, self._used = list(free), dict(live), used
+
+    def live_test(self, state: object) -> Callable[[int], bool]:
+        return blocks_test(state[1])  # type: ignore[index]
 
     def rebuild_after_compact(self, blocks: list[tuple[int, int]]) -> None:
         self._live = dict(blocks)
@@ -248,3 +262,29 @@ class Slab(Allocator):
     def restore_layout(self, state: object) -> None:
         free, is_free, live = state  # type: ignore[misc]
         self._free, self._is_free, self._live = list(free), bytearray(is_free), live
+
+    def live_test(self, state: object) -> Callable[[int], bool]:
+        return slots_test(self.class_size, state[1])  # type: ignore[index]
+
+
+def blocks_test(blocks: Iterable[tuple[int, int]]) -> Callable[[int], bool]:
+    """``offset -> bool``: inside one of the live ``(offset, size)`` blocks (any order, never overlapping)."""
+    ordered = sorted(blocks)
+    starts = [start for start, _ in ordered]
+
+    def holds(offset: int) -> bool:
+        index = bisect.bisect_right(starts, offset) - 1
+        return index >= 0 and offset < ordered[index][0] + ordered[index][1]
+
+    return holds
+
+
+def slots_test(class_size: int, is_free: bytes) -> Callable[[int], bool]:
+    """``offset -> bool``: inside a slab slot of ``class_size`` bytes whose ``is_free`` byte is 0."""
+    flags = bytes(is_free)
+
+    def holds(offset: int) -> bool:
+        slot = offset // class_size if offset >= 0 else -1
+        return 0 <= slot < len(flags) and not flags[slot]
+
+    return holds

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -126,10 +127,15 @@ class RestoredRegion:
     old_generation: int
     region_id: int
     generation: int
+    holds: Callable[[int], bool] = field(repr=False, compare=False)  # inside a block live at the checkpoint
 
     def migrate(self, handle: Handle) -> Handle | None:
-        """The handle's new form, or None if it was not a handle of this region at the checkpoint."""
+        """The handle's new form, or None if it was not a handle of this region at the checkpoint or its
+        offset lies in no block live in the saved layout (a block allocated after the checkpoint, or freed
+        before it: its bytes are not the handle's, so it must not come back to life)."""
         if handle.region_id != self.old_id or handle.generation != self.old_generation:
+            return None
+        if not self.holds(handle.offset):
             return None
         return Handle(self.region_id, self.generation, handle.offset)
 

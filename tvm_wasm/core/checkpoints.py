@@ -48,7 +48,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -106,16 +106,24 @@ class Checkpoint:
 
 @dataclass(frozen=True, slots=True)
 class RollbackRemap:
-    """A region that a rollback moved to a new generation: handles taken at the checkpoint
-    keep their offsets (the layout is the checkpoint's) under ``new_generation``."""
+    """A region that a rollback moved to a new generation: handles taken at the checkpoint to blocks
+    live at the checkpoint keep their offsets (the layout is the checkpoint's) under ``new_generation``.
+
+    ``holds(offset)`` says whether an offset lies inside a block live in the restored layout (the
+    allocator's ``live_test``)."""
 
     region_id: int
     old_generation: int
     new_generation: int
+    holds: Callable[[int], bool] = field(repr=False, compare=False)
 
     def migrate(self, handle: Handle) -> Handle | None:
-        """The handle's new form, or None if it was not taken from this region at the checkpoint."""
+        """The handle's new form, or None for a handle this remap does not cover: another region's or
+        generation's, or one whose offset lies in no block live in the restored layout (a block allocated
+        after the checkpoint, or freed before it), so it can never alias a later allocation."""
         if handle.region_id != self.region_id or handle.generation != self.old_generation:
+            return None
+        if not self.holds(handle.offset):
             return None
         return Handle(self.region_id, self.new_generation, handle.offset)
 
@@ -309,7 +317,8 @@ class Checkpointer:
             if new_layout:
                 region.generation = next_generation(region.generation)
                 self._d._forget_spilled_copy(region)
-                remaps[region.id] = RollbackRemap(region.id, entry.generation, region.generation)
+                remaps[region.id] = RollbackRemap(region.id, entry.generation, region.generation,
+                                                  region.allocator.live_test(entry.layout))
                 entry.generation = region.generation
             region.counters.bytes_written += min(len(restore) * self.page, region.capacity)
             if region.tracks_dirty:
@@ -478,7 +487,7 @@ class Checkpointer:
                                                initial=image.tobytes())
                 made = self._d._region(new_id)
                 restored[region.region_id] = RestoredRegion(region.region_id, region.generation, new_id,
-                                                            made.generation)
+                                                            made.generation, made.allocator.live_test(region.layout))
                 made.allocator.restore_layout(region.layout)
                 self._d._on_change(made)
                 if region.read_only:

@@ -15,14 +15,18 @@ embedder's Cold tier holds raises ``NotResident``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..core.allocators import blocks_test, slots_test
 from ..core.errors import NotResident, PolicyViolation, RegionNotFound
 from ..core.handle import Handle
 from ..core.types import Residency
 from ..host import native
+from ..runtime import layout as L
+from . import layout as G
 
 if TYPE_CHECKING:
     from .instance import GuestInstance
@@ -64,6 +68,38 @@ class GuestLayout:
     def restore_layout(self, state: object) -> None:
         assert isinstance(state, bytes)
         self._staged(len(state), "load_layout", state)
+
+    def live_test(self, state: object) -> Callable[[int], bool]:
+        """The model's ``Allocator.live_test`` over the module's layout bytes (``save_layout``)."""
+        assert isinstance(state, bytes)
+        kind = self._g._value(self._g.raw("region_allocator", self._id), "region_allocator", self._id)
+        return layout_live_test(kind, state)
+
+
+def layout_live_test(kind: int, state: bytes) -> Callable[[int], bool]:
+    """``offset -> bool``: inside a block live in the module's allocator state ``state`` (``save_layout``'s
+    bytes: u32 ``SLOT_USED``, then the side table) of an allocator of ``kind`` (``ALLOC_*``).
+
+    Bump: below the bump pointer. Blocks: inside an entry of the block table marked live. Slab: inside a
+    slot whose ``is_free`` byte is 0; the class size is ``used / live slots`` (no live slot: nothing held)."""
+    used = int.from_bytes(state[:4], "little")
+    table = state[4:]
+    if kind == G.ALLOC_BUMP:
+        return lambda offset: 0 <= offset < used
+    if kind == G.ALLOC_BLOCKS:
+        count = int.from_bytes(table[G.BT_COUNT : G.BT_COUNT + 4], "little")
+        entries = np.frombuffer(table, dtype="<u4", count=count * G.BLOCK_SIZE // 4,
+                                offset=G.BT_ENTRIES).reshape(count, G.BLOCK_SIZE // 4)
+        live = entries[entries[:, G.BLK_LIVE // 4] != 0]
+        return blocks_test(zip(live[:, G.BLK_OFFSET // 4].tolist(), live[:, G.BLK_SIZE // 4].tolist()))
+    if kind == G.ALLOC_SLAB:
+        slots = int.from_bytes(table[L.SLAB_SLOTS : L.SLAB_SLOTS + 4], "little")
+        free = int.from_bytes(table[L.SLAB_COUNT : L.SLAB_COUNT + 4], "little")
+        flags = table[L.SLAB_STACK + 4 * slots : L.SLAB_STACK + 5 * slots]
+        if slots == free:
+            return lambda offset: False
+        return slots_test(used // (slots - free), flags)
+    raise ValueError(f"unknown allocator kind {kind}")
 
 
 class GuestRegion:

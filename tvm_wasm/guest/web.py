@@ -46,6 +46,7 @@ from ..core import errors
 from ..core.checkpoints import ENDED, ENDED_KEPT
 from ..core.types import PlacementPolicy, RegionKind, Residency
 from ..runtime import layout as L
+from . import layout as G
 from .layout import TIER_SPILLING
 from .module import ABI_VERSION, GuestModule, abi_fingerprint
 
@@ -159,8 +160,16 @@ def generated_block() -> str:
         f"const REGION_STATES = {json.dumps(REGION_STATES)};",
         f"const CHECKPOINT_ENDED = {json.dumps(ENDED)};",
         f"const ENDED_KEPT = {ENDED_KEPT}; // why the latest checkpoints ended is kept for their errors",
+        f"const LAYOUT = {js_object(layout_fields())}; // save_layout's side tables (rollback's live-block test)",
         END,
     ])
+
+
+def layout_fields() -> dict[str, int]:
+    """Offsets in ``save_layout``'s bytes that ``RollbackRemap`` reads (see ``guest.checkpoints.layout_live_test``)."""
+    return {"BT_COUNT": G.BT_COUNT, "BT_ENTRIES": G.BT_ENTRIES, "BLOCK_SIZE": G.BLOCK_SIZE,
+            "BLK_OFFSET": G.BLK_OFFSET, "BLK_SIZE": G.BLK_SIZE, "BLK_LIVE": G.BLK_LIVE,
+            "SLAB_COUNT": L.SLAB_COUNT, "SLAB_SLOTS": L.SLAB_SLOTS, "SLAB_STACK": L.SLAB_STACK}
 
 
 def shipped_js() -> str:
@@ -367,7 +376,9 @@ JS_API: list[Member] = [
     Member("RollbackRemap", "readonly oldGeneration: number", "Its generation at the checkpoint."),
     Member("RollbackRemap", "readonly newGeneration: number", "Its generation now."),
     Member("RollbackRemap", "migrate(handle: bigint): bigint | null",
-           "A handle taken at the checkpoint under the new generation (same offset), or `null` for any other handle."),
+           "A handle taken at the checkpoint to a block live at the checkpoint, under the new generation (same "
+           "offset); `null` for any other handle, including one to a block allocated after the checkpoint or freed "
+           "before it."),
     Member("ColdTier", "static open(guest: TvmGuest, options?: { directory?: string; budget?: number }): Promise<ColdTier>",
            "Attach a Cold tier in the Origin Private File System (a fresh directory per instance)."),
     Member("ColdTier", "spill(id: number): Promise<void>", "Write a region out (checksummed, atomically) and free its span."),

@@ -34,6 +34,7 @@ const TYPED_ACCESS_ERROR = "{function}({handle}) accessing {width} byte(s) at of
 const REGION_STATES = {"absent": "no region r{region}", "destroyed": "region r{region} was destroyed", "live": "region r{region} at generation {generation}"};
 const CHECKPOINT_ENDED = {"released": "checkpoint {id} was released", "superseded": "checkpoint {id} was superseded by the rollback to checkpoint {target}", "destroyed": "checkpoint {id} was released when region {region} was destroyed", "foreign": "checkpoint {id} is not a checkpoint of this {owner}", "ended": "checkpoint {id} is no longer live (released, superseded by a rollback, or a region destroyed)"};
 const ENDED_KEPT = 4096; // why the latest checkpoints ended is kept for their errors
+const LAYOUT = { BT_COUNT: 0, BT_ENTRIES: 16, BLOCK_SIZE: 16, BLK_OFFSET: 0, BLK_SIZE: 4, BLK_LIVE: 12, SLAB_COUNT: 0, SLAB_SLOTS: 4, SLAB_STACK: 8 }; // save_layout's side tables (rollback's live-block test)
 // --- end of generated code ---
 
 // ---------------------------------------------------------------- enums
@@ -468,21 +469,71 @@ export class Checkpoint {
 }
 
 /**
- * A region a rollback moved to a new generation: handles taken at the checkpoint keep their
- * offsets (the layout is the checkpoint's) under `newGeneration`; every other handle is stale.
+ * `offset -> boolean`: whether a region offset lies inside a block live in the module's allocator
+ * state `layout` (`save_layout`'s bytes: u32 used, then the side table) of an allocator of `kind`.
+ * Bump: below the bump pointer; blocks: inside a block-table entry marked live; slab: inside a slot
+ * whose is_free byte is 0 (class size = used / live slots). Python: `guest.checkpoints.layout_live_test`.
+ */
+function layoutLiveTest(kind, layout) {
+  const view = new DataView(layout.buffer, layout.byteOffset, layout.byteLength);
+  const used = view.getUint32(0, true);
+  const table = 4;
+  if (kind === ALLOCATORS.BUMP) return (offset) => offset >= 0 && offset < used;
+  if (kind === ALLOCATORS.BLOCKS) {
+    const count = view.getUint32(table + LAYOUT.BT_COUNT, true);
+    const blocks = [];
+    for (let i = 0; i < count; i++) {
+      const entry = table + LAYOUT.BT_ENTRIES + i * LAYOUT.BLOCK_SIZE;
+      if (view.getUint32(entry + LAYOUT.BLK_LIVE, true) !== 0) {
+        blocks.push([view.getUint32(entry + LAYOUT.BLK_OFFSET, true), view.getUint32(entry + LAYOUT.BLK_SIZE, true)]);
+      }
+    }
+    blocks.sort((a, b) => a[0] - b[0]);
+    return (offset) => {
+      let lo = 0, hi = blocks.length; // first block starting after offset
+      while (lo < hi) { const mid = (lo + hi) >> 1; if (blocks[mid][0] <= offset) lo = mid + 1; else hi = mid; }
+      return lo > 0 && offset < blocks[lo - 1][0] + blocks[lo - 1][1];
+    };
+  }
+  if (kind === ALLOCATORS.SLAB) {
+    const slots = view.getUint32(table + LAYOUT.SLAB_SLOTS, true);
+    const free = view.getUint32(table + LAYOUT.SLAB_COUNT, true);
+    if (slots === free) return () => false;
+    const classSize = Math.floor(used / (slots - free));
+    const flags = layout.slice(table + LAYOUT.SLAB_STACK + 4 * slots, table + LAYOUT.SLAB_STACK + 5 * slots);
+    return (offset) => {
+      const slot = Math.floor(offset / classSize);
+      return offset >= 0 && slot < slots && flags[slot] === 0;
+    };
+  }
+  throw new TypeError(`unknown allocator kind ${kind}`);
+}
+
+/**
+ * A region a rollback moved to a new generation: handles taken at the checkpoint to blocks live at
+ * the checkpoint keep their offsets (the layout is the checkpoint's) under `newGeneration`; every
+ * other handle is stale, and `migrate` refuses it (a block allocated after the checkpoint never
+ * comes back to alias a later allocation).
  */
 export class RollbackRemap {
-  constructor(regionId, oldGeneration, newGeneration) {
+  #holds;
+
+  constructor(regionId, oldGeneration, newGeneration, holds) {
     this.regionId = regionId;
     this.oldGeneration = oldGeneration;
     this.newGeneration = newGeneration;
+    this.#holds = holds;
     Object.freeze(this);
   }
 
-  /** The handle's new form, or `null` if it was not taken from this region at the checkpoint. */
+  /**
+   * The handle's new form, or `null` if it was not taken from this region at the checkpoint or its
+   * offset lies in no block live in the restored layout.
+   */
   migrate(handle) {
     const { regionId: id, generation, offset } = unpackHandle(handle);
     if (id !== this.regionId || generation !== this.oldGeneration) return null;
+    if (!this.#holds(offset)) return null;
     return packHandle(id, this.newGeneration, offset);
   }
 }
@@ -698,7 +749,8 @@ class Checkpoints {
         const code = this.g.exports.renew_generation(id);
         if (code !== 0) throw this.g._fail(code, "renew_generation failed", { regionId: id });
         const generation = this.g.regionInfo(id).generation;
-        remaps.set(id, new RollbackRemap(id, entry.generation, generation));
+        const holds = layoutLiveTest(this.g.regionInfo(id).allocator, entry.layout);
+        remaps.set(id, new RollbackRemap(id, entry.generation, generation, holds));
         entry.generation = generation;
       }
       if (this._tracksDirty(id)) this._clearDirty(id); else this._startTracking(id);

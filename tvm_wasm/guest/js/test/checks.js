@@ -21,6 +21,7 @@ const SMALL_MAX = [0, 97, 115, 109, 1, 0, 0, 0, 2, 16, 1, 3, 101, 110, 118, 6, 1
 
 const GiB4 = 2 ** 32;
 const PAGE = 65536;
+const MIGRATE_PROBES = [0, 7, 8, 99, 100, 107, 108, 4095, 4096, 5007, 5008, 9000, 12304]; // rollback cases: must match Python
 
 export async function runPackageChecks(tvm, { cases = null, clangBytes = null, checkpointCases = null } = {}) {
   const { instantiate, RegionKind, Allocator, Residency, TvmError, ColdTier } = tvm;
@@ -402,10 +403,11 @@ export async function runPackageChecks(tvm, { cases = null, clangBytes = null, c
     assert(remaps.size === 1 && remap.oldGeneration === generation && remap.newGeneration === generation + 1, "remap");
     throws(StaleHandle, () => g.read(block, 4), "a handle from before the rollback is stale");
     throws(StaleHandle, () => g.read(later, 4), "a block the restored layout does not have");
-    assert(remap.migrate(later) === tvm.packHandle(r, generation + 1, tvm.unpackHandle(later).offset), "same offset");
+    assert(remap.migrate(later) === null, "a block born after the checkpoint does not come back");
     assert(same(g.read(remap.migrate(block), 3 * P), atFirst.subarray(tvm.unpackHandle(block).offset, tvm.unpackHandle(block).offset + 3 * P)), "migrated");
     assert(g.regionInfo(r).used === usedAtFirst && same(bytes(), atFirst), "layout and bytes restored");
     assert(tvm.unpackHandle(g.alloc(r, 64)).offset === tvm.unpackHandle(later).offset, "the next alloc lands where it did");
+    assert(remap.migrate(later) === null, "and the old handle still does not alias it");
     g.rollback(first);
     // Release folds: a chain of three, the middle released, both ends still exact.
     const c1 = g.checkpoint([r]);
@@ -513,6 +515,28 @@ export async function runPackageChecks(tvm, { cases = null, clangBytes = null, c
     const again = throws(CheckpointError, () => g.releaseCheckpoint(first), "release after its region was destroyed");
     assert(again.message === gone.message && /was released when region \d+ was destroyed/.test(gone.message), again.message);
     return `${gone.name}: ${gone.message}`;
+  });
+
+  await check("rollback: migrate refuses a block born after the checkpoint (bump, blocks, slab)", () => {
+    const made = [];
+    for (const options of [{}, { allocator: Allocator.BLOCKS }, { allocator: Allocator.SLAB, classSize: 64 }]) {
+      const players = g.createRegion(RegionKind.OBJECT_ARENA, 1 << 16, options);
+      made.push(players);
+      const hp = g.alloc(players, 64);
+      g.write(hp, new Uint8Array([1, 2, 3]));
+      const frame = g.checkpoint([players]);
+      const hp2 = g.alloc(players, 64);
+      const remap = g.rollback(frame).get(players);
+      assert(remap.migrate(hp2) === null, `${JSON.stringify(options)}: born after the checkpoint`);
+      const kept = remap.migrate(hp);
+      assert(kept !== null && g.read(kept, 3).join() === "1,2,3", "a block live at the checkpoint migrates");
+      const inside = tvm.packHandle(players, tvm.unpackHandle(hp).generation, tvm.unpackHandle(hp).offset + 63);
+      assert(remap.migrate(inside) !== null, "an offset inside a live block migrates");
+      g.alloc(players, 64);
+      assert(remap.migrate(hp2) === null, "still refused once a later alloc makes the offset live");
+      g.releaseCheckpoint(frame);
+    }
+    for (const id of made) g.destroyRegion(id);
   });
 
   // ---------------------------------------------------------------- checkpoint cases from the Python driver
@@ -697,7 +721,10 @@ function runCheckpointCase(tvm, g, c) {
             same = same && now.length === copy.length && now.every((b, i) => b === copy[i]);
           }
           const generations = Object.fromEntries([...remaps].map(([r, m]) => [r, [m.oldGeneration, m.newGeneration]]));
-          out.push({ same, generations, hashes: [...entry.copies.keys()].map((r) => hash(whole(r))) });
+          // Which probe offsets migrate (the Python driver's answers are the model's rule).
+          const migrates = Object.fromEntries([...remaps].map(([r, m]) => [r, MIGRATE_PROBES.filter(
+            (offset) => offset < g.regionInfo(r).capacity && m.migrate(tvm.packHandle(r, m.oldGeneration, offset)) !== null)]));
+          out.push({ same, generations, migrates, hashes: [...entry.copies.keys()].map((r) => hash(whole(r))) });
         }
       } else if (op.op === "clear") {
         g.clearDirty(id);
