@@ -253,3 +253,20 @@ class CheckpointMachine(RuleBasedStateMachine):
         for rid, tiny in self.tiny.items():
             if self.d.region_info(rid).residency.is_resident:
                 assert self.d.read(self._handle(rid), len(tiny.data)) == bytes(tiny.data), f"r{rid}"
+
+
+def check_a_block_born_after_the_checkpoint_stays_dead(d, allocator) -> None:
+    """A fresh user's trial, on any layer ``d``: a handle to a block allocated after the checkpoint must not
+    come back to life through the rollback's remap and alias the next allocation (it read zeros, then another
+    block's bytes); handles inside blocks live at the checkpoint still migrate."""
+    players = d.create_region(RegionKind.OBJECT_ARENA, 1 << 16, allocator=allocator)
+    hp = d.alloc(players, 64)
+    d.write(hp, b"alive")
+    frame = d.checkpoint([players])
+    hp2 = d.alloc(players, 64)
+    remap = d.rollback(frame)[players]
+    assert remap.migrate(hp2) is None and remap.migrate(hp2.with_offset(hp2.offset + 63)) is None
+    assert d.read(remap.migrate(hp), 5) == b"alive"
+    assert remap.migrate(hp.with_offset(hp.offset + 63)) is not None  # inside a block live at the checkpoint
+    d.write(d.alloc(players, 64), b"other")
+    assert remap.migrate(hp2) is None  # still refused once the offset is live again

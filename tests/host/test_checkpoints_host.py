@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from checkpoint_machine import PAGE, CheckpointMachine
+from checkpoint_machine import PAGE, CheckpointMachine, check_a_block_born_after_the_checkpoint_stays_dead
 from host_guests import shared_engine
-from tvm_wasm import Freelist, Handle, MemoryBackingStore, RegionKind, Residency, StaleHandle, TvmHost
+from tvm_wasm import Freelist, Handle, MemoryBackingStore, RegionKind, Residency, Slab, StaleHandle, TvmHost
 from tvm_wasm.core.checkpoint_store import FileCheckpointStore
 
 STORER = """(module
@@ -176,13 +176,7 @@ def test_raw_abi_checkpoints_from_a_guest() -> None:
         assert call("rollback", first) == 9 and call("last_error") == 9
 
 
-def test_host_migrate_refuses_a_block_born_after_the_checkpoint() -> None:
+@pytest.mark.parametrize("allocator", [Freelist, lambda: None, lambda: Slab(64)], ids=["freelist", "bump", "slab"])
+def test_host_migrate_refuses_a_block_born_after_the_checkpoint(allocator) -> None:
     with TvmHost(pools=1, engine=shared_engine()) as host:
-        players = host.create_region(RegionKind.OBJECT_ARENA, 1 << 20, allocator=Freelist())
-        hp = host.alloc(players, 64)
-        frame = host.checkpoint([players])
-        hp2 = host.alloc(players, 64)
-        remap = host.rollback(frame)[players]
-        assert remap.migrate(hp2) is None
-        host.write(host.alloc(players, 64), b"other")
-        assert remap.migrate(hp2) is None and remap.migrate(hp) is not None
+        check_a_block_born_after_the_checkpoint_stays_dead(host, allocator())

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import wasmtime
 
-from ..core.allocators import Bump, Slab
+from ..core.allocators import Bump, Slab, slots_test
 from ..core.directory import Counters
 from ..core.errors import AllocationFailed, OutOfBounds
 from ..runtime import layout as L
@@ -175,6 +177,12 @@ class TableSlab(Slab):
         side, used = state  # type: ignore[misc]
         self._table.u8[self.side_offset : self.side_offset + len(side)] = np.frombuffer(side, dtype=np.uint8)
         self._table.set(self._region_id, L.SLOT_USED, used)
+
+    def live_test(self, state: object) -> Callable[[int], bool]:
+        """Inside a slot whose free flag is 0 in the side table of ``state``."""
+        side, _ = state  # type: ignore[misc]
+        slots = int.from_bytes(side[L.SLAB_SLOTS : L.SLAB_SLOTS + 4], "little")
+        return slots_test(self.class_size, side[L.SLAB_STACK + 4 * slots : L.SLAB_STACK + 5 * slots])
 
     def release(self) -> None:
         """Give the side table back (the region is gone)."""
