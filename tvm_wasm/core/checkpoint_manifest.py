@@ -127,7 +127,7 @@ class RestoredRegion:
     old_generation: int
     region_id: int
     generation: int
-    holds: Callable[[int], bool] = field(repr=False, compare=False)  # inside a block live at the checkpoint
+    _holds: Callable[[int], bool] = field(repr=False, compare=False)  # inside a block live at the checkpoint
 
     def migrate(self, handle: Handle) -> Handle | None:
         """The handle's new form, or None if it was not a handle of this region at the checkpoint or its
@@ -135,7 +135,7 @@ class RestoredRegion:
         before it: its bytes are not the handle's, so it must not come back to life)."""
         if handle.region_id != self.old_id or handle.generation != self.old_generation:
             return None
-        if not self.holds(handle.offset):
+        if not self._holds(handle.offset):
             return None
         return Handle(self.region_id, self.generation, handle.offset)
 

@@ -109,13 +109,13 @@ class RollbackRemap:
     """A region that a rollback moved to a new generation: handles taken at the checkpoint to blocks
     live at the checkpoint keep their offsets (the layout is the checkpoint's) under ``new_generation``.
 
-    ``holds(offset)`` says whether an offset lies inside a block live in the restored layout (the
+    ``_holds(offset)`` says whether an offset lies inside a block live in the restored layout (the
     allocator's ``live_test``)."""
 
     region_id: int
     old_generation: int
     new_generation: int
-    holds: Callable[[int], bool] = field(repr=False, compare=False)
+    _holds: Callable[[int], bool] = field(repr=False, compare=False)
 
     def migrate(self, handle: Handle) -> Handle | None:
         """The handle's new form, or None for a handle this remap does not cover: another region's or
@@ -123,7 +123,7 @@ class RollbackRemap:
         after the checkpoint, or freed before it), so it can never alias a later allocation."""
         if handle.region_id != self.region_id or handle.generation != self.old_generation:
             return None
-        if not self.holds(handle.offset):
+        if not self._holds(handle.offset):
             return None
         return Handle(self.region_id, self.new_generation, handle.offset)
 
