@@ -287,7 +287,14 @@ class WitDirectory:
         before = {rid: self.region_info(rid).generation for rid in checkpoint.region_ids
                   if rid in {info.id for info in self.host.list_regions()}}  # a destroyed one: rollback says why
         moved = self._manager("rollback", checkpoint.id)
-        return {rid: RollbackRemap(rid, before[rid], self.region_info(rid).generation) for rid in moved}
+        return {rid: RollbackRemap(rid, before[rid], self.region_info(rid).generation, self._restored_blocks(rid))
+                for rid in moved}
+
+    def _restored_blocks(self, rid: int):
+        """WIT has no migrate (a guest rebuilds handles from ``describe-region``): the adapter's remap takes the
+        model's rule, the blocks live in the layout just restored."""
+        allocator = self.host._region(rid).allocator
+        return allocator.live_test(allocator.layout_state())
 
     def release_checkpoint(self, checkpoint: WitCheckpoint) -> None:
         self._manager("release-checkpoint", checkpoint.id)
