@@ -6,10 +6,14 @@ directory, the bridge table, runtime globals and internal functions.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import wasmtime
 
 from tvm_wasm import Handle, RegionKind
+from tvm_wasm.abi.table import ABI
 from tvm_wasm.runtime.link_errors import LinkRefused
 from tvm_wasm.guest.instance import GuestInstance
 from tvm_wasm.guest.module import build_module, build_wat
@@ -178,3 +182,27 @@ def test_verifier_accepts_abi_calls_user_memory_and_own_tables(runtime_counts):
 ])
 def test_what_an_instruction_names(line, names):
     assert named(line) == names
+
+
+def test_the_names_the_guest_runtime_exports_are_the_ones_docs_guests_lists():
+    """docs/guests.md says which export names a guest linked --target guest cannot use: the raw ABI
+    table's functions, the per-pool typed paths, the memories and the trap/ABI globals. Every name the
+    runtime exports must fall under that rule, or the page would promise a name the linker refuses."""
+    config = wasmtime.Config()
+    config.wasm_multi_memory = True
+    runtime = wasmtime.Module(wasmtime.Engine(config), build_module(pools=3).wasm)
+    abi = {entry.name for entry in ABI}
+    listed = re.compile(r"\w+_p\d+|mem\d+|memory|trap_\w+|abi_version|abi_fingerprint")
+    outside = [e.name for e in runtime.exports if e.name not in abi and not listed.fullmatch(e.name)]
+    assert outside == []
+    page = (Path(__file__).resolve().parents[2] / "docs" / "guests.md").read_text()
+    section = page.split("## Export names on the guest target", 1)[1].split("\n## ", 1)[0]
+    for named in ("raw ABI table", "<op>_p<N>", "`memory`", "`mem0`", "`abi_version`", "`abi_fingerprint`", "`trap_*`"):
+        assert named in section
+
+
+def test_a_refused_export_says_why_and_where_the_names_are_listed(binaryen):
+    with pytest.raises(LinkRefused, match="Export names on the guest target") as refused:
+        link('(module (func (export "fill")))', target="guest", pools=1, max_pages=16)
+    assert "'fill'" in str(refused.value)
+    link('(module (func (export "fill")))', target="host", pools=1)  # the host target keeps the name

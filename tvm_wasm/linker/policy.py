@@ -110,4 +110,8 @@ def check_exports(user: wasmtime.Module, runtime: wasmtime.Module, reserved_pref
         if export.name.startswith(reserved_prefix):
             raise LinkRefused(f"export {export.name!r}: names starting with {reserved_prefix!r} are the linker's")
         if export.name in taken and not isinstance(export.type, wasmtime.MemoryType):
-            raise LinkRefused(f"export {export.name!r} would shadow the runtime's export of that name; rename it")
+            raise LinkRefused(
+                f"export {export.name!r} would shadow the runtime's export of that name: a module linked "
+                "--target guest exports the self-contained runtime's functions beside its own (GuestInstance "
+                "and tvm-guest.js call them by name), so the two share one set of export names; rename this "
+                "export (docs/guests.md, 'Export names on the guest target', lists the names the runtime takes)")
