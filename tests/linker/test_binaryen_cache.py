@@ -90,12 +90,23 @@ def test_an_unwritable_cache_costs_only_speed(tmp_path, monkeypatch, tool):
     binaryen_cache.clear_memory()
 
 
-def test_linking_again_runs_no_binaryen_and_gives_the_same_module(binaryen, c_modules, cache_at):
+def test_linking_again_runs_no_binaryen_and_gives_the_same_module(binaryen, c_modules, cache_at, monkeypatch):
     first = link(c_modules["defined"], target="host", pools=2)
     runs = binaryen_cache.stats()["runs"]
     binaryen_cache.clear_memory()  # a new process: only the disk cache remains
+    spawned: list[str] = []
+    real_run = tools.run
+
+    def counting_run(command, *args, **kwargs):
+        if any(name in " ".join(map(str, command)) for name in ("wasm-opt", "wasm-merge")):
+            spawned.append(" ".join(map(str, command)))
+        return real_run(command, *args, **kwargs)
+
+    monkeypatch.setattr(tools, "run", counting_run)
     again = link(c_modules["defined"], target="host", pools=2)
     assert binaryen_cache.stats()["runs"] == runs and again.wasm == first.wasm
+    assert spawned == []  # every Binaryen step, the hoisting pass's text print included, came from the cache
+    monkeypatch.setattr(tools, "run", real_run)
     host = TvmHost(pools=2)
     guest = host.instantiate(c_modules["defined"], inline=True)
     region = host.create_region(RegionKind.OBJECT_ARENA, 1 << 17)

@@ -186,11 +186,17 @@ def inline(wasm: bytes) -> bytes:
 
 
 def binaryen_text(wasm: bytes) -> str:
-    """Binaryen's folded text of a module (``wasm-opt --print``), what the hoisting pass rewrites."""
-    with tempfile.TemporaryDirectory(prefix="tvm-link-") as folder:
-        path = Path(folder) / "in.wasm"
-        path.write_bytes(wasm)
-        return tools.run([tools.binaryen("wasm-opt"), *tools.BINARYEN_FEATURES, str(path), "--print"]).decode()
+    """Binaryen's folded text of a module (``wasm-opt --print``), what the hoisting pass rewrites; cached
+    like every Binaryen output (``binaryen_cache``), so an inlined link of the same module prints nothing."""
+
+    def run() -> bytes:
+        with tempfile.TemporaryDirectory(prefix="tvm-link-") as folder:
+            path = Path(folder) / "in.wasm"
+            path.write_bytes(wasm)
+            return tools.run([tools.binaryen("wasm-opt"), *tools.BINARYEN_FEATURES, str(path), "--print"])
+
+    tool = tools.binaryen("wasm-opt")
+    return binaryen_cache.cached(tool, [*tools.BINARYEN_FEATURES, "--print"], [wasm], run).decode()
 
 
 def without_hoist_exports(wasm: bytes) -> bytes:
