@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 import re
 from pathlib import Path
@@ -53,3 +54,53 @@ def test_handle_unpack_round_trip_as_documented() -> None:
         Handle.unpack(1 << 64)
     with pytest.raises(TypeError):
         Handle.unpack("3")  # type: ignore[arg-type]
+
+
+DOCS = [README, *(path.read_text() for path in sorted((Path(__file__).resolve().parent.parent / "docs").glob("*.md")))]
+_FROM_IMPORT = re.compile(r"^\s*from (tvm_wasm(?:\.\w+)*) import \(?([\w\s,]+?)\)?\s*(?:#.*)?$", re.M)
+_MULTILINE_IMPORT = re.compile(r"^\s*from (tvm_wasm(?:\.\w+)*) import \(([^)]*)\)", re.M)
+_DOTTED = re.compile(r"(?<![\w./-])(tvm_wasm(?:\.[A-Za-z_]\w*)+)")
+
+
+def _resolve(dotted: str) -> object:
+    """Import the longest module prefix of ``dotted``, then take the rest as attributes."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            target: object = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for attr in parts[cut:]:
+            target = getattr(target, attr)
+        return target
+    raise ModuleNotFoundError(dotted)
+
+
+def _documented_imports() -> set[tuple[str, str]]:
+    found = set()
+    for text in DOCS:
+        for pattern in (_FROM_IMPORT, _MULTILINE_IMPORT):
+            for module, names in pattern.findall(text):
+                found |= {(module, n.split("#")[0].strip()) for n in re.split(r"[,\n]", names)
+                          if n.split("#")[0].strip()}
+    return found
+
+
+@pytest.mark.parametrize(("module", "name"), sorted(_documented_imports()))
+def test_every_documented_import_works(module: str, name: str) -> None:
+    """Each ``from tvm_wasm... import NAME`` in the README and docs imports."""
+    exec(f"from {module} import {name}", {})  # noqa: S102 - the statement the docs show, as written
+
+
+@pytest.mark.parametrize("dotted", sorted({m for text in DOCS for m in _DOTTED.findall(text)}))
+def test_every_documented_dotted_name_resolves(dotted: str) -> None:
+    """Each ``tvm_wasm.x.y`` the README and docs name is a module or an attribute of one."""
+    _resolve(dotted)
+
+
+def test_the_self_contained_modules_names_come_from_its_package() -> None:
+    """The README's section on the self-contained module names ``tvm_wasm.guest``: its classes import from there."""
+    import tvm_wasm.guest as guest
+
+    for name in ("GuestInstance", "GuestModule", "build_module"):
+        assert name in guest.__all__ and hasattr(guest, name), name
