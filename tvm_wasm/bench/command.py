@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import sys
 import time
@@ -60,7 +61,8 @@ def register(commands: Any) -> None:
                      "(default: wasmtime)")
     sub.add_argument("--json", type=Path, metavar="PATH", help="write the rows here (default: DIR/bench.json)")
     sub.add_argument("--report", type=Path, metavar="DIR",
-                     help=f"write report.md and bench.png here (default: {DEFAULT_DIR}/)")
+                     help=f"write report.md and bench.png here (default: {DEFAULT_DIR}/; a slice chosen with "
+                          f"--classes/--sizes/--variants/--engines: {DEFAULT_DIR}/slices/<slice>/)")
     sub.add_argument("--samples", type=number(1, 1_000_000, what="sample count"), metavar="N", help="timed samples per row (default 24, quick 8; micro 7)")
     sub.add_argument("--seed", type=number(0, U64_MAX, what="seed"), metavar="N", help="data and order seed (default 0xDEADBEEF)")
     sub.add_argument("--layouts", type=number(1, 12, what="layout count"), metavar="N",
@@ -83,6 +85,21 @@ def run(args: argparse.Namespace) -> int:
     if args.micro:
         return _micro(args)
     return _matrix(args)
+
+
+#: The options that run a slice of the matrix (what ``./run.sh --classes ...`` passes through).
+SLICE_OPTIONS = ("classes", "sizes", "variants", "engines")
+
+
+def matrix_dir(args: argparse.Namespace) -> Path:
+    """Where a matrix run writes when ``--report``/``--json`` are not given: ``results/`` for the whole matrix,
+    ``results/slices/<slice>/`` for a slice (``classes-sequential_sum_sizes-1K``), so a slice never overwrites
+    the whole matrix's results, nor another slice's."""
+    parts = [f"{name}-{'+'.join(values)}" for name in SLICE_OPTIONS if (values := getattr(args, name, None))]
+    if not parts:
+        return DEFAULT_DIR
+    slug = re.sub(r"[^A-Za-z0-9_.+-]", "_", "_".join(parts))[:120]
+    return DEFAULT_DIR / "slices" / slug
 
 
 def _micro(args: argparse.Namespace) -> int:
@@ -273,7 +290,7 @@ def _matrix(args: argparse.Namespace) -> int:
         cfg = _config(args)
     except ValueError as exc:
         return fail(str(exc), EXIT_USAGE)
-    report_dir = args.report or DEFAULT_DIR
+    report_dir = args.report or matrix_dir(args)
     json_path = args.json or report_dir / "bench.json"
     console = report_console()
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
