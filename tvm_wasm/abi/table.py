@@ -589,6 +589,22 @@ REGION_STATES: dict[str, str] = {
 """The region's state in ``TYPED_ACCESS_ERROR``: never created, destroyed, or live (its current generation)."""
 
 
+BULK_ERROR = "{operation}({handle}) of {length} byte(s): {cause}"
+"""The message of a failed bulk operation (``read``, ``write``, ``discard``, views) of the self-contained
+module, the same in ``GuestInstance`` and ``tvm-guest.js`` (its generated block carries this and
+``BULK_CAUSES``): ``operation`` is the method's name, ``handle`` the handle passed, ``length`` the bytes
+asked for, ``cause`` the code's meaning (``BULK_CAUSES``) or, for a destroyed region's handle,
+``REGION_STATES["destroyed"]``. Context fields follow: ``[region=, gen=, offset=, len=]``."""
+
+BULK_CAUSES: dict[int, str] = {e.code: e.meaning for e in ERROR_CODES if e.code}
+"""A bulk failure's ``cause`` by raw code: the errors table's meanings (``ERROR_CODES``)."""
+
+
+def bulk_cause(code: int, *, region: int, destroyed: bool) -> str:
+    """``BULK_ERROR``'s cause: a destroyed region says so, any other failure its code's meaning."""
+    return REGION_STATES["destroyed"].format(region=region) if destroyed else BULK_CAUSES.get(code, BULK_CAUSES[9])
+
+
 MODULE_INFO: tuple[TrapCauseField, ...] = (
     TrapCauseField("abi_version", "i32", "the module's ABI version"),
     TrapCauseField("abi_fingerprint", "i32", "CRC-32 of the exported functions' names and signatures"),

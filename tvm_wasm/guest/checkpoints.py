@@ -180,7 +180,7 @@ class GuestCheckpointHooks:
     def _region_array(self, region: GuestRegion) -> np.ndarray:
         """The region's bytes to write a rollback into: taken through ``handle_address``, so the module counts
         them as written (zeroed when the span is freed); rollback then sets the dirty pages itself."""
-        return self._g._pool_bytes(Handle(region.id, self._g.region_info(region.id).generation, 0), region.capacity)
+        return self._g._pool_bytes(Handle(region.id, self._g.region_info(region.id).generation, 0), region.capacity, "checkpoint")
 
     def _page_source(self, region: GuestRegion) -> np.ndarray:
         """The region's bytes to read a checkpoint from (no write: the pool view as it is)."""

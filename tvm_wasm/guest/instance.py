@@ -14,8 +14,9 @@ from weakref import WeakKeyDictionary
 import numpy as np
 import wasmtime
 
-from ..abi.table import ABI, code_message
-from ..abi.trap_cause import read_trap_cause, trap_cause_error
+from ..abi.imports import first_unserved
+from ..abi.table import ABI, MODULE, code_message
+from ..abi.trap_cause import bulk_error, read_trap_cause, trap_cause_error
 from ..core.allocators import Allocator, Bump, Freelist, Slab
 from ..core.checkpoint_store import CheckpointStore, MemoryCheckpointStore
 from ..core.checkpoints import Checkpoint, Checkpointer, RollbackRemap
@@ -236,7 +237,7 @@ class GuestInstance:
         """
         if self.trap_seq() == seq_before:
             return trap
-        return trap_cause_error(self.trap_cause())
+        return trap_cause_error(self.trap_cause(), trap)
 
     def last_error(self) -> int:
         return int(self.raw("last_error"))  # type: ignore[arg-type]
@@ -245,6 +246,15 @@ class GuestInstance:
         if code:
             self.last_error()  # the code is reported here; leave nothing behind
             raise error_for_code(int(code), code_message(int(code), what), region_id=region_id)  # type: ignore[arg-type]
+
+    def _bulk_checked(self, code: object, operation: str, handle: Handle, length: int) -> None:
+        """Raise a failed bulk operation's error (``abi.trap_cause.bulk_error``), its code reported here."""
+        if code:
+            self.last_error()
+            destroyed = int(code) == StaleHandle.code and self.raw("region_generation", handle.region_id) == -1  # type: ignore[call-overload]
+            if destroyed:
+                self.last_error()  # region_generation's own failure: nothing left behind
+            raise bulk_error(int(code), operation, handle, length, destroyed=destroyed)  # type: ignore[call-overload]
 
     def _value(self, result: object, what: str, region_id: int) -> int:
         """Accessor results: -1 means failure, with the code in ``last_error``."""
@@ -392,48 +402,44 @@ class GuestInstance:
         nothing. ``TypeError`` if ``writable`` is not a bool.
         """
         writable = checked_flag(writable, "writable")
-        view = self._pool_bytes(handle, length)
+        view = self._pool_bytes(handle, length, "view")
         if writable and not self.is_read_only(handle.region_id):
-            self._checked(self.raw("note_write", handle.to_i64(), s32(length)), f"view {handle}", handle.region_id)
+            self._bulk_checked(self.raw("note_write", handle.to_i64(), s32(length)), "view", handle, length)
             return view
         view = view.view()
         view.flags.writeable = False
         return view
 
-    def _pool_bytes(self, handle: Handle, length: int) -> np.ndarray:
-        """The pool bytes of ``[offset, offset + length)`` through ``handle_address`` (checked, never marked dirty)."""
+    def _pool_bytes(self, handle: Handle, length: int, operation: str) -> np.ndarray:
+        """The pool bytes of ``[offset, offset + length)`` through ``handle_address`` (checked, never marked dirty);
+        a failure is ``operation``'s, worded by the ABI table's ``BULK_ERROR`` as ``tvm-guest.js`` words it."""
         check_u32(length, "length")
         packed = int(self.raw("handle_address", handle.to_i64(), s32(length)))  # type: ignore[arg-type]
         if packed < 0:
-            self.last_error()
-            if -packed == StaleHandle.code and self.raw("region_generation", handle.region_id) == -1:
-                self.last_error()  # the region is gone: worded as the model and the host word it
-                raise StaleHandle("region was destroyed", region_id=handle.region_id, generation=handle.generation)
-            raise error_for_code(-packed, f"no view through {handle}", region_id=handle.region_id,
-                                 offset=handle.offset, length=length)
+            self._bulk_checked(-packed, operation, handle, length)
         pool, address = packed >> 32, packed & 0xFFFF_FFFF
         return native.memory_view(self.pool_memory(pool), self.store)[address : address + length]
 
     def read(self, handle: Handle, length: int) -> bytes:
-        return self._pool_bytes(handle, length).tobytes()
+        return self._pool_bytes(handle, length, "read").tobytes()
 
     def write(self, handle: Handle, data: bytes) -> None:
         """Write ``data`` at the handle: the span first passes the data plane's write barrier as a
         zero ``fill`` (read-only: ``ReadOnly``, nothing changes; tracked: its pages turn dirty)."""
-        self._checked(self.raw("fill", handle.to_i64(), s32(len(data)), 0), f"write {handle}", handle.region_id)
-        self._pool_bytes(handle, len(data))[:] = np.frombuffer(data, dtype=np.uint8)
+        self._bulk_checked(self.raw("fill", handle.to_i64(), s32(len(data)), 0), "write", handle, len(data))
+        self._pool_bytes(handle, len(data), "write")[:] = np.frombuffer(data, dtype=np.uint8)
 
     def fill(self, handle: Handle, length: int, byte: int) -> None:
         """Set ``length`` bytes from the handle to ``byte`` (the raw ABI's ``fill``)."""
         check_u32(length, "length")
         if not 0 <= byte <= 0xFF:
             raise ValueError(f"byte must be in 0..255, got {byte}")
-        self._checked(self.raw("fill", handle.to_i64(), s32(length), byte), f"fill {handle}", handle.region_id)
+        self._bulk_checked(self.raw("fill", handle.to_i64(), s32(length), byte), "fill", handle, length)
 
     def discard(self, handle: Handle, length: int) -> None:
         """Zero ``length`` bytes from the handle (the raw ABI's ``discard``; ``memory.fill`` in the module)."""
         check_u32(length, "length")
-        self._checked(self.raw("discard", handle.to_i64(), s32(length)), f"discard {handle}", handle.region_id)
+        self._bulk_checked(self.raw("discard", handle.to_i64(), s32(length)), "discard", handle, length)
 
     # ------------------------------------------------------------------ read-only regions and dirty tracking
     def protect(self, region_id: int, read_only: bool = True) -> None:
@@ -515,6 +521,12 @@ class GuestInstance:
         except wasmtime.WasmtimeError as exc:
             raise ValueError(f"cannot link the user module: {' '.join(str(exc).split())}") from None
         check_guest_memory(compiled, binary)
+        why = first_unserved([("tvm", i.name) for i in compiled.imports
+                              if i.module == name and isinstance(i.type, wasmtime.FuncType)],
+                             {e.name for e in self.module.exports if isinstance(e.type, wasmtime.FuncType)}, MODULE,
+                             pools=self.pools, internals={e.name for e in self.module.exports})
+        if why:
+            raise ValueError(f"cannot link the user module: {why}")
         if any(imp.module == name and imp.name == "clear_dirty" for imp in compiled.imports):
             self._checkpoint_hooks.foreign_clears = True  # it may clear bits checkpoints rely on: copy all pages
         linker = wasmtime.Linker(self.engine)

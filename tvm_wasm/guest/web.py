@@ -26,9 +26,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from ..abi.imports import unserved_import
 from ..abi.table import (
     ABI,
     ALLOCATORS,
+    BULK_CAUSES,
+    BULK_ERROR,
     ERROR_CODES,
     METRICS,
     MODULE,
@@ -130,6 +133,12 @@ def js_object(values: dict[str, int]) -> str:
     return "{ " + ", ".join(f"{name}: {value}" for name, value in values.items()) + " }"
 
 
+def unserved_messages() -> dict[str, str]:
+    """Why the module serves no ``tvm.<name>``, for every ABI name only the host has (``abi.imports``)."""
+    return {entry.name: unserved_import(entry.name, MODULE) for entry in ABI
+            if not entry.available_on(MODULE) and not entry.per_pool}
+
+
 def generated_block() -> str:
     """The constants ``tvm-guest.js`` needs from the model and the ABI table."""
     kinds = sorted(REGION_KINDS, key=lambda k: k.value)
@@ -158,6 +167,11 @@ def generated_block() -> str:
         f"const ABI_NAMES = {json.dumps([entry.name.format(k='k') for entry in ABI])}; // by trap_function",
         f"const TYPED_ACCESS_ERROR = {json.dumps(TYPED_ACCESS_ERROR)};",
         f"const REGION_STATES = {json.dumps(REGION_STATES)};",
+        f"const BULK_ERROR = {json.dumps(BULK_ERROR)};",
+        f"const BULK_CAUSES = {json.dumps(BULK_CAUSES)};",
+        f"const UNSERVED_TVM = {json.dumps(unserved_messages())}; // tvm.* imports of the host only, by name",
+        f"const UNKNOWN_TVM = {json.dumps(unserved_import('{name}', MODULE))};",
+        f"const INTERNAL_TVM = {json.dumps(unserved_import('{name}', MODULE, internals={'{name}'}))};",
         f"const CHECKPOINT_ENDED = {json.dumps(ENDED)};",
         f"const ENDED_KEPT = {ENDED_KEPT}; // why the latest checkpoints ended is kept for their errors",
         f"const LAYOUT = {js_object(layout_fields())}; // save_layout's side tables (rollback's live-block test)",

@@ -36,6 +36,7 @@ from ..core.errors import (
 )
 from ..core.handle import U64_MAX, Handle
 from ..core.types import HandleRemap, PlacementPolicy, RegionKind, Residency, checked_flag
+from ..abi.imports import first_unserved
 from ..abi.table import for_deployment
 from ..abi.trap_cause import TRAP_SEQ, access_error, read_trap_cause, trap_cause_error
 from ..abi.table import HOST as ABI_HOST
@@ -397,6 +398,7 @@ class TvmHost(RegionDirectory):
     def _instantiate_linked(self, compiled: wasmtime.Module, wasi: WasiArg, memory: str) -> wasmtime.Instance:
         """A guest whose ``tvm`` imports are a fresh runtime instance's exports."""
         refuse_prelinked(compiled)
+        self._refuse_unserved(compiled)
         self._use_wasi(compiled, wasi)
         runtime = self._new_runtime()
         self._serve_tvm(runtime)
@@ -404,6 +406,15 @@ class TvmHost(RegionDirectory):
             return self._link_guest(compiled, runtime, memory)
         finally:
             self._serve_tvm(self.runtime)
+
+    def _refuse_unserved(self, compiled: wasmtime.Module) -> None:
+        """A ``tvm.*`` function the runtime does not serve: ``ValueError`` worded from the ABI table."""
+        core = self._modules.core
+        why = first_unserved([(i.module, i.name) for i in compiled.imports if isinstance(i.type, wasmtime.FuncType)],
+                             {e.name for e in core.exports if isinstance(e.type, wasmtime.FuncType)}, ABI_HOST,
+                             internals={e.name for e in core.exports} | {i.name for i in core.imports})
+        if why:
+            raise ValueError(f"cannot instantiate the guest: {why}")
 
     def run_command(self, module: ModuleSource, *, wasi: WasiArg = True, inline: bool = False) -> int:
         """Run a WASI preview1 command (its ``_start``) and return its exit status.
@@ -503,7 +514,7 @@ class TvmHost(RegionDirectory):
             if seq.value(self.store) == before:
                 raise  # not a typed access: the program's own trap
             cause = read_trap_cause(lambda field: exports[field].value(self.store))  # type: ignore[union-attr]
-            raise trap_cause_error(cause) from trap
+            raise trap_cause_error(cause, trap) from trap
 
     # ------------------------------------------------------------------ component model (WIT path)
     def component_linker(self, *, max_transfer: int | None = None, wasi: bool = False) -> wasmtime.component.Linker:

@@ -32,6 +32,7 @@ from typing import Literal
 
 import wasmtime
 
+from ..abi.table import HOST, MODULE
 from ..guest.module import (
     bridge_funcs,
     build_module,
@@ -52,6 +53,7 @@ from . import binaryen_cache, policy, tools
 from .errors import LinkRefused, ToolFailed, VerificationFailed
 from .clocked import ClockReport, clock_text
 from .hoist import Helpers, HoistReport, hoist_text
+from .names import prefix_function_names, runtime_internals
 from .verify import MARK, RuntimeCounts, mark_runtime, unmark, verify
 
 Target = Literal["guest", "host"]
@@ -64,6 +66,9 @@ HOST_ABI_PREFIX = "tvm:"
 #: ``wasm-opt`` flags that inline the runtime's fast paths into user loops (measured: ``-O3 --inlining``
 #: alone left the typed-load call in the loop; raising the always-inline size and optimizing after
 #: inlining removes it).
+#: Binaryen drops the name section unless asked to keep it (``-g``/``--debuginfo``); kept, a trap in a linked
+#: module names the user's or the runtime's function instead of ``wasm function N``.
+KEEP_NAMES = ["--debuginfo"]
 INLINE_FLAGS = ["-O3", "--inlining-optimizing", "--always-inline-max-function-size=400",
                 "--flexible-inline-max-function-size=1200"]
 
@@ -170,10 +175,11 @@ def _binaryen(tool: str, inputs: list[tuple[bytes, str | None]], extra: list[str
                 args += [str(path)] + ([name] if name else [])
             out = Path(folder) / "out.wasm"
             start = tools.command(tool, sum(map(len, modules)))
-            tools.run([*start, *tools.BINARYEN_FEATURES, *args, *extra, "-o", str(out)])
+            tools.run([*start, *tools.BINARYEN_FEATURES, *args, *extra, *KEEP_NAMES, "-o", str(out)])
             return out.read_bytes()
 
-    return binaryen_cache.cached(tools.binaryen(tool), [*tools.BINARYEN_FEATURES, *names, *extra], modules, run)
+    return binaryen_cache.cached(tools.binaryen(tool), [*tools.BINARYEN_FEATURES, *names, *extra, *KEEP_NAMES],
+                                 modules, run)
 
 
 def merge(runtime_wasm: bytes, user_wasm: bytes) -> bytes:
@@ -258,9 +264,10 @@ def link(
     else:
         runtime_wasm = host_runtime(pools, memory)
     runtime_module = compile_checked(runtime_wasm, "the generated runtime")
-    policy.check_imports(user_module, runtime_module, rules, prefix)
+    policy.check_imports(user_module, runtime_module, rules, prefix, deployment=HOST if target == "host" else MODULE,
+                         pools=pools, internals=runtime_internals(runtime_wasm, runtime_module))
     policy.check_exports(user_module, runtime_module, MARK)
-    merged = merge(mark_runtime(runtime_wasm), rewritten)
+    merged = merge(mark_runtime(prefix_function_names(runtime_wasm)), rewritten)
     abi = {e.name for e in runtime_module.exports if not e.name.startswith(HOIST_PREFIX)}
     verify(without_hoist_exports(merged), RuntimeCounts.of(runtime_wasm), abi)
     merged = unmark(merged)

@@ -12,11 +12,13 @@ runtime's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import wasmtime
 
+from ..abi.imports import unserved_import
+from ..abi.table import MODULE
 from .errors import LinkRefused
 
 WASI_MODULES = frozenset({"wasi_snapshot_preview1", "wasi_unstable"})
@@ -62,8 +64,13 @@ def runtime_functions(runtime: wasmtime.Module) -> dict[str, str]:
     return {e.name: signature(e.type) for e in runtime.exports if isinstance(e.type, wasmtime.FuncType)}
 
 
-def check_imports(user: wasmtime.Module, runtime: wasmtime.Module, rules: ImportRules, abi_prefix: str = "") -> None:
-    """Refuse every import outside the rules, naming it and saying why (``tvm.X`` is the runtime's ``abi_prefix + X``)."""
+def check_imports(user: wasmtime.Module, runtime: wasmtime.Module, rules: ImportRules, abi_prefix: str = "", *,
+                  deployment: str = MODULE, pools: int | None = None, internals: Collection[str] = ()) -> None:
+    """Refuse every import outside the rules, naming it and saying why (``tvm.X`` is the runtime's ``abi_prefix + X``).
+
+    A ``tvm.*`` function the runtime does not export is worded from the ABI table for ``deployment``
+    (``abi.imports.unserved_import``: the other target's only, a pool the module lacks, a runtime internal
+    among ``internals``, or unknown)."""
     functions = {name.removeprefix(abi_prefix): sig for name, sig in runtime_functions(runtime).items()
                  if name.startswith(abi_prefix)}
     for imp in user.imports:
@@ -79,8 +86,8 @@ def check_imports(user: wasmtime.Module, runtime: wasmtime.Module, rules: Import
                               f"not a {type(kind).__name__.removesuffix('Type').lower()}")
         if imp.module == "tvm":
             if imp.name not in functions:
-                raise LinkRefused(f"import {where}: the runtime exports no function {imp.name!r} "
-                                  "(runtime internals are not importable)")
+                raise LinkRefused(f"import {where}: "
+                                  + unserved_import(imp.name, deployment, pools=pools, internals=internals))
             if signature(kind) != functions[imp.name]:
                 raise LinkRefused(f"import {where}: signature {signature(kind)} does not match the runtime's "
                                   f"{functions[imp.name]}")

@@ -32,6 +32,11 @@ const MULTI_MEMORY_SINCE = "Chrome 120, Edge 120, Firefox 125, Node.js 22"; // f
 const ABI_NAMES = ["last_error", "create_region", "create_region_with", "destroy_region", "pin", "unpin", "demote_region", "promote_region", "compact_region", "migrate", "protect", "track_dirty", "clear_dirty", "region_generation", "region_kind", "region_capacity", "region_used", "region_residency", "region_pinned", "region_allocator", "region_read_only", "next_dirty_page", "region_pool", "region_base", "region_metric", "region_last_access", "region_count", "lru_candidate", "handle_address", "note_write", "alloc", "alloc_aligned", "dealloc", "load_u8", "store_u8", "load_u16", "store_u16", "load_u32", "store_u32", "load_i64", "store_i64", "load_f32", "store_f32", "load_f64", "store_f64", "try_load_u8", "try_store_u8", "try_load_u16", "try_store_u16", "try_load_u32", "try_store_u32", "try_load_i64", "try_store_i64", "try_load_f32", "try_store_f32", "try_load_f64", "try_store_f64", "load_u8_pk", "store_u8_pk", "load_u16_pk", "store_u16_pk", "load_u32_pk", "store_u32_pk", "load_i64_pk", "store_i64_pk", "load_f32_pk", "store_f32_pk", "load_f64_pk", "store_f64_pk", "read", "write", "copy", "copy_region", "read_gather", "sum_u8", "count_byte", "find_byte", "popcount", "min_max_u8", "hash_fnv1a", "eq", "fill", "discard", "byte_histogram", "begin_spill", "finish_spill", "cancel_spill", "restore_region", "checkpoint_add", "checkpoint", "rollback", "release_checkpoint", "layout_size", "save_layout", "load_layout", "renew_generation"]; // by trap_function
 const TYPED_ACCESS_ERROR = "{function}({handle}) accessing {width} byte(s) at offset {offset}: {state}";
 const REGION_STATES = {"absent": "no region r{region}", "destroyed": "region r{region} was destroyed", "live": "region r{region} at generation {generation}"};
+const BULK_ERROR = "{operation}({handle}) of {length} byte(s): {cause}";
+const BULK_CAUSES = {"1": "no such region (never created, or destroyed)", "2": "the handle's generation is not the region's current one", "3": "outside the region's capacity (or not an allocated block)", "4": "the region is Cold or External and may not be faulted in", "5": "no room: region, pool, id space or budget full", "6": "the region is pinned", "7": "a guest-memory range lies outside the guest's memory", "8": "the region is read-only (protect): nothing changed", "9": "policy, allocator, backing store, bad argument, or a region the runtime cannot reach"};
+const UNSERVED_TVM = {"checkpoint_add": "checkpoint_add is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host", "checkpoint": "checkpoint is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host", "rollback": "rollback is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host", "release_checkpoint": "release_checkpoint is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host"}; // tvm.* imports of the host only, by name
+const UNKNOWN_TVM = "the tvm ABI has no function '{name}'";
+const INTERNAL_TVM = "{name} is a runtime internal, not an ABI function: user code reaches the runtime only through the ABI";
 const CHECKPOINT_ENDED = {"released": "checkpoint {id} was released", "superseded": "checkpoint {id} was superseded by the rollback to checkpoint {target}", "destroyed": "checkpoint {id} was released when region {region} was destroyed", "foreign": "checkpoint {id} is not a checkpoint of this {owner}", "ended": "checkpoint {id} is no longer live (released, superseded by a rollback, or a region destroyed)"};
 const ENDED_KEPT = 4096; // why the latest checkpoints ended is kept for their errors
 const LAYOUT = { BT_COUNT: 0, BT_ENTRIES: 16, BLOCK_SIZE: 16, BLK_OFFSET: 0, BLK_SIZE: 4, BLK_LIVE: 12, SLAB_COUNT: 0, SLAB_SLOTS: 4, SLAB_STACK: 8 }; // save_layout's side tables (rollback's live-block test)
@@ -1212,22 +1217,27 @@ export class TvmGuest {
     }
   }
 
+  /**
+   * The error of bulk operation `what` of `length` bytes at packed handle `h` that failed with `code`, worded
+   * by the ABI table's BULK_ERROR and BULK_CAUSES as GuestInstance words it (a destroyed region says so).
+   */
+  _bulkFail(code, what, h, length) {
+    const { regionId: id, generation, offset } = unpackHandle(h);
+    this.lastError(); // reported here: leave nothing behind
+    const destroyed = code === StaleHandle.code && this.exports.region_generation(id) === -1;
+    if (destroyed) this.lastError(); // region_generation's own failure
+    const cause = destroyed ? fillTemplate(REGION_STATES.destroyed, { region: id }) : (BULK_CAUSES[code] ?? BULK_CAUSES[9]);
+    const len = Number(length);
+    const message = fillTemplate(BULK_ERROR, { operation: what, handle: `r${id}@${generation}+${offset}`, length: len, cause });
+    return new (ERRORS_BY_CODE.get(code) ?? PolicyViolation)(message, { regionId: id, generation, offset, length: len });
+  }
+
   /** {pool, address} of `[offset, offset + length)` of a handle, checked like any access. */
   _locate(handle, length, what) {
     const h = checkHandle(handle);
     const len = u32(length, "length");
     const where = this.exports.handle_address(h, len);
-    if (where < 0n) {
-      const { regionId: id, generation, offset } = unpackHandle(h);
-      const code = Number(-where);
-      if (code === StaleHandle.code && this.exports.region_generation(id) === -1) {
-        this.lastError(); // both failures' codes: reported here, nothing left behind
-        this.lastError(); // the region is gone: worded as Python's layers word it
-        throw new StaleHandle("region was destroyed", { regionId: id, generation });
-      }
-      const message = code === NotResident.code ? `${what}: the region is Cold; await its ColdTier.fault(${id}) first` : `${what} failed`;
-      throw this._fail(code, message, { regionId: id, generation, offset, length: len });
-    }
+    if (where < 0n) throw this._bulkFail(Number(-where), what, h, len);
     return { pool: Number(where >> 32n), address: Number(where & 0xffffffffn) };
   }
 
@@ -1260,10 +1270,7 @@ export class TvmGuest {
   _noteWrite(handle, length, what) {
     const h = checkHandle(handle);
     const code = this.exports.note_write(h, u32(length, "length"));
-    if (code !== 0 && code !== ReadOnly.code) {
-      const { regionId: id, generation, offset } = unpackHandle(h);
-      throw this._fail(code, `${what} failed`, { regionId: id, generation, offset, length: Number(length) });
-    }
+    if (code !== 0 && code !== ReadOnly.code) throw this._bulkFail(code, what, h, length);
   }
 
   /**
@@ -1296,10 +1303,7 @@ export class TvmGuest {
     // ReadOnly with nothing changed, a tracked one has its pages marked dirty.
     const h = checkHandle(handle);
     const code = this.exports.fill(h, bytes.byteLength, 0);
-    if (code !== 0) {
-      const { regionId: id, generation, offset } = unpackHandle(h);
-      throw this._fail(code, "write failed", { regionId: id, generation, offset, length: bytes.byteLength });
-    }
+    if (code !== 0) throw this._bulkFail(code, "write", h, bytes.byteLength);
     this._bytesAt(handle, bytes.byteLength, "write").set(bytes);
   }
 
@@ -1308,10 +1312,7 @@ export class TvmGuest {
     const h = checkHandle(handle);
     const len = u32(length, "length");
     const code = this.exports.discard(h, len);
-    if (code !== 0) {
-      const { regionId: id, generation, offset } = unpackHandle(h);
-      throw this._fail(code, "discard failed", { regionId: id, generation, offset, length: len });
-    }
+    if (code !== 0) throw this._bulkFail(code, "discard", h, len);
   }
 
   _bytesAt(handle, length, what) {
@@ -1359,6 +1360,12 @@ export class TvmGuest {
     for (const name of ["create_region", "create_region_with", "restore_region"]) {
       const raw = this.exports[name];
       tvm[name] = (...args) => { const result = raw(...args); this.checkGrowth(); return result; };
+    }
+    const unserved = wanted.find((i) => i.module === "tvm" && i.kind === "function" && typeof tvm[i.name] !== "function");
+    if (unserved && !(imports.tvm && unserved.name in imports.tvm)) { // worded from the ABI table, as GuestInstance.link words it
+      const name = unserved.name;
+      const why = UNSERVED_TVM[name] ?? fillTemplate(name in this.exports ? INTERNAL_TVM : UNKNOWN_TVM, { name });
+      throw new WebAssembly.LinkError(`import tvm.${name}: ${why}`);
     }
     const all = { ...imports, tvm, ...(Object.keys(env).length ? { env } : {}) };
     const missing = wanted.filter((i) => !(all[i.module] && i.name in all[i.module])).map((i) => `${i.module}.${i.name} (${i.kind})`);

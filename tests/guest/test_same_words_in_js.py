@@ -1,0 +1,147 @@
+"""Kind: one fault of the self-contained module, one message, in Python (``GuestInstance``) and in ``tvm-guest.js``.
+
+Both word a failed bulk operation (``read``, ``write``, ``discard``) from the ABI table's ``BULK_ERROR``
+and ``BULK_CAUSES``, and a ``tvm.*`` import the module does not serve from ``abi.imports``; the same
+script of faults runs on both (the JavaScript side in headless Chromium, the module needing
+multi-memory) and every error's class and message must be equal.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import wasmtime
+from web_harness import find_chromium, run_in_chromium, tvm_guest_js
+
+from tvm_wasm import Handle, RegionKind
+from tvm_wasm.abi.table import BULK_CAUSES, ERROR_CODES
+from tvm_wasm.guest import BROWSER_MAX_PAGES, BROWSER_META_MAX_PAGES, GuestInstance, build_module
+
+# (what, operation, how to reach the fault): ``h`` the 64-byte block of region 1, ``gone`` a destroyed region's
+FAULTS = [
+    ("read past the end", "read", "end", 16),
+    ("write past the end", "write", "end", 16),
+    ("discard past the end", "discard", "end", 16),
+    ("read a stale generation", "read", "stale", 4),
+    ("write a stale generation", "write", "stale", 4),
+    ("read a region never created", "read", "absent", 4),
+    ("discard a region never created", "discard", "absent", 4),
+    ("write a read-only region", "write", "read-only", 1),
+    ("discard in a read-only region", "discard", "read-only", 4),
+    ("read a destroyed region", "read", "destroyed", 4),
+    ("write a destroyed region", "write", "destroyed", 1),
+    ("discard in a destroyed region", "discard", "destroyed", 4),
+]
+UNSERVED = ["checkpoint_add", "rollback", "checkpoint", "trap_code"]  # host-only (three), a runtime internal
+
+
+def user_wat(name: str) -> str:
+    return f'(module (import "tvm" "{name}" (func (param i32) (result i32))))'
+
+
+def python_side(module: bytes) -> tuple[list[list[str]], list[str]]:
+    g = GuestInstance(module)
+    errors = []
+    try:
+        region = g.create_region(RegionKind.OBJECT_ARENA, 4096)
+        h = g.alloc(region, 64)
+        gone_region = g.create_region(RegionKind.OBJECT_ARENA, 4096)
+        gone = g.alloc(gone_region, 8)
+        g.destroy_region(gone_region)
+        handles = {"end": Handle(region, h.generation, 4090), "stale": Handle(region, h.generation + 1, 0),
+                   "absent": Handle(99, 1, 0), "read-only": h, "destroyed": gone}
+        for _, operation, fault, length in FAULTS:
+            g.protect(region, fault == "read-only")
+            handle = handles[fault]
+            try:
+                if operation == "read":
+                    g.read(handle, length)
+                elif operation == "write":
+                    g.write(handle, bytes(length))
+                else:
+                    g.discard(handle, length)
+            except Exception as error:  # noqa: BLE001 - compared by class name and message
+                errors.append([type(error).__name__, str(error)])
+            else:
+                errors.append(["none", ""])
+            assert g.last_error() == 0  # each failure reported once
+        refusals = []
+        for name in UNSERVED:
+            with pytest.raises(ValueError) as refused:
+                g.link(user_wat(name))
+            refusals.append(str(refused.value).removeprefix("cannot link the user module: "))
+    finally:
+        g.close()
+    return errors, refusals
+
+
+PAGE = """<!doctype html>
+<script type="module">
+  import { instantiate, RegionKind, packHandle, offsetHandle } from "/tvm-guest.js";
+  const faults = FAULTS;
+  const report = { errors: [], refusals: [] };
+  try {
+    const g = await instantiate("/guest.wasm");
+    const region = g.createRegion(RegionKind.OBJECT_ARENA, 4096);
+    const h = g.alloc(region, 64);
+    const goneRegion = g.createRegion(RegionKind.OBJECT_ARENA, 4096);
+    const gone = g.alloc(goneRegion, 8);
+    g.destroyRegion(goneRegion);
+    const generation = Number((h >> 32n) & 0xffffn);
+    const handles = { end: offsetHandle(h, 4090), stale: packHandle(region, generation + 1, 0),
+                      absent: packHandle(99, 1, 0), "read-only": h, destroyed: gone };
+    for (const [, operation, fault, length] of faults) {
+      g.protect(region, fault === "read-only");
+      try {
+        if (operation === "read") g.read(handles[fault], length);
+        else if (operation === "write") g.write(handles[fault], new Uint8Array(length));
+        else g.discard(handles[fault], length);
+        report.errors.push(["none", ""]);
+      } catch (error) {
+        report.errors.push([error.name, error.message]);
+      }
+    }
+    for (const name of UNSERVED) {
+      try { await g.link(`/user-${name}.wasm`); report.refusals.push("linked"); }
+      catch (error) { report.refusals.push(`${error.name}: ${error.message}`); }
+    }
+  } catch (error) {
+    report.error = String(error && error.stack ? error.stack : error);
+  }
+  await fetch("/result", { method: "POST", body: JSON.stringify(report) });
+</script>
+"""
+
+
+def test_every_bulk_fault_reads_the_same_in_python_and_javascript():
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no chromium binary found (Debian's chromium package; .ci/run installs it)")
+    module = build_module(pools=1, max_pages=BROWSER_MAX_PAGES, meta_max_pages=BROWSER_META_MAX_PAGES).wasm
+    errors, refusals = python_side(module)
+    page = PAGE.replace("FAULTS", json.dumps(FAULTS)).replace("UNSERVED", json.dumps(UNSERVED))
+    files = {"/": ("text/html", page.encode()), "/tvm-guest.js": ("text/javascript", tvm_guest_js()),
+             "/guest.wasm": ("application/wasm", module)}
+    for name in UNSERVED:
+        files[f"/user-{name}.wasm"] = ("application/wasm", bytes(wasmtime.wat2wasm(user_wat(name))))
+    report = run_in_chromium(chromium, files=files)
+    assert "error" not in report, report["error"]
+    assert report["errors"] == errors
+    assert report["refusals"] == [f"LinkError: {message}" for message in refusals]
+    assert all(name != "none" for name, _ in errors)
+    assert "host-only ABI function" in refusals[0] and "runtime internal" in refusals[-1]
+
+
+def test_the_python_words_come_from_the_table():
+    module = build_module(pools=1, max_pages=16).wasm
+    errors, _ = python_side(module)
+    meaning = {e.name: e.meaning for e in ERROR_CODES}
+    assert errors[0] == ["OutOfBounds", f"read(r1@1+4090) of 16 byte(s): {meaning['OUT_OF_BOUNDS']} "
+                                        "[region=1, gen=1, offset=0xffa, len=16]"]
+    assert errors[3][1].startswith(f"read(r1@2+0) of 4 byte(s): {meaning['STALE']}")
+    assert errors[5][0] == "RegionNotFound" and BULK_CAUSES[1] in errors[5][1]
+    assert errors[7] == ["ReadOnly", f"write(r1@1+0) of 1 byte(s): {meaning['READ_ONLY']} "
+                                     "[region=1, gen=1, offset=0x0, len=1]"]
+    assert [e[1].split(": ", 1)[1].split(" [")[0] for e in errors[9:]] == ["region r2 was destroyed"] * 3
+    assert {e[0] for e in errors[9:]} == {"StaleHandle"}
