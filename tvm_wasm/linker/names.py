@@ -11,6 +11,8 @@ an embedder can find the user function a typed access failed in
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import wasmtime
 
 from ..abi.trap_cause import RUNTIME_FUNCTION_PREFIX
@@ -20,34 +22,47 @@ NAME_SECTION = "name"
 FUNCTION_NAMES = 1  # the name section's function-names subsection
 
 
-def _name_map(payload: bytes, edit: str) -> bytes:
-    count, pos = S.read_u32(payload, 0)
-    out = []
+def _subsections(payload: bytes) -> tuple[int, Iterator[tuple[int, bytes]]]:
+    """(where the subsections start, each (id, payload)) of a custom section's payload named ``name``."""
+    _, start = S.read_name(payload, 0)
+
+    def walk() -> Iterator[tuple[int, bytes]]:
+        pos = start
+        while pos < len(payload):
+            size, body = S.read_u32(payload, pos + 1)
+            yield payload[pos], payload[body:body + size]
+            pos = body + size
+
+    return start, walk()
+
+
+def _is_name_section(sid: int, payload: bytes) -> bool:
+    return sid == 0 and S.read_name(payload, 0)[0] == NAME_SECTION
+
+
+def _name_map(sub: bytes) -> dict[int, str]:
+    count, pos = S.read_u32(sub, 0)
+    names = {}
     for _ in range(count):
-        index, pos = S.read_u32(payload, pos)
-        text, pos = S.read_name(payload, pos)
-        out.append(S.u32(index) + S.name(edit + text))
-    return S.u32(count) + b"".join(out)
+        index, pos = S.read_u32(sub, pos)
+        names[index], pos = S.read_name(sub, pos)
+    return names
 
 
 def prefix_function_names(wasm: bytes, prefix: str = RUNTIME_FUNCTION_PREFIX) -> bytes:
     """``wasm`` with every function name in its name section prefixed by ``prefix`` (no name section:
-    unchanged); every other section is kept byte for byte."""
+    unchanged); every other section and subsection is kept byte for byte."""
     parts = []
     for sid, payload in S.sections(wasm):
-        if sid == 0:
-            title, pos = S.read_name(payload, 0)
-            if title == NAME_SECTION:
-                body = bytearray(payload[:pos])
-                while pos < len(payload):
-                    kind = payload[pos]
-                    size, start = S.read_u32(payload, pos + 1)
-                    sub = payload[start:start + size]
-                    if kind == FUNCTION_NAMES:
-                        sub = _name_map(sub, prefix)
-                    body += bytes([kind]) + S.u32(len(sub)) + sub
-                    pos = start + size
-                payload = bytes(body)
+        if _is_name_section(sid, payload):
+            start, subs = _subsections(payload)
+            body = bytearray(payload[:start])
+            for kind, sub in subs:
+                if kind == FUNCTION_NAMES:
+                    names = _name_map(sub)
+                    sub = S.u32(len(names)) + b"".join(S.u32(i) + S.name(prefix + n) for i, n in names.items())
+                body += bytes([kind]) + S.u32(len(sub)) + sub
+            payload = bytes(body)
         parts.append((sid, payload))
     return S.assemble(parts)
 
@@ -55,22 +70,10 @@ def prefix_function_names(wasm: bytes, prefix: str = RUNTIME_FUNCTION_PREFIX) ->
 def function_names(wasm: bytes) -> dict[int, str]:
     """Function index -> name, from the module's name section (empty without one)."""
     for sid, payload in S.sections(wasm):
-        if sid != 0:
-            continue
-        title, pos = S.read_name(payload, 0)
-        if title != NAME_SECTION:
-            continue
-        while pos < len(payload):
-            kind = payload[pos]
-            size, start = S.read_u32(payload, pos + 1)
-            if kind == FUNCTION_NAMES:
-                count, at = S.read_u32(payload, start)
-                names = {}
-                for _ in range(count):
-                    index, at = S.read_u32(payload, at)
-                    names[index], at = S.read_name(payload, at)
-                return names
-            pos = start + size
+        if _is_name_section(sid, payload):
+            for kind, sub in _subsections(payload)[1]:
+                if kind == FUNCTION_NAMES:
+                    return _name_map(sub)
     return {}
 
 
