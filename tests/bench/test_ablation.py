@@ -16,7 +16,7 @@ def subject() -> ablation.Subject:
 
 
 def _run_text(wasm: bytes) -> str:
-    text = ablation.tools.run([ablation.tools.wasm_tools(), "print"], input=wasm).decode()
+    text = ablation.printed(wasm)
     start, end = ablation.run_span(text)
     return "\n".join(line.strip() for line in text[start:end].splitlines()) + "\n"
 

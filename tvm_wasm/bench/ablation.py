@@ -72,6 +72,13 @@ CUTS: dict[str, tuple[str, ...]] = {
 POOL0_ONLY = {"key"}  # cuts that are right only when every region is in pool 0
 
 
+def printed(wasm: bytes) -> str:
+    """``wasm-tools print`` of the module without its name section, so functions are numbered (linked
+    modules keep their names for traps; the cuts' patterns and ``run_span`` read indices)."""
+    stripped = tools.run([tools.wasm_tools(), "strip", "--all"], input=wasm)
+    return tools.run([tools.wasm_tools(), "print"], input=stripped).decode()
+
+
 def run_span(text: str) -> tuple[int, int]:
     """Where the exported ``run`` function's text starts and ends in ``wasm-tools print`` output (module
     fields are indented by two spaces, their contents by more)."""
@@ -88,7 +95,7 @@ def cut(wasm: bytes, parts: tuple[str, ...], sites: int = 2) -> bytes:
     """``wasm`` with ``parts`` cut out of ``run``; each must match exactly ``sites`` times (once per keyed pool's
     fast path; ``key``, pool 0's compare only, once), else ``ValueError``: the linker's output changed
     shape and the cut would measure something else."""
-    text = tools.run([tools.wasm_tools(), "print"], input=wasm).decode()
+    text = printed(wasm)
     start, end = run_span(text)
     body = "\n".join(line.strip() for line in text[start:end].splitlines()) + "\n"
     for part in parts:
