@@ -165,3 +165,18 @@ def a_then_b(root: Path, kind: str, crash_after: int = 0) -> tuple[list[str], li
     assert b.returncode == 0, b.stderr[-3000:]
     return notes.read_text().splitlines(), [int(word) for word in b.stdout.split()]
 
+
+
+def refuse_lease_writes(monkeypatch) -> None:
+    """Make every write of a store's ``LEASE`` fail as a full disk would (other files are written as usual)."""
+    from tvm_wasm.core import checkpoint_store
+    from tvm_wasm.core.id_lease import LEASE_NAME
+
+    real = checkpoint_store.write_parts_durably
+
+    def refuse_lease(final, parts):
+        if final.name == LEASE_NAME:
+            raise OSError("disk full")
+        real(final, parts)
+
+    monkeypatch.setattr(checkpoint_store, "write_parts_durably", refuse_lease)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lease_processes import a_then_b
+from lease_processes import a_then_b, refuse_lease_writes
 from tvm_wasm import CheckpointError, Freelist, Handle, RegionDirectory, RegionKind, StaleHandle
 from tvm_wasm.core import checkpoint_store
 from tvm_wasm.core.checkpoint_store import FileCheckpointStore
@@ -139,14 +139,7 @@ def test_a_lease_that_cannot_be_written_hands_out_nothing(tmp_path, monkeypatch)
     d.write(h, b"kept")
     cp = d.checkpoint([rid])
     d.alloc(rid, 8)
-    real = checkpoint_store.write_parts_durably
-
-    def refuse_lease(final, parts):
-        if final.name == LEASE_NAME:
-            raise OSError("disk full")
-        real(final, parts)
-
-    monkeypatch.setattr(checkpoint_store, "write_parts_durably", refuse_lease)
+    refuse_lease_writes(monkeypatch)
     regions = d.list_regions()
     for attempt in (lambda: d.create_region(RegionKind.BLOB_ARENA, PAGE), lambda: d.compact_region(rid),
                     lambda: d.rollback(cp)):
@@ -154,7 +147,7 @@ def test_a_lease_that_cannot_be_written_hands_out_nothing(tmp_path, monkeypatch)
             attempt()
         assert d.list_regions() == regions  # no region, no new generation, nothing moved
     assert d.read(h, 4) == b"kept"
-    monkeypatch.setattr(checkpoint_store, "write_parts_durably", real)
+    monkeypatch.undo()  # the lease can be written again
     assert d.create_region(RegionKind.BLOB_ARENA, PAGE) == rid + 1
     assert d.rollback(cp)[rid].new_generation == 2
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from lease_processes import a_then_b
+from lease_processes import a_then_b, refuse_lease_writes
 from tvm_wasm import CheckpointError, Freelist, Handle, RegionKind, StaleHandle, TvmHost
-from tvm_wasm.core import checkpoint_store
 from tvm_wasm.core.checkpoint_store import FileCheckpointStore
-from tvm_wasm.core.id_lease import LEASE_NAME
 from tvm_wasm.guest import build_module
 from tvm_wasm.guest.instance import GuestInstance
 
@@ -68,14 +66,7 @@ def test_a_host_whose_lease_cannot_be_written_hands_out_nothing_in_python_or_the
         kept = host.alloc(rid, 8)
         host.write(kept, b"kept")
         guest = host.instantiate(CONTROL)
-        real = checkpoint_store.write_parts_durably
-
-        def refuse_lease(final, parts):
-            if final.name == LEASE_NAME:
-                raise OSError("disk full")
-            real(final, parts)
-
-        monkeypatch.setattr(checkpoint_store, "write_parts_durably", refuse_lease)
+        refuse_lease_writes(monkeypatch)
         regions = host.list_regions()
         with pytest.raises(CheckpointError, match="lease"):
             host.create_region(RegionKind.BLOB_ARENA, 4096)
@@ -84,6 +75,6 @@ def test_a_host_whose_lease_cannot_be_written_hands_out_nothing_in_python_or_the
         assert host.call(guest, "create") == 0 and host.call(guest, "last_error") == CheckpointError.code
         assert host.call(guest, "compact", rid) == CheckpointError.code
         assert host.list_regions() == regions and host.read(kept, 4) == b"kept"
-        monkeypatch.setattr(checkpoint_store, "write_parts_durably", real)
+        monkeypatch.undo()  # the lease can be written again
         assert host.call(guest, "create") == rid + 1
         assert host.call(guest, "compact", rid) == 0 and host.region_info(rid).generation == 2

@@ -40,7 +40,8 @@ __attribute__((export_name("round_trip"))) int32_t round_trip(int64_t h, int32_t
 __attribute__((export_name("greeting_byte"))) int32_t greeting_byte(int32_t i) { return greeting[i]; }
 """
 
-WASI_C = r"""
+# What a WASI C command needs to make a region and reach it through handles (the four raw ABI imports).
+WASI_PRELUDE_C = r"""
 #include <stdint.h>
 #include <stdio.h>
 #define TVM(name) __attribute__((import_module("tvm"), import_name(#name)))
@@ -48,6 +49,9 @@ TVM(create_region) int32_t tvm_create_region(int32_t kind, int32_t capacity);
 TVM(alloc) int64_t tvm_alloc(int32_t region, int32_t size);
 TVM(store_u32) void tvm_store_u32(int64_t h, int32_t off, uint32_t v);
 TVM(load_u32) uint32_t tvm_load_u32(int64_t h, int32_t off);
+"""
+
+WASI_C = WASI_PRELUDE_C + r"""
 int main(void) {
   int32_t r = tvm_create_region(1, 4096);
   int64_t h = tvm_alloc(r, 64);

@@ -15,20 +15,13 @@ from pathlib import Path
 
 import pytest
 import wasmtime
-from c_guests import clang
+from c_guests import WASI_PRELUDE_C, clang
 
 from tvm_wasm import RegionKind, TvmHost
 from tvm_wasm.host.interrupt import is_interrupt, sigint_interrupts
 from tvm_wasm.linker import link
 
-SPIN_C = r"""
-#include <stdint.h>
-#include <stdio.h>
-#define TVM(name) __attribute__((import_module("tvm"), import_name(#name)))
-TVM(create_region) int32_t tvm_create_region(int32_t kind, int32_t capacity);
-TVM(alloc) int64_t tvm_alloc(int32_t region, int32_t size);
-TVM(store_u32) void tvm_store_u32(int64_t h, int32_t off, uint32_t v);
-TVM(load_u32) uint32_t tvm_load_u32(int64_t h, int32_t off);
+SPIN_C = WASI_PRELUDE_C + r"""
 /* Prints "spinning" once its region is written, then loops in wasm for ever. */
 int main(void) {
   int64_t h = tvm_alloc(tvm_create_region(1, 4096), 64);
