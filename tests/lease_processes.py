@@ -10,6 +10,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+from tvm_wasm.core import checkpoint_store
+from tvm_wasm.core.id_lease import LEASE_NAME
+
 PROCESS_A = textwrap.dedent("""
     import json, os, sys
     from tvm_wasm import Bump, Freelist, Handle, RegionDirectory, RegionKind, TvmHost
@@ -169,9 +172,6 @@ def a_then_b(root: Path, kind: str, crash_after: int = 0) -> tuple[list[str], li
 
 def refuse_lease_writes(monkeypatch) -> None:
     """Make every write of a store's ``LEASE`` fail as a full disk would (other files are written as usual)."""
-    from tvm_wasm.core import checkpoint_store
-    from tvm_wasm.core.id_lease import LEASE_NAME
-
     real = checkpoint_store.write_parts_durably
 
     def refuse_lease(final, parts):
