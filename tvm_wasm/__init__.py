@@ -29,6 +29,7 @@ from .core.errors import (
 )
 from .core.file_backing import FileBackingStore
 from .core.handle import Handle
+from .host.interrupt import Interrupted
 from .host.tvm_host import TvmHost
 from .wit import wit_dir
 from .sdk import get_include
@@ -61,6 +62,7 @@ __all__ = [
     "Handle",
     "HandleRemap",
     "HostClosed",
+    "Interrupted",
     "MemoryBackingStore",
     "MemoryCheckpointStore",
     "NotResident",

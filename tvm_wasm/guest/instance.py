@@ -32,6 +32,7 @@ from ..core.errors import (
 from ..core.handle import Handle
 from ..core.types import PlacementPolicy, RegionKind, RegionMetrics, Residency, checked_flag
 from ..host import native
+from ..host.interrupt import EpochSwitch
 from ..runtime import layout as L
 from ..runtime import sections
 from ..runtime.link_errors import LinkRefused
@@ -134,20 +135,29 @@ class GuestInstance:
     """One instance of a guest module in its own store (or a given one)."""
 
     def __init__(self, module: ModuleSource, *, engine: wasmtime.Engine | None = None,
-                 store: wasmtime.Store | None = None, checkpoint_store: CheckpointStore | None = None) -> None:
+                 store: wasmtime.Store | None = None, checkpoint_store: CheckpointStore | None = None,
+                 interruptible: bool = False) -> None:
         """``checkpoint_store``: where checkpoint pages live (``MemoryCheckpointStore`` by default). A store
         that leases region ids and generations across processes (``FileCheckpointStore``) is refused with
         ``CheckpointError``: the module hands out ids and generations inside wasm, so it could not extend
         the lease before handing one out, and a later process opening the store could accept this
-        instance's handles."""
+        instance's handles.
+
+        ``interruptible``: as ``TvmHost``'s (``tvm_wasm.host.interrupt``): wasm running in this
+        instance's store (its exports, linked user modules) can be stopped by :meth:`interrupt` from
+        another thread, or by Ctrl-C inside ``interrupt.sigint_interrupts(instance.engine)``, and the
+        call raises ``Interrupted``. The default engine is then made with ``Config.epoch_interruption``;
+        a given ``engine`` (or ``store``'s) must have been made with it."""
         if getattr(checkpoint_store, "cover", None) is not None:
             raise CheckpointError(
                 f"a GuestInstance cannot keep checkpoints in {checkpoint_store!r}: the module hands out region "
                 "ids and generations itself, outside the store's id lease (use MemoryCheckpointStore; "
                 "a TvmHost can use a FileCheckpointStore)")
-        self.engine = store.engine if store is not None else (engine or validation_engine())
+        self.engine = store.engine if store is not None else (engine or validation_engine(interruptible=interruptible))
         self._owns_store = store is None
         self.store = store or wasmtime.Store(self.engine)
+        self.interruptible = bool(interruptible)
+        self._epoch = EpochSwitch(self.engine, self.store, enabled=self.interruptible, owner="GuestInstance")
         self.module = self._compile(module)
         self.instance = wasmtime.Instance(self.store, self.module, [])
         self.exports = self.instance.exports(self.store)
@@ -170,6 +180,16 @@ class GuestInstance:
 
     def __enter__(self) -> GuestInstance:
         return self
+
+    def interrupt(self) -> None:
+        """Stop the wasm running in this instance (from any thread): it stops at its next function
+        entry or loop back-edge and the call raises ``Interrupted``; regions stay as the last
+        completed operation left them and the next call runs normally.
+
+        Every interruptible store on the same engine is interrupted. Raises ``ValueError`` on an
+        instance made without ``interruptible=True`` (its code has no epoch checks).
+        """
+        self._epoch.interrupt()
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
@@ -205,12 +225,16 @@ class GuestInstance:
         return self._guarded(func, *args)
 
     def _guarded(self, func: object, *args: object) -> object:
-        """Call ``func``; a trap is typed only if ``trap_seq`` moved during this very call."""
+        """Call ``func``; a trap is typed only if ``trap_seq`` moved during this very call (or it is an
+        interrupt: ``Interrupted``)."""
         seq = self.trap_seq()
+        self._epoch.arm()
         try:
             return func(self.store, *args)  # type: ignore[operator]
         except wasmtime.Trap as trap:
-            error = self.error_from_trap(trap, seq)
+            error = self._epoch.typed(trap)
+            if error is trap:
+                error = self.error_from_trap(trap, seq)
             if error is trap:
                 raise
             raise error from trap
@@ -534,10 +558,14 @@ class GuestInstance:
         for imp in compiled.imports:
             if isinstance(imp.type, wasmtime.MemoryType):
                 self._serve_memory_import(linker, imp, name)
+        self._epoch.arm()
         try:
             return linker.instantiate(self.store, compiled)
-        except wasmtime.Trap:
-            raise  # a trap in the user's start function
+        except wasmtime.Trap as trap:  # a trap in the user's start function
+            error = self._epoch.typed(trap)
+            if error is trap:
+                raise
+            raise error from trap
         except wasmtime.WasmtimeError as exc:
             raise ValueError(f"cannot link the user module: {' '.join(str(exc).split())}") from None
 
@@ -561,5 +589,5 @@ class GuestInstance:
 
     def call(self, instance: wasmtime.Instance, name: str, *args: object) -> object:
         """Call a linked user module's export; a typed-access trap during this call becomes its ``TvmError``,
-        any other trap comes out as the ``wasmtime.Trap`` it is."""
+        an :meth:`interrupt` ``Interrupted``, any other trap comes out as the ``wasmtime.Trap`` it is."""
         return self._guarded(instance.exports(self.store)[name], *args)

@@ -67,13 +67,15 @@ class GuestModule:
         return self.pools * self.max_pages * L.PAGE
 
 
-def validation_engine() -> wasmtime.Engine:
-    """An engine with exactly the proposals the module uses, for validation and default instances."""
+def validation_engine(*, interruptible: bool = False) -> wasmtime.Engine:
+    """An engine with exactly the proposals the module uses, for validation and default instances;
+    ``interruptible``: with wasmtime's epoch checks (``GuestInstance(interruptible=True)``)."""
     config = wasmtime.Config()
     config.wasm_multi_memory = True
     config.wasm_simd = True
     config.wasm_bulk_memory = True
     config.wasm_reference_types = True
+    config.epoch_interruption = interruptible
     return wasmtime.Engine(config)
 
 

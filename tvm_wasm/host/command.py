@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.errors import TvmError
     from ..core.file_backing import FileBackingStore
     from ..runtime.core_module import check_pool_count
-    from .interrupt import is_interrupt, sigint_interrupts
+    from .interrupt import Interrupted, sigint_interrupts
     from .tvm_host import DEFAULT_POOLS, TvmHost
     from .wasi import COMMAND_ENTRY, parse_dir, parse_env, trap_summary, wasi_config
 
@@ -115,15 +115,12 @@ def run(args: argparse.Namespace) -> int:
                 status = 0
     except wasmtime.ExitTrap as exit_:  # proc_exit from --invoke or a reactor's initialiser
         status = int(exit_.code)
+    except (Interrupted, KeyboardInterrupt):  # the interrupt reached us before Python's SIGINT handler ran, or after
+        error, status = "interrupted", EXIT_INTERRUPTED
     except TvmError as exc:
         error, status = f"{type(exc).__name__}: {exc}", EXIT_FAILURE
-    except KeyboardInterrupt:  # Python's SIGINT handler, run once the interrupted wasm returned
-        error, status = "interrupted", EXIT_INTERRUPTED
     except wasmtime.Trap as trap:
-        if is_interrupt(trap):  # the interrupt trap reached us before Python's handler ran
-            error, status = "interrupted", EXIT_INTERRUPTED
-        else:
-            error, status = f"trap: {trap_summary(trap)}", EXIT_FAILURE
+        error, status = f"trap: {trap_summary(trap)}", EXIT_FAILURE
     except ValueError as exc:  # the module cannot be instantiated
         error, status = str(exc), EXIT_FAILURE
     sys.stdout.flush()

@@ -10,6 +10,11 @@ back-edges, so the running wasm traps (``TrapCode.INTERRUPT``) at once, the call
 returns to Python, and Python's own SIGINT handler then raises
 ``KeyboardInterrupt`` as it does for any Python code (wasmtime's epoch
 interruption: docs.wasmtime.dev, "Interrupting Wasm Execution").
+
+:class:`EpochSwitch` is the one opt-in both embedders use (``TvmHost`` and the
+self-contained module's ``GuestInstance``, ``interruptible=True``): it keeps
+its store's epoch deadline one tick ahead before every call, raises the engine's
+epoch for ``interrupt()`` and turns the deadline trap into ``Interrupted``.
 """
 
 from __future__ import annotations
@@ -22,10 +27,56 @@ from contextlib import contextmanager
 
 import wasmtime
 
+from ..core.errors import TvmError
+
+
+class Interrupted(TvmError):
+    """The running wasm was stopped from outside (``interrupt()`` from another thread, or Ctrl-C):
+    wasmtime's epoch-deadline trap, raised ``from`` it. Not a fault of the guest or of a region, and
+    not a model rule (an embedder's, raw-ABI code 9): the host or instance stays usable and its next
+    call runs normally."""
+
 
 def is_interrupt(trap: BaseException) -> bool:
-    """Whether ``trap`` is wasmtime's epoch-deadline trap (an interrupt, not a program fault)."""
+    """Whether ``trap`` is an interrupt, not a program fault: wasmtime's epoch-deadline trap,
+    or the ``Interrupted`` error an embedder raised for it."""
+    if isinstance(trap, Interrupted):
+        return True
     return isinstance(trap, wasmtime.Trap) and trap.trap_code == wasmtime.TrapCode.INTERRUPT
+
+
+class EpochSwitch:
+    """Whether wasm in one store can be interrupted, and the deadline that makes it so.
+
+    ``owner`` names the embedder (``"TvmHost"``, ``"GuestInstance"``) in its errors. Off, it
+    does nothing and costs nothing; on, ``engine`` must compile epoch checks
+    (``Config.epoch_interruption``).
+    """
+
+    __slots__ = ("engine", "store", "enabled", "owner")
+
+    def __init__(self, engine: wasmtime.Engine, store: wasmtime.Store, *, enabled: bool, owner: str) -> None:
+        self.engine, self.store, self.enabled, self.owner = engine, store, bool(enabled), owner
+        self.arm()
+
+    def arm(self) -> None:
+        """A deadline one epoch ahead (before every call), so an earlier interrupt does not stop the next call."""
+        if self.enabled:
+            self.store.set_epoch_deadline(1)
+
+    def interrupt(self) -> None:
+        """Raise the engine's epoch (any thread): wasm running in every armed store of this engine traps
+        at its next function entry or loop back-edge. ``ValueError`` when off: the code has no epoch checks."""
+        if not self.enabled:
+            raise ValueError(f"this {self.owner} was made without interruptible=True: its wasm cannot be interrupted")
+        self.engine.increment_epoch()
+
+    def typed(self, trap: wasmtime.Trap) -> Exception:
+        """``Interrupted`` for the epoch-deadline trap (raise it ``from trap``), else ``trap`` itself."""
+        if not is_interrupt(trap):
+            return trap
+        return Interrupted(f"interrupted: the wasm running on this {self.owner} was stopped (interrupt() or "
+                           f"Ctrl-C); the {self.owner} stays usable and its next call runs normally")
 
 
 @contextmanager

@@ -46,6 +46,7 @@ from ..runtime.core_module import HOST, META_MEM
 from ..runtime.link_errors import LinkRefused
 from . import native
 from .guest_control import control_imports
+from .interrupt import EpochSwitch
 from .pools import PoolSet, Span
 from .runtime import RuntimeModules, runtime_modules
 from .table import DirectoryTable, TableBump, TableCounters, TableSlab
@@ -131,9 +132,9 @@ class TvmHost(RegionDirectory):
         interruptible: bool = False,
     ) -> None:
         """``interruptible``: wasm on this host can be stopped by :meth:`interrupt` (another
-        thread) or by Ctrl-C inside ``interrupt.sigint_interrupts(host.engine)``; the default
-        engine is then :func:`interruptible_engine`, and a given ``engine`` must have been
-        made with ``new_engine(interruptible=True)``."""
+        thread) or by Ctrl-C inside ``interrupt.sigint_interrupts(host.engine)``, and the call
+        raises ``Interrupted``; the default engine is then :func:`interruptible_engine`, and a
+        given ``engine`` must have been made with ``new_engine(interruptible=True)``."""
         super().__init__(backing, strict=strict, checkpoint_store=checkpoint_store)
         if budget_bytes is not None:
             _check_int("budget_bytes", budget_bytes, U64_MAX)
@@ -141,8 +142,7 @@ class TvmHost(RegionDirectory):
         self.interruptible = bool(interruptible)
         self.engine = engine or (interruptible_engine() if self.interruptible else default_engine())
         self.store = wasmtime.Store(self.engine)
-        if self.interruptible:
-            self.store.set_epoch_deadline(1)  # one increment of the engine's epoch stops this store's wasm
+        self._epoch = EpochSwitch(self.engine, self.store, enabled=self.interruptible, owner="TvmHost")
         self.table = DirectoryTable(self.store)
         self.table.strict = strict
         for rid, generation in self._tombstones.items():  # ids a leasing checkpoint store's earlier processes used
@@ -220,21 +220,18 @@ class TvmHost(RegionDirectory):
         self.close()
 
     def interrupt(self) -> None:
-        """Stop the wasm running on this host's engine (from any thread): it traps with
-        ``wasmtime.TrapCode.INTERRUPT`` at its next function entry or loop back-edge.
+        """Stop the wasm running on this host's engine (from any thread): it stops at its next
+        function entry or loop back-edge and the call raises ``Interrupted``.
 
-        Every interruptible store on the same engine is interrupted; the next
-        :meth:`call` runs normally again. Raises ``ValueError`` on a host made
+        Every interruptible store on the same engine is interrupted (``GuestInstance`` ones
+        too); the next :meth:`call` runs normally again. Raises ``ValueError`` on a host made
         without ``interruptible=True`` (its code has no epoch checks).
         """
-        if not self.interruptible:
-            raise ValueError("this TvmHost was made without interruptible=True: its wasm cannot be interrupted")
-        self.engine.increment_epoch()
+        self._epoch.interrupt()
 
     def _rearm(self) -> None:
         """A new deadline one epoch ahead, so an earlier interrupt does not stop the next call."""
-        if self.interruptible:
-            self.store.set_epoch_deadline(1)
+        self._epoch.arm()
 
     # ------------------------------------------------------------------ wiring
     def _define_host_imports(self) -> None:
@@ -383,13 +380,19 @@ class TvmHost(RegionDirectory):
 
         Raises ``ValueError`` for a module that cannot be linked (an import nobody
         defines, with what it is); a trap in the start function raises its ``TvmError``
-        (or the ``wasmtime.Trap``).
+        (``Interrupted`` for :meth:`interrupt`, or the ``wasmtime.Trap``).
         """
         self._rearm()
-        if inline:
-            instance = self._instantiate_inlined(module, wasi)
-        else:
-            instance = self._instantiate_linked(self._as_module(module), wasi, memory)
+        try:
+            if inline:
+                instance = self._instantiate_inlined(module, wasi)
+            else:
+                instance = self._instantiate_linked(self._as_module(module), wasi, memory)
+        except wasmtime.Trap as trap:
+            error = self._epoch.typed(trap)
+            if error is trap:
+                raise
+            raise error from trap
         initialise = instance.exports(self.store).get(REACTOR_INIT)
         if isinstance(initialise, wasmtime.Func) and COMMAND_ENTRY not in instance.exports(self.store):
             self.call(instance, REACTOR_INIT)
@@ -491,10 +494,9 @@ class TvmHost(RegionDirectory):
         export, as that error. A module with the runtime linked in (``tvm-wasm
         link --target guest``) records the cause in its trap-cause globals
         instead, and its trap is raised here as the ``TvmError`` they name
-        (``abi.trap_cause``). Every other trap comes out as the
-        ``wasmtime.Trap`` it is (an :meth:`interrupt` of an interruptible host
-        too: ``TrapCode.INTERRUPT``). A missing export is a ``ValueError``, a wrong
-        argument count a ``TypeError``.
+        (``abi.trap_cause``). An :meth:`interrupt` of an interruptible host raises
+        ``Interrupted``. Every other trap comes out as the ``wasmtime.Trap`` it is.
+        A missing export is a ``ValueError``, a wrong argument count a ``TypeError``.
         """
         self._rearm()
         exports = instance.exports(self.store)
@@ -505,13 +507,14 @@ class TvmHost(RegionDirectory):
         if len(args) != expected:
             raise TypeError(f"{name} takes {expected} argument(s), got {len(args)}")
         seq = exports.get(TRAP_SEQ)
-        if not isinstance(seq, wasmtime.Global):
-            return func(self.store, *args)  # type: ignore[operator]
-        before = seq.value(self.store)
+        before = seq.value(self.store) if isinstance(seq, wasmtime.Global) else None
         try:
             return func(self.store, *args)  # type: ignore[operator]
         except wasmtime.Trap as trap:
-            if seq.value(self.store) == before:
+            error = self._epoch.typed(trap)
+            if error is not trap:
+                raise error from trap
+            if before is None or seq.value(self.store) == before:  # type: ignore[union-attr]
                 raise  # not a typed access: the program's own trap
             cause = read_trap_cause(lambda field: exports[field].value(self.store))  # type: ignore[union-attr]
             raise trap_cause_error(cause, trap) from trap
