@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from ..runtime.clocked import CLOCK, fits_name, hit_name, key_name
 from ..runtime.core_module import slow_load_name
 from ..runtime.layout import FAST_KEY_POOLS
-from .hoist import FunctionPass, Helpers, HoistReport
+from .loop_pass import FunctionPass, Helpers, HoistReport
 from .sexpr import Node, head, parse, render, top_level, walk
 
 #: Calls that may reach code moving the clock other than a typed load: a loop holding one keeps its loads as they are.
