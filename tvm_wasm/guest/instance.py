@@ -32,7 +32,7 @@ from ..core.errors import (
 from ..core.handle import Handle
 from ..core.types import PlacementPolicy, RegionKind, RegionMetrics, Residency, checked_flag
 from ..host import native
-from ..host.interrupt import EpochSwitch
+from ..host.interrupt import EpochSwitch, interruptible_on
 from ..runtime import layout as L
 from ..runtime import sections
 from ..runtime.link_errors import LinkRefused
@@ -136,7 +136,7 @@ class GuestInstance:
 
     def __init__(self, module: ModuleSource, *, engine: wasmtime.Engine | None = None,
                  store: wasmtime.Store | None = None, checkpoint_store: CheckpointStore | None = None,
-                 interruptible: bool = False) -> None:
+                 interruptible: bool | None = None) -> None:
         """``checkpoint_store``: where checkpoint pages live (``MemoryCheckpointStore`` by default). A store
         that leases region ids and generations across processes (``FileCheckpointStore``) is refused with
         ``CheckpointError``: the module hands out ids and generations inside wasm, so it could not extend
@@ -146,17 +146,19 @@ class GuestInstance:
         ``interruptible``: as ``TvmHost``'s (``tvm_wasm.host.interrupt``): wasm running in this
         instance's store (its exports, linked user modules) can be stopped by :meth:`interrupt` from
         another thread, or by Ctrl-C inside ``interrupt.sigint_interrupts(instance.engine)``, and the
-        call raises ``Interrupted``. The default engine is then made with ``Config.epoch_interruption``;
-        a given ``engine`` (or ``store``'s) must have been made with it."""
+        call raises ``Interrupted``. The default engine is then made with ``Config.epoch_interruption``.
+        Unset (``None``), it follows a given ``engine`` (or ``store``'s): with epoch interruption on, the
+        instance is interruptible (its deadline kept ahead, so calls run); a value that contradicts the
+        engine raises ``ValueError`` naming the fix."""
         if getattr(checkpoint_store, "cover", None) is not None:
             raise CheckpointError(
                 f"a GuestInstance cannot keep checkpoints in {checkpoint_store!r}: the module hands out region "
                 "ids and generations itself, outside the store's id lease (use MemoryCheckpointStore; "
                 "a TvmHost can use a FileCheckpointStore)")
-        self.engine = store.engine if store is not None else (engine or validation_engine(interruptible=interruptible))
+        self.engine = store.engine if store is not None else (engine or validation_engine(interruptible=bool(interruptible)))
         self._owns_store = store is None
         self.store = store or wasmtime.Store(self.engine)
-        self.interruptible = bool(interruptible)
+        self.interruptible = interruptible_on(self.engine, interruptible, "GuestInstance")
         self._epoch = EpochSwitch(self.engine, self.store, enabled=self.interruptible, owner="GuestInstance")
         self.module = self._compile(module)
         self.instance = wasmtime.Instance(self.store, self.module, [])

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import wasmtime
 
+from ..host.interrupt import note_epoch_checks
+
 from ..core.durable import write_durably
 from ..abi.table import TRAP_CAUSE
 from ..runtime import access as A
@@ -76,7 +78,7 @@ def validation_engine(*, interruptible: bool = False) -> wasmtime.Engine:
     config.wasm_bulk_memory = True
     config.wasm_reference_types = True
     config.epoch_interruption = interruptible
-    return wasmtime.Engine(config)
+    return note_epoch_checks(wasmtime.Engine(config), interruptible)
 
 
 def check_limits(pools: int, initial_pages: int, max_pages: int, meta_max_pages: int) -> None:

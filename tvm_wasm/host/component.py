@@ -37,6 +37,7 @@ from .component_errors import (
     to_wit_error,
 )
 from .component_guest import ComponentGuest, trap_cause
+from .interrupt import EpochSwitch
 from .component_wasi import WasiSpec, wasi_config, wasi_imports
 from .component_values import (
     field,
@@ -443,6 +444,7 @@ def instantiate_component(
         add_wasi(linker)
     store = wasmtime.Store(host.engine)
     host._guest_stores.add(store)  # closed with the host
+    EpochSwitch(host.engine, store, enabled=host.interruptible, owner="TvmHost")  # its start function may run wasm
     if config is not None:
         try:
             store.set_wasi(config)

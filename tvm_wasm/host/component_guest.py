@@ -30,6 +30,7 @@ from wasmtime.component._types import ComponentInstanceType, FuncType, ResultTyp
 
 from ..core.errors import HostClosed
 from .component_errors import ExportNotFound, GuestError, GuestTrapped, to_tvm_error
+from .interrupt import EpochSwitch
 from .component_values import from_wit, to_wit
 from .component_wasi import StderrTail
 
@@ -248,6 +249,8 @@ class ComponentGuest:
         self.component = component
         self.stderr = stderr
         self.trapped: GuestTrapped | None = None
+        # An interruptible host's guests too: the deadline kept ahead before each call (see ``_invoke``).
+        self._epoch = EpochSwitch(host.engine, store, enabled=host.interruptible, owner="TvmHost")
         self._exports = export_names(component, host.engine)
         self._funcs: dict[ExportName, GuestFunc] = {}
 
@@ -311,6 +314,7 @@ class ComponentGuest:
             for (name, ty), arg in zip(params, converted):
                 check_ranges(ty, arg, f"{target.name.full}: argument {name!r}")
         entries = self.host.python_entries
+        self._epoch.arm()
         try:
             value = target.func(store, *converted)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:

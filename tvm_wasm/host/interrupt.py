@@ -24,6 +24,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from weakref import WeakKeyDictionary
 
 import wasmtime
 
@@ -43,6 +44,73 @@ def is_interrupt(trap: BaseException) -> bool:
     if isinstance(trap, Interrupted):
         return True
     return isinstance(trap, wasmtime.Trap) and trap.trap_code == wasmtime.TrapCode.INTERRUPT
+
+
+_PROBE = '(module (func (export "probe")))'
+"""``(module (func (export "probe")))``: an empty function, whose entry is an epoch check where there are any."""
+
+_epoch_checks: WeakKeyDictionary[wasmtime.Engine, bool] = WeakKeyDictionary()
+_epoch_checks_lock = threading.Lock()
+
+
+def note_epoch_checks(engine: wasmtime.Engine, enabled: bool) -> wasmtime.Engine:
+    """Record how an engine this package made was configured (``Config.epoch_interruption``), so
+    :func:`epoch_checks` need not ask it; returns ``engine``."""
+    with _epoch_checks_lock:
+        _epoch_checks[engine] = bool(enabled)
+    return engine
+
+
+def epoch_checks(engine: wasmtime.Engine) -> bool:
+    """Whether code ``engine`` compiles checks an epoch deadline (its ``Config.epoch_interruption``).
+
+    wasmtime-py 50 cannot read an engine's configuration back (``Config`` is write-only; ``Engine``
+    offers only ``increment_epoch`` and ``is_pulley``), so an engine made elsewhere is asked once:
+    an empty function called in a fresh store, whose deadline (0) is already reached, traps with
+    ``TrapCode.INTERRUPT`` exactly when the engine compiles epoch checks (fuel is given first, for
+    an engine with ``consume_fuel``). The answer is kept per engine.
+    """
+    with _epoch_checks_lock:
+        known = _epoch_checks.get(engine)
+    if known is not None:
+        return known
+    store = wasmtime.Store(engine)
+    try:
+        try:
+            store.set_fuel(1 << 20)
+        except wasmtime.WasmtimeError:
+            pass  # the engine does not consume fuel
+        instance = wasmtime.Instance(store, wasmtime.Module(engine, _PROBE), [])
+        probe = instance.exports(store)["probe"]
+        try:
+            probe(store)  # type: ignore[operator]
+            checks = False
+        except wasmtime.Trap as trap:
+            checks = trap.trap_code == wasmtime.TrapCode.INTERRUPT
+    finally:
+        store.close()
+    return note_epoch_checks(engine, checks) and checks
+
+
+def interruptible_on(engine: wasmtime.Engine, interruptible: bool | None, owner: str) -> bool:
+    """Whether an ``owner`` (``"TvmHost"``, ``"GuestInstance"``) on ``engine`` is interruptible.
+
+    ``None`` (the default) follows the engine: one whose ``Config`` has epoch interruption on makes
+    an interruptible owner, which keeps its store's deadline ahead (without one, every call would
+    trap at once). ``ValueError`` naming the fix when the argument contradicts the engine.
+    """
+    checks = epoch_checks(engine)
+    if interruptible is None or bool(interruptible) == checks:
+        return checks
+    if interruptible:
+        raise ValueError(
+            f"interruptible=True needs an engine that compiles epoch checks (wasmtime.Config.epoch_interruption "
+            f"= True); this engine has none, so interrupt() could not stop its wasm: pass no engine (the {owner} "
+            "then uses one with the checks) or an engine made with tvm_wasm.host.tvm_host.new_engine(interruptible=True)")
+    raise ValueError(
+        f"this engine compiles epoch checks (wasmtime.Config.epoch_interruption = True), so its wasm traps at "
+        f"once unless the store's deadline is kept ahead, which an interruptible {owner} does: leave "
+        "interruptible unset (or True), or use an engine without epoch_interruption")
 
 
 class EpochSwitch:

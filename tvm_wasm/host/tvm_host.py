@@ -46,7 +46,7 @@ from ..runtime.core_module import HOST, META_MEM
 from ..runtime.link_errors import LinkRefused
 from . import native
 from .guest_control import control_imports
-from .interrupt import EpochSwitch
+from .interrupt import EpochSwitch, interruptible_on, note_epoch_checks
 from .pools import PoolSet, Span
 from .runtime import RuntimeModules, runtime_modules
 from .table import DirectoryTable, TableBump, TableCounters, TableSlab
@@ -85,7 +85,7 @@ def new_engine(*, interruptible: bool = False) -> wasmtime.Engine:
     config = wasmtime.Config()
     config.memory_may_move = False  # NumPy views over pools stay valid across growth
     config.epoch_interruption = interruptible
-    return wasmtime.Engine(config)
+    return note_epoch_checks(wasmtime.Engine(config), interruptible)
 
 
 def default_engine() -> wasmtime.Engine:
@@ -129,18 +129,20 @@ class TvmHost(RegionDirectory):
         engine: wasmtime.Engine | None = None,
         pools: int = DEFAULT_POOLS,
         checkpoint_store: CheckpointStore | None = None,
-        interruptible: bool = False,
+        interruptible: bool | None = None,
     ) -> None:
         """``interruptible``: wasm on this host can be stopped by :meth:`interrupt` (another
         thread) or by Ctrl-C inside ``interrupt.sigint_interrupts(host.engine)``, and the call
-        raises ``Interrupted``; the default engine is then :func:`interruptible_engine`, and a
-        given ``engine`` must have been made with ``new_engine(interruptible=True)``."""
+        raises ``Interrupted``; the default engine is then :func:`interruptible_engine`. Unset
+        (``None``), it follows a given ``engine``: one whose ``Config`` has epoch interruption on
+        makes the host interruptible (its store's deadline kept ahead, so calls run); a value that
+        contradicts the engine raises ``ValueError`` naming the fix (``interrupt.interruptible_on``)."""
         super().__init__(backing, strict=strict, checkpoint_store=checkpoint_store)
         if budget_bytes is not None:
             _check_int("budget_bytes", budget_bytes, U64_MAX)
         self.budget_bytes = budget_bytes
-        self.interruptible = bool(interruptible)
-        self.engine = engine or (interruptible_engine() if self.interruptible else default_engine())
+        self.engine = engine or (interruptible_engine() if interruptible else default_engine())
+        self.interruptible = interruptible_on(self.engine, interruptible, "TvmHost")
         self.store = wasmtime.Store(self.engine)
         self._epoch = EpochSwitch(self.engine, self.store, enabled=self.interruptible, owner="TvmHost")
         self.table = DirectoryTable(self.store)
