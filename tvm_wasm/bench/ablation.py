@@ -1,7 +1,7 @@
 """What each part of the inlined per-access path costs: the linked loop with parts cut out, timed beside m32/m64.
 
 The per-access classes (``large_ws_probe``, ``beyond_4gib``) keep the typed load's inlined fast path per
-access: the fast-key compare, the bounds compare, the ``bytes_read`` count, the clock written to
+access: the one compare of the handle's key sum (fast key and bounds at once), the ``bytes_read`` count, the clock written to
 ``HDR_EPOCH`` and the slot's stamp, then the base and the data. This takes the module the linker made
 for ``tvm-inline``, cuts parts out of the exported ``run`` (an edit of its text, checked to apply at
 every pool's fast path), and times every cut beside the flat-memory baseline in one process: all
@@ -10,9 +10,9 @@ median and interquartile range of each variant's speed over the rounds. It also 
 x86-64 instructions per iteration (:mod:`.machine_code`). Every answer is checked.
 
 A cut module breaks the model's semantics (counters, clock, stamps, bounds): it exists to measure
-what a part costs and is run only here, on the bench's own data. ``floor`` also drops the key
-compare, so only handle -> slot base -> data is left (every region must be in pool 0:
-``large_ws_probe`` only). ``python -m tvm_wasm.bench.ablation [large_ws_probe|beyond_4gib]
+what a part costs and is run only here, on the bench's own data. ``-check`` drops pool 0's compare
+(every access then takes pool 0's path) and ``floor`` the stores too, so only handle -> slot base ->
+data is left (every region must be in pool 0: ``large_ws_probe`` only). ``python -m tvm_wasm.bench.ablation [large_ws_probe|beyond_4gib]
 [--rounds N]``.
 """
 
@@ -45,19 +45,17 @@ _SLOT = L.SLOTS  # the slot table's offset in the directory memory: a slot field
 
 _N = r"(\d+)"
 #: Each part: (pattern over the function's text, one instruction per line; its replacement).
-PARTS: dict[str, tuple[str, str]] = {
+PARTS: dict[str, tuple[str, str | Callable[[re.Match[str]], str]]] = {
     "clock-store": (rf"i32\.const {L.HDR_EPOCH}\nlocal\.get {_N}\ni64\.const 1\ni64\.add\nlocal\.tee \1\ni64\.store\n",
                     r"local.get \1\ni64.const 1\ni64.add\nlocal.set \1\n"),
     "stamp": (rf"local\.get {_N}\nlocal\.get {_N}\ni64\.store offset={_SLOT + L.SLOT_LAST_EPOCH}\n", ""),
-    "count": (rf"local\.get {_N}\nlocal\.get \1\ni64\.load offset={_SLOT + L.SLOT_BYTES_READ}\ni64\.const {_N}\n"
-              rf"i64\.add\ni64\.store offset={_SLOT + L.SLOT_BYTES_READ}\n", ""),
-    "bounds": (rf"local\.get {_N}\ni64\.load32_u offset={_SLOT + L.SLOT_CAPACITY}\nlocal\.get {_N}\ni32\.wrap_i64\n"
-               rf"local\.tee {_N}\ni64\.extend_i32_u\nlocal\.get {_N}\ni64\.extend_i32_u\ni64\.add\ni64\.const {_N}\n"
-               r"i64\.add\ni64\.lt_u\nbr_if \d+ \(;@\d+;\)\n",
-               r"local.get \2\ni32.wrap_i64\nlocal.set \3\n"),
-    "key": (rf"local\.tee {_N}\ni32\.load offset={_SLOT + L.SLOT_FAST_KEYS}\nlocal\.get {_N}\ni64\.const 32\n"
-            r"i64\.shr_u\ni32\.wrap_i64\ni32\.eq\n",
-            r"local.set \1\ni32.const 1\n"),
+    "count": (rf"local\.(get|tee) {_N}\nlocal\.get \2\ni64\.load offset={_SLOT + L.SLOT_BYTES_READ}\ni64\.const {_N}\n"
+              rf"i64\.add\ni64\.store offset={_SLOT + L.SLOT_BYTES_READ}\n",
+              lambda m: f"local.set {m.group(2)}\n" if m.group(1) == "tee" else ""),  # a teed slot index stays set
+    "check": (rf"local\.tee {_N}\ni64\.load32_u offset={_SLOT + L.SLOT_CAPACITY}\n((?:.*\n)*?)local\.get {_N}\n"
+              rf"local\.get \1\ni64\.load offset={_SLOT + L.SLOT_FAST_KEYS}\ni64\.xor\ni64\.add\ni64\.const {_N}\n"
+              r"i64\.add\ni64\.ge_u\n",
+              r"local.set \1\n\2drop\ni32.const 1\n"),
 }
 STORES = ("clock-store", "stamp", "count")
 #: The cuts timed, in order: name -> parts cut.
@@ -66,10 +64,10 @@ CUTS: dict[str, tuple[str, ...]] = {
     "-clock store": ("clock-store",),
     "-stamp -count": ("stamp", "count"),
     "-all stores": STORES,
-    "-stores -bounds": (*STORES, "bounds"),
-    "floor": (*STORES, "bounds", "key"),
+    "-check": ("check",),
+    "floor": (*STORES, "check"),
 }
-POOL0_ONLY = {"key"}  # cuts that are right only when every region is in pool 0
+POOL0_ONLY = {"check"}  # cuts that are right only when every region is in pool 0 (pool 0's compare: its key field)
 
 
 def printed(wasm: bytes) -> str:

@@ -76,17 +76,18 @@ def set_state(value: str) -> Code:
     """
     kept = f"(i32.and {slot_load(L.SLOT_WRITE_STATE)} (i32.const {L.WRITE_FLAGS}))"
     return [slot_store(L.SLOT_WRITE_STATE, f"(i32.or {value} {kept})"), slot_store(L.SLOT_STATE, value),
-            *(slot_store(L.fast_key_field(k), fast_key(k)) for k in range(L.FAST_KEY_POOLS))]
+            *(slot_store(L.fast_key_field(k), fast_key(k), "i64.store") for k in range(L.FAST_KEY_POOLS))]
 
 
 def fast_key(pool: int) -> str:
-    """``layout.fast_key`` for ``pool`` of the slot in ``$slot`` from its state and pool words, as a folded i32."""
-    region = f"(i32.shr_u (local.get $slot) (i32.const {L.SLOT_SHIFT}))"
+    """``layout.fast_key`` for ``pool`` of the slot in ``$slot`` from its state and pool words, as a folded i64."""
+    region = f"(i64.extend_i32_u (i32.shr_u (local.get $slot) (i32.const {L.SLOT_SHIFT})))"
     state = slot_load(L.SLOT_STATE)
     fast = (f"(i32.and (i32.eq (i32.and {state} (i32.const {~L.GEN_MASK & 0xFFFFFFFF})) "
             f"(i32.const {L.FLAG_LIVE | L.FLAG_RESIDENT})) (i32.eq {slot_load(L.SLOT_POOL)} (i32.const {pool})))")
-    key = f"(i32.or (i32.shl {region} (i32.const 16)) (i32.and {state} (i32.const {L.GEN_MASK})))"
-    no_key = f"(i32.shl (i32.xor {region} (i32.const {L.GEN_MASK})) (i32.const 16))"
+    key = (f"(i64.shl (i64.or (i64.shl {region} (i64.const 16)) "
+           f"(i64.extend_i32_u (i32.and {state} (i32.const {L.GEN_MASK})))) (i64.const 32))")
+    no_key = f"(i64.shl (i64.xor {region} (i64.const 1)) (i64.const 48))"
     return f"(select {key} {no_key} {fast})"
 
 

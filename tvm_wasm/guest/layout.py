@@ -45,7 +45,7 @@ GS_SIDE = L.SLOT_SLAB_TABLE  # u32: meta offset of the region's side table (slab
 GS_PROMOTIONS = GS_KIND + 24  # u64
 GS_DEMOTIONS = GS_KIND + 32  # u64
 GS_FAULTS = GS_KIND + 40  # u64: Cold -> resident restores
-assert GS_KIND >= L.fast_key_field(L.FAST_KEY_POOLS - 1) + 4 and GS_FAULTS + 8 <= L.SLOT_SIZE
+assert GS_KIND >= L.fast_key_field(L.FAST_KEY_POOLS - 1) + 8 and GS_FAULTS + 8 <= L.SLOT_SIZE
 
 # Tier values of ``GS_TIER`` beyond the model's Residency (HOT 0, WARM 1, COLD 2): a region
 # whose bytes are being written out by the embedder is not resident but still owns its span.

@@ -166,8 +166,21 @@ def header_data(pools: int, max_pages: int, meta_max_pages: int) -> str:
     struct.pack_into("<I", image, 0, 1)
     for offset, value in values.items():
         struct.pack_into("<Q", image, offset - G.GH_NEXT_ID, value)
+    return meta_data(G.GH_NEXT_ID, bytes(image))
+
+
+def reserved_key_data() -> str:
+    """A data segment with slot 65535's fast keys as ``no_key``: the one slot whose keys may not start at 0
+    (``layout``'s fast keys; the module's own slot writes keep them after that)."""
+    slot = L.slot_offset(L.RESERVED_KEY_SLOT)
+    image = b"".join(struct.pack("<Q", L.no_key(L.RESERVED_KEY_SLOT)) for _ in range(L.FAST_KEY_POOLS))
+    return meta_data(slot + L.SLOT_FAST_KEYS, image)
+
+
+def meta_data(offset: int, image: bytes) -> str:
+    """An active data segment writing ``image`` at ``offset`` of the meta memory."""
     escaped = "".join(f"\\{byte:02x}" for byte in image)
-    return f'(data (memory $meta) (i32.const {G.GH_NEXT_ID}) "{escaped}")'
+    return f'(data (memory $meta) (i32.const {offset}) "{escaped}")'
 
 
 def module_funcs(pools: int, *, specialised: bool = True) -> list[Func]:
@@ -218,6 +231,7 @@ def build_wat(
     bridges = [f.name for f in bridge_funcs(pools)]
     module.fields.append(f"(elem (table $bridge) (i32.const 0) func {' '.join('$' + name for name in bridges)})")
     module.fields.append(header_data(pools, max_pages, meta_max_pages))
+    module.fields.append(reserved_key_data())
     module.fields += version_globals()
     funcs = module_funcs(pools, specialised=specialised)
     for func in funcs:

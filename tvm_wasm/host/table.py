@@ -25,6 +25,7 @@ class DirectoryTable:
         )
         self.side = SpanAllocator(L.SIDE_TABLES, L.PAGE * L.WASM32_MAX_PAGES, 8, self._grow_to)
         self._refresh()
+        self.clear(L.RESERVED_KEY_SLOT)  # the one slot whose keys may not stay 0 (layout's fast keys)
 
     def _grow_to(self, end: int) -> bool:
         pages = -(-end // L.PAGE) - self.memory.size(self.store)
@@ -89,7 +90,10 @@ class DirectoryTable:
         self.slots64[region_id, field // 8] = value
 
     def clear(self, region_id: int) -> None:
+        """Zero the slot, its fast keys set to ``no_key`` (every typed load's fast path misses)."""
         self.slots32[region_id, :] = 0
+        for pool in range(L.FAST_KEY_POOLS):
+            self.set64(region_id, L.fast_key_field(pool), L.no_key(region_id))
 
 
 class TableCounters(Counters):

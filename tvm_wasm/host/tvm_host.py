@@ -716,11 +716,9 @@ class TvmHost(RegionDirectory):
     def _mirror_gone(self, rid: int, generation: int) -> None:
         """A destroyed (or leased-away) id's slot: a tombstone at the generation its old handles cannot have."""
         table = self.table
-        table.clear(rid)
+        table.clear(rid)  # the fast keys: no_key
         table.set(rid, L.SLOT_STATE, generation | L.FLAG_TOMBSTONE)
         table.set(rid, L.SLOT_WRITE_STATE, generation | L.FLAG_TOMBSTONE)
-        for k in range(L.FAST_KEY_POOLS):
-            table.set(rid, L.fast_key_field(k), L.no_key(rid))
 
     def _on_change(self, region: Region) -> None:
         """Mirror the region into its slot: what the data plane checks on every access."""
@@ -758,7 +756,7 @@ class TvmHost(RegionDirectory):
         table.set(rid, L.SLOT_WRITE_STATE, state | write_flags)
         table.set(rid, L.SLOT_STATE, state)
         for k in range(L.FAST_KEY_POOLS):
-            table.set(rid, L.fast_key_field(k), L.fast_key(rid, state, pool, k))
+            table.set64(rid, L.fast_key_field(k), L.fast_key(rid, state, pool, k))
 
     # ------------------------------------------------------------------ dirty-page map (a side table in meta)
     def _start_tracking(self, region: Region) -> None:

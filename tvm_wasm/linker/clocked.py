@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..runtime.clocked import CLOCK, fits_name, hit_name, key_name
+from ..runtime.clocked import CLOCK, fast_name, hit_name
 from ..runtime.core_module import slow_load_name
 from ..runtime.layout import FAST_KEY_POOLS
 from .loop_pass import FunctionPass, Helpers, HoistReport
@@ -47,7 +47,7 @@ def clock_text(text: str, helpers: Helpers, pools: int) -> tuple[str, ClockRepor
     before the hoisting pass removed their exports).
     """
     report = ClockReport()
-    if not all(name in helpers.hoist for name in (CLOCK, key_name(0))):
+    if CLOCK not in helpers.hoist:
         return text, report  # a runtime without the helpers
     loads = {name for name, access in helpers.accesses.items() if access.direction == "load"}
     out: list[str] = []
@@ -103,26 +103,25 @@ class ClockPass(FunctionPass):
         return children
 
     def clocked_load(self, call: list[Node], clock: str) -> Node:
-        """``(call $load_T h off)``: per keyed pool, its fast key and the bounds compare, then the hit with the
-        clock in ``clock``; anything else calls the cold twin and reads the clock again."""
+        """``(call $load_T h off)``: per keyed pool, its key-and-bounds compare, then the hit with the clock in
+        ``clock``; anything else calls the cold twin and reads the clock again."""
         self.clock_report.accesses += 1
         width = self.helpers.accesses[str(call[1])].width
         h, off, value = self.local("i64"), self.local("i32"), self.local(width.value_type)
-        done, miss = self.local_label(), self.local_label()
+        done = self.local_label()
         helper = self.helpers.hoist
         args: list[Node] = [["local.get", h], ["local.get", off]]
         fast: list[Node] = []
         for pool in range(min(self.pools, FAST_KEY_POOLS)):
             other = self.local_label()
             fast.append(["block", other,
-                         ["br_if", other, ["i32.eqz", ["call", helper[key_name(pool)], ["local.get", h]]]],
-                         ["br_if", miss, ["i32.eqz", ["call", helper[fits_name(width)], *args]]],
+                         ["br_if", other, ["i32.eqz", ["call", helper[fast_name(width, pool)], *args]]],
                          ["local.set", clock, ["i64.add", ["local.get", clock], ["i64.const", "1"]]],
                          ["br", done, ["call", helper[hit_name(width, pool)], *args, ["local.get", clock]]]])
         return ["block", done, ["result", width.value_type],
                 ["local.set", h, call[2]],
                 ["local.set", off, call[3]],
-                ["block", miss, *fast],
+                *fast,
                 ["local.set", value, ["call", f"${slow_load_name(width)}", *args]],
                 ["local.set", clock, ["call", helper[CLOCK]]],
                 ["local.get", value]]

@@ -80,35 +80,25 @@ def validate_handle(handle: str, extra: Code, on_error: OnError, state_field: in
     ]
 
 
-def fast_key_check(handle: str, miss: str, pool: int = 0) -> Code:
-    """``br_if miss`` unless the handle's upper half equals the fast key for ``pool`` of the slot in ``$slot``
-    (live, resident, of the handle's generation and in that pool: see :func:`tvm_wasm.runtime.layout.fast_key`).
-    One shift of the handle and one compare with memory."""
-    return [*key_compare(handle, "i32.ne", pool), f"br_if {miss}"]
+def fast_keyed_fits(handle: str, extra: Code, miss: str, pool: int = 0) -> Code:
+    """``br_if miss`` unless the handle passes the fast key for ``pool`` of the slot in ``$slot`` and
+    ``[offset, offset + extra)`` fits the region: one compare (:func:`keyed_fits_compare`)."""
+    return [*keyed_fits_compare(handle, extra, "i64.gt_u", pool), f"br_if {miss}"]
 
 
-def key_compare(handle: str, compare: str, pool: int = 0) -> Code:
-    """``compare`` (``i32.eq``/``i32.ne``) of the handle's upper half with the fast key for ``pool`` of ``$slot``."""
+def keyed_fits_compare(handle: str, extra: Code, compare: str, pool: int = 0) -> Code:
+    """``compare`` (``i64.le_u``: passes, ``i64.gt_u``: misses) of ``(h ^ key[pool]) + extra`` with the capacity
+    of the region in ``$slot``: region, generation, liveness, residency, pool and bounds at once (why it is
+    exact: :mod:`tvm_wasm.runtime.layout`, the fast keys). ``extra`` adds ``off`` (zero-extended) and the width."""
     return [
         f"local.get ${handle}",
-        "i64.const 32",
-        "i64.shr_u",
-        "i32.wrap_i64",
         "local.get $slot",
-        f"i32.load {META} offset={L.SLOTS + L.fast_key_field(pool)}",  # the right operand: x86-64 compares with memory
+        f"i64.load {META} offset={L.SLOTS + L.fast_key_field(pool)}",
+        "i64.xor",
+        *extra,
+        *slot_field(L.SLOT_CAPACITY, "i64.load32_u"),
         compare,
     ]
-
-
-def fast_fits(handle: str, extra: Code, slow: str) -> Code:
-    """``br_if slow`` unless ``[offset, offset + extra)`` fits the capacity of the region in ``$slot``."""
-    return [*fits_compare(handle, extra, "i64.gt_u"), f"br_if {slow}"]
-
-
-def fits_compare(handle: str, extra: Code, compare: str) -> Code:
-    """``compare`` (``i64.le_u``: fits, ``i64.gt_u``: does not) of the handle's offset + ``extra`` (i64) with the
-    capacity of the region in ``$slot``."""
-    return [*offset_of_i64(handle), *extra, *slot_field(L.SLOT_CAPACITY, "i64.load32_u"), compare]
 
 
 def ensure_resident(handle: str, on_error: OnError) -> Code:

@@ -11,9 +11,9 @@ more than once), and the copy is read again after it. ``HDR_EPOCH`` is exact
 after every instruction, so a trap anywhere leaves the clock, the stamps and
 the counters exactly as the unlinked module would.
 
-The fast paths are the typed load's own (``core_module.typed_load``): a fast
-key per pool (:func:`key_func`), one bounds compare (:func:`fits_func`), then
-the hit. The helpers are exported under ``HOIST_PREFIX`` like the hoisting
+The fast paths are the typed load's own (``core_module.typed_load``): per
+pool, one compare of the handle with the slot's fast key and capacity
+(:func:`fast_func`), then the hit. The helpers are exported under ``HOIST_PREFIX`` like the hoisting
 pass's, so the linker finds them in the merged module and removes the exports.
 """
 
@@ -30,12 +30,8 @@ from .wat import Code, Func
 CLOCK = "clocked_clock"
 
 
-def key_name(pool: int) -> str:
-    return f"clocked_key_p{pool}"
-
-
-def fits_name(t: TypedWidth) -> str:
-    return f"clocked_fits_{t.name}"
+def fast_name(t: TypedWidth, pool: int) -> str:
+    return f"clocked_fast_{t.name}_p{pool}"
 
 
 def hit_name(t: TypedWidth, pool: int) -> str:
@@ -52,21 +48,15 @@ def clock_func() -> Func:
     return _helper(CLOCK, [], ["i64"], [], ["i32.const 0", f"i64.load {A.META} offset={L.HDR_EPOCH}"])
 
 
-def key_func(pool: int) -> Func:
-    """clocked_key_pK(h) -> i32: 1 when the handle's upper half is its slot's fast key for pool K (live,
-    resident, this generation, in that pool)."""
-    body = [*A.slot_of_handle("h"), *A.key_compare("h", "i32.eq", pool)]
-    return _helper(key_name(pool), [("h", "i64")], ["i32"], [("slot", "i32")], body)
-
-
-def fits_func(t: TypedWidth) -> Func:
-    """clocked_fits_T(h, off) -> i32: 1 when the ``width`` bytes at the handle's offset + ``off`` fit the capacity."""
-    body = [*A.slot_of_handle("h"), *A.fits_compare("h", width_i64(t), "i64.le_u")]
-    return _helper(fits_name(t), [("h", "i64"), ("off", "i32")], ["i32"], [("slot", "i32")], body)
+def fast_func(t: TypedWidth, pool: int) -> Func:
+    """clocked_fast_T_pK(h, off) -> i32: 1 when the access passes the fast key of pool K and fits the region
+    (live, resident, this generation, in that pool, ``width`` bytes at offset + ``off`` within the capacity)."""
+    body = [*A.slot_of_handle("h"), *A.keyed_fits_compare("h", width_i64(t), "i64.le_u", pool)]
+    return _helper(fast_name(t, pool), [("h", "i64"), ("off", "i32")], ["i32"], [("slot", "i32")], body)
 
 
 def hit_func(t: TypedWidth, pool: int) -> Func:
-    """clocked_hit_T_pK(h, off, clock) -> T: a load that passed :func:`key_func` for pool K and :func:`fits_func`:
+    """clocked_hit_T_pK(h, off, clock) -> T: a load that passed :func:`fast_func` for pool K:
     count its bytes, the clock is now ``clock`` (written through, stamped), load from pool K."""
     body = [
         *A.slot_of_handle("h"),
@@ -83,7 +73,7 @@ def hit_func(t: TypedWidth, pool: int) -> Func:
 def clocked_funcs(pools: int) -> list[Func]:
     """Every helper the clock pass may call, for a runtime with ``pools`` pools."""
     keyed = range(min(pools, L.FAST_KEY_POOLS))
-    funcs = [clock_func(), *(key_func(k) for k in keyed)]
+    funcs = [clock_func()]
     for t in TYPED_ACCESS:
-        funcs += [fits_func(t), *(hit_func(t, k) for k in keyed)]
+        funcs += [*(fast_func(t, k) for k in keyed), *(hit_func(t, k) for k in keyed)]
     return funcs

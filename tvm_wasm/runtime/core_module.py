@@ -66,31 +66,28 @@ def slow_load_name(t: TypedAccess) -> str:
 def typed_load(pools: int, t: TypedAccess) -> Func:
     """load_T(h, off): the fast paths inline, everything else one call to :func:`slow_typed_load`.
 
-    A fast path is one compare of the handle's upper half with one of the slot's fast keys (live,
-    resident, this generation, in pool 0, then in pool 1: ``layout.fast_key``), one bounds compare,
-    the counts and the load from that pool. Anything else (errors, a Cold region, a region in no
-    pool or in pool 2 and up) calls the cold twin, which checks in the model's order. What a linker
-    inlines into a loop is then only the fast paths: the slow path's host calls, error reporting and
-    the other pools add no live values (pool bases, import pointers).
+    A fast path is one compare of the handle against one of the slot's fast keys and the capacity
+    (live, resident, this generation, in pool 0, then in pool 1, and in bounds: ``layout``'s fast
+    keys), the counts and the load from that pool. Anything else (errors, a Cold region, a region in
+    no pool or in pool 2 and up, an access past the end) calls the cold twin, which checks in the
+    model's order. What a linker inlines into a loop is then only the fast paths: the slow path's
+    host calls, error reporting and the other pools add no live values (pool bases, import pointers).
     """
     body = [
-        "block $slow",
         *A.slot_of_handle("h"),
-        *(code for pool in range(min(pools, L.FAST_KEY_POOLS)) for code in fast_load(t, pool, "$slow")),
-        "end",
+        *(code for pool in range(min(pools, L.FAST_KEY_POOLS)) for code in fast_load(t, pool)),
         *cold_load(t),
     ]
     return Func(f"load_{t.name}", [("h", "i64"), ("off", "i32")], [t.value_type], A.RESOLVE_LOCALS, body,
                 export=f"load_{t.name}")
 
 
-def fast_load(t: TypedAccess, pool: int, slow: str) -> Code:
-    """The fast path for ``pool`` (``$slot`` set): on its key and bounds, count, load and return; a key that
-    differs falls through (to the next pool's), a bounds miss branches to ``slow``."""
+def fast_load(t: TypedAccess, pool: int) -> Code:
+    """The fast path for ``pool`` (``$slot`` set): if the access passes the key and bounds compare, count, load
+    and return; otherwise fall through (to the next pool's fast path, then the cold twin)."""
     return [
         "block $other",
-        *A.fast_key_check("h", "$other", pool),
-        *A.fast_fits("h", width_i64(t), slow),
+        *A.fast_keyed_fits("h", width_i64(t), "$other", pool),
         *A.region_address("h", ["local.get $off"]),
         *A.count(L.SLOT_BYTES_READ, [f"i64.const {t.width}"]),
         "local.get $addr",

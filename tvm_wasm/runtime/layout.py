@@ -49,7 +49,7 @@ SLOT_BYTES_WRITTEN = 56  # u64
 SLOT_LAST_EPOCH = 64  # u64: HDR_EPOCH at the region's last access (LRU eviction order)
 SLOT_WRITE_STATE = 72  # u32: SLOT_STATE | store-only flags (FLAG_READ_ONLY, FLAG_TRACK_DIRTY); stores compare this
 SLOT_DIRTY_TABLE = 76  # u32: meta offset of the region's dirty-page map minus DIRTY_SCRATCH (0: not tracked)
-SLOT_FAST_KEYS = 80  # u32 per pool 0..FAST_KEY_POOLS-1: the handle's upper half while the load fast path serves it
+SLOT_FAST_KEYS = 80  # u64 per pool 0..FAST_KEY_POOLS-1: the handle's upper half, shifted up, while the fast path serves it
 FAST_KEY_POOLS = 2
 SLOT_SHARED_END = 128  # fields of one deployment only (the self-contained module's) start here
 
@@ -70,30 +70,45 @@ WRITE_FLAGS = FLAG_READ_ONLY | FLAG_TRACK_DIRTY
 NO_POOL = 0xFFFF_FFFF
 
 
-# The fast keys: a typed load's fast path is ``u32(h >> 32) == SLOT_FAST_KEYS[pool]`` (one shift, one compare
-# with memory) for pools 0 and 1 (pools fill in order: every region of a working set up to 8 GiB). Every
-# writer of SLOT_STATE or SLOT_POOL (the host's mirror of a region, the self-contained module's
-# ``set_state``) writes them after those: ``fast_key`` of the new words. A zeroed slot's keys (0) match no
-# handle of its own slot but region 0's generation 0, and region 0 never exists (ids start at 1; its
-# capacity stays 0, so that handle fails the bounds compare and takes the checked path).
+# The fast keys: a typed load's fast path for pools 0 and 1 (pools fill in order: every region of a working set
+# up to 8 GiB) is ONE compare that checks region, generation, liveness, residency, pool and bounds at once:
+#
+#     (h ^ SLOT_FAST_KEYS[pool]) + u64(off) + width <= u64(SLOT_CAPACITY)       (unsigned, 64-bit)
+#
+# with the slot of ``h >> 48``. A key is ``fast_key``: ``(region << 16 | generation) << 32`` while the region is
+# live, resident and in that pool, else ``no_key``: ``(region ^ 1) << 48``. Why the one compare is exact:
+# - the slot is the handle's region, so a key's top 16 bits (the region, or the region ^ 1) cancel the
+#   handle's: ``x = h ^ key`` is below 2**49, and adding ``off`` (< 2**32) and the width cannot wrap;
+# - the sum is at most the capacity (< 2**32) only if bits 32..63 of ``x`` are 0: the key is ``fast_key``
+#   and the generations are equal (a stale, future or forged generation sets a bit there); then
+#   ``x`` is the handle's offset and the compare is the model's bounds check ``offset + off + width <= capacity``;
+# - ``no_key`` leaves bit 48 set in ``x``: every access misses and takes the checked path.
+# A slot never written holds keys 0: for a region id r that is neither 0 nor 65535, ``x = h`` has top bits r,
+# between 2**48 and 2**64 - 2**48, so the sum neither wraps nor fits. Region 0 never exists (ids start at 1; its
+# capacity stays 0, nothing fits). Slot 65535 is the one where keys 0 would let the sum wrap (its handles'
+# top bits are all ones), so its keys are written as ``no_key`` when the table is made and whenever the slot
+# is cleared (``RESERVED_KEY_SLOT``). Every writer of SLOT_STATE or SLOT_POOL (the host's mirror of a region, the
+# self-contained module's ``set_state``) writes the keys after those: ``fast_key`` of the new words.
+RESERVED_KEY_SLOT = 0xFFFF
+
+
 def fast_key_field(pool: int) -> int:
-    """Offset of the slot's fast key for ``pool`` (< ``FAST_KEY_POOLS``)."""
+    """Offset of the slot's fast key (u64) for ``pool`` (< ``FAST_KEY_POOLS``)."""
     assert 0 <= pool < FAST_KEY_POOLS
-    return SLOT_FAST_KEYS + 4 * pool
+    return SLOT_FAST_KEYS + 8 * pool
 
 
 def fast_key(region_id: int, state: int, pool: int, key_pool: int) -> int:
-    """The slot's fast key for ``key_pool``: ``region << 16 | generation`` when the region is live, resident and
-    in ``key_pool`` (``state`` exactly generation | LIVE | RESIDENT), else ``no_key``: a value no handle whose
-    region is ``region_id`` can have (its upper half is not the region id)."""
+    """The slot's fast key (u64) for ``key_pool``: ``(region << 16 | generation) << 32`` when the region is live,
+    resident and in ``key_pool`` (``state`` exactly generation | LIVE | RESIDENT), else ``no_key``."""
     if state & ~GEN_MASK == FLAG_LIVE | FLAG_RESIDENT and pool == key_pool:
-        return (region_id << 16) | (state & GEN_MASK)
+        return ((region_id << 16) | (state & GEN_MASK)) << 32
     return no_key(region_id)
 
 
 def no_key(region_id: int) -> int:
-    """A fast key no handle of region ``region_id`` matches: its upper 16 bits are the id's complement."""
-    return ((region_id ^ GEN_MASK) & GEN_MASK) << 16
+    """A fast key no access through a handle of region ``region_id`` passes: ``h ^ key`` has bit 48 set."""
+    return ((region_id ^ 1) & GEN_MASK) << 48
 
 # Allocator kinds.
 ALLOC_BUMP = 0
