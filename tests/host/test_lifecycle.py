@@ -115,6 +115,49 @@ def test_guest_instance_closes_its_store() -> None:
         g.region_info(r)
 
 
+USER = """(module (import "tvm" "load_u8" (func $load_u8 (param i64 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "first") (param i64) (result i32) local.get 0 i32.const 0 call $load_u8))"""
+
+
+def host_embedder() -> tuple[object, object]:
+    host = TvmHost(pools=1)
+    return host, host.instantiate(USER)
+
+
+def guest_embedder() -> tuple[object, object]:
+    g = GuestInstance(build_module(pools=1, max_pages=16))
+    return g, g.link(USER.replace('(memory (export "memory") 1)', ""))
+
+
+@pytest.mark.parametrize("make", [host_embedder, guest_embedder], ids=["TvmHost", "GuestInstance"])
+@pytest.mark.parametrize(
+    ("method", "use"),
+    [
+        ("call", lambda e, user, h: e.call(user, "first", h.to_i64())),
+        ("read", lambda e, user, h: e.read(h, 4)),
+        ("write", lambda e, user, h: e.write(h, b"abcd")),
+        ("alloc", lambda e, user, h: e.alloc(h.region_id, 8)),
+        ("compact_region", lambda e, user, h: e.compact_region(h.region_id)),
+        ("create_region", lambda e, user, h: e.create_region(RegionKind.OBJECT_ARENA, 64)),
+    ],
+)
+def test_a_closed_embedder_names_the_method_the_caller_used(make, method, use) -> None:
+    """Both embedders word it alike, naming the public method, never an export reached on the way
+    (a closed GuestInstance said "used: trap_seq" for call and "used: handle_address" for read)."""
+    embedder, user = make()
+    r = embedder.create_region(RegionKind.OBJECT_ARENA, 4096, allocator=Freelist())
+    h = embedder.alloc(r, 16)
+    embedder.close()
+    embedder.close()  # twice is fine
+    assert embedder.closed
+    name = type(embedder).__mro__[2].__name__  # ClosedX(Closed, X): X is the public class
+    with pytest.raises(HostClosed) as closed:
+        use(embedder, user, h)
+    assert str(closed.value) == f"this {name} is closed (used: {method})"
+    assert repr(embedder) == f"<{name} (closed)>"
+
+
 def test_internal_objects_kept_past_close_fail_cleanly_instead_of_reading_freed_memory() -> None:
     """A traceback's locals (a Region with table-backed counters) outlive the host: repr must not crash."""
     host = TvmHost(pools=1)

@@ -22,7 +22,6 @@ from ..core.checkpoint_store import CheckpointStore, MemoryCheckpointStore
 from ..core.checkpoints import Checkpoint, Checkpointer, RollbackRemap
 from ..core.errors import (
     CheckpointError,
-    HostClosed,
     PolicyViolation,
     StaleHandle,
     TvmError,
@@ -32,6 +31,7 @@ from ..core.errors import (
 from ..core.handle import Handle
 from ..core.types import PlacementPolicy, RegionKind, RegionMetrics, Residency, checked_flag
 from ..host import native
+from ..host.closed import Closed
 from ..host.interrupt import EpochSwitch, interruptible_on
 from ..runtime import layout as L
 from ..runtime import sections
@@ -83,13 +83,6 @@ def check_u32(value: int, what: str) -> None:
 def s32(value: int) -> int:
     value &= 0xFFFF_FFFF
     return value - (1 << 32) if value >= 1 << 31 else value
-
-
-class _ClosedExports(dict):
-    """The exports of a closed instance: every lookup raises ``HostClosed``."""
-
-    def __missing__(self, name: str) -> object:
-        raise HostClosed(f"this guest instance is closed (used: {name})")
 
 
 GUEST_MEMORY_FUNCTIONS = frozenset(f.name for f in ABI if any(p.kind in ("ptr", "cptr") for p in f.params))
@@ -172,13 +165,20 @@ class GuestInstance:
         )
 
     def close(self) -> None:
-        """Release the instance's store (its pools) now; later calls raise ``HostClosed``.
+        """Release the instance's store (its pools) now; later calls raise ``HostClosed`` naming the
+        method used (as ``TvmHost``'s); closing twice is a no-op.
 
         A store passed in by the caller stays the caller's to close.
         """
-        if self._owns_store:
-            self.store.close()
-        self.exports = _ClosedExports()
+        store = self.store if self._owns_store else None
+        self.__dict__.clear()
+        self.__class__ = ClosedGuestInstance
+        if store is not None:
+            store.close()
+
+    @property
+    def closed(self) -> bool:
+        return False
 
     def __enter__(self) -> GuestInstance:
         return self
@@ -221,7 +221,7 @@ class GuestInstance:
 
     def call_export(self, name: str, *args: object) -> object:
         """``raw`` without its checkpoint bookkeeping: for the checkpoints' own dirty-bit calls."""
-        func = self.exports[name] if name in self.exports or isinstance(self.exports, _ClosedExports) else None
+        func = self.exports[name] if name in self.exports else None
         if not isinstance(func, wasmtime.Func):
             raise ValueError(f"the module has no exported function {name!r}")
         return self._guarded(func, *args)
@@ -593,3 +593,9 @@ class GuestInstance:
         """Call a linked user module's export; a typed-access trap during this call becomes its ``TvmError``,
         an :meth:`interrupt` ``Interrupted``, any other trap comes out as the ``wasmtime.Trap`` it is."""
         return self._guarded(instance.exports(self.store)[name], *args)
+
+
+class ClosedGuestInstance(Closed, GuestInstance):
+    """What a ``GuestInstance`` becomes once closed: every use raises ``HostClosed`` naming it (``host/closed.py``)."""
+
+    EMBEDDER = "GuestInstance"

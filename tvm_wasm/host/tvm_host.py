@@ -27,7 +27,6 @@ from ..core.directory import RETIRED_GENERATION, Counters, Region, RegionDirecto
 from ..core.errors import (
     AllocationFailed,
     GuestMemoryError,
-    HostClosed,
     NotResident,
     PolicyViolation,
     RegionNotFound,
@@ -45,6 +44,7 @@ from ..runtime.bridge_module import BRIDGE_EXPORTS, GUEST
 from ..runtime.core_module import HOST, META_MEM
 from ..runtime.link_errors import LinkRefused
 from . import native
+from .closed import Closed
 from .guest_control import control_imports
 from .interrupt import EpochSwitch, interruptible_on, note_epoch_checks
 from .pools import PoolSet, Span
@@ -918,22 +918,7 @@ def typed_access_error(host: TvmHost, code: int, handle: Handle, off: int, width
                         capacity=region.capacity)
 
 
-class ClosedTvmHost(TvmHost):
-    """What a ``TvmHost`` becomes once closed: every use raises ``HostClosed``."""
+class ClosedTvmHost(Closed, TvmHost):
+    """What a ``TvmHost`` becomes once closed: every use raises ``HostClosed`` naming it (``host/closed.py``)."""
 
-    _STILL_USABLE = frozenset({"close", "closed", "__class__", "__dict__", "__enter__", "__exit__"})
-
-    def __getattribute__(self, name: str) -> object:
-        if name in ClosedTvmHost._STILL_USABLE or (name.startswith("__") and name.endswith("__")):
-            return object.__getattribute__(self, name)
-        raise HostClosed(f"this TvmHost is closed (used: {name})")
-
-    def close(self) -> None:
-        return None
-
-    @property
-    def closed(self) -> bool:
-        return True
-
-    def __repr__(self) -> str:
-        return "<TvmHost (closed)>"
+    EMBEDDER = "TvmHost"
