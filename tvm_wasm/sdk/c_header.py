@@ -170,7 +170,7 @@ def generate() -> str:
         "/* tvm.h: the raw `tvm` ABI of tvm-wasm for guests written in C (wasm32, freestanding or WASI).",
         " *",
         " * Generated from tvm_wasm/abi/table.py by `python -m tvm_wasm.sdk`; do not edit.",
-        " * Build: clang --target=wasm32 -nostdlib -Wl,--no-entry -Wl,--export=NAME -I\"$(tvm-wasm sdk --include)\" ...",
+        " * Build: clang --target=wasm32 -nostdlib -mbulk-memory -Wl,--no-entry -Wl,--export=NAME -I\"$(tvm-wasm sdk --include)\" ...",
         " *        clang --target=wasm32-wasi -I\"$(tvm-wasm sdk --include)\" ...",
         " *",
         " * Conventions: functions returning int32_t codes return 0 on success, else the error code, also left",

@@ -10,7 +10,7 @@
  *
  * Built as a WASI command (clang --target=wasm32-wasi) it checks that all four give the
  * same answers and exits 0 (1 on a mismatch, 2 when a region cannot be made). Built as a
- * library (clang --target=wasm32 -nostdlib -Wl,--no-entry) it exports setup() and the
+ * library (clang --target=wasm32 -nostdlib -mbulk-memory -Wl,--no-entry) it exports setup() and the
  * scans for embedders and benchmarks: each scan_* takes a repetition count and returns
  * the sum of that many scans (mod 2^64).
  */
