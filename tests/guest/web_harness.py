@@ -54,6 +54,20 @@ USER_WAT = """
 """
 
 
+def run_script_page(script: str, module: bytes) -> dict:
+    """Run ``script`` (an ES module's body, which imports ``/tvm-guest.js`` and loads ``/guest.wasm``, and
+    POSTs its report to ``/result``) in headless Chromium; skips the test when there is no Chromium."""
+    import pytest
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no chromium binary found (Debian's chromium package; .ci/run installs it)")
+    page = f'<!doctype html>\n<script type="module">\n{script}\n</script>\n'
+    files = {"/": ("text/html", page.encode()), "/tvm-guest.js": ("text/javascript", tvm_guest_js()),
+             "/guest.wasm": ("application/wasm", module)}
+    return run_in_chromium(chromium, files=files)
+
+
 def tvm_guest_js() -> bytes:
     """The ES module as the package ships it."""
     return resources.files("tvm_wasm.guest").joinpath("js/tvm-guest.js").read_bytes()

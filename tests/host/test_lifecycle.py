@@ -139,6 +139,7 @@ def guest_embedder() -> tuple[object, object]:
         ("write", lambda e, user, h: e.write(h, b"abcd")),
         ("alloc", lambda e, user, h: e.alloc(h.region_id, 8)),
         ("compact_region", lambda e, user, h: e.compact_region(h.region_id)),
+        ("migrate", lambda e, user, h: e.migrate(h)),
         ("create_region", lambda e, user, h: e.create_region(RegionKind.OBJECT_ARENA, 64)),
     ],
 )

@@ -134,6 +134,7 @@ class RegionDirectory:
         self.strict = strict
         self._regions: dict[int, Region] = {}
         self._tombstones: dict[int, int] = {}  # destroyed id -> generation its old handles can't match
+        self._last_remaps: dict[int, HandleRemap] = {}  # each region's last compaction, for ``migrate``
         self._retired: set[int] = set()  # destroyed at the last generation: never handed out again
         self._next_fresh_id = FIRST_REGION_ID
         self._clock = itertools.count(1)
@@ -400,6 +401,7 @@ class RegionDirectory:
         """
         region = self._region(region_id)
         del self._regions[region_id]
+        self._last_remaps.pop(region_id, None)
         self._checkpoints.forget(region)
         if region.dirty is not None:
             self._stop_tracking(region)
@@ -764,7 +766,32 @@ class RegionDirectory:
         self._forget_spilled_copy(region)
         self._touch(region)
         self._on_change(region)
-        return HandleRemap(region.id, old_generation, region.generation, mapping)
+        remap = HandleRemap(region.id, old_generation, region.generation, mapping)
+        self._last_remaps[region.id] = remap
+        return remap
+
+    def migrate(self, handle: Handle) -> Handle:
+        """The handle's form after its region's last compaction, as the raw ABI's ``migrate`` answers.
+
+        A handle of the region's current generation comes back unchanged (so a caller may pass every
+        handle it holds); one of the generation before the last compaction, at the start of a block live
+        then, comes back at the block's new offset (what ``compact_region``'s ``HandleRemap`` maps). Any
+        other handle raises what an access with it raises: ``StaleHandle`` (another generation, or a
+        destroyed region), ``RegionNotFound`` (an id never created).
+        """
+        if not isinstance(handle, Handle):
+            raise TypeError(f"expected a Handle, not {type(handle).__name__}")
+        region = self._regions.get(handle.region_id)
+        if region is not None:
+            if handle.generation == region.generation:
+                return handle
+            remap = self._last_remaps.get(region.id)
+            if remap is not None and remap.new_generation == region.generation:
+                moved = remap.migrate(handle)
+                if moved is not None:
+                    return moved
+        self._validate(handle, 0)  # raises: the region is not live at the handle's generation
+        return handle
 
     def _relocate(self, region: Region, moves: list[tuple[int, int, int]]) -> None:
         """Slide blocks (old, new, size), ascending with new <= old, then zero the tail."""

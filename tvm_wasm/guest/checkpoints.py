@@ -87,10 +87,7 @@ def layout_live_test(kind: int, state: bytes) -> Callable[[int], bool]:
     if kind == G.ALLOC_BUMP:
         return lambda offset: 0 <= offset < used
     if kind == G.ALLOC_BLOCKS:
-        count = int.from_bytes(table[G.BT_COUNT : G.BT_COUNT + 4], "little")
-        entries = np.frombuffer(table, dtype="<u4", count=count * G.BLOCK_SIZE // 4,
-                                offset=G.BT_ENTRIES).reshape(count, G.BLOCK_SIZE // 4)
-        live = entries[entries[:, G.BLK_LIVE // 4] != 0]
+        live = live_block_entries(state)
         return blocks_test(zip(live[:, G.BLK_OFFSET // 4].tolist(), live[:, G.BLK_SIZE // 4].tolist()))
     if kind == G.ALLOC_SLAB:
         slots = int.from_bytes(table[L.SLAB_SLOTS : L.SLAB_SLOTS + 4], "little")
@@ -100,6 +97,25 @@ def layout_live_test(kind: int, state: bytes) -> Callable[[int], bool]:
             return lambda offset: False
         return slots_test(used // (slots - free), flags)
     raise ValueError(f"unknown allocator kind {kind}")
+
+
+def live_block_entries(state: bytes) -> np.ndarray:
+    """The live entries of a blocks region's block table in ``save_layout``'s bytes, one row of u32 fields
+    (``BLK_OFFSET``, ``BLK_SIZE``, ``BLK_PREV``, ``BLK_LIVE``, each at its byte offset // 4)."""
+    table = state[4:]
+    count = int.from_bytes(table[G.BT_COUNT : G.BT_COUNT + 4], "little")
+    entries = np.frombuffer(table, dtype="<u4", count=count * G.BLOCK_SIZE // 4,
+                            offset=G.BT_ENTRIES).reshape(count, G.BLOCK_SIZE // 4)
+    return entries[entries[:, G.BLK_LIVE // 4] != 0]
+
+
+def compaction_moves(state: bytes) -> dict[int, int]:
+    """Old offset -> new offset of every live block, read from a blocks region's layout (``save_layout``'s
+    bytes) right after ``compact_region``, which keeps each block's previous offset (``BLK_PREV``) for
+    ``migrate``: the mapping of the model's ``HandleRemap``."""
+    live = live_block_entries(state)
+    moved = live[live[:, G.BLK_PREV // 4] != G.NO_PREV]
+    return dict(zip(moved[:, G.BLK_PREV // 4].tolist(), moved[:, G.BLK_OFFSET // 4].tolist()))
 
 
 class GuestRegion:

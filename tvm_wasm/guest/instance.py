@@ -29,7 +29,7 @@ from ..core.errors import (
     error_for_code,
 )
 from ..core.handle import Handle
-from ..core.types import PlacementPolicy, RegionKind, RegionMetrics, Residency, checked_flag
+from ..core.types import HandleRemap, PlacementPolicy, RegionKind, RegionMetrics, Residency, checked_flag
 from ..host import native
 from ..host.closed import Closed
 from ..host.interrupt import EpochSwitch, interruptible_on
@@ -37,7 +37,7 @@ from ..runtime import layout as L
 from ..runtime import sections
 from ..runtime.link_errors import LinkRefused
 from . import layout as G
-from .checkpoints import GuestCheckpointHooks
+from .checkpoints import GuestCheckpointHooks, GuestLayout, compaction_moves
 from .module import GuestModule, validation_engine
 
 ModuleSource = GuestModule | bytes | str | wasmtime.Module
@@ -340,8 +340,15 @@ class GuestInstance:
     def promote_region(self, region_id: int) -> None:
         self._checked(self.raw("promote_region", region_id), "promote_region", region_id)
 
-    def compact_region(self, region_id: int) -> None:
-        """Pack the region; its old handles are stale until passed through :meth:`migrate`."""
+    def compact_region(self, region_id: int) -> HandleRemap:
+        """Pack the region's live blocks from offset 0 and bump its generation, as the model's
+        ``compact_region``, answering the same ``HandleRemap`` (region, old and new generation, old offset
+        -> new offset of each live block). Old handles are stale until migrated: ``remap.migrate(h)``
+        (``None`` for a handle that was not a live block) or :meth:`migrate` (which raises instead).
+        ``UnsupportedAllocator`` for a Bump or Slab region."""
+        before = int(self.raw("region_generation", region_id))  # type: ignore[call-overload]
+        if before == -1:
+            self.last_error()  # compact_region reports this failure itself, below
         code = self.raw("compact_region", region_id)
         if code == UnsupportedAllocator.code:
             allocator = self._value(self.raw("region_allocator", region_id), "region_allocator", region_id)
@@ -349,8 +356,14 @@ class GuestInstance:
             self._policy_error(code, UnsupportedAllocator(
                 f"compact refused: a {name} region cannot be compacted (only Freelist regions are)", region_id=region_id))
         self._checked(code, "compact_region", region_id)
+        after = self._value(self.raw("region_generation", region_id), "region_generation", region_id)
+        return HandleRemap(region_id, before, after, compaction_moves(GuestLayout(self, region_id).layout_state()))
 
     def migrate(self, handle: Handle) -> Handle:
+        """The handle's form after its region's last compaction, as ``TvmHost.migrate`` (the model's) and the
+        raw ABI's ``migrate``: a current handle comes back unchanged, one of the generation before the last
+        compaction at a live block's start comes back moved; any other raises ``StaleHandle`` (or
+        ``RegionNotFound`` for an id never created)."""
         result = int(self.raw("migrate", handle.to_i64()))  # type: ignore[arg-type]
         if result == 0:
             raise error_for_code(self.last_error(), f"cannot migrate {handle}", region_id=handle.region_id)

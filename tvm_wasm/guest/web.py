@@ -174,15 +174,17 @@ def generated_block() -> str:
         f"const INTERNAL_TVM = {json.dumps(unserved_import('{name}', MODULE, internals={'{name}'}))};",
         f"const CHECKPOINT_ENDED = {json.dumps(ENDED)};",
         f"const ENDED_KEPT = {ENDED_KEPT}; // why the latest checkpoints ended is kept for their errors",
-        f"const LAYOUT = {js_object(layout_fields())}; // save_layout's side tables (rollback's live-block test)",
+        f"const LAYOUT = {js_object(layout_fields())}; // save_layout's side tables (rollback's live-block test, compaction's moves)",
         END,
     ])
 
 
 def layout_fields() -> dict[str, int]:
-    """Offsets in ``save_layout``'s bytes that ``RollbackRemap`` reads (see ``guest.checkpoints.layout_live_test``)."""
+    """Offsets in ``save_layout``'s bytes that ``RollbackRemap`` and ``HandleRemap`` read (see
+    ``guest.checkpoints.layout_live_test`` and ``compaction_moves``)."""
     return {"BT_COUNT": G.BT_COUNT, "BT_ENTRIES": G.BT_ENTRIES, "BLOCK_SIZE": G.BLOCK_SIZE,
-            "BLK_OFFSET": G.BLK_OFFSET, "BLK_SIZE": G.BLK_SIZE, "BLK_LIVE": G.BLK_LIVE,
+            "BLK_OFFSET": G.BLK_OFFSET, "BLK_SIZE": G.BLK_SIZE, "BLK_PREV": G.BLK_PREV, "BLK_LIVE": G.BLK_LIVE,
+            "NO_PREV": G.NO_PREV,
             "SLAB_COUNT": L.SLAB_COUNT, "SLAB_SLOTS": L.SLAB_SLOTS, "SLAB_STACK": L.SLAB_STACK}
 
 
@@ -345,8 +347,9 @@ JS_API: list[Member] = [
     Member("TvmGuest", "checkpoints(): Checkpoint[]", "The checkpoints that can still be rolled back to, oldest first."),
     Member("TvmGuest", "demoteRegion(id: number): void", "Hot -> Warm (`PolicyViolation` for a Warm or unspillable region)."),
     Member("TvmGuest", "promoteRegion(id: number): void", "Warm -> Hot (`NotResident` for a Cold region: fault it in)."),
-    Member("TvmGuest", "compactRegion(id: number): void",
-           "Pack a FREELIST region (`UnsupportedAllocator` for Bump or Slab); old handles are stale until migrated."),
+    Member("TvmGuest", "compactRegion(id: number): HandleRemap",
+           "Pack a FREELIST region (`UnsupportedAllocator` for Bump or Slab) and return what moved (Python's "
+           "`HandleRemap`); old handles are stale until migrated (`remap.migrate(h)` or `migrate(h)`)."),
     Member("TvmGuest", "migrate(handle: bigint): bigint", "The current handle of a pre-compaction handle."),
     Member("TvmGuest", "lruCandidate(): number", "The region to evict first (0: none)."),
     Member("TvmGuest", "regionCount(): number", "Live regions."),
@@ -386,6 +389,14 @@ JS_API: list[Member] = [
     Member("Checkpoint", "readonly regionIds: readonly number[]", "The regions it covers, in order."),
     Member("Checkpoint", "readonly pagesCopied: number", "Pages this checkpoint copied (4096 bytes each): its incremental cost."),
     Member("Checkpoint", "readonly bytesCopied: number", "`pagesCopied` in bytes."),
+    Member("HandleRemap", "readonly regionId: number", "The compacted region."),
+    Member("HandleRemap", "readonly oldGeneration: number", "Its generation before the compaction."),
+    Member("HandleRemap", "readonly newGeneration: number", "Its generation now."),
+    Member("HandleRemap", "readonly mapping: ReadonlyMap<number, number>",
+           "Old offset -> new offset of every block live at the compaction, ascending."),
+    Member("HandleRemap", "migrate(handle: bigint): bigint | null",
+           "The handle's new form, or `null` if it is not a handle of a live block of this compaction (the "
+           "guest's `migrate` throws instead)."),
     Member("RollbackRemap", "readonly regionId: number", "The region the rollback moved to a new generation."),
     Member("RollbackRemap", "readonly oldGeneration: number", "Its generation at the checkpoint."),
     Member("RollbackRemap", "readonly newGeneration: number", "Its generation now."),
@@ -480,7 +491,7 @@ def render_dts() -> str:
         if not member.owner:
             parts.append(f"/** {member.doc} */\nexport declare {member.declaration};")
     for owner, generic in (("TvmGuest", ""), ("TypedView", "<T extends ViewTypeName>"), ("ColdTier", ""),
-                           ("Checkpoint", ""), ("RollbackRemap", "")):
+                           ("Checkpoint", ""), ("HandleRemap", ""), ("RollbackRemap", "")):
         parts.append(f"\nexport declare class {owner}{generic} {{")
         for member in JS_API:
             if member.owner == owner:
@@ -540,7 +551,7 @@ def render_reference() -> str:
     for member in JS_API:
         if not member.owner:
             lines += [f"- `{member.declaration.removeprefix('function ')}`: {member.doc}"]
-    for owner in ("TvmGuest", "TypedView", "ColdTier", "Checkpoint", "RollbackRemap"):
+    for owner in ("TvmGuest", "TypedView", "ColdTier", "Checkpoint", "HandleRemap", "RollbackRemap"):
         lines += ["", f"## `{owner}`", ""]
         lines += [f"- `{m.declaration}`: {m.doc}" for m in JS_API if m.owner == owner]
     lines += [""]

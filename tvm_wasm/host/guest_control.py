@@ -19,7 +19,7 @@ import wasmtime
 from ..abi.table import AbiFunction, OnError
 from ..core.allocators import Allocator, Bump, Freelist, Slab
 from ..core.checkpoints import Checkpoint
-from ..core.errors import AllocationFailed, NotResident, PolicyViolation, RegionNotFound, StaleHandle, TvmError
+from ..core.errors import AllocationFailed, NotResident, PolicyViolation, TvmError
 from ..core.handle import Handle
 from ..core.types import RegionKind, Residency
 from ..runtime import layout as L
@@ -94,24 +94,9 @@ class GuestControl:
         return 0
 
     def migrate(self, packed: int) -> int:
-        """Like the module: current handles come back unchanged, handles of the generation
-        before the region's last compaction come back moved, anything else is stale (or 1/2
-        for a region that is not live, as every handle check answers)."""
-        handle = Handle.unpack(packed)
-        host = self.host
-        if handle.region_id not in host._regions:
-            state = host.table.get(handle.region_id, L.SLOT_STATE)
-            if state & L.FLAG_TOMBSTONE:
-                raise stale(handle)
-            raise not_found(handle.region_id)
-        region = host._region(handle.region_id)
-        if handle.generation == region.generation:
-            return packed
-        remap = host.last_remaps.get(handle.region_id)
-        moved = remap.migrate(handle) if remap and remap.new_generation == region.generation else None
-        if moved is None:
-            raise stale(handle)
-        return moved.to_i64()
+        """The model's ``migrate`` (as the module's: current handles unchanged, handles of the generation
+        before the region's last compaction moved, anything else 2, or 1 for an id never created)."""
+        return self.host.migrate(Handle.unpack(packed)).to_i64()
 
     def alloc_aligned(self, region_id: int, size: int, align: int) -> int:
         """The module's rules: ``align`` a power of two, 0 meaning 8 (Slab: the largest power of two
@@ -270,11 +255,3 @@ def control_imports(host: TvmHost) -> list[tuple[AbiFunction, Callable[..., int]
     control = GuestControl(host)
     return [(entry, control.serve(entry)) for entry in host_control_functions()]
 
-
-def stale(handle: Handle) -> StaleHandle:
-    return StaleHandle(f"{handle} is not of the region's current or previous generation",
-                       region_id=handle.region_id, generation=handle.generation, offset=handle.offset)
-
-
-def not_found(region_id: int) -> RegionNotFound:
-    return RegionNotFound("no such region", region_id=region_id)

@@ -167,7 +167,6 @@ class TvmHost(RegionDirectory):
         self._wasi_defined = False
         self._runtime_wasi_defined = False
         self._guest_stores: weakref.WeakSet[wasmtime.Store] = weakref.WeakSet()  # component guests' own stores
-        self.last_remaps: dict[int, HandleRemap] = {}  # the last compaction of each region, for guests' migrate
         # The runtime ``linker`` serves as ``tvm``: guests instantiated through ``linker``
         # directly share it, and its bridge stays unbound until ``bind_guest_memory``.
         self.runtime = self._new_runtime()
@@ -857,13 +856,6 @@ class TvmHost(RegionDirectory):
                 return
             self.spill_region(region.id)
             resident -= region.capacity
-
-    # ------------------------------------------------------------------ compaction
-    def compact_region(self, region_id: int) -> HandleRemap:
-        """The model's ``compact_region``; the remap is kept so guests can ``tvm.migrate`` old handles."""
-        remap = super().compact_region(region_id)
-        self.last_remaps[region_id] = remap
-        return remap
 
     # ------------------------------------------------------------------ views
     def view(self, region_id: int, *, writable: bool = True) -> np.ndarray:

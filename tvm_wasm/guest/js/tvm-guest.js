@@ -39,7 +39,7 @@ const UNKNOWN_TVM = "the tvm ABI has no function '{name}'";
 const INTERNAL_TVM = "{name} is a runtime internal, not an ABI function: user code reaches the runtime only through the ABI";
 const CHECKPOINT_ENDED = {"released": "checkpoint {id} was released", "superseded": "checkpoint {id} was superseded by the rollback to checkpoint {target}", "destroyed": "checkpoint {id} was released when region {region} was destroyed", "foreign": "checkpoint {id} is not a checkpoint of this {owner}", "ended": "checkpoint {id} is no longer live (released, superseded by a rollback, or a region destroyed)"};
 const ENDED_KEPT = 4096; // why the latest checkpoints ended is kept for their errors
-const LAYOUT = { BT_COUNT: 0, BT_ENTRIES: 16, BLOCK_SIZE: 16, BLK_OFFSET: 0, BLK_SIZE: 4, BLK_LIVE: 12, SLAB_COUNT: 0, SLAB_SLOTS: 4, SLAB_STACK: 8 }; // save_layout's side tables (rollback's live-block test)
+const LAYOUT = { BT_COUNT: 0, BT_ENTRIES: 16, BLOCK_SIZE: 16, BLK_OFFSET: 0, BLK_SIZE: 4, BLK_PREV: 8, BLK_LIVE: 12, NO_PREV: 4294967295, SLAB_COUNT: 0, SLAB_SLOTS: 4, SLAB_STACK: 8 }; // save_layout's side tables (rollback's live-block test, compaction's moves)
 // --- end of generated code ---
 
 // ---------------------------------------------------------------- enums
@@ -512,6 +512,47 @@ function layoutLiveTest(kind, layout) {
     };
   }
   throw new TypeError(`unknown allocator kind ${kind}`);
+}
+
+/**
+ * Old offset -> new offset of every live block, from a FREELIST region's layout (`save_layout`'s bytes)
+ * right after `compact_region`, which keeps each block's previous offset for `migrate`.
+ * Python: `guest.checkpoints.compaction_moves`.
+ */
+function compactionMoves(layout) {
+  const view = new DataView(layout.buffer, layout.byteOffset, layout.byteLength);
+  const table = 4;
+  const count = view.getUint32(table + LAYOUT.BT_COUNT, true);
+  const moves = new Map();
+  for (let i = 0; i < count; i++) {
+    const entry = table + LAYOUT.BT_ENTRIES + i * LAYOUT.BLOCK_SIZE;
+    const previous = view.getUint32(entry + LAYOUT.BLK_PREV, true);
+    if (view.getUint32(entry + LAYOUT.BLK_LIVE, true) !== 0 && previous !== LAYOUT.NO_PREV) {
+      moves.set(previous, view.getUint32(entry + LAYOUT.BLK_OFFSET, true));
+    }
+  }
+  return new Map([...moves].sort((a, b) => a[0] - b[0]));
+}
+
+/**
+ * What `compactRegion` moved, as Python's `HandleRemap`: the region, its generation before and after,
+ * and `mapping` (old offset -> new offset of each block live at the compaction).
+ */
+export class HandleRemap {
+  constructor(regionId, oldGeneration, newGeneration, mapping) {
+    this.regionId = regionId;
+    this.oldGeneration = oldGeneration;
+    this.newGeneration = newGeneration;
+    this.mapping = mapping;
+    Object.freeze(this);
+  }
+
+  /** The handle's new form, or `null` if it is not a handle of a live block of this compaction. */
+  migrate(handle) {
+    const { regionId: id, generation, offset } = unpackHandle(handle);
+    if (id !== this.regionId || generation !== this.oldGeneration || !this.mapping.has(offset)) return null;
+    return packHandle(id, this.newGeneration, this.mapping.get(offset));
+  }
 }
 
 /**
@@ -1137,12 +1178,20 @@ export class TvmGuest {
   /** Warm -> Hot. A Cold region must be faulted in first (`await cold.fault(id)`): NotResident. */
   promoteRegion(id) { this._op("promoteRegion", "promote_region", id); }
 
-  /** Pack a FREELIST region; its old handles fail (StaleHandle) until passed through `migrate`. */
+  /**
+   * Pack a FREELIST region's live blocks from offset 0 and bump its generation; returns the `HandleRemap`
+   * (Python's answer). Old handles fail (StaleHandle) until migrated: `remap.migrate(h)` or `migrate(h)`.
+   */
   compactRegion(id) {
-    this._op("compactRegion", "compact_region", id, (region) => new UnsupportedAllocator(
-      `compact refused: a ${["BUMP", "FREELIST", "SLAB"][this.exports.region_allocator(region)]} region cannot be compacted`
-      + " (only FREELIST regions are)", { regionId: region }));
+    const region = regionId(id);
+    const before = this.exports.region_generation(region);
+    if (before === -1) this.exports.last_error(); // compact_region reports this failure itself, below
+    this._op("compactRegion", "compact_region", region, (r) => new UnsupportedAllocator(
+      `compact refused: a ${["BUMP", "FREELIST", "SLAB"][this.exports.region_allocator(r)]} region cannot be compacted`
+      + " (only FREELIST regions are)", { regionId: r }));
     this._epoch++;
+    const after = this.regionInfo(region).generation;
+    return new HandleRemap(region, before, after, compactionMoves(this._checkpoints._layout(region)));
   }
 
   /** The handle a pre-compaction handle now stands for. */

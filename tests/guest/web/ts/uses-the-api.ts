@@ -1,5 +1,5 @@
 // Type-checked against the generated tvm-guest.d.ts by tests/guest/test_web_package.py (tsc --strict).
-import { instantiate, RegionKind, Allocator, ColdTier, TvmError, StaleHandle, TypedView, isSupported, Checkpoint, CheckpointError, RollbackRemap } from "./pkg/tvm-guest.js";
+import { instantiate, RegionKind, Allocator, ColdTier, TvmError, StaleHandle, TypedView, isSupported, Checkpoint, CheckpointError, RollbackRemap, HandleRemap } from "./pkg/tvm-guest.js";
 
 async function main(): Promise<number> {
   const support = isSupported();
@@ -19,6 +19,11 @@ async function main(): Promise<number> {
   off();
   const n: number = g.exports.region_count();
   const hh: bigint = g.exports.alloc_aligned(r, 8, 8);
+  const remap: HandleRemap = g.compactRegion(r);
+  const kept: bigint | null = remap.migrate(h);
+  const moves: ReadonlyMap<number, number> = remap.mapping;
+  const regenerated: number = remap.newGeneration - remap.oldGeneration + remap.regionId + moves.size;
+  const current: bigint = g.migrate(kept ?? h);
   const cold = await ColdTier.open(g, { budget: 1 << 20 });
   await cold.spill(r);
   await cold.fault(r);
@@ -29,6 +34,6 @@ async function main(): Promise<number> {
   g.releaseCheckpoint(g.checkpoints()[0]);
   try { g.rollback(cp); } catch (e) { if (e instanceof CheckpointError && e.code === 9) return copied + Number(moved); }
   try { g.read(h, 4); } catch (e) { if (e instanceof StaleHandle && e.code === 2 && e.regionId !== undefined) return 1; if (e instanceof TvmError) return e.code; }
-  return x + Number(y) + arr[0] + info.capacity + m.faults + n + Number(hh);
+  return x + Number(y) + arr[0] + info.capacity + m.faults + n + Number(hh) + regenerated + Number(current);
 }
 export { main };
