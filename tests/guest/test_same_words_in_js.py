@@ -1,7 +1,10 @@
 """Kind: one fault of the self-contained module, one message, in Python (``GuestInstance``) and in ``tvm-guest.js``.
 
 Both word a failed bulk operation (``read``, ``write``, ``discard``) from the ABI table's ``BULK_ERROR``
-and ``BULK_CAUSES``, and a ``tvm.*`` import the module does not serve from ``abi.imports``; the same
+and ``BULK_CAUSES``, a handle whose region was never created, was destroyed or is at another generation
+(those operations, ``dealloc`` and ``migrate``) from the model's ``core.handle_faults`` (the model and
+``TvmHost`` match ``GuestInstance`` in tests/test_handle_faults_across_layers.py), and a ``tvm.*`` import
+the module does not serve from ``abi.imports``; the same
 script of faults runs on both (the JavaScript side in headless Chromium, the module needing
 multi-memory) and every error's class and message must be equal.
 """
@@ -15,7 +18,7 @@ import wasmtime
 from web_harness import find_chromium, run_in_chromium, tvm_guest_js
 
 from tvm_wasm import Handle, RegionKind
-from tvm_wasm.abi.table import BULK_CAUSES, ERROR_CODES
+from tvm_wasm.abi.table import ERROR_CODES
 from tvm_wasm.guest import BROWSER_MAX_PAGES, BROWSER_META_MAX_PAGES, GuestInstance, build_module
 
 # (what, operation, how to reach the fault): ``h`` the 64-byte block of region 1, ``gone`` a destroyed region's
@@ -32,6 +35,12 @@ FAULTS = [
     ("read a destroyed region", "read", "destroyed", 4),
     ("write a destroyed region", "write", "destroyed", 1),
     ("discard in a destroyed region", "discard", "destroyed", 4),
+    ("dealloc a stale generation", "dealloc", "stale", 0),
+    ("dealloc in a destroyed region", "dealloc", "destroyed", 0),
+    ("dealloc in a region never created", "dealloc", "absent", 0),
+    ("migrate a stale generation", "migrate", "stale", 0),
+    ("migrate a destroyed region's handle", "migrate", "destroyed", 0),
+    ("migrate a region never created", "migrate", "absent", 0),
 ]
 UNSERVED = ["checkpoint_add", "rollback", "checkpoint", "trap_code"]  # host-only (three), a runtime internal
 
@@ -59,6 +68,10 @@ def python_side(module: bytes) -> tuple[list[list[str]], list[str]]:
                     g.read(handle, length)
                 elif operation == "write":
                     g.write(handle, bytes(length))
+                elif operation == "dealloc":
+                    g.dealloc(handle)
+                elif operation == "migrate":
+                    g.migrate(handle)
                 else:
                     g.discard(handle, length)
             except Exception as error:  # noqa: BLE001 - compared by class name and message
@@ -96,6 +109,8 @@ PAGE = """<!doctype html>
       try {
         if (operation === "read") g.read(handles[fault], length);
         else if (operation === "write") g.write(handles[fault], new Uint8Array(length));
+        else if (operation === "dealloc") g.dealloc(handles[fault]);
+        else if (operation === "migrate") g.migrate(handles[fault]);
         else g.discard(handles[fault], length);
         report.errors.push(["none", ""]);
       } catch (error) {
@@ -139,9 +154,17 @@ def test_the_python_words_come_from_the_table():
     meaning = {e.name: e.meaning for e in ERROR_CODES}
     assert errors[0] == ["OutOfBounds", f"read(r1@1+4090) of 16 byte(s): {meaning['OUT_OF_BOUNDS']} "
                                         "[region=1, gen=1, offset=0xffa, len=16]"]
-    assert errors[3][1].startswith(f"read(r1@2+0) of 4 byte(s): {meaning['STALE']}")
-    assert errors[5][0] == "RegionNotFound" and BULK_CAUSES[1] in errors[5][1]
+    assert errors[3][1].startswith("read(r1@2+0) of 4 byte(s): region r1 at generation 1 [")  # REGION_STATES
+    assert errors[5] == ["RegionNotFound", "read(r99@1+0) of 4 byte(s): no region r99 [region=99, gen=1, offset=0x0, len=4]"]
     assert errors[7] == ["ReadOnly", f"write(r1@1+0) of 1 byte(s): {meaning['READ_ONLY']} "
                                      "[region=1, gen=1, offset=0x0, len=1]"]
-    assert [e[1].split(": ", 1)[1].split(" [")[0] for e in errors[9:]] == ["region r2 was destroyed"] * 3
-    assert {e[0] for e in errors[9:]} == {"StaleHandle"}
+    assert [e[1].split(": ", 1)[1].split(" [")[0] for e in errors[9:12]] == ["region r2 was destroyed"] * 3
+    assert {e[0] for e in errors[9:12]} == {"StaleHandle"}
+    assert errors[12:15] == [  # no length: HANDLE_ERROR
+        ["StaleHandle", "dealloc(r1@2+0): region r1 at generation 1 [region=1, gen=2, offset=0x0]"],
+        ["StaleHandle", "dealloc(r2@1+0): region r2 was destroyed [region=2, gen=1, offset=0x0]"],
+        ["RegionNotFound", "dealloc(r99@1+0): no region r99 [region=99, gen=1, offset=0x0]"],
+    ]
+    assert [e[1].split(" [")[0] for e in errors[15:]] == [
+        "migrate(r1@2+0): region r1 at generation 1", "migrate(r2@1+0): region r2 was destroyed",
+        "migrate(r99@1+0): no region r99"]

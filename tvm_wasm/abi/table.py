@@ -48,6 +48,7 @@ from ..core.errors import (
     StaleHandle,
 )
 from ..core.directory import DIRTY_PAGE
+from ..core.handle_faults import BULK_ERROR, HANDLE_ERROR, REGION_STATES  # noqa: F401 - part of the table
 from ..core.types import RegionKind, RegionMetrics, Residency
 
 U32_MAX = 0xFFFF_FFFF
@@ -581,28 +582,18 @@ relative one), ``width`` the bytes accessed, ``state`` one of ``REGION_STATES``.
 the code's (a destroyed region's handle: ``StaleHandle``; an id never created: ``RegionNotFound``) and
 its context fields follow the message: ``[region=, gen= (the handle's), offset=, len=, capacity=]``."""
 
-REGION_STATES: dict[str, str] = {
-    "absent": "no region r{region}",
-    "destroyed": "region r{region} was destroyed",
-    "live": "region r{region} at generation {generation}",
-}
-"""The region's state in ``TYPED_ACCESS_ERROR``: never created, destroyed, or live (its current generation)."""
-
-
-BULK_ERROR = "{operation}({handle}) of {length} byte(s): {cause}"
-"""The message of a failed bulk operation (``read``, ``write``, ``discard``, views) of the self-contained
-module, the same in ``GuestInstance`` and ``tvm-guest.js`` (its generated block carries this and
-``BULK_CAUSES``): ``operation`` is the method's name, ``handle`` the handle passed, ``length`` the bytes
-asked for, ``cause`` the code's meaning (``BULK_CAUSES``) or, for a destroyed region's handle,
-``REGION_STATES["destroyed"]``. Context fields follow: ``[region=, gen=, offset=, len=]``."""
+# ``REGION_STATES`` (the region's state in ``TYPED_ACCESS_ERROR``), ``BULK_ERROR`` and ``HANDLE_ERROR`` are the
+# model's (``core.handle_faults``): a handle that reaches no live bytes reads the same on every layer, and
+# ``tvm-guest.js``'s generated block carries them from here.
 
 BULK_CAUSES: dict[int, str] = {e.code: e.meaning for e in ERROR_CODES if e.code}
-"""A bulk failure's ``cause`` by raw code: the errors table's meanings (``ERROR_CODES``)."""
+"""A failed bulk operation's ``cause`` in ``BULK_ERROR`` by raw code, for the faults that are not a handle's
+region state (out of bounds, read-only, ...): the errors table's meanings (``ERROR_CODES``)."""
 
 
-def bulk_cause(code: int, *, region: int, destroyed: bool) -> str:
-    """``BULK_ERROR``'s cause: a destroyed region says so, any other failure its code's meaning."""
-    return REGION_STATES["destroyed"].format(region=region) if destroyed else BULK_CAUSES.get(code, BULK_CAUSES[9])
+def bulk_cause(code: int) -> str:
+    """``BULK_ERROR``'s cause for a failure that is not a handle's region state: its code's meaning."""
+    return BULK_CAUSES.get(code, BULK_CAUSES[9])
 
 
 MODULE_INFO: tuple[TrapCauseField, ...] = (

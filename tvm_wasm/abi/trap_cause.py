@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping
 
 from ..core.errors import TvmError, error_for_code
 from ..core.handle import Handle
-from .table import ABI, BULK_ERROR, REGION_STATES, TRAP_CAUSE, TYPED_ACCESS_ERROR, bulk_cause
+from ..core.handle_faults import handle_message, region_state
+from .table import ABI, TRAP_CAUSE, TYPED_ACCESS_ERROR, bulk_cause
 
 TRAP_SEQ = TRAP_CAUSE[0].name  # "trap_seq": moves with every typed-access trap
 #: The linker names the runtime's functions ``tvm.<name>`` in a linked module's name section.
@@ -59,7 +60,7 @@ def access_error(code: int, function: int, handle: Handle, offset: int, width: i
     ``state`` is a key of ``REGION_STATES`` (``"absent"``: the id was never created, ``"destroyed"``,
     ``"live"`` at ``generation``, with ``capacity``); ``where``: the user function, when known."""
     name = ABI[function].name.format(k="k") if 0 <= function < len(ABI) else "typed access"
-    words = REGION_STATES[state].format(region=handle.region_id, generation=generation)
+    words = region_state(state, handle.region_id, generation)
     message = TYPED_ACCESS_ERROR.format(function=name, handle=handle, width=width, offset=f"{offset:#x}", state=words)
     if where:
         message += f" (in {where})"
@@ -79,10 +80,10 @@ def trap_cause_error(cause: Mapping[str, int], trap: object = None) -> TvmError:
     )
 
 
-def bulk_error(code: int, operation: str, handle: Handle, length: int, *, destroyed: bool = False) -> TvmError:
-    """The ``TvmError`` subclass for ``code`` of a failed bulk ``operation`` of ``length`` bytes at ``handle``,
-    worded by ``BULK_ERROR`` (``destroyed``: the handle's region was destroyed; its class stays the code's)."""
-    cause = bulk_cause(code, region=handle.region_id, destroyed=destroyed)
-    message = BULK_ERROR.format(operation=operation, handle=handle, length=length, cause=cause)
+def bulk_error(code: int, operation: str, handle: Handle, length: int) -> TvmError:
+    """The ``TvmError`` subclass for ``code`` of a failed bulk ``operation`` of ``length`` bytes at ``handle``
+    whose region is live at the handle's generation (out of bounds, read-only, ...), worded by ``BULK_ERROR``
+    with the code's meaning; a handle whose region is not is ``core.handle_faults.handle_fault``'s."""
+    message = handle_message(operation, handle, bulk_cause(code), length)
     return error_for_code(code, message, region_id=handle.region_id, generation=handle.generation,
                           offset=handle.offset, length=length)

@@ -37,6 +37,7 @@ from .errors import (
     UnsupportedAllocator,
 )
 from .handle import MAX_GENERATION, U16_MAX, U32_MAX, U64_MAX, Handle, next_generation
+from .handle_faults import handle_fault
 from .types import (
     EvictionReport,
     HandleRemap,
@@ -253,25 +254,22 @@ class RegionDirectory:
             raise RegionNotFound("no such region", region_id=region_id)
         return region
 
-    def _validate(self, handle: Handle, length: int) -> Region:
-        """Check region, generation and bounds of ``[offset, offset+length)``, in that order."""
+    def _validate(self, handle: Handle, length: int, operation: str, *, sized: bool = True) -> Region:
+        """Check region, generation and bounds of ``[offset, offset+length)``, in that order.
+
+        A handle whose region is not live at its generation fails as ``operation`` (with ``length``
+        unless not ``sized``), worded by ``handle_faults`` as every layer words it.
+        """
         if not isinstance(handle, Handle):
             raise TypeError(f"expected a Handle, not {type(handle).__name__}")
         _check_int("length", length, MAX_CAPACITY)
+        shown = length if sized else None
         region = self._regions.get(handle.region_id)
         if region is None:
-            if handle.region_id in self._tombstones or handle.region_id in self._retired:
-                raise StaleHandle(
-                    "region was destroyed", region_id=handle.region_id, generation=handle.generation
-                )
-            raise RegionNotFound("no such region", region_id=handle.region_id)
+            gone = handle.region_id in self._tombstones or handle.region_id in self._retired
+            raise handle_fault(operation, handle, "destroyed" if gone else "absent", length=shown)
         if handle.generation != region.generation:
-            raise StaleHandle(
-                f"handle generation {handle.generation} is not the region's {region.generation}",
-                region_id=region.id,
-                generation=handle.generation,
-                offset=handle.offset,
-            )
+            raise handle_fault(operation, handle, "live", generation=region.generation, length=shown)
         self._check_span(region, handle.offset, length)
         return region
 
@@ -442,7 +440,7 @@ class RegionDirectory:
 
     def dealloc(self, handle: Handle) -> None:
         """Return a block to its region's allocator (a no-op for Bump)."""
-        region = self._validate(handle, 0)
+        region = self._validate(handle, 0, "dealloc", sized=False)
         self._check_writable(region)
         try:
             region.allocator.dealloc(handle.offset)
@@ -451,7 +449,7 @@ class RegionDirectory:
 
     # ------------------------------------------------------------------ data access
     def read(self, handle: Handle, length: int) -> bytes:
-        region = self._validate(handle, length)
+        region = self._validate(handle, length, "read")
         self._make_resident(region)
         data = self._read_bytes(region, handle.offset, length)
         region.counters.bytes_read += length
@@ -460,7 +458,7 @@ class RegionDirectory:
 
     def write(self, handle: Handle, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data).cast("B")
-        region = self._validate(handle, view.nbytes)
+        region = self._validate(handle, view.nbytes, "write")
         self._make_resident(region)
         self._check_writable(region)
         self._changed(region, handle.offset, view.nbytes)
@@ -477,7 +475,7 @@ class RegionDirectory:
         process's resident set falls by them; counted in ``bytes_discarded``.
         Read-only regions refuse it (``ReadOnly``); tracked pages turn dirty.
         """
-        region = self._validate(handle, length)
+        region = self._validate(handle, length, "discard")
         self._make_resident(region)
         self._check_writable(region)
         self._changed(region, handle.offset, length)
@@ -492,7 +490,7 @@ class RegionDirectory:
     def fill(self, handle: Handle, length: int, byte: int) -> None:
         """Set ``length`` bytes from the handle to ``byte`` (0..255), like the raw ABI's ``fill``."""
         _check_int("byte", byte, 0xFF)
-        region = self._validate(handle, length)
+        region = self._validate(handle, length, "fill")
         self._make_resident(region)
         self._check_writable(region)
         self._changed(region, handle.offset, length)
@@ -502,8 +500,8 @@ class RegionDirectory:
 
     def copy(self, src: Handle, dst: Handle, length: int) -> None:
         """Copy between two handles (both generation-checked); overlap-safe."""
-        src_region = self._validate(src, length)
-        dst_region = self._validate(dst, length)
+        src_region = self._validate(src, length, "copy")
+        dst_region = self._validate(dst, length, "copy")
         self._transfer(src_region, src.offset, dst_region, dst.offset, length)
 
     def copy_region(self, src_region: int, src_offset: int, dst_region: int, dst_offset: int, length: int) -> None:
@@ -790,7 +788,7 @@ class RegionDirectory:
                 moved = remap.migrate(handle)
                 if moved is not None:
                     return moved
-        self._validate(handle, 0)  # raises: the region is not live at the handle's generation
+        self._validate(handle, 0, "migrate", sized=False)  # raises: the region is not live at the handle's generation
         return handle
 
     def _relocate(self, region: Region, moves: list[tuple[int, int, int]]) -> None:

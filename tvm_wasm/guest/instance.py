@@ -23,12 +23,14 @@ from ..core.checkpoints import Checkpoint, Checkpointer, RollbackRemap
 from ..core.errors import (
     CheckpointError,
     PolicyViolation,
+    RegionNotFound,
     StaleHandle,
     TvmError,
     UnsupportedAllocator,
     error_for_code,
 )
 from ..core.handle import Handle
+from ..core.handle_faults import handle_fault
 from ..core.types import HandleRemap, PlacementPolicy, RegionKind, RegionMetrics, Residency, checked_flag
 from ..host import native
 from ..host.closed import Closed
@@ -274,13 +276,25 @@ class GuestInstance:
             raise error_for_code(int(code), code_message(int(code), what), region_id=region_id)  # type: ignore[arg-type]
 
     def _bulk_checked(self, code: object, operation: str, handle: Handle, length: int) -> None:
-        """Raise a failed bulk operation's error (``abi.trap_cause.bulk_error``), its code reported here."""
+        """Raise a failed bulk operation's error, its code reported here: a handle whose region is not live
+        at its generation as every layer words it (:meth:`_handle_fault`), any other failure by
+        ``abi.trap_cause.bulk_error``."""
         if code:
             self.last_error()
-            destroyed = int(code) == StaleHandle.code and self.raw("region_generation", handle.region_id) == -1  # type: ignore[call-overload]
-            if destroyed:
-                self.last_error()  # region_generation's own failure: nothing left behind
-            raise bulk_error(int(code), operation, handle, length, destroyed=destroyed)  # type: ignore[call-overload]
+            if code in (RegionNotFound.code, StaleHandle.code):
+                raise self._handle_fault(int(code), operation, handle, length)  # type: ignore[call-overload]
+            raise bulk_error(int(code), operation, handle, length)  # type: ignore[call-overload]
+
+    def _handle_fault(self, code: int, operation: str, handle: Handle, length: int | None = None) -> TvmError:
+        """The error of code 1 (an id never created) or 2 (a region destroyed, or at another generation: asked
+        here) for ``operation`` on ``handle``, worded by ``core.handle_faults`` as the model words it."""
+        if code == RegionNotFound.code:
+            return handle_fault(operation, handle, "absent", length=length)
+        generation = int(self.raw("region_generation", handle.region_id))  # type: ignore[call-overload]
+        if generation == -1:
+            self.last_error()  # region_generation's own failure: nothing left behind
+            return handle_fault(operation, handle, "destroyed", length=length)
+        return handle_fault(operation, handle, "live", generation=generation, length=length)
 
     def _value(self, result: object, what: str, region_id: int) -> int:
         """Accessor results: -1 means failure, with the code in ``last_error``."""
@@ -366,7 +380,10 @@ class GuestInstance:
         ``RegionNotFound`` for an id never created)."""
         result = int(self.raw("migrate", handle.to_i64()))  # type: ignore[arg-type]
         if result == 0:
-            raise error_for_code(self.last_error(), f"cannot migrate {handle}", region_id=handle.region_id)
+            code = self.last_error()
+            if code in (RegionNotFound.code, StaleHandle.code):
+                raise self._handle_fault(code, "migrate", handle)
+            raise error_for_code(code, f"cannot migrate {handle}", region_id=handle.region_id)
         return Handle.unpack(result)
 
     def lru_candidate(self) -> int | None:
@@ -407,7 +424,11 @@ class GuestInstance:
         return Handle.unpack(packed)
 
     def dealloc(self, handle: Handle) -> None:
-        self._checked(self.raw("dealloc", handle.to_i64()), "dealloc", handle.region_id)
+        code = self.raw("dealloc", handle.to_i64())
+        if code in (RegionNotFound.code, StaleHandle.code):
+            self.last_error()  # reported here
+            raise self._handle_fault(int(code), "dealloc", handle)  # type: ignore[call-overload]
+        self._checked(code, "dealloc", handle.region_id)
 
     def pool_memory(self, pool: int) -> wasmtime.Memory:
         memory = self.exports[f"mem{pool}"]

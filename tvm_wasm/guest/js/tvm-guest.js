@@ -33,6 +33,7 @@ const ABI_NAMES = ["last_error", "create_region", "create_region_with", "destroy
 const TYPED_ACCESS_ERROR = "{function}({handle}) accessing {width} byte(s) at offset {offset}: {state}";
 const REGION_STATES = {"absent": "no region r{region}", "destroyed": "region r{region} was destroyed", "live": "region r{region} at generation {generation}"};
 const BULK_ERROR = "{operation}({handle}) of {length} byte(s): {cause}";
+const HANDLE_ERROR = "{operation}({handle}): {cause}";
 const BULK_CAUSES = {"1": "no such region (never created, or destroyed)", "2": "the handle's generation is not the region's current one", "3": "outside the region's capacity (or not an allocated block)", "4": "the region is Cold or External and may not be faulted in", "5": "no room: region, pool, id space or budget full", "6": "the region is pinned", "7": "a guest-memory range lies outside the guest's memory", "8": "the region is read-only (protect): nothing changed", "9": "policy, allocator, backing store, bad argument, or a region the runtime cannot reach"};
 const UNSERVED_TVM = {"checkpoint_add": "checkpoint_add is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host", "checkpoint": "checkpoint is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host", "rollback": "rollback is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host", "release_checkpoint": "release_checkpoint is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host"}; // tvm.* imports of the host only, by name
 const UNKNOWN_TVM = "the tvm ABI has no function '{name}'";
@@ -1199,8 +1200,10 @@ export class TvmGuest {
     const h = checkHandle(handle);
     const moved = this.exports.migrate(h);
     if (moved === 0n) {
+      const code = this.exports.last_error();
+      if (code === RegionNotFound.code || code === StaleHandle.code) throw this._bulkFail(code, "migrate", h);
       const { regionId: id, generation, offset } = unpackHandle(h);
-      throw this._fail(this.exports.last_error(), "cannot migrate", { regionId: id, generation, offset });
+      throw this._fail(code, "cannot migrate", { regionId: id, generation, offset });
     }
     return moved;
   }
@@ -1260,6 +1263,7 @@ export class TvmGuest {
   dealloc(handle) {
     const h = checkHandle(handle);
     const code = this.exports.dealloc(h);
+    if (code === RegionNotFound.code || code === StaleHandle.code) throw this._bulkFail(code, "dealloc", h);
     if (code !== 0) {
       const { regionId: id, generation, offset } = unpackHandle(h);
       throw this._fail(code, "dealloc failed", { regionId: id, generation, offset });
@@ -1267,17 +1271,25 @@ export class TvmGuest {
   }
 
   /**
-   * The error of bulk operation `what` of `length` bytes at packed handle `h` that failed with `code`, worded
-   * by the ABI table's BULK_ERROR and BULK_CAUSES as GuestInstance words it (a destroyed region says so).
+   * The error of operation `what` (of `length` bytes; none for dealloc and migrate) at packed handle `h` that
+   * failed with `code`, worded as every layer words it (BULK_ERROR or HANDLE_ERROR, generated from the model's
+   * table): a handle whose region was never created, was destroyed or is at another generation says which
+   * (REGION_STATES), any other failure its code's meaning (BULK_CAUSES).
    */
-  _bulkFail(code, what, h, length) {
+  _bulkFail(code, what, h, length = undefined) {
     const { regionId: id, generation, offset } = unpackHandle(h);
     this.lastError(); // reported here: leave nothing behind
-    const destroyed = code === StaleHandle.code && this.exports.region_generation(id) === -1;
-    if (destroyed) this.lastError(); // region_generation's own failure
-    const cause = destroyed ? fillTemplate(REGION_STATES.destroyed, { region: id }) : (BULK_CAUSES[code] ?? BULK_CAUSES[9]);
-    const len = Number(length);
-    const message = fillTemplate(BULK_ERROR, { operation: what, handle: `r${id}@${generation}+${offset}`, length: len, cause });
+    let cause = BULK_CAUSES[code] ?? BULK_CAUSES[9];
+    if (code === RegionNotFound.code) cause = fillTemplate(REGION_STATES.absent, { region: id });
+    if (code === StaleHandle.code) {
+      const current = this.exports.region_generation(id);
+      if (current === -1) this.lastError(); // region_generation's own failure
+      cause = current === -1 ? fillTemplate(REGION_STATES.destroyed, { region: id })
+        : fillTemplate(REGION_STATES.live, { region: id, generation: current });
+    }
+    const len = length === undefined ? undefined : Number(length);
+    const message = fillTemplate(len === undefined ? HANDLE_ERROR : BULK_ERROR,
+      { operation: what, handle: `r${id}@${generation}+${offset}`, length: len, cause });
     return new (ERRORS_BY_CODE.get(code) ?? PolicyViolation)(message, { regionId: id, generation, offset, length: len });
   }
 

@@ -1,0 +1,51 @@
+"""How a handle that reaches no live bytes is worded: one table and one function for every layer.
+
+A handle fails to resolve in three ways: its region id was never created (``RegionNotFound``), its
+region was destroyed, or its region lives at another generation (compacted, rolled back, or the id
+reused: both ``StaleHandle``). The model (``RegionDirectory``, so ``TvmHost``'s Python API and the
+WIT path), the self-contained module's embedders (``GuestInstance``, and ``tvm-guest.js``, whose
+generated block carries these templates) and every failed typed access (``abi.trap_cause``) word
+it from here, so one fault reads the same everywhere.
+"""
+
+from __future__ import annotations
+
+from .errors import RegionNotFound, StaleHandle, TvmError
+from .handle import Handle
+
+REGION_STATES: dict[str, str] = {
+    "absent": "no region r{region}",
+    "destroyed": "region r{region} was destroyed",
+    "live": "region r{region} at generation {generation}",
+}
+"""The state of a handle's region: never created, destroyed, or live (at its current generation)."""
+
+BULK_ERROR = "{operation}({handle}) of {length} byte(s): {cause}"
+"""A failed operation on ``length`` bytes at a handle (``read``, ``write``, ``discard``, ``fill``, ``copy``,
+views): ``handle`` as ``r{id}@{generation}+{offset}``, ``cause`` a ``REGION_STATES`` entry or, for other
+faults of the self-contained module, the raw code's meaning. Context fields follow the message:
+``[region=, gen= (the handle's), offset=, len=]``."""
+
+HANDLE_ERROR = "{operation}({handle}): {cause}"
+"""``BULK_ERROR`` for an operation on a handle without a length (``dealloc``, ``migrate``); no ``len=``."""
+
+
+def region_state(state: str, region: int, generation: int = 0) -> str:
+    """``REGION_STATES[state]`` for region ``region`` (``generation``: a live region's current one)."""
+    return REGION_STATES[state].format(region=region, generation=generation)
+
+
+def handle_message(operation: str, handle: Handle, cause: str, length: int | None = None) -> str:
+    """``BULK_ERROR`` (with ``length``) or ``HANDLE_ERROR`` (without) for ``operation`` on ``handle``."""
+    template = HANDLE_ERROR if length is None else BULK_ERROR
+    return template.format(operation=operation, handle=handle, length=length, cause=cause)
+
+
+def handle_fault(operation: str, handle: Handle, state: str, *, generation: int = 0,
+                 length: int | None = None) -> TvmError:
+    """The error of ``operation`` on a ``handle`` whose region is in ``state`` (a ``REGION_STATES`` key;
+    ``generation``: a live region's current one): ``RegionNotFound`` for an id never created,
+    ``StaleHandle`` for a destroyed region or another generation."""
+    cls = RegionNotFound if state == "absent" else StaleHandle
+    return cls(handle_message(operation, handle, region_state(state, handle.region_id, generation), length),
+               region_id=handle.region_id, generation=handle.generation, offset=handle.offset, length=length)
