@@ -12,9 +12,14 @@ import { alloc, createRegion, describeRegion, destroyRegion } from 'tvm:memory/m
 import { copy, copyRegion, read, write } from 'tvm:memory/bytes@0.1.0';
 import { metricsSnapshot } from 'tvm:memory/diagnostics@0.1.0';
 
+/** `value` as JSON text; a tvm-error's u64 fields (`len`, `capacity`) arrive as BigInt, which JSON cannot hold. */
+function json(value) {
+  return JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
 class Refused extends Error {
   constructor(payload) {
-    super(typeof payload === 'string' ? payload : JSON.stringify(payload));
+    super(typeof payload === 'string' ? payload : json(payload));
     this.payload = payload;
   }
 }
@@ -63,7 +68,7 @@ export function tour(message) {
   } catch (e) {
     if (e instanceof Refused) throw e;
     const last = steps.length ? steps[steps.length - 1] : 'start';
-    throw new Refused(`${last} then failed: ${JSON.stringify(tvmError(e))}`);
+    throw new Refused(`${last} then failed: ${json(tvmError(e))}`);
   }
   // An error handled in the guest: a handle whose region is gone is refused, typed.
   let stale;
@@ -72,7 +77,7 @@ export function tour(message) {
     stale = alloc(scratch, 8);
     destroyRegion(scratch);
   } catch (e) {
-    throw new Refused(`scratch region failed: ${JSON.stringify(tvmError(e))}`);
+    throw new Refused(`scratch region failed: ${json(tvmError(e))}`);
   }
   try {
     read(stale, 8);
