@@ -102,7 +102,8 @@ def test_errors_carry_enough_context(wit):
         "message": "access outside the region",
     }
     info = fields(err(wit.bytes("write", h(rid, 4, 0), b"x"), "stale-handle"))
-    assert info["region-id"] == rid and info["generation"] == 4 and "generation 4" in info["message"]
+    assert info["region-id"] == rid and info["generation"] == 4 and info["len"] == 1
+    assert info["message"] == f"write(r{rid}@4+0) of 1 byte(s): region r{rid} at generation 1"  # core.handle_faults
 
 
 # ---------------------------------------------------------------------- differential: WIT vs the model
