@@ -254,11 +254,12 @@ class RegionDirectory:
             raise RegionNotFound("no such region", region_id=region_id)
         return region
 
-    def _validate(self, handle: Handle, length: int, operation: str, *, sized: bool = True) -> Region:
+    def _validate(self, handle: Handle, length: int, operation: str = "access", *, sized: bool = True) -> Region:
         """Check region, generation and bounds of ``[offset, offset+length)``, in that order.
 
         A handle whose region is not live at its generation fails as ``operation`` (with ``length``
-        unless not ``sized``), worded by ``handle_faults`` as every layer words it.
+        unless not ``sized``), worded by ``handle_faults`` as every layer words it; every public
+        operation names itself.
         """
         if not isinstance(handle, Handle):
             raise TypeError(f"expected a Handle, not {type(handle).__name__}")
