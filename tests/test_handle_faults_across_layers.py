@@ -10,10 +10,12 @@ destroyed [region=2, gen=1, offset=0x0]``, ``read(r99@1+0) of 4 byte(s): no regi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from tvm_wasm import Freelist, Handle, RegionDirectory, RegionKind, RegionNotFound, StaleHandle, TvmHost
-from tvm_wasm.core.handle_faults import BULK_ERROR, HANDLE_ERROR, REGION_STATES, handle_fault
+from tvm_wasm.core.handle_faults import BULK_ERROR, HANDLE_ERROR, REGION_STATES, handle_fault, region_fault
 from tvm_wasm.guest import GuestInstance, build_module
 
 LENGTH = 4
@@ -56,15 +58,23 @@ def words(layer) -> dict[tuple[str, str], tuple[str, str]]:
             for fault in FAULTS for operation in OPERATIONS}
 
 
-@pytest.fixture(scope="module")
-def layers() -> dict[str, dict[tuple[str, str], tuple[str, str]]]:
+Said = dict[tuple[str, str], tuple[str, str]]
+
+
+def on_every_layer(collect: Callable[[object], Said]) -> dict[str, Said]:
+    """``collect`` run on a fresh model, ``TvmHost`` and ``GuestInstance``, by layer name."""
     host = TvmHost(pools=1)
     guest = GuestInstance(build_module(pools=1, max_pages=16))
     try:
-        return {"model": words(RegionDirectory()), "TvmHost": words(host), "GuestInstance": words(guest)}
+        return {"model": collect(RegionDirectory()), "TvmHost": collect(host), "GuestInstance": collect(guest)}
     finally:
         host.close()
         guest.close()
+
+
+@pytest.fixture(scope="module")
+def layers() -> dict[str, Said]:
+    return on_every_layer(words)
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -74,6 +84,47 @@ def test_every_layer_words_a_handle_fault_alike(layers, fault, operation):
     assert said["TvmHost"] == said["model"], said
     assert said["GuestInstance"] == said["model"], said
     assert said["model"][0] != "none"
+
+
+ID_OPERATIONS = ["destroy_region", "pin", "unpin", "compact_region", "protect", "region_info", "metrics"]
+ID_FAULTS = {"destroyed region": 2, "region never created": 99}
+
+
+def id_words(layer) -> dict[tuple[str, str], tuple[str, str]]:
+    setup(layer)
+    found = {}
+    for fault, region_id in ID_FAULTS.items():
+        for operation in ID_OPERATIONS:
+            try:
+                getattr(layer, operation)(region_id)
+            except Exception as error:  # noqa: BLE001 - compared by class and message
+                found[(fault, operation)] = (type(error).__name__, str(error))
+            else:
+                found[(fault, operation)] = ("none", "")
+    return found
+
+
+@pytest.fixture(scope="module")
+def id_layers() -> dict[str, Said]:
+    return on_every_layer(id_words)
+
+
+@pytest.mark.parametrize("fault", ID_FAULTS)
+@pytest.mark.parametrize("operation", ID_OPERATIONS)
+def test_a_region_named_by_id_reads_alike_on_every_layer(id_layers, fault, operation):
+    said = {layer: found[(fault, operation)] for layer, found in id_layers.items()}
+    region_id = ID_FAULTS[fault]
+    expected = region_fault(region_id, destroyed=fault == "destroyed region")
+    assert said["model"] == ("RegionNotFound", str(expected)), said
+    assert said["TvmHost"] == said["model"], said
+    assert said["GuestInstance"] == said["model"], said
+
+
+def test_a_region_named_by_id_reads_as_the_readme_shows_it(id_layers):
+    assert id_layers["GuestInstance"][("destroyed region", "pin")] == (
+        "RegionNotFound", "region r2 was destroyed [region=2]")
+    assert id_layers["model"][("region never created", "region_info")] == (
+        "RegionNotFound", "no region r99 [region=99]")
 
 
 @pytest.mark.parametrize("fault", FAULTS)

@@ -1,8 +1,9 @@
 """``GuestInstance``'s control-plane errors, known only by the module's raw code, say what the model says.
 
-The model raises ``RegionNotFound("no such region")`` for a region id it does not have; the
-self-contained module answers code 1, and ``GuestInstance`` words it from the ABI table's meaning of
-the code (``abi.table.code_message``): the same class, naming the same fact and the call that failed.
+The model raises ``RegionNotFound`` for a region id it does not have, worded by ``core.handle_faults``
+(``no region r999``); the self-contained module answers code 1, and ``GuestInstance`` raises the same
+error with the same words. Other codes are worded from the ABI table's meaning of the code
+(``abi.table.code_message``), naming the call that failed.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def test_a_missing_region_is_region_not_found_saying_so(guest: GuestInstance, na
     with pytest.raises(TvmError) as module:
         CALLS[name](guest)
     assert type(module.value) is type(model.value) is RegionNotFound
-    assert "no such region" in model.value.message and "no such region" in module.value.message, module.value
+    assert str(module.value) == str(model.value) == f"no region r{MISSING} [region={MISSING}]", module.value
     assert module.value.region_id == MISSING
 
 

@@ -41,7 +41,12 @@ FAULTS = [
     ("migrate a stale generation", "migrate", "stale", 0),
     ("migrate a destroyed region's handle", "migrate", "destroyed", 0),
     ("migrate a region never created", "migrate", "absent", 0),
+    ("destroy a destroyed region", "destroy_region", "destroyed", 0),
+    ("destroy a region never created", "destroy_region", "absent", 0),
+    ("pin a destroyed region", "pin", "destroyed", 0),
+    ("ask about a region never created", "region_info", "absent", 0),
 ]
+JS_NAMES = {"destroy_region": "destroyRegion", "region_info": "regionInfo"}  # the rest are spelt alike
 UNSERVED = ["checkpoint_add", "rollback", "checkpoint", "trap_code"]  # host-only (three), a runtime internal
 
 
@@ -72,6 +77,8 @@ def python_side(module: bytes) -> tuple[list[list[str]], list[str]]:
                     g.dealloc(handle)
                 elif operation == "migrate":
                     g.migrate(handle)
+                elif operation in ("destroy_region", "pin", "region_info"):
+                    getattr(g, operation)(handle.region_id)
                 else:
                     g.discard(handle, length)
             except Exception as error:  # noqa: BLE001 - compared by class name and message
@@ -93,6 +100,7 @@ PAGE = """<!doctype html>
 <script type="module">
   import { instantiate, RegionKind, packHandle, offsetHandle } from "/tvm-guest.js";
   const faults = FAULTS;
+  const names = JS_NAMES;
   const report = { errors: [], refusals: [] };
   try {
     const g = await instantiate("/guest.wasm");
@@ -111,6 +119,7 @@ PAGE = """<!doctype html>
         else if (operation === "write") g.write(handles[fault], new Uint8Array(length));
         else if (operation === "dealloc") g.dealloc(handles[fault]);
         else if (operation === "migrate") g.migrate(handles[fault]);
+        else if (operation in names || operation === "pin") g[names[operation] ?? operation](Number(handles[fault] >> 48n));
         else g.discard(handles[fault], length);
         report.errors.push(["none", ""]);
       } catch (error) {
@@ -135,7 +144,8 @@ def test_every_bulk_fault_reads_the_same_in_python_and_javascript():
         pytest.skip("no chromium binary found (Debian's chromium package; .ci/run installs it)")
     module = build_module(pools=1, max_pages=BROWSER_MAX_PAGES, meta_max_pages=BROWSER_META_MAX_PAGES).wasm
     errors, refusals = python_side(module)
-    page = PAGE.replace("FAULTS", json.dumps(FAULTS)).replace("UNSERVED", json.dumps(UNSERVED))
+    page = (PAGE.replace("FAULTS", json.dumps(FAULTS)).replace("UNSERVED", json.dumps(UNSERVED))
+            .replace("JS_NAMES", json.dumps(JS_NAMES)))
     files = {"/": ("text/html", page.encode()), "/tvm-guest.js": ("text/javascript", tvm_guest_js()),
              "/guest.wasm": ("application/wasm", module)}
     for name in UNSERVED:
@@ -165,6 +175,10 @@ def test_the_python_words_come_from_the_table():
         ["StaleHandle", "dealloc(r2@1+0): region r2 was destroyed [region=2, gen=1, offset=0x0]"],
         ["RegionNotFound", "dealloc(r99@1+0): no region r99 [region=99, gen=1, offset=0x0]"],
     ]
-    assert [e[1].split(" [")[0] for e in errors[15:]] == [
+    assert [e[1].split(" [")[0] for e in errors[15:18]] == [
         "migrate(r1@2+0): region r1 at generation 1", "migrate(r2@1+0): region r2 was destroyed",
         "migrate(r99@1+0): no region r99"]
+    assert errors[18:] == [["RegionNotFound", "region r2 was destroyed [region=2]"],  # a region named by id
+                           ["RegionNotFound", "no region r99 [region=99]"],
+                           ["RegionNotFound", "region r2 was destroyed [region=2]"],
+                           ["RegionNotFound", "no region r99 [region=99]"]]

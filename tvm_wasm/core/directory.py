@@ -37,7 +37,7 @@ from .errors import (
     UnsupportedAllocator,
 )
 from .handle import MAX_GENERATION, U16_MAX, U32_MAX, U64_MAX, Handle, next_generation
-from .handle_faults import handle_fault
+from .handle_faults import handle_fault, region_fault
 from .types import (
     EvictionReport,
     HandleRemap,
@@ -251,7 +251,7 @@ class RegionDirectory:
             raise TypeError(f"a region id is an integer, not {type(region_id).__name__} {region_id!r}")
         region = self._regions.get(region_id)
         if region is None:
-            raise RegionNotFound("no such region", region_id=region_id)
+            raise region_fault(region_id, destroyed=region_id in self._tombstones or region_id in self._retired)
         return region
 
     def _validate(self, handle: Handle, length: int, operation: str = "access", *, sized: bool = True) -> Region:

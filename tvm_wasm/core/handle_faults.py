@@ -1,11 +1,13 @@
-"""How a handle that reaches no live bytes is worded: one table and one function for every layer.
+"""How a handle (or region id) that reaches no live region is worded: one table and one function for every layer.
 
 A handle fails to resolve in three ways: its region id was never created (``RegionNotFound``), its
 region was destroyed, or its region lives at another generation (compacted, rolled back, or the id
 reused: both ``StaleHandle``). The model (``RegionDirectory``, so ``TvmHost``'s Python API and the
 WIT path), the self-contained module's embedders (``GuestInstance``, and ``tvm-guest.js``, whose
 generated block carries these templates) and every failed typed access (``abi.trap_cause``) word
-it from here, so one fault reads the same everywhere.
+it from here, so one fault reads the same everywhere. An operation that names a region by its id
+alone (``destroy_region``, ``pin``, ``region_info``...) fails with ``RegionNotFound`` worded by
+:func:`region_fault`: the state alone, since the layers name their operations differently.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ def handle_message(operation: str, handle: Handle, cause: str, length: int | Non
     """``BULK_ERROR`` (with ``length``) or ``HANDLE_ERROR`` (without) for ``operation`` on ``handle``."""
     template = HANDLE_ERROR if length is None else BULK_ERROR
     return template.format(operation=operation, handle=handle, length=length, cause=cause)
+
+
+def region_fault(region_id: int, *, destroyed: bool) -> RegionNotFound:
+    """The error of an operation naming region ``region_id`` that is not live: ``no region r7`` for an id
+    never created, ``region r7 was destroyed`` for one destroyed (context ``[region=7]``)."""
+    return RegionNotFound(region_state("destroyed" if destroyed else "absent", region_id), region_id=region_id)
 
 
 def handle_fault(operation: str, handle: Handle, state: str, *, generation: int = 0,

@@ -30,7 +30,7 @@ from ..core.errors import (
     error_for_code,
 )
 from ..core.handle import Handle
-from ..core.handle_faults import handle_fault
+from ..core.handle_faults import handle_fault, region_fault
 from ..core.types import HandleRemap, PlacementPolicy, RegionKind, RegionMetrics, Residency, checked_flag
 from ..host import native
 from ..host.closed import Closed
@@ -273,7 +273,19 @@ class GuestInstance:
     def _checked(self, code: object, what: str, region_id: int | None = None) -> None:
         if code:
             self.last_error()  # the code is reported here; leave nothing behind
+            if code == RegionNotFound.code and region_id is not None:
+                raise self._region_fault(region_id)
             raise error_for_code(int(code), code_message(int(code), what), region_id=region_id)  # type: ignore[arg-type]
+
+    def _region_fault(self, region_id: int) -> RegionNotFound:
+        """Code 1 for a region named by id, worded as the model words it (``core.handle_faults.region_fault``).
+        Destroyed or never created is asked of the module's own handle check, which tells them apart
+        (2 for a destroyed region's handle, 1 for an id never created), and its code cleared."""
+        destroyed = False
+        if 0 < region_id <= 0xFFFF:
+            destroyed = int(self.raw("handle_address", Handle(region_id, 1, 0).to_i64(), 0)) == -StaleHandle.code  # type: ignore[call-overload]
+            self.last_error()
+        return region_fault(region_id, destroyed=destroyed)
 
     def _bulk_checked(self, code: object, operation: str, handle: Handle, length: int) -> None:
         """Raise a failed bulk operation's error, its code reported here: a handle whose region is not live
@@ -300,6 +312,8 @@ class GuestInstance:
         """Accessor results: -1 means failure, with the code in ``last_error``."""
         if result == -1:
             code = self.last_error()
+            if code == RegionNotFound.code:
+                raise self._region_fault(region_id)
             if code:
                 raise error_for_code(code, code_message(code, what), region_id=region_id)
         return int(result)  # type: ignore[arg-type]
@@ -420,6 +434,8 @@ class GuestInstance:
         packed = int(self.raw("alloc_aligned", s32(region_id), s32(size), s32(align)))  # type: ignore[arg-type]
         if packed == 0:
             code = self.last_error()
+            if code == RegionNotFound.code:
+                raise self._region_fault(region_id)
             raise error_for_code(code, code_message(code, "alloc"), region_id=region_id, length=size)
         return Handle.unpack(packed)
 

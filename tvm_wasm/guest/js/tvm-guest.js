@@ -987,7 +987,25 @@ export class TvmGuest {
     this.lastError(); // reported here: leave nothing behind
     const specific = code === 9 && classify ? classify() : null; // code 9 has several causes
     if (specific) return specific;
+    if (code === RegionNotFound.code && context.regionId !== undefined && context.generation === undefined) {
+      return this._regionFault(context.regionId);
+    }
     return new (ERRORS_BY_CODE.get(code) ?? PolicyViolation)(message, context);
+  }
+
+  /**
+   * Code 1 for a region named by id, worded as every layer words it (REGION_STATES, generated from the model's
+   * table): destroyed or never created is asked of the module's own handle check (2 for a destroyed region's
+   * handle, 1 for an id never created), and its code cleared.
+   */
+  _regionFault(id) {
+    let destroyed = false;
+    if (id > 0 && id <= U16_MAX) {
+      destroyed = this.exports.handle_address(packHandle(id, 1, 0), 0) === -BigInt(StaleHandle.code);
+      this.lastError();
+    }
+    return new RegionNotFound(fillTemplate(destroyed ? REGION_STATES.destroyed : REGION_STATES.absent, { region: id }),
+      { regionId: id });
   }
 
   /**
