@@ -160,3 +160,48 @@ def test_ctrl_c_interrupts_a_guest_instance_on_the_main_thread():
     assert isinstance(raised, KeyboardInterrupt) or type(raised) is Interrupted, repr(raised)
     embedder.still_works()
     assert signal.set_wakeup_fd(-1) == -1  # the wakeup fd was handed back
+
+
+@pytest.mark.parametrize("kind", EMBEDDERS)
+@pytest.mark.parametrize("interrupt_first", [True, False], ids=["interrupt-then-close", "close-alone"])
+def test_close_from_another_thread_waits_for_the_running_call(kind, interrupt_first):
+    """A timeout's ``interrupt(); close()`` (or a bare ``close()``) while wasm runs on the main thread: the
+    call returns first and the store is freed after it, never under it (that aborted or crashed the
+    process). The closing thread blocks until the call is over; later use raises ``HostClosed``."""
+    embedder = Embedder(kind)
+    target = embedder.target
+    closed_at: list[float] = []
+
+    def stop() -> None:
+        if interrupt_first:
+            target.interrupt()
+        target.close()
+        closed_at.append(time.monotonic())
+
+    ended = threading.Timer(0.8, target.engine.increment_epoch)  # for close-alone: the call ends by itself later
+    if not interrupt_first:
+        ended.start()
+    try:
+        raised, _ = spin_until(embedder, stop)
+        returned = time.monotonic()
+        time.sleep(0.1)  # the closing thread goes on once the call has returned
+    finally:
+        ended.cancel()
+    assert type(raised) is Interrupted, repr(raised)
+    assert closed_at and closed_at[0] >= returned - 0.05  # closed after the call returned, not during it
+    assert target.closed
+    with pytest.raises(TvmError, match=r"is closed \(used: (call|raw)\)"):
+        embedder.call("seven")
+
+
+def test_close_from_inside_a_call_is_refused():
+    from tvm_wasm.host.closed import RunningCalls
+
+    calls = RunningCalls("TvmHost")
+    with calls.running("call"):
+        with pytest.raises(ValueError, match="from inside one of its own calls"):
+            calls.close()
+    calls.close()
+    with pytest.raises(TvmError, match=r"this TvmHost is closed \(used: call\)"):
+        with calls.running("call"):
+            pass

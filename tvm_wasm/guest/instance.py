@@ -33,7 +33,7 @@ from ..core.handle import Handle
 from ..core.handle_faults import handle_fault, region_fault
 from ..core.types import HandleRemap, PlacementPolicy, RegionKind, RegionMetrics, Residency, checked_flag
 from ..host import native
-from ..host.closed import Closed
+from ..host.closed import Closed, RunningCalls, running_calls
 from ..host.interrupt import EpochSwitch, interruptible_on
 from ..runtime import layout as L
 from ..runtime import sections
@@ -155,6 +155,7 @@ class GuestInstance:
         self.store = store or wasmtime.Store(self.engine)
         self.interruptible = interruptible_on(self.engine, interruptible, "GuestInstance")
         self._epoch = EpochSwitch(self.engine, self.store, enabled=self.interruptible, owner="GuestInstance")
+        self._calls = RunningCalls("GuestInstance")
         self.module = self._compile(module)
         self.instance = wasmtime.Instance(self.store, self.module, [])
         self.exports = self.instance.exports(self.store)
@@ -168,10 +169,15 @@ class GuestInstance:
 
     def close(self) -> None:
         """Release the instance's store (its pools) now; later calls raise ``HostClosed`` naming the
-        method used (as ``TvmHost``'s); closing twice is a no-op.
+        method used (as ``TvmHost``'s); closing twice is a no-op. A call running on another thread
+        returns first: ``close()`` waits for it (``interrupt()`` it to stop a guest that loops); from
+        inside one of the instance's own calls it is a ``ValueError``.
 
         A store passed in by the caller stays the caller's to close.
         """
+        calls = self.__dict__.get("_calls")
+        if calls is not None:
+            calls.close()  # a call running on another thread returns first (interrupt() it to stop it)
         store = self.store if self._owns_store else None
         self.__dict__.clear()
         self.__class__ = ClosedGuestInstance
@@ -216,6 +222,7 @@ class GuestInstance:
         rely on, whichever way it is called: the region's next checkpoint and rollback then take
         every page (as after the Python methods), never a rollback that misses a change.
         """
+        running_calls(self, "raw")
         result = self.call_export(name, *args)
         if result == 0 and (name == "clear_dirty" or (name == "track_dirty" and len(args) == 2 and not args[1])):
             self._lost_track(int(args[0]))  # type: ignore[call-overload]
@@ -223,6 +230,7 @@ class GuestInstance:
 
     def call_export(self, name: str, *args: object) -> object:
         """``raw`` without its checkpoint bookkeeping: for the checkpoints' own dirty-bit calls."""
+        running_calls(self, "call_export")
         func = self.exports[name] if name in self.exports else None
         if not isinstance(func, wasmtime.Func):
             raise ValueError(f"the module has no exported function {name!r}")
@@ -231,17 +239,18 @@ class GuestInstance:
     def _guarded(self, func: object, *args: object) -> object:
         """Call ``func``; a trap is typed only if ``trap_seq`` moved during this very call (or it is an
         interrupt: ``Interrupted``)."""
-        seq = self.trap_seq()
-        self._epoch.arm()
-        try:
-            return func(self.store, *args)  # type: ignore[operator]
-        except wasmtime.Trap as trap:
-            error = self._epoch.typed(trap)
-            if error is trap:
-                error = self.error_from_trap(trap, seq)
-            if error is trap:
-                raise
-            raise error from trap
+        with running_calls(self, "call").running("call"):
+            seq = self.trap_seq()
+            self._epoch.arm()
+            try:
+                return func(self.store, *args)  # type: ignore[operator]
+            except wasmtime.Trap as trap:
+                error = self._epoch.typed(trap)
+                if error is trap:
+                    error = self.error_from_trap(trap, seq)
+                if error is trap:
+                    raise
+                raise error from trap
 
     def trap_seq(self) -> int:
         """The module's count of typed-access traps (``abi.TRAP_CAUSE``)."""
@@ -642,6 +651,7 @@ class GuestInstance:
     def call(self, instance: wasmtime.Instance, name: str, *args: object) -> object:
         """Call a linked user module's export; a typed-access trap during this call becomes its ``TvmError``,
         an :meth:`interrupt` ``Interrupted``, any other trap comes out as the ``wasmtime.Trap`` it is."""
+        running_calls(self, "call")
         return self._guarded(instance.exports(self.store)[name], *args)
 
 

@@ -44,7 +44,7 @@ from ..runtime.bridge_module import BRIDGE_EXPORTS, GUEST
 from ..runtime.core_module import HOST, META_MEM
 from ..runtime.link_errors import LinkRefused
 from . import native
-from .closed import Closed
+from .closed import Closed, RunningCalls, running_calls
 from .guest_control import control_imports
 from .interrupt import EpochSwitch, interruptible_on, note_epoch_checks
 from .pools import PoolSet, Span
@@ -145,6 +145,7 @@ class TvmHost(RegionDirectory):
         self.interruptible = interruptible_on(self.engine, interruptible, "TvmHost")
         self.store = wasmtime.Store(self.engine)
         self._epoch = EpochSwitch(self.engine, self.store, enabled=self.interruptible, owner="TvmHost")
+        self._calls = RunningCalls("TvmHost")
         self.table = DirectoryTable(self.store)
         self.table.strict = strict
         for rid, generation in self._tombstones.items():  # ids a leasing checkpoint store's earlier processes used
@@ -196,6 +197,9 @@ class TvmHost(RegionDirectory):
         later use of the host or its component guests raises ``HostClosed``;
         closing twice is a no-op.
         """
+        calls = self.__dict__.get("_calls")
+        if calls is not None:
+            calls.close()  # a call running on another thread returns first (interrupt() it to stop it)
         store = self.__dict__.get("store")
         guest_stores = list(self.__dict__.get("_guest_stores", ()))
         table, pools = self.__dict__.get("table"), self.__dict__.get("pools")
@@ -499,6 +503,10 @@ class TvmHost(RegionDirectory):
         ``Interrupted``. Every other trap comes out as the ``wasmtime.Trap`` it is.
         A missing export is a ``ValueError``, a wrong argument count a ``TypeError``.
         """
+        with running_calls(self, "call").running("call"):
+            return self._call(instance, name, *args)
+
+    def _call(self, instance: wasmtime.Instance, name: str, *args: object) -> object:
         self._rearm()
         exports = instance.exports(self.store)
         func = exports.get(name)
