@@ -409,3 +409,24 @@ def test_generation_space_exhausted_refuses_compaction_and_retires_the_id(make_g
         g.create_region(SCRATCH, 8)
     for generation in (0, 1, 65535):
         assert g.raw("read", raw_handle(r, generation, 0), GBUF, 1) == 2
+
+
+@pytest.mark.parametrize("embedder", ["TvmHost", "GuestInstance"])
+def test_a_wrongly_typed_argument_is_a_type_error_on_both_embedders(embedder):
+    """A C author's Python driver passing a handle's bits, None or a string where a Handle or an id goes:
+    ``TypeError`` with the model's words on both embedders, never an ``AttributeError`` from inside."""
+    from tvm_wasm import RegionKind, TvmHost
+    from tvm_wasm.guest import GuestInstance, build_module
+
+    e = TvmHost() if embedder == "TvmHost" else GuestInstance(build_module(pools=1, max_pages=4))
+    r = e.create_region(RegionKind.OBJECT_ARENA, 64)
+    h = e.alloc(r, 8)
+    for call in (lambda: e.read(0, 4), lambda: e.read(None, 4), lambda: e.write(h.to_i64(), b"x"),
+                 lambda: e.dealloc(0), lambda: e.fill(0, 4, 1), lambda: e.discard(None, 4)):
+        with pytest.raises(TypeError, match="expected a Handle, not"):
+            call()
+    for bad in ("1", None, [1]):
+        with pytest.raises(TypeError):
+            e.alloc(bad, 8)  # type: ignore[arg-type]
+    assert e.read(h, 8) == bytes(8)  # nothing moved
+    e.close()

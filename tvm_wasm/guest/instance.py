@@ -126,6 +126,13 @@ def _compiled_user(engine: wasmtime.Engine, binary: bytes) -> wasmtime.Module:
     return per_engine[binary]
 
 
+
+def handle_bits(handle: object) -> int:
+    """The handle's 64 bits for a raw call; ``TypeError`` (as the model's) for anything but a ``Handle``."""
+    if not isinstance(handle, Handle):
+        raise TypeError(f"expected a Handle, not {type(handle).__name__}")
+    return handle.to_i64()
+
 class GuestInstance:
     """One instance of a guest module in its own store (or a given one)."""
 
@@ -239,6 +246,10 @@ class GuestInstance:
     def _guarded(self, func: object, *args: object) -> object:
         """Call ``func``; a trap is typed only if ``trap_seq`` moved during this very call (or it is an
         interrupt: ``Interrupted``)."""
+        for arg in args:
+            if not isinstance(arg, (int, float, np.integer, np.floating)):
+                raise TypeError(f"expected an integer (a region id, a size, a handle's bits), not "
+                                f"{type(arg).__name__} {arg!r}")
         with running_calls(self, "call").running("call"):
             seq = self.trap_seq()
             self._epoch.arm()
@@ -401,7 +412,7 @@ class GuestInstance:
         raw ABI's ``migrate``: a current handle comes back unchanged, one of the generation before the last
         compaction at a live block's start comes back moved; any other raises ``StaleHandle`` (or
         ``RegionNotFound`` for an id never created)."""
-        result = int(self.raw("migrate", handle.to_i64()))  # type: ignore[arg-type]
+        result = int(self.raw("migrate", handle_bits(handle)))  # type: ignore[arg-type]
         if result == 0:
             code = self.last_error()
             if code in (RegionNotFound.code, StaleHandle.code):
@@ -449,7 +460,7 @@ class GuestInstance:
         return Handle.unpack(packed)
 
     def dealloc(self, handle: Handle) -> None:
-        code = self.raw("dealloc", handle.to_i64())
+        code = self.raw("dealloc", handle_bits(handle))
         if code in (RegionNotFound.code, StaleHandle.code):
             self.last_error()  # reported here
             raise self._handle_fault(int(code), "dealloc", handle)  # type: ignore[call-overload]
@@ -489,7 +500,7 @@ class GuestInstance:
         writable = checked_flag(writable, "writable")
         view = self._pool_bytes(handle, length, "view")
         if writable and not self.is_read_only(handle.region_id):
-            self._bulk_checked(self.raw("note_write", handle.to_i64(), s32(length)), "view", handle, length)
+            self._bulk_checked(self.raw("note_write", handle_bits(handle), s32(length)), "view", handle, length)
             return view
         view = view.view()
         view.flags.writeable = False
@@ -499,7 +510,7 @@ class GuestInstance:
         """The pool bytes of ``[offset, offset + length)`` through ``handle_address`` (checked, never marked dirty);
         a failure is ``operation``'s, worded by the ABI table's ``BULK_ERROR`` as ``tvm-guest.js`` words it."""
         check_u32(length, "length")
-        packed = int(self.raw("handle_address", handle.to_i64(), s32(length)))  # type: ignore[arg-type]
+        packed = int(self.raw("handle_address", handle_bits(handle), s32(length)))  # type: ignore[arg-type]
         if packed < 0:
             self._bulk_checked(-packed, operation, handle, length)
         pool, address = packed >> 32, packed & 0xFFFF_FFFF
@@ -511,7 +522,7 @@ class GuestInstance:
     def write(self, handle: Handle, data: bytes) -> None:
         """Write ``data`` at the handle: the span first passes the data plane's write barrier as a
         zero ``fill`` (read-only: ``ReadOnly``, nothing changes; tracked: its pages turn dirty)."""
-        self._bulk_checked(self.raw("fill", handle.to_i64(), s32(len(data)), 0), "write", handle, len(data))
+        self._bulk_checked(self.raw("fill", handle_bits(handle), s32(len(data)), 0), "write", handle, len(data))
         self._pool_bytes(handle, len(data), "write")[:] = np.frombuffer(data, dtype=np.uint8)
 
     def fill(self, handle: Handle, length: int, byte: int) -> None:
@@ -519,12 +530,12 @@ class GuestInstance:
         check_u32(length, "length")
         if not 0 <= byte <= 0xFF:
             raise ValueError(f"byte must be in 0..255, got {byte}")
-        self._bulk_checked(self.raw("fill", handle.to_i64(), s32(length), byte), "fill", handle, length)
+        self._bulk_checked(self.raw("fill", handle_bits(handle), s32(length), byte), "fill", handle, length)
 
     def discard(self, handle: Handle, length: int) -> None:
         """Zero ``length`` bytes from the handle (the raw ABI's ``discard``; ``memory.fill`` in the module)."""
         check_u32(length, "length")
-        self._bulk_checked(self.raw("discard", handle.to_i64(), s32(length)), "discard", handle, length)
+        self._bulk_checked(self.raw("discard", handle_bits(handle), s32(length)), "discard", handle, length)
 
     # ------------------------------------------------------------------ read-only regions and dirty tracking
     def protect(self, region_id: int, read_only: bool = True) -> None:
