@@ -35,21 +35,20 @@ def setup(layer) -> dict[str, Handle]:
     return {"stale generation": before, "destroyed region": gone, "region never created": Handle(99, 1, 0)}
 
 
-def attempt(layer, operation: str, handle: Handle) -> tuple[str, str]:
+def outcome(call: Callable[[], object]) -> tuple[str, str]:
+    """What ``call`` raised, as (class name, message); ("none", "") when it raised nothing."""
     try:
-        if operation == "read":
-            layer.read(handle, LENGTH)
-        elif operation == "write":
-            layer.write(handle, bytes(LENGTH))
-        elif operation == "discard":
-            layer.discard(handle, LENGTH)
-        elif operation == "fill":
-            layer.fill(handle, LENGTH, 7)
-        else:
-            layer.dealloc(handle)
+        call()
     except Exception as error:  # noqa: BLE001 - compared by class and message
         return type(error).__name__, str(error)
     return "none", ""
+
+
+def attempt(layer, operation: str, handle: Handle) -> tuple[str, str]:
+    calls = {"read": lambda: layer.read(handle, LENGTH), "write": lambda: layer.write(handle, bytes(LENGTH)),
+             "discard": lambda: layer.discard(handle, LENGTH), "fill": lambda: layer.fill(handle, LENGTH, 7),
+             "dealloc": lambda: layer.dealloc(handle)}
+    return outcome(calls[operation])
 
 
 def words(layer) -> dict[tuple[str, str], tuple[str, str]]:
@@ -72,6 +71,14 @@ def on_every_layer(collect: Callable[[object], Said]) -> dict[str, Said]:
         guest.close()
 
 
+def alike(found_by_layer: dict[str, Said], key: tuple[str, str]) -> dict[str, tuple[str, str]]:
+    """What each layer said for ``key``, asserting that TvmHost and GuestInstance said what the model said."""
+    said = {layer: found[key] for layer, found in found_by_layer.items()}
+    assert said["TvmHost"] == said["model"], said
+    assert said["GuestInstance"] == said["model"], said
+    return said
+
+
 @pytest.fixture(scope="module")
 def layers() -> dict[str, Said]:
     return on_every_layer(words)
@@ -80,9 +87,7 @@ def layers() -> dict[str, Said]:
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("operation", OPERATIONS)
 def test_every_layer_words_a_handle_fault_alike(layers, fault, operation):
-    said = {layer: found[(fault, operation)] for layer, found in layers.items()}
-    assert said["TvmHost"] == said["model"], said
-    assert said["GuestInstance"] == said["model"], said
+    said = alike(layers, (fault, operation))
     assert said["model"][0] != "none"
 
 
@@ -92,16 +97,8 @@ ID_FAULTS = {"destroyed region": 2, "region never created": 99}
 
 def id_words(layer) -> dict[tuple[str, str], tuple[str, str]]:
     setup(layer)
-    found = {}
-    for fault, region_id in ID_FAULTS.items():
-        for operation in ID_OPERATIONS:
-            try:
-                getattr(layer, operation)(region_id)
-            except Exception as error:  # noqa: BLE001 - compared by class and message
-                found[(fault, operation)] = (type(error).__name__, str(error))
-            else:
-                found[(fault, operation)] = ("none", "")
-    return found
+    return {(fault, operation): outcome(lambda: getattr(layer, operation)(region_id))
+            for fault, region_id in ID_FAULTS.items() for operation in ID_OPERATIONS}
 
 
 @pytest.fixture(scope="module")
@@ -112,12 +109,9 @@ def id_layers() -> dict[str, Said]:
 @pytest.mark.parametrize("fault", ID_FAULTS)
 @pytest.mark.parametrize("operation", ID_OPERATIONS)
 def test_a_region_named_by_id_reads_alike_on_every_layer(id_layers, fault, operation):
-    said = {layer: found[(fault, operation)] for layer, found in id_layers.items()}
-    region_id = ID_FAULTS[fault]
-    expected = region_fault(region_id, destroyed=fault == "destroyed region")
+    said = alike(id_layers, (fault, operation))
+    expected = region_fault(ID_FAULTS[fault], destroyed=fault == "destroyed region")
     assert said["model"] == ("RegionNotFound", str(expected)), said
-    assert said["TvmHost"] == said["model"], said
-    assert said["GuestInstance"] == said["model"], said
 
 
 def test_a_region_named_by_id_reads_as_the_readme_shows_it(id_layers):

@@ -33,7 +33,7 @@ from ..core.handle import Handle
 from ..core.handle_faults import handle_fault, region_fault
 from ..core.types import HandleRemap, PlacementPolicy, RegionKind, RegionMetrics, Residency, checked_flag
 from ..host import native
-from ..host.closed import Closed, RunningCalls, running_calls
+from ..host.closed import Closed, RunningCalls, finish_calls, running_calls
 from ..host.interrupt import EpochSwitch, interruptible_on
 from ..runtime import layout as L
 from ..runtime import sections
@@ -126,12 +126,12 @@ def _compiled_user(engine: wasmtime.Engine, binary: bytes) -> wasmtime.Module:
     return per_engine[binary]
 
 
-
 def handle_bits(handle: object) -> int:
     """The handle's 64 bits for a raw call; ``TypeError`` (as the model's) for anything but a ``Handle``."""
     if not isinstance(handle, Handle):
         raise TypeError(f"expected a Handle, not {type(handle).__name__}")
     return handle.to_i64()
+
 
 class GuestInstance:
     """One instance of a guest module in its own store (or a given one)."""
@@ -182,9 +182,7 @@ class GuestInstance:
 
         A store passed in by the caller stays the caller's to close.
         """
-        calls = self.__dict__.get("_calls")
-        if calls is not None:
-            calls.close()  # a call running on another thread returns first (interrupt() it to stop it)
+        finish_calls(self)  # a call running on another thread returns first (interrupt() it to stop it)
         store = self.store if self._owns_store else None
         self.__dict__.clear()
         self.__class__ = ClosedGuestInstance
@@ -246,15 +244,17 @@ class GuestInstance:
     def _guarded(self, func: object, *args: object) -> object:
         """Call ``func``; a trap is typed only if ``trap_seq`` moved during this very call (or it is an
         interrupt: ``Interrupted``)."""
-        for arg in args:
-            if not isinstance(arg, (int, float, np.integer, np.floating)):
-                raise TypeError(f"expected an integer (a region id, a size, a handle's bits), not "
-                                f"{type(arg).__name__} {arg!r}")
         with running_calls(self, "call").running("call"):
             seq = self.trap_seq()
             self._epoch.arm()
             try:
                 return func(self.store, *args)  # type: ignore[operator]
+            except TypeError:
+                wrong = [a for a in args if not isinstance(a, (int, float, np.integer, np.floating))]
+                if not wrong:
+                    raise  # not the arguments' conversion
+                raise TypeError(f"expected an integer (a region id, a size, a handle's bits), not "
+                                f"{type(wrong[0]).__name__} {wrong[0]!r}") from None
             except wasmtime.Trap as trap:
                 error = self._epoch.typed(trap)
                 if error is trap:

@@ -91,3 +91,11 @@ def running_calls(embedder: object, used: str) -> RunningCalls:
     if calls is None:
         raise closed_error(getattr(type(embedder), "EMBEDDER", type(embedder).__name__), used)
     return calls
+
+
+def finish_calls(embedder: object) -> None:
+    """At the start of ``close()``: refuse new calls and wait for the running ones (:meth:`RunningCalls.close`);
+    nothing for an embedder whose constructor failed before it had any."""
+    calls = embedder.__dict__.get("_calls")
+    if calls is not None:
+        calls.close()

@@ -44,7 +44,7 @@ from ..runtime.bridge_module import BRIDGE_EXPORTS, GUEST
 from ..runtime.core_module import HOST, META_MEM
 from ..runtime.link_errors import LinkRefused
 from . import native
-from .closed import Closed, RunningCalls, running_calls
+from .closed import Closed, RunningCalls, finish_calls, running_calls
 from .guest_control import control_imports
 from .interrupt import EpochSwitch, interruptible_on, note_epoch_checks
 from .pools import PoolSet, Span
@@ -197,9 +197,7 @@ class TvmHost(RegionDirectory):
         later use of the host or its component guests raises ``HostClosed``;
         closing twice is a no-op.
         """
-        calls = self.__dict__.get("_calls")
-        if calls is not None:
-            calls.close()  # a call running on another thread returns first (interrupt() it to stop it)
+        finish_calls(self)  # a call running on another thread returns first (interrupt() it to stop it)
         store = self.__dict__.get("store")
         guest_stores = list(self.__dict__.get("_guest_stores", ()))
         table, pools = self.__dict__.get("table"), self.__dict__.get("pools")
