@@ -99,7 +99,7 @@ def test_errors_carry_enough_context(wit):
     info = fields(err(wit.bytes("read", h(rid, 1, 90), 20), "out-of-bounds"))
     assert info == {
         "region-id": rid, "generation": 1, "offset": 90, "len": 20, "capacity": 100,
-        "message": "access outside the region",
+        "message": f"read(r{rid}@1+90) of 20 byte(s): outside the region's capacity",  # core.handle_faults
     }
     info = fields(err(wit.bytes("write", h(rid, 4, 0), b"x"), "stale-handle"))
     assert info["region-id"] == rid and info["generation"] == 4 and info["len"] == 1

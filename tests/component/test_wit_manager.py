@@ -44,7 +44,7 @@ def test_create_region_every_kind(host, wit):
 def test_create_region_errors(make_host, make_wit):
     host = make_host(budget_bytes=8192)
     wit = make_wit(host)
-    assert "at least 1 byte" in err(wit.manager("create-region", "object-arena", 0), "invalid-argument")
+    assert "capacity must be in 1..4294967295, got 0" in err(wit.manager("create-region", "object-arena", 0), "invalid-argument")
     info = err(wit.manager("create-region", "object-arena", 16384), "allocation-failed")
     assert info.capacity == 16384 and "budget" in info.message
     assert len(host) == 0

@@ -29,7 +29,7 @@ def test_protect_and_track_dirty_take_only_bools(flag: object) -> None:
 @pytest.mark.parametrize("bad", ["x", 1.0, None])
 def test_region_ids_are_integers(bad: object) -> None:
     d, _ = make()
-    with pytest.raises(TypeError, match="region id is an integer"):
+    with pytest.raises(TypeError, match="region_id must be an integer, not"):
         d.protect(bad, read_only=True)  # type: ignore[arg-type]
 
 

@@ -423,7 +423,7 @@ def test_a_wrongly_typed_argument_is_a_type_error_on_both_embedders(embedder):
     h = e.alloc(r, 8)
     for call in (lambda: e.read(0, 4), lambda: e.read(None, 4), lambda: e.write(h.to_i64(), b"x"),
                  lambda: e.dealloc(0), lambda: e.fill(0, 4, 1), lambda: e.discard(None, 4)):
-        with pytest.raises(TypeError, match="expected a Handle, not"):
+        with pytest.raises(TypeError, match="handle must be a Handle, not"):
             call()
     for bad in ("1", None, [1]):
         with pytest.raises(TypeError):

@@ -162,8 +162,8 @@ def test_the_python_words_come_from_the_table():
     module = build_module(pools=1, max_pages=16).wasm
     errors, _ = python_side(module)
     meaning = {e.name: e.meaning for e in ERROR_CODES}
-    assert errors[0] == ["OutOfBounds", f"read(r1@1+4090) of 16 byte(s): {meaning['OUT_OF_BOUNDS']} "
-                                        "[region=1, gen=1, offset=0xffa, len=16]"]
+    assert errors[0] == ["OutOfBounds", "read(r1@1+4090) of 16 byte(s): outside the region's capacity "
+                                        "[region=1, gen=1, offset=0xffa, len=16, capacity=4096]"]  # handle_faults
     assert errors[3][1].startswith("read(r1@2+0) of 4 byte(s): region r1 at generation 1 [")  # REGION_STATES
     assert errors[5] == ["RegionNotFound", "read(r99@1+0) of 4 byte(s): no region r99 [region=99, gen=1, offset=0x0, len=4]"]
     assert errors[7] == ["ReadOnly", f"write(r1@1+0) of 1 byte(s): {meaning['READ_ONLY']} "

@@ -288,3 +288,12 @@ def slots_test(class_size: int, is_free: bytes) -> Callable[[int], bool]:
         return 0 <= slot < len(flags) and not flags[slot]
 
     return holds
+
+
+def allocator_name(allocator: Allocator) -> str:
+    """``Bump``, ``Freelist`` or ``Slab``: the model's class a region's allocator is (or specialises), as every
+    layer names it in an error (``core.handle_faults.ALLOCATOR_NAMES``)."""
+    for cls in (Bump, Freelist, Slab):
+        if isinstance(allocator, cls):
+            return cls.__name__
+    return type(allocator).__name__

@@ -34,10 +34,11 @@ from .errors import (
     RegionNotFound,
     StaleHandle,
     TvmError,
-    UnsupportedAllocator,
 )
 from .handle import MAX_GENERATION, U16_MAX, U32_MAX, U64_MAX, Handle, next_generation
-from .handle_faults import handle_fault, region_fault
+from . import arguments
+from .allocators import allocator_name
+from .handle_faults import compact_refused, handle_fault, out_of_bounds, region_fault
 from .types import (
     EvictionReport,
     HandleRemap,
@@ -110,11 +111,8 @@ class Region:
 
 
 def _check_int(name: str, value: object, maximum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if not 0 <= value <= maximum:
-        raise ValueError(f"{name}={value} is outside 0..{maximum}")
-    return value
+    """``value`` as an int in 0..``maximum``, worded by ``core.arguments`` as every layer words it."""
+    return arguments.integer(value, name, maximum)
 
 
 class RegionDirectory:
@@ -247,23 +245,22 @@ class RegionDirectory:
 
     # ------------------------------------------------------------------ lookup
     def _region(self, region_id: int) -> Region:
-        if not isinstance(region_id, (int, np.integer)):
-            raise TypeError(f"a region id is an integer, not {type(region_id).__name__} {region_id!r}")
+        region_id = arguments.region_id(region_id)
         region = self._regions.get(region_id)
         if region is None:
             raise region_fault(region_id, destroyed=region_id in self._tombstones or region_id in self._retired)
         return region
 
-    def _validate(self, handle: Handle, length: int, operation: str = "access", *, sized: bool = True) -> Region:
+    def _validate(self, handle: Handle, length: int, operation: str = "access", *, sized: bool = True,
+                  handle_name: str = "handle") -> Region:
         """Check region, generation and bounds of ``[offset, offset+length)``, in that order.
 
         A handle whose region is not live at its generation fails as ``operation`` (with ``length``
         unless not ``sized``), worded by ``handle_faults`` as every layer words it; every public
         operation names itself.
         """
-        if not isinstance(handle, Handle):
-            raise TypeError(f"expected a Handle, not {type(handle).__name__}")
-        _check_int("length", length, MAX_CAPACITY)
+        arguments.handle(handle, handle_name)
+        length = _check_int("length", length, MAX_CAPACITY)
         shown = length if sized else None
         region = self._regions.get(handle.region_id)
         if region is None:
@@ -271,20 +268,14 @@ class RegionDirectory:
             raise handle_fault(operation, handle, "destroyed" if gone else "absent", length=shown)
         if handle.generation != region.generation:
             raise handle_fault(operation, handle, "live", generation=region.generation, length=shown)
-        self._check_span(region, handle.offset, length)
+        self._check_span(region, handle.offset, length, operation)
         return region
 
     @staticmethod
-    def _check_span(region: Region, offset: int, length: int) -> None:
+    def _check_span(region: Region, offset: int, length: int, operation: str) -> None:
+        """``[offset, offset + length)`` inside the region, else ``operation``'s ``OutOfBounds`` (``handle_faults``)."""
         if offset + length > region.capacity:
-            raise OutOfBounds(
-                "access outside the region",
-                region_id=region.id,
-                generation=region.generation,
-                offset=offset,
-                length=length,
-                capacity=region.capacity,
-            )
+            raise out_of_bounds(operation, Handle(region.id, region.generation, offset), length, region.capacity)
 
     def _touch(self, region: Region) -> None:
         region.last_access = next(self._clock)
@@ -330,9 +321,7 @@ class RegionDirectory:
         are in (as ``protect``); ``track_dirty=True`` starts dirty-page tracking.
         """
         kind = RegionKind(kind)
-        _check_int("capacity", capacity, MAX_CAPACITY)
-        if capacity == 0:
-            raise ValueError("capacity must be at least 1 byte")
+        capacity = arguments.integer(capacity, "capacity", MAX_CAPACITY, 1)
         initial_view = None if initial is None else memoryview(initial).cast("B")
         if initial_view is not None and initial_view.nbytes > capacity:
             raise OutOfBounds("initial bytes exceed the capacity", length=initial_view.nbytes, capacity=capacity)
@@ -426,8 +415,10 @@ class RegionDirectory:
     # ------------------------------------------------------------------ allocation
     def alloc(self, region_id: int, size: int, *, align: int = 1) -> Handle:
         """Allocate ``size`` bytes in a region; metadata only, any residency."""
+        region_id = arguments.region_id(region_id)  # every argument is checked before any state
+        size = _check_int("size", size, MAX_CAPACITY)
+        align = arguments.alignment(align)
         region = self._region(region_id)
-        _check_int("size", size, MAX_CAPACITY)
         self._check_writable(region)
         try:
             offset = region.allocator.alloc(size, align)
@@ -458,7 +449,8 @@ class RegionDirectory:
         return data
 
     def write(self, handle: Handle, data: bytes | bytearray | memoryview) -> None:
-        view = memoryview(data).cast("B")
+        arguments.handle(handle)
+        view = arguments.byte_view(data)
         region = self._validate(handle, view.nbytes, "write")
         self._make_resident(region)
         self._check_writable(region)
@@ -490,7 +482,7 @@ class RegionDirectory:
 
     def fill(self, handle: Handle, length: int, byte: int) -> None:
         """Set ``length`` bytes from the handle to ``byte`` (0..255), like the raw ABI's ``fill``."""
-        _check_int("byte", byte, 0xFF)
+        byte = _check_int("byte", byte, 0xFF)
         region = self._validate(handle, length, "fill")
         self._make_resident(region)
         self._check_writable(region)
@@ -501,18 +493,19 @@ class RegionDirectory:
 
     def copy(self, src: Handle, dst: Handle, length: int) -> None:
         """Copy between two handles (both generation-checked); overlap-safe."""
-        src_region = self._validate(src, length, "copy")
-        dst_region = self._validate(dst, length, "copy")
+        src_region = self._validate(src, length, "copy", handle_name="src")
+        dst_region = self._validate(dst, length, "copy", handle_name="dst")
         self._transfer(src_region, src.offset, dst_region, dst.offset, length)
 
     def copy_region(self, src_region: int, src_offset: int, dst_region: int, dst_offset: int, length: int) -> None:
         """Copy between raw region offsets (no handles, so no generation check)."""
+        src_region, dst_region = arguments.region_id(src_region, "src_region"), arguments.region_id(dst_region, "dst_region")
+        src_offset = _check_int("src_offset", src_offset, U32_MAX)
+        dst_offset = _check_int("dst_offset", dst_offset, U32_MAX)
+        length = _check_int("length", length, MAX_CAPACITY)
         src, dst = self._region(src_region), self._region(dst_region)
-        _check_int("src_offset", src_offset, U32_MAX)
-        _check_int("dst_offset", dst_offset, U32_MAX)
-        _check_int("length", length, MAX_CAPACITY)
-        self._check_span(src, src_offset, length)
-        self._check_span(dst, dst_offset, length)
+        self._check_span(src, src_offset, length, "copy_region")
+        self._check_span(dst, dst_offset, length, "copy_region")
         self._transfer(src, src_offset, dst, dst_offset, length)
 
     def _transfer(self, src: Region, src_offset: int, dst: Region, dst_offset: int, length: int) -> None:
@@ -731,22 +724,15 @@ class RegionDirectory:
         region = self._region(region_id)
         self._check_writable(region)
         if region.pinned:
-            raise Pinned("region is pinned", region_id=region_id)
+            raise compact_refused(region.id, "pinned")
         if not region.policy.movable:
             raise PolicyViolation(
                 f"{region.kind.name} region's bytes may not move (guests address it natively)", region_id=region_id
             )
         if not region.allocator.compactable:
-            raise UnsupportedAllocator(
-                f"{region.allocator.describe()} regions cannot be compacted", region_id=region_id
-            )
+            raise compact_refused(region.id, "allocator", allocator=allocator_name(region.allocator))
         if region.generation >= MAX_GENERATION:
-            raise AllocationFailed(
-                f"generation space exhausted: the region is at generation {MAX_GENERATION}, the last one; "
-                "copy its live blocks to a new region",
-                region_id=region_id,
-                generation=region.generation,
-            )
+            raise compact_refused(region.id, "last_generation", generation=region.generation)
         self._lease(region.id, region.generation + 1)
         self._make_resident(region)
         self._changed(region, 0, region.capacity)  # blocks slide and the tail is zeroed: every page may change
@@ -778,8 +764,7 @@ class RegionDirectory:
         other handle raises what an access with it raises: ``StaleHandle`` (another generation, or a
         destroyed region), ``RegionNotFound`` (an id never created).
         """
-        if not isinstance(handle, Handle):
-            raise TypeError(f"expected a Handle, not {type(handle).__name__}")
+        arguments.handle(handle)
         region = self._regions.get(handle.region_id)
         if region is not None:
             if handle.generation == region.generation:

@@ -12,7 +12,7 @@ alone (``destroy_region``, ``pin``, ``region_info``...) fails with ``RegionNotFo
 
 from __future__ import annotations
 
-from .errors import RegionNotFound, StaleHandle, TvmError
+from .errors import AllocationFailed, OutOfBounds, Pinned, RegionNotFound, StaleHandle, TvmError, UnsupportedAllocator
 from .handle import Handle
 
 REGION_STATES: dict[str, str] = {
@@ -57,3 +57,45 @@ def handle_fault(operation: str, handle: Handle, state: str, *, generation: int 
     cls = RegionNotFound if state == "absent" else StaleHandle
     return cls(handle_message(operation, handle, region_state(state, handle.region_id, generation), length),
                region_id=handle.region_id, generation=handle.generation, offset=handle.offset, length=length)
+
+
+OUT_OF_BOUNDS = "outside the region's capacity"
+"""``BULK_ERROR``'s cause for a range ``[offset, offset + length)`` that ends past the region's capacity (the
+capacity ends the context: ``[region=, gen=, offset=, len=, capacity=]``)."""
+
+
+def out_of_bounds(operation: str, handle: Handle, length: int, capacity: int) -> OutOfBounds:
+    """The error of ``operation`` on ``length`` bytes at ``handle`` (live at its generation) reaching past the
+    region's ``capacity``: ``read(r1@1+4090) of 8 byte(s): outside the region's capacity [region=1, gen=1,
+    offset=0xffa, len=8, capacity=4096]``."""
+    return OutOfBounds(handle_message(operation, handle, OUT_OF_BOUNDS, length), region_id=handle.region_id,
+                       generation=handle.generation, offset=handle.offset, length=length, capacity=capacity)
+
+
+ALLOCATOR_NAMES: tuple[str, ...] = ("Bump", "Freelist", "Slab")
+"""Allocator names by the ABI's allocator value (``abi.table.ALLOCATORS``): the model's class names."""
+
+COMPACT_REFUSED = "compact_region(r{region}) refused: {cause}"
+"""A compaction the region refuses (nothing moves); ``cause`` one of ``COMPACT_CAUSES``. Context: ``[region=]``
+(``gen=`` too for the last generation)."""
+
+COMPACT_CAUSES: dict[str, str] = {
+    "allocator": "a {allocator} region cannot be compacted (only Freelist regions are)",
+    "pinned": "the region is pinned",
+    "last_generation": "generation space exhausted: the region is at generation {generation}, the last one "
+                       "(a compaction would revive old handles); copy its live blocks to a new region",
+}
+"""Why a compaction is refused, by key: the region's allocator (``UnsupportedAllocator``), a pin (``Pinned``),
+the generation space (``AllocationFailed``)."""
+
+_COMPACT_ERRORS: dict[str, type[TvmError]] = {
+    "allocator": UnsupportedAllocator, "pinned": Pinned, "last_generation": AllocationFailed,
+}
+
+
+def compact_refused(region_id: int, reason: str, *, allocator: str = "", generation: int | None = None) -> TvmError:
+    """The error of compacting region ``region_id`` refused for ``reason`` (a ``COMPACT_CAUSES`` key;
+    ``allocator``: an ``ALLOCATOR_NAMES`` entry; ``generation``: the last one)."""
+    cause = COMPACT_CAUSES[reason].format(allocator=allocator, generation=generation)
+    return _COMPACT_ERRORS[reason](COMPACT_REFUSED.format(region=region_id, cause=cause), region_id=region_id,
+                                  generation=generation)

@@ -21,7 +21,10 @@ from ..core.allocators import Allocator, Bump, Freelist, Slab
 from ..core.checkpoint_store import CheckpointStore, MemoryCheckpointStore
 from ..core.checkpoints import Checkpoint, Checkpointer, RollbackRemap
 from ..core.errors import (
+    AllocationFailed,
     CheckpointError,
+    OutOfBounds,
+    Pinned,
     PolicyViolation,
     RegionNotFound,
     StaleHandle,
@@ -30,7 +33,8 @@ from ..core.errors import (
     error_for_code,
 )
 from ..core.handle import Handle
-from ..core.handle_faults import handle_fault, region_fault
+from ..core import arguments
+from ..core.handle_faults import ALLOCATOR_NAMES, compact_refused, handle_fault, out_of_bounds, region_fault
 from ..core.types import HandleRemap, PlacementPolicy, RegionKind, RegionMetrics, Residency, checked_flag
 from ..host import native
 from ..host.closed import Closed, RunningCalls, finish_calls, running_calls
@@ -76,10 +80,10 @@ def u32(value: int) -> int:
     return value & 0xFFFF_FFFF
 
 
-def check_u32(value: int, what: str) -> None:
-    """Sizes and lengths cross the ABI as u32: refuse what would be truncated."""
-    if not 0 <= value <= 0xFFFF_FFFF:
-        raise ValueError(f"{what} must be in 0..{0xFFFF_FFFF} (the ABI's u32), got {value}")
+def check_u32(value: object, what: str) -> int:
+    """Sizes and lengths cross the ABI as u32: refuse a non-integer or what would be truncated, worded by
+    ``core.arguments`` as the model words it."""
+    return arguments.integer(value, what, 0xFFFF_FFFF)
 
 
 def s32(value: int) -> int:
@@ -126,11 +130,19 @@ def _compiled_user(engine: wasmtime.Engine, binary: bytes) -> wasmtime.Module:
     return per_engine[binary]
 
 
-def handle_bits(handle: object) -> int:
+def handle_bits(handle: object, name: str = "handle") -> int:
     """The handle's 64 bits for a raw call; ``TypeError`` (as the model's) for anything but a ``Handle``."""
-    if not isinstance(handle, Handle):
-        raise TypeError(f"expected a Handle, not {type(handle).__name__}")
-    return handle.to_i64()
+    return arguments.handle(handle, name).to_i64()
+
+
+def region_arg(region_id: object) -> int:
+    """A region id for a raw call, checked as the model checks it (``core.arguments.region_id``): an integer
+    the module's i32 parameter cannot name a live region with (0, above 65535, negative) is the model's
+    ``RegionNotFound`` here, never an engine error or a wrapped id."""
+    rid = arguments.region_id(region_id)
+    if not 0 < rid <= 0xFFFF:
+        raise region_fault(rid, destroyed=False)
+    return rid
 
 
 class GuestInstance:
@@ -315,6 +327,9 @@ class GuestInstance:
             self.last_error()
             if code in (RegionNotFound.code, StaleHandle.code):
                 raise self._handle_fault(int(code), operation, handle, length)  # type: ignore[call-overload]
+            if code == OutOfBounds.code:
+                capacity = u32(int(self.raw("region_capacity", handle.region_id)))  # type: ignore[call-overload]
+                raise out_of_bounds(operation, handle, length, capacity)
             raise bulk_error(int(code), operation, handle, length)  # type: ignore[call-overload]
 
     def _handle_fault(self, code: int, operation: str, handle: Handle, length: int | None = None) -> TvmError:
@@ -342,9 +357,8 @@ class GuestInstance:
     def create_region(self, kind: RegionKind, capacity: int, *, allocator: Allocator | None = None,
                       max_blocks: int = 0) -> int:
         """Create a zeroed region; ``Freelist()`` asks for the compactable block allocator."""
-        kind_value, param = allocator_args(allocator, max_blocks)
-        if not 0 < capacity <= 0xFFFF_FFFF:
-            raise ValueError(f"capacity must be in 1..{0xFFFF_FFFF}, got {capacity}")
+        kind_value, param = allocator_args(allocator, arguments.integer(max_blocks, "max_blocks", 0xFFFF_FFFF))
+        capacity = arguments.integer(capacity, "capacity", 0xFFFF_FFFF, 1)
         region_id = int(self.raw("create_region_with", int(RegionKind(kind)), s32(capacity), kind_value, s32(param)))  # type: ignore[arg-type]
         if region_id == 0:
             code = self.last_error()
@@ -352,6 +366,7 @@ class GuestInstance:
         return region_id
 
     def destroy_region(self, region_id: int) -> None:
+        region_id = region_arg(region_id)
         self._checked(self.raw("destroy_region", region_id), "destroy_region", region_id)
         gone = self._checkpoint_hooks.forget(region_id)
         if gone is not None:
@@ -364,6 +379,7 @@ class GuestInstance:
             raise error
 
     def pin(self, region_id: int) -> None:
+        region_id = region_arg(region_id)
         code = self.raw("pin", region_id)
         if code == PolicyViolation.code:
             kind = RegionKind(self._value(self.raw("region_kind", region_id), "region_kind", region_id))
@@ -372,10 +388,12 @@ class GuestInstance:
         self._checked(code, "pin", region_id)
 
     def unpin(self, region_id: int) -> None:
+        region_id = region_arg(region_id)
         self._checked(self.raw("unpin", region_id), "unpin", region_id)
 
     def demote_region(self, region_id: int) -> None:
         """Hot -> Warm; an unspillable kind or a region already Warm is a ``PolicyViolation``."""
+        region_id = region_arg(region_id)
         code = self.raw("demote_region", region_id)
         if code == PolicyViolation.code:
             info = self.region_info(region_id)
@@ -386,6 +404,7 @@ class GuestInstance:
         self._checked(code, "demote_region", region_id)
 
     def promote_region(self, region_id: int) -> None:
+        region_id = region_arg(region_id)
         self._checked(self.raw("promote_region", region_id), "promote_region", region_id)
 
     def compact_region(self, region_id: int) -> HandleRemap:
@@ -393,16 +412,20 @@ class GuestInstance:
         ``compact_region``, answering the same ``HandleRemap`` (region, old and new generation, old offset
         -> new offset of each live block). Old handles are stale until migrated: ``remap.migrate(h)``
         (``None`` for a handle that was not a live block) or :meth:`migrate` (which raises instead).
-        ``UnsupportedAllocator`` for a Bump or Slab region."""
+        A refusal (allocator, pin, last generation) reads as the model's (``core.handle_faults.compact_refused``)."""
+        region_id = region_arg(region_id)
         before = int(self.raw("region_generation", region_id))  # type: ignore[call-overload]
         if before == -1:
             self.last_error()  # compact_region reports this failure itself, below
         code = self.raw("compact_region", region_id)
         if code == UnsupportedAllocator.code:
             allocator = self._value(self.raw("region_allocator", region_id), "region_allocator", region_id)
-            name = {G.ALLOC_BUMP: "Bump", G.ALLOC_SLAB: "Slab"}.get(allocator, str(allocator))
-            self._policy_error(code, UnsupportedAllocator(
-                f"compact refused: a {name} region cannot be compacted (only Freelist regions are)", region_id=region_id))
+            name = ALLOCATOR_NAMES[allocator] if 0 <= allocator < len(ALLOCATOR_NAMES) else str(allocator)
+            self._policy_error(code, compact_refused(region_id, "allocator", allocator=name))
+        if code in (Pinned.code, AllocationFailed.code):  # the module's only causes of these codes here
+            self.last_error()
+            raise (compact_refused(region_id, "pinned") if code == Pinned.code
+                   else compact_refused(region_id, "last_generation", generation=before))
         self._checked(code, "compact_region", region_id)
         after = self._value(self.raw("region_generation", region_id), "region_generation", region_id)
         return HandleRemap(region_id, before, after, compaction_moves(GuestLayout(self, region_id).layout_state()))
@@ -428,6 +451,8 @@ class GuestInstance:
         return int(self.raw("region_count"))  # type: ignore[arg-type]
 
     def region_info(self, region_id: int) -> GuestRegionInfo:
+        region_id = region_arg(region_id)
+
         def field(name: str) -> int:
             return self._value(self.raw(f"region_{name}", region_id), f"region_{name}", region_id)
 
@@ -438,19 +463,23 @@ class GuestInstance:
         )
 
     def metrics(self, region_id: int) -> RegionMetrics:
+        region_id = region_arg(region_id)
         values = [self._value(self.raw("region_metric", region_id, i), "region_metric", region_id)
                   for i in range(len(fields(RegionMetrics)))]
         return RegionMetrics(*values)
 
     # ------------------------------------------------------------------ data plane conveniences
     def alloc(self, region_id: int, size: int, *, align: int = 1) -> Handle:
-        """A block whose offset is a multiple of ``align`` (a power of two; 0 = the module's default, 8).
+        """A block whose offset is a multiple of ``align`` (a power of two; 0 = the module's default, 8: the raw
+        ABI's convention, which the model, whose default is 1, does not take).
 
-        ``size`` must fit the ABI's u32 (``ValueError`` otherwise, never truncated).
+        ``size`` must fit the ABI's u32; malformed arguments are the model's ``TypeError``/``ValueError``
+        (``core.arguments``), never truncated.
         """
-        check_u32(size, "size")
-        if not 0 <= align <= 1 << 31 or align & (align - 1):
-            raise ValueError(f"align must be 0 or a power of two up to 2**31, got {align}")
+        region_id = arguments.region_id(region_id)  # every argument is checked before any state, as the model does
+        size = check_u32(size, "size")
+        align = arguments.alignment(align, zero_is_default=True)
+        region_id = region_arg(region_id)
         packed = int(self.raw("alloc_aligned", s32(region_id), s32(size), s32(align)))  # type: ignore[arg-type]
         if packed == 0:
             code = self.last_error()
@@ -485,7 +514,7 @@ class GuestInstance:
         is a read-only array that marks nothing. ``NotResident`` while Cold.
         """
         info = self.region_info(region_id)
-        return self.handle_view(Handle(region_id, info.generation, 0), info.capacity, writable=writable)
+        return self.handle_view(Handle(info.id, info.generation, 0), info.capacity, writable=writable)
 
     def handle_view(self, handle: Handle, length: int, *, writable: bool = True) -> np.ndarray:
         """Zero-copy view of ``[offset, offset + length)``, checked like any access.
@@ -509,8 +538,9 @@ class GuestInstance:
     def _pool_bytes(self, handle: Handle, length: int, operation: str) -> np.ndarray:
         """The pool bytes of ``[offset, offset + length)`` through ``handle_address`` (checked, never marked dirty);
         a failure is ``operation``'s, worded by the ABI table's ``BULK_ERROR`` as ``tvm-guest.js`` words it."""
-        check_u32(length, "length")
-        packed = int(self.raw("handle_address", handle_bits(handle), s32(length)))  # type: ignore[arg-type]
+        bits = handle_bits(handle)
+        length = check_u32(length, "length")
+        packed = int(self.raw("handle_address", bits, s32(length)))  # type: ignore[arg-type]
         if packed < 0:
             self._bulk_checked(-packed, operation, handle, length)
         pool, address = packed >> 32, packed & 0xFFFF_FFFF
@@ -522,29 +552,35 @@ class GuestInstance:
     def write(self, handle: Handle, data: bytes) -> None:
         """Write ``data`` at the handle: the span first passes the data plane's write barrier as a
         zero ``fill`` (read-only: ``ReadOnly``, nothing changes; tracked: its pages turn dirty)."""
-        self._bulk_checked(self.raw("fill", handle_bits(handle), s32(len(data)), 0), "write", handle, len(data))
-        self._pool_bytes(handle, len(data), "write")[:] = np.frombuffer(data, dtype=np.uint8)
+        bits = handle_bits(handle)
+        data = arguments.byte_view(data)
+        self._bulk_checked(self.raw("fill", bits, s32(data.nbytes), 0), "write", handle, data.nbytes)
+        self._pool_bytes(handle, data.nbytes, "write")[:] = np.frombuffer(data, dtype=np.uint8)
 
     def fill(self, handle: Handle, length: int, byte: int) -> None:
         """Set ``length`` bytes from the handle to ``byte`` (the raw ABI's ``fill``)."""
-        check_u32(length, "length")
-        if not 0 <= byte <= 0xFF:
-            raise ValueError(f"byte must be in 0..255, got {byte}")
-        self._bulk_checked(self.raw("fill", handle_bits(handle), s32(length), byte), "fill", handle, length)
+        byte = arguments.integer(byte, "byte", 0xFF)
+        bits = handle_bits(handle)
+        length = check_u32(length, "length")
+        self._bulk_checked(self.raw("fill", bits, s32(length), byte), "fill", handle, length)
 
     def discard(self, handle: Handle, length: int) -> None:
         """Zero ``length`` bytes from the handle (the raw ABI's ``discard``; ``memory.fill`` in the module)."""
-        check_u32(length, "length")
-        self._bulk_checked(self.raw("discard", handle_bits(handle), s32(length)), "discard", handle, length)
+        bits = handle_bits(handle)
+        length = check_u32(length, "length")
+        self._bulk_checked(self.raw("discard", bits, s32(length)), "discard", handle, length)
 
     # ------------------------------------------------------------------ read-only regions and dirty tracking
     def protect(self, region_id: int, read_only: bool = True) -> None:
+        region_id = region_arg(region_id)
         self._checked(self.raw("protect", region_id, int(checked_flag(read_only, "read_only"))), "protect", region_id)
 
     def is_read_only(self, region_id: int) -> bool:
+        region_id = region_arg(region_id)
         return bool(self._value(self.raw("region_read_only", region_id), "region_read_only", region_id))
 
     def track_dirty(self, region_id: int, enabled: bool = True) -> None:
+        region_id = region_arg(region_id)
         self._checked(self.raw("track_dirty", region_id, int(checked_flag(enabled, "enabled"))), "track_dirty", region_id)
 
     def _lost_track(self, region_id: int) -> None:
@@ -555,6 +591,7 @@ class GuestInstance:
 
     def dirty_pages(self, region_id: int) -> list[int]:
         """Ascending dirty page indices (4 KiB pages); ``PolicyViolation`` if the region is not tracked."""
+        region_id = region_arg(region_id)
         pages, page = [], 0
         while True:
             found = int(self.raw("next_dirty_page", region_id, s32(page)))  # type: ignore[arg-type]
@@ -570,6 +607,7 @@ class GuestInstance:
             page = found + 1
 
     def clear_dirty(self, region_id: int) -> None:
+        region_id = region_arg(region_id)
         code = self.raw("clear_dirty", region_id)
         self._policy_error(code, PolicyViolation("dirty tracking is off for this region (track_dirty first)",
                                                  region_id=region_id))

@@ -47,6 +47,8 @@ from ..abi.table import (
     TrapCauseField,
 )
 from ..core import errors
+from ..core.arguments import ARGUMENT_ERRORS
+from ..core.handle_faults import ALLOCATOR_NAMES, COMPACT_CAUSES, COMPACT_REFUSED, OUT_OF_BOUNDS
 from ..core.checkpoints import ENDED, ENDED_KEPT
 from ..core.types import PlacementPolicy, RegionKind, Residency
 from ..runtime import layout as L
@@ -171,6 +173,11 @@ def generated_block() -> str:
         f"const BULK_ERROR = {json.dumps(BULK_ERROR)};",
         f"const HANDLE_ERROR = {json.dumps(HANDLE_ERROR)};",
         f"const BULK_CAUSES = {json.dumps(BULK_CAUSES)};",
+        f"const OUT_OF_BOUNDS = {json.dumps(OUT_OF_BOUNDS)}; // BULK_ERROR's cause past the capacity",
+        f"const ALLOCATOR_NAMES = {json.dumps(list(ALLOCATOR_NAMES))}; // by allocator value, as errors name them",
+        f"const COMPACT_REFUSED = {json.dumps(COMPACT_REFUSED)};",
+        f"const COMPACT_CAUSES = {json.dumps(COMPACT_CAUSES)};",
+        f"const ARGUMENT_ERRORS = {json.dumps(ARGUMENT_ERRORS)}; // core.arguments: a malformed argument",
         f"const UNSERVED_TVM = {json.dumps(unserved_messages())}; // tvm.* imports of the host only, by name",
         f"const UNKNOWN_TVM = {json.dumps(unserved_import('{name}', MODULE))};",
         f"const INTERNAL_TVM = {json.dumps(unserved_import('{name}', MODULE, internals={'{name}'}))};",

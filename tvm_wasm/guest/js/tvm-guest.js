@@ -35,6 +35,11 @@ const REGION_STATES = {"absent": "no region r{region}", "destroyed": "region r{r
 const BULK_ERROR = "{operation}({handle}) of {length} byte(s): {cause}";
 const HANDLE_ERROR = "{operation}({handle}): {cause}";
 const BULK_CAUSES = {"1": "no such region (never created, or destroyed)", "2": "the handle's generation is not the region's current one", "3": "outside the region's capacity (or not an allocated block)", "4": "the region is Cold or External and may not be faulted in", "5": "no room: region, pool, id space or budget full", "6": "the region is pinned", "7": "a guest-memory range lies outside the guest's memory", "8": "the region is read-only (protect): nothing changed", "9": "policy, allocator, backing store, bad argument, or a region the runtime cannot reach"};
+const OUT_OF_BOUNDS = "outside the region's capacity"; // BULK_ERROR's cause past the capacity
+const ALLOCATOR_NAMES = ["Bump", "Freelist", "Slab"]; // by allocator value, as errors name them
+const COMPACT_REFUSED = "compact_region(r{region}) refused: {cause}";
+const COMPACT_CAUSES = {"allocator": "a {allocator} region cannot be compacted (only Freelist regions are)", "pinned": "the region is pinned", "last_generation": "generation space exhausted: the region is at generation {generation}, the last one (a compaction would revive old handles); copy its live blocks to a new region"};
+const ARGUMENT_ERRORS = {"not_an_integer": "{name} must be an integer, not {type} {value}", "out_of_range": "{name} must be in {minimum}..{maximum}, got {value}", "not_a_power_of_two": "{name} must be a power of two in {minimum}..{maximum}, got {value}", "not_a_handle": "{name} must be a Handle, not {type} {value}"}; // core.arguments: a malformed argument
 const UNSERVED_TVM = {"checkpoint_add": "checkpoint_add is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host", "checkpoint": "checkpoint is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host", "rollback": "rollback is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host", "release_checkpoint": "release_checkpoint is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host"}; // tvm.* imports of the host only, by name
 const UNKNOWN_TVM = "the tvm ABI has no function '{name}'";
 const INTERNAL_TVM = "{name} is a runtime internal, not an ABI function: user code reaches the runtime only through the ABI";
@@ -156,23 +161,66 @@ function typedAccessMessage(fn, handle, offset, width, state, generation) {
 const U16_MAX = 0xffff;
 const U32_MAX = 0xffffffff;
 
+/** `value` as Python's `repr` shows it in the argument templates (ARGUMENT_ERRORS), cut at 40 characters. */
+function shownValue(value) {
+  let text;
+  if (typeof value === "string") text = `'${value}'`;
+  else if (typeof value === "boolean") text = value ? "True" : "False";
+  else if (value === null || value === undefined) text = "None";
+  else if (typeof value === "number" && !Number.isFinite(value)) text = Number.isNaN(value) ? "nan" : value > 0 ? "inf" : "-inf";
+  else {
+    try { text = String(value); } catch { text = Object.prototype.toString.call(value); }
+  }
+  return text.length <= 40 ? text : `${text.slice(0, 37)}...`;
+}
+
+/** The Python type name of a JavaScript value in the argument templates (a Number with a fraction is a `float`),
+ *  so one mistake reads the same in both languages. */
+function typeName(value) {
+  if (value === null || value === undefined) return "NoneType";
+  switch (typeof value) {
+    case "string": return "str";
+    case "boolean": return "bool";
+    case "number": return Number.isInteger(value) ? "int" : "float";
+    case "bigint": return "int";
+    case "object": return Array.isArray(value) ? "list" : value.constructor?.name ?? "object";
+    default: return typeof value;
+  }
+}
+
+/** A malformed argument's error, worded by the model's `core.arguments` (ARGUMENT_ERRORS): `TypeError` where
+ *  Python raises `TypeError`, `RangeError` where it raises `ValueError`. */
+function argumentError(Class, key, values) {
+  return new Class(fillTemplate(ARGUMENT_ERRORS[key], values));
+}
+
+function isInteger(value) {
+  return typeof value === "bigint" || (typeof value === "number" && Number.isInteger(value));
+}
+
+function notAnInteger(value, name) {
+  return argumentError(TypeError, "not_an_integer", { name, type: typeName(value), value: shownValue(value) });
+}
+
 /**
- * `value` (a Number or BigInt) as a Number in `[min, max]`; `TypeError` for other types,
- * `RangeError` for a fraction, NaN or a value outside the range (never truncated).
+ * `value` (an integral Number or a BigInt) as a Number in `[min, max]`: `TypeError` for anything else (a
+ * fraction included, as Python's float), `RangeError` outside the range (never truncated).
  */
 function integer(value, name, min, max) {
-  let number;
-  if (typeof value === "bigint") {
-    if (value < BigInt(min) || value > BigInt(max)) {
-      throw new RangeError(`${name} must be in ${min}..${max}, got ${value}`);
-    }
-    number = Number(value);
-  } else if (typeof value === "number") {
-    if (!Number.isInteger(value)) throw new RangeError(`${name} must be an integer, got ${value}`);
-    if (value < min || value > max) throw new RangeError(`${name} must be in ${min}..${max}, got ${value}`);
-    number = value;
-  } else {
-    throw new TypeError(`${name} must be a number or a BigInt, got ${value === null ? "null" : typeof value}`);
+  if (!isInteger(value)) throw notAnInteger(value, name);
+  if (value < min || value > max) {
+    throw argumentError(RangeError, "out_of_range", { name, minimum: min, maximum: max, value: String(value) });
+  }
+  return Number(value);
+}
+
+/** `align`: 0 (the module's default, 8) or a power of two in 1..2^31. */
+function alignment(value, name = "align") {
+  if (!isInteger(value)) throw notAnInteger(value, name);
+  const number = Number(value);
+  if (number === 0) return 0;
+  if (number < 1 || number > 2 ** 31 || (number & (number - 1)) !== 0) {
+    throw argumentError(RangeError, "not_a_power_of_two", { name, minimum: 1, maximum: 2 ** 31, value: String(value) });
   }
   return number;
 }
@@ -180,7 +228,14 @@ function integer(value, name, min, max) {
 const u32 = (value, name) => integer(value, name, 0, U32_MAX);
 /** An unsigned ABI result as a Number: a u32 carried in an i32, or an i64 (a BigInt). */
 const unsigned = (value) => (typeof value === "bigint" ? Number(value) : value >>> 0);
-const regionId = (value) => integer(value, "region id", 1, U16_MAX);
+/** A region id: an integer (`TypeError` otherwise); one outside 1..65535 names no region, `RegionNotFound` as
+ *  the model words it (REGION_STATES), never a `RangeError` or a wrapped id. */
+function regionId(value) {
+  if (!isInteger(value)) throw notAnInteger(value, "region_id");
+  const id = Number(value);
+  if (id < 1 || id > U16_MAX) throw new RegionNotFound(fillTemplate(REGION_STATES.absent, { region: id }), { regionId: id });
+  return id;
+}
 
 function enumValue(enumObject, enumName, value, name) {
   if (typeof value !== "number" || !Object.values(enumObject).includes(value)) {
@@ -190,9 +245,10 @@ function enumValue(enumObject, enumName, value, name) {
   return value;
 }
 
-function checkHandle(handle) {
+/** A handle is a BigInt (region:16 | generation:16 | offset:32): `TypeError` worded by ARGUMENT_ERRORS otherwise. */
+function checkHandle(handle, name = "handle") {
   if (typeof handle !== "bigint") {
-    throw new TypeError(`a handle is a BigInt (region:16 | generation:16 | offset:32), got ${typeof handle}`);
+    throw argumentError(TypeError, "not_a_handle", { name, type: typeName(handle), value: shownValue(handle) });
   }
   if (handle < -(1n << 63n) || handle >= 1n << 64n) throw new RangeError(`a handle is 64 bits, got ${handle}`);
   return BigInt.asIntN(64, handle);
@@ -211,7 +267,7 @@ function bytesOf(data, what) {
 // ---------------------------------------------------------------- handles
 /** Pack (region id, generation, offset) into the ABI's i64; every field is range-checked. */
 export function packHandle(region, generation, offset) {
-  const id = integer(region, "region id", 0, U16_MAX);
+  const id = integer(region, "region_id", 0, U16_MAX);
   const gen = integer(generation, "generation", 0, U16_MAX);
   const off = u32(offset, "offset");
   return BigInt.asIntN(64, (BigInt(id) << 48n) | (BigInt(gen) << 32n) | BigInt(off));
@@ -1205,9 +1261,20 @@ export class TvmGuest {
     const region = regionId(id);
     const before = this.exports.region_generation(region);
     if (before === -1) this.exports.last_error(); // compact_region reports this failure itself, below
-    this._op("compactRegion", "compact_region", region, (r) => new UnsupportedAllocator(
-      `compact refused: a ${["BUMP", "FREELIST", "SLAB"][this.exports.region_allocator(r)]} region cannot be compacted`
-      + " (only FREELIST regions are)", { regionId: r }));
+    const refused = (reason, Class, values = {}, context = {}) => new Class(fillTemplate(COMPACT_REFUSED,
+      { region, cause: fillTemplate(COMPACT_CAUSES[reason], values) }), { regionId: region, ...context });
+    const code = this.exports.compact_region(region);
+    if (code === Pinned.code || code === AllocationFailed.code) { // the module's only causes of these codes here
+      this.lastError();
+      throw code === Pinned.code ? refused("pinned", Pinned)
+        : refused("last_generation", AllocationFailed, { generation: before }, { generation: before });
+    }
+    if (code !== 0) {
+      throw this._fail(code, "compactRegion failed", { regionId: region }, () => {
+        const allocator = this.exports.region_allocator(region);
+        return refused("allocator", UnsupportedAllocator, { allocator: ALLOCATOR_NAMES[allocator] ?? String(allocator) });
+      });
+    }
     this._epoch++;
     const after = this.regionInfo(region).generation;
     return new HandleRemap(region, before, after, compactionMoves(this._checkpoints._layout(region)));
@@ -1269,11 +1336,11 @@ export class TvmGuest {
    * (a power of two; default 8 so every typed view fits, Slab: what its class size allows).
    */
   alloc(id, size, { align = 0 } = {}) {
-    const region = regionId(id);
+    if (!isInteger(id)) throw notAnInteger(id, "region_id"); // every argument before any state, as the model
     const bytes = u32(size, "size");
-    const alignment = integer(align, "align", 0, 2 ** 31);
-    if (alignment & (alignment - 1)) throw new RangeError(`align must be a power of two, got ${alignment}`);
-    const handle = this.exports.alloc_aligned(region, bytes, alignment);
+    const aligned = alignment(align);
+    const region = regionId(id);
+    const handle = this.exports.alloc_aligned(region, bytes, aligned);
     if (handle === 0n) throw this._fail(this.exports.last_error(), "alloc failed", { regionId: region, length: bytes });
     return handle;
   }
@@ -1298,6 +1365,11 @@ export class TvmGuest {
     const { regionId: id, generation, offset } = unpackHandle(h);
     this.lastError(); // reported here: leave nothing behind
     let cause = BULK_CAUSES[code] ?? BULK_CAUSES[9];
+    let capacity;
+    if (code === OutOfBounds.code && length !== undefined) { // past the capacity: worded as the model words it
+      cause = OUT_OF_BOUNDS;
+      capacity = unsigned(this.exports.region_capacity(id));
+    }
     if (code === RegionNotFound.code) cause = fillTemplate(REGION_STATES.absent, { region: id });
     if (code === StaleHandle.code) {
       const current = this.exports.region_generation(id);
@@ -1308,7 +1380,7 @@ export class TvmGuest {
     const len = length === undefined ? undefined : Number(length);
     const message = fillTemplate(len === undefined ? HANDLE_ERROR : BULK_ERROR,
       { operation: what, handle: `r${id}@${generation}+${offset}`, length: len, cause });
-    return new (ERRORS_BY_CODE.get(code) ?? PolicyViolation)(message, { regionId: id, generation, offset, length: len });
+    return new (ERRORS_BY_CODE.get(code) ?? PolicyViolation)(message, { regionId: id, generation, offset, length: len, capacity });
   }
 
   /** {pool, address} of `[offset, offset + length)` of a handle, checked like any access. */

@@ -97,8 +97,8 @@ export async function runPackageChecks(tvm, { cases = null, clangBytes = null, c
     for (const capacity of [GiB4 + 4096, GiB4, 2 ** 53, 2n ** 32n, 2n ** 64n, -1, 0]) {
       throws(RangeError, () => g.createRegion(RegionKind.BLOB_ARENA, capacity), `capacity ${capacity}`);
     }
-    throws(RangeError, () => g.createRegion(RegionKind.BLOB_ARENA, 1.5), "fraction");
-    throws(RangeError, () => g.createRegion(RegionKind.BLOB_ARENA, NaN), "NaN");
+    throws(TypeError, () => g.createRegion(RegionKind.BLOB_ARENA, 1.5), "fraction"); // not an integer: Python's float
+    throws(TypeError, () => g.createRegion(RegionKind.BLOB_ARENA, NaN), "NaN");
     throws(TypeError, () => g.createRegion(RegionKind.BLOB_ARENA, "4096"), "string");
     const r = g.createRegion(RegionKind.BLOB_ARENA, 4096n); // a BigInt in range is fine
     throws(RangeError, () => g.alloc(r, GiB4 + 8), "alloc 4 GiB + 8");
