@@ -106,6 +106,36 @@ def test_errors_carry_enough_context(wit):
     assert info["message"] == f"write(r{rid}@4+0) of 1 byte(s): region r{rid} at generation 1"  # core.handle_faults
 
 
+def test_a_fault_reads_as_the_model_words_it(wit):
+    """Past the capacity and a refused compaction: the error-info message is the model's, from one table
+    (``core.handle_faults``), as on TvmHost, GuestInstance and tvm-guest.js; nothing stored changes."""
+    from tvm_wasm.core.handle_faults import compact_refused, out_of_bounds
+
+    rid = ok(wit.manager("create-region", "object-arena", 4096))
+    block = ok(wit.manager("alloc", rid, 8))
+    ok(wit.bytes("write", block, b"keepsake"))
+    heap = ok(wit.manager("create-region-with", "hot-heap", 4096, Variant("freelist")))
+    ok(wit.manager("alloc", heap, 16))
+    ok(wit.manager("pin", heap))
+    slab = ok(wit.manager("create-region-with", "object-arena", 4096, Variant("slab", 32)))
+    cases = [
+        (wit.bytes("read", h(rid, 1, 4090), 8), "out-of-bounds", out_of_bounds("read", Handle(rid, 1, 4090), 8, 4096)),
+        (wit.bytes("write", h(rid, 1, 4090), b"x" * 8), "out-of-bounds",
+         out_of_bounds("write", Handle(rid, 1, 4090), 8, 4096)),
+        (wit.bytes("copy", h(rid, 1, 0), h(rid, 1, 4090), 8), "out-of-bounds",
+         out_of_bounds("copy", Handle(rid, 1, 4090), 8, 4096)),
+        (wit.bytes("discard", h(rid, 1, 4090), 8), "out-of-bounds", out_of_bounds("discard", Handle(rid, 1, 4090), 8, 4096)),
+        (wit.manager("compact-region", rid), "unsupported-allocator", compact_refused(rid, "allocator", allocator="Bump")),
+        (wit.manager("compact-region", slab), "unsupported-allocator", compact_refused(slab, "allocator", allocator="Slab")),
+        (wit.manager("compact-region", heap), "pinned", compact_refused(heap, "pinned")),
+    ]
+    for result, case, expected in cases:
+        info = fields(err(result, case))
+        assert info["message"] == expected.message, info
+        assert (info["region-id"], info["capacity"]) == (expected.region_id, expected.capacity), info
+    assert ok(wit.bytes("read", block, 8)) == b"keepsake"
+
+
 # ---------------------------------------------------------------------- differential: WIT vs the model
 KINDS = [case_name(k) for k in RegionKind]
 ORDERS = ["largest-first", "smallest-first", "insertion-order", "lru"]

@@ -182,3 +182,109 @@ def test_the_python_words_come_from_the_table():
                            ["RegionNotFound", "no region r99 [region=99]"],
                            ["RegionNotFound", "region r2 was destroyed [region=2]"],
                            ["RegionNotFound", "no region r99 [region=99]"]]
+
+
+# ---------------------------------------------------------------- past the capacity, compaction refused, malformed arguments
+# (name, the call in Python on GuestInstance ``g``, the same call in JavaScript): region 1 Bump with a block ``h``,
+# region 2 a pinned Freelist, region 3 a Slab; ``end`` is ``h`` moved to offset 4090.
+MORE_FAULTS = [
+    ("read past the capacity", lambda g, h, end: g.read(end, 8), "g.read(end, 8)"),
+    ("write past the capacity", lambda g, h, end: g.write(end, bytes(8)), "g.write(end, new Uint8Array(8))"),
+    ("discard past the capacity", lambda g, h, end: g.discard(end, 8), "g.discard(end, 8)"),
+    ("view past the capacity", lambda g, h, end: g.handle_view(end, 8), "g.view(end, 'u8', 8)"),
+    ("compact a Bump region", lambda g, h, end: g.compact_region(1), "g.compactRegion(1)"),
+    ("compact a pinned region", lambda g, h, end: g.compact_region(2), "g.compactRegion(2)"),
+    ("compact a Slab region", lambda g, h, end: g.compact_region(3), "g.compactRegion(3)"),
+    ("alloc a str region id", lambda g, h, end: g.alloc("1", 8), "g.alloc('1', 8)"),
+    ("alloc a bool region id", lambda g, h, end: g.alloc(True, 8), "g.alloc(true, 8)"),
+    ("alloc a fractional size", lambda g, h, end: g.alloc(1, 8.5), "g.alloc(1, 8.5)"),
+    ("alloc a negative size", lambda g, h, end: g.alloc(1, -1), "g.alloc(1, -1)"),
+    ("alloc 2**40 bytes", lambda g, h, end: g.alloc(1, 1 << 40), "g.alloc(1, 2 ** 40)"),
+    ("alloc align 3", lambda g, h, end: g.alloc(1, 8, align=3), "g.alloc(1, 8, { align: 3 })"),
+    ("alloc in region 0", lambda g, h, end: g.alloc(0, 8), "g.alloc(0, 8)"),
+    ("alloc in region 70000", lambda g, h, end: g.alloc(70000, 8), "g.alloc(70000, 8)"),
+    ("read a fractional length", lambda g, h, end: g.read(h, 1.5), "g.read(h, 1.5)"),
+    ("read a negative length", lambda g, h, end: g.read(h, -1), "g.read(h, -1)"),
+    ("read a None length", lambda g, h, end: g.read(h, None), "g.read(h, null)"),
+    ("read a packed handle", lambda g, h, end: g.read(h.to_i64(), 4), "g.read(Number(h), 4)"),
+    ("discard a str length", lambda g, h, end: g.discard(h, "4"), "g.discard(h, '4')"),
+    ("pin a str region id", lambda g, h, end: g.pin("2"), "g.pin('2')"),
+    ("pin region -1", lambda g, h, end: g.pin(-1), "g.pin(-1)"),
+    ("destroy a fractional region id", lambda g, h, end: g.destroy_region(1.5), "g.destroyRegion(1.5)"),
+    ("region info of None", lambda g, h, end: g.region_info(None), "g.regionInfo(null)"),
+    ("create capacity 0", lambda g, h, end: g.create_region(RegionKind.OBJECT_ARENA, 0),
+     "g.createRegion(RegionKind.OBJECT_ARENA, 0)"),
+    ("create a str capacity", lambda g, h, end: g.create_region(RegionKind.OBJECT_ARENA, "64"),
+     "g.createRegion(RegionKind.OBJECT_ARENA, '64')"),
+]
+PAYLOAD = bytes(range(64))
+
+
+def more_python_side(module: bytes) -> list[list[str]]:
+    from tvm_wasm import Freelist, Slab
+
+    g = GuestInstance(module)
+    said = []
+    try:
+        region = g.create_region(RegionKind.OBJECT_ARENA, 4096)
+        h = g.alloc(region, 64)
+        g.write(h, PAYLOAD)
+        heap = g.create_region(RegionKind.HOT_HEAP, 4096, allocator=Freelist())
+        g.alloc(heap, 16)
+        g.pin(heap)
+        g.create_region(RegionKind.OBJECT_ARENA, 4096, allocator=Slab(32))
+        for _, call, _ in MORE_FAULTS:
+            try:
+                call(g, h, h.with_offset(4090))
+            except Exception as error:  # noqa: BLE001 - compared by class name and message
+                said.append(["RangeError" if type(error) is ValueError else type(error).__name__, str(error)])
+            else:
+                said.append(["none", ""])
+            assert g.last_error() == 0 and g.read(h, 64) == PAYLOAD  # reported once; nothing stored changed
+    finally:
+        g.close()
+    return said
+
+
+MORE_PAGE = """
+  import { instantiate, RegionKind, Allocator, offsetHandle } from "/tvm-guest.js";
+  const report = { errors: [] };
+  try {
+    const g = await instantiate("/guest.wasm");
+    const region = g.createRegion(RegionKind.OBJECT_ARENA, 4096);
+    const h = g.alloc(region, 64);
+    g.write(h, Uint8Array.from({ length: 64 }, (_, i) => i));
+    const heap = g.createRegion(RegionKind.HOT_HEAP, 4096, { allocator: Allocator.FREELIST });
+    g.alloc(heap, 16);
+    g.pin(heap);
+    g.createRegion(RegionKind.OBJECT_ARENA, 4096, { allocator: Allocator.SLAB, classSize: 32 });
+    const end = offsetHandle(h, 4090);
+    const calls = [CALLS];
+    for (const call of calls) {
+      try { call(); report.errors.push(["none", ""]); }
+      catch (error) { report.errors.push([error.name, error.message]); }
+      const back = g.read(h, 64);
+      if (g.lastError() !== 0 || back.some((byte, i) => byte !== i)) report.error = "a refused call changed something";
+    }
+  } catch (error) {
+    report.error = String(error && error.stack ? error.stack : error);
+  }
+  await fetch("/result", { method: "POST", body: JSON.stringify(report) });
+"""
+
+
+def test_past_the_capacity_refused_compaction_and_malformed_arguments_read_the_same_in_javascript():
+    """``tvm-guest.js`` takes the words from its generated block (``core.handle_faults``, ``core.arguments``):
+    the same class (``RangeError`` where Python raises ``ValueError``) and message as ``GuestInstance``,
+    which says what the model says (tests/test_fault_words_across_layers.py)."""
+    from web_harness import run_script_page
+
+    module = build_module(pools=1, max_pages=BROWSER_MAX_PAGES, meta_max_pages=BROWSER_META_MAX_PAGES).wasm
+    expected = more_python_side(module)
+    calls = ", ".join(f"() => {js}" for _, _, js in MORE_FAULTS)
+    report = run_script_page(MORE_PAGE.replace("CALLS", calls), module)
+    assert "error" not in report, report["error"]
+    assert len(report["errors"]) == len(expected) == len(MORE_FAULTS)
+    mismatched = [(name, js, py) for (name, _, _), js, py in zip(MORE_FAULTS, report["errors"], expected) if js != py]
+    assert mismatched == []
+    assert all(name != "none" for name, _ in expected)
