@@ -268,14 +268,16 @@ class RegionDirectory:
             raise handle_fault(operation, handle, "destroyed" if gone else "absent", length=shown)
         if handle.generation != region.generation:
             raise handle_fault(operation, handle, "live", generation=region.generation, length=shown)
-        self._check_span(region, handle.offset, length, operation)
+        self._check_span(region, handle.offset, length, operation, sized=sized)
         return region
 
     @staticmethod
-    def _check_span(region: Region, offset: int, length: int, operation: str) -> None:
-        """``[offset, offset + length)`` inside the region, else ``operation``'s ``OutOfBounds`` (``handle_faults``)."""
+    def _check_span(region: Region, offset: int, length: int, operation: str, *, sized: bool = True) -> None:
+        """``[offset, offset + length)`` inside the region, else ``operation``'s ``OutOfBounds`` (``handle_faults``;
+        without ``len=`` unless ``sized``)."""
         if offset + length > region.capacity:
-            raise out_of_bounds(operation, Handle(region.id, region.generation, offset), length, region.capacity)
+            handle = Handle(region.id, region.generation, offset)
+            raise out_of_bounds(operation, handle, length if sized else None, region.capacity)
 
     def _touch(self, region: Region) -> None:
         region.last_access = next(self._clock)

@@ -64,10 +64,11 @@ OUT_OF_BOUNDS = "outside the region's capacity"
 capacity ends the context: ``[region=, gen=, offset=, len=, capacity=]``)."""
 
 
-def out_of_bounds(operation: str, handle: Handle, length: int, capacity: int) -> OutOfBounds:
+def out_of_bounds(operation: str, handle: Handle, length: int | None, capacity: int) -> OutOfBounds:
     """The error of ``operation`` on ``length`` bytes at ``handle`` (live at its generation) reaching past the
     region's ``capacity``: ``read(r1@1+4090) of 8 byte(s): outside the region's capacity [region=1, gen=1,
-    offset=0xffa, len=8, capacity=4096]``."""
+    offset=0xffa, len=8, capacity=4096]``; an operation without a length (``dealloc``) has ``HANDLE_ERROR``'s
+    shape and no ``len=``."""
     return OutOfBounds(handle_message(operation, handle, OUT_OF_BOUNDS, length), region_id=handle.region_id,
                        generation=handle.generation, offset=handle.offset, length=length, capacity=capacity)
 
