@@ -6,6 +6,7 @@ import pytest
 import wasmtime
 
 from tvm_wasm import Handle, RegionKind, StaleHandle
+from tvm_wasm.runtime.link_errors import LinkRefused
 
 PRODUCER = """
 (module
@@ -55,7 +56,8 @@ def test_a_user_module_asking_for_something_the_module_lacks_fails_to_link(make_
     g = make_guest(pools=1, max_pages=4)
     with pytest.raises(ValueError, match="no_such_export"):  # a typed refusal, not a bare wasmtime error
         g.link('(module (import "tvm" "no_such_export" (func)))')
-    with pytest.raises(ValueError, match="cannot link"):
+    with pytest.raises(LinkRefused, match=r"import tvm\.alloc: signature \(i32\) -> \(i32\) does not match the "
+                                          r"runtime's \(i32 i32\) -> \(i64\)"):
         g.link('(module (import "tvm" "alloc" (func (param i32) (result i32))))')  # wrong signature
 
 
@@ -101,3 +103,41 @@ def test_memory_imports_that_cannot_be_served_are_refused(make_guest, imports, r
     g = make_guest(pools=1, max_pages=4)
     with pytest.raises(LinkRefused, match=reason):
         g.link(f"(module {imports})")
+
+
+def test_a_module_defining_its_own_memory_without_guest_pointers_is_served_from_its_own_memory(make_guest):
+    """The rule: a defined memory is refused only with a guest-pointer import (docs/guests.md, README)."""
+    g = make_guest(pools=1, max_pages=4)
+    user = g.link("""(module
+      (import "tvm" "store_u32" (func $store (param i64 i32 i32)))
+      (import "tvm" "load_u32" (func $load (param i64 i32) (result i32)))
+      (memory (export "memory") 1) (data (i32.const 16) "\\2a")
+      (func (export "copy") (param $h i64) (result i32)
+        (call $store (local.get $h) (i32.const 0) (i32.load8_u (i32.const 16)))
+        (call $load (local.get $h) (i32.const 0))))""")
+    region = g.create_region(RegionKind.OBJECT_ARENA, 64)
+    h = g.alloc(region, 4)
+    assert g.call(user, "copy", h.to_i64()) == 42
+    assert g.read(h, 4) == (42).to_bytes(4, "little")
+
+
+@pytest.mark.parametrize("wat, reason", [
+    ('(module (memory 1) (memory 1))', "declares 2 memories"),  # the static linker's words
+    ('(module (import "tvm" "read" (func (param i64 i32 i32) (result i32))) (import "env" "memory" (memory 1)) '
+     '(memory 1))', "declares 2 memories"),
+    ('(module (import "env" "log" (func (param i32))))', r"import env\.log: GuestInstance\.link serves only"),
+    ('(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))))',
+     r"import wasi_snapshot_preview1\.proc_exit: GuestInstance\.link serves only"),
+    ('(module (import "env" "memory" (memory 1 2 shared)))', "env.memory is shared"),
+    ('(module (import "tvm" "memory" (memory i64 1)))', "tvm.memory is 64-bit"),
+    ('(module (import "tvm" "trap_code" (global i32)))', "not a global"),
+    ("(module (func (export \"f\") i32.const 1))", "not a valid module"),
+])
+def test_what_run_time_linking_cannot_serve_is_refused_typed(make_guest, wat, reason):
+    from tvm_wasm import TvmError
+
+    g = make_guest(pools=1, max_pages=4)
+    with pytest.raises(LinkRefused, match=reason) as refused:
+        g.link(wat)
+    assert isinstance(refused.value, TvmError) and isinstance(refused.value, ValueError)
+    assert g.region_count() == 0 and g.guest_memory.size(g.store) == 1  # nothing changed

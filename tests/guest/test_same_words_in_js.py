@@ -153,7 +153,7 @@ def test_every_bulk_fault_reads_the_same_in_python_and_javascript():
     report = run_in_chromium(chromium, files=files)
     assert "error" not in report, report["error"]
     assert report["errors"] == errors
-    assert report["refusals"] == [f"LinkError: {message}" for message in refusals]
+    assert report["refusals"] == [f"LinkRefused: {message}" for message in refusals]
     assert all(name != "none" for name, _ in errors)
     assert "host-only ABI function" in refusals[0] and "runtime internal" in refusals[-1]
 

@@ -16,7 +16,8 @@ from tvm_wasm import Handle, RegionKind
 from tvm_wasm.abi.table import ABI
 from tvm_wasm.runtime.link_errors import LinkRefused
 from tvm_wasm.guest.instance import GuestInstance
-from tvm_wasm.guest.module import build_module, build_wat
+from tvm_wasm.cli import main
+from tvm_wasm.guest.module import build_module, build_wat, validation_engine
 from tvm_wasm.linker import VerificationFailed, link
 from tvm_wasm.linker.verify import MARK, RuntimeCounts, mark_runtime, named, verify
 from tvm_wasm.runtime import sections
@@ -199,6 +200,63 @@ def test_the_names_the_guest_runtime_exports_are_the_ones_docs_guests_lists():
     section = page.split("## Export names on the guest target", 1)[1].split("\n## ", 1)[0]
     for named in ("raw ABI table", "<op>_p<N>", "`memory`", "`mem0`", "`abi_version`", "`abi_fingerprint`", "`trap_*`"):
         assert named in section
+
+
+# Exports the linked module would shadow or drop, whatever their kind, on every target (the user's memory is
+# exported as "memory" by the linked module, and only so; the runtime's names stay the runtime's). Each row:
+# (module, the export, targets where the runtime's export would shadow it, targets where it would be dropped);
+# on any other target the export links and is kept.
+GUEST, HOST, BOTH = ("guest",), ("host",), ("guest", "host")
+SHADOWED_OR_DROPPED = {
+    "a memory exported as a pool's name": (
+        '(module (memory (export "mem0") 1) (func (export "go") (result i32) i32.const 7))', "mem0", GUEST, HOST),
+    "a memory exported as memory and as a pool": ('(module (memory (export "memory") (export "mem1") 1))', "mem1",
+                                                  GUEST, HOST),
+    "a memory exported under another name": ('(module (memory (export "heap") 1))', "heap", (), BOTH),
+    "a table as the memory's name": ('(module (table (export "memory") 1 funcref))', "memory", BOTH, ()),
+    "a global as the memory's name": ('(module (global (export "memory") i32 (i32.const 0)))', "memory", BOTH, ()),
+    "a function as a pool's name": ('(module (func (export "mem0")))', "mem0", GUEST, ()),
+    "a global as the ABI fingerprint": ('(module (global (export "abi_fingerprint") i32 (i32.const 1)))',
+                                        "abi_fingerprint", GUEST, ()),
+    "a table as a runtime global's name": ('(module (table (export "trap_seq") 1 funcref))', "trap_seq", GUEST, ()),
+    "a function named like a hoist helper": ('(module (func (export "tvm-hoist:flush")))', "tvm-hoist:flush", (),
+                                             BOTH),
+    "a function named like a runtime mark": ('(module (func (export "tvm-internal:x")))', "tvm-internal:x", (), BOTH),
+}
+
+
+@pytest.mark.parametrize("target, inline", [("guest", False), ("guest", True), ("host", True), ("host", False)])
+@pytest.mark.parametrize("name", list(SHADOWED_OR_DROPPED))
+def test_exports_the_linked_module_would_shadow_or_drop_are_refused(binaryen, name, target, inline):
+    wat, export, shadowed_on, dropped_on = SHADOWED_OR_DROPPED[name]
+    if target not in shadowed_on + dropped_on:
+        linked = link(wat, target=target, pools=2, max_pages=16, inline_runtime=inline)
+        assert export in {e.name for e in wasmtime.Module(validation_engine(), linked.wasm).exports}
+        return
+    with pytest.raises(LinkRefused, match=re.escape(repr(export))) as refused:
+        link(wat, target=target, pools=2, max_pages=16, inline_runtime=inline)
+    message = str(refused.value)
+    assert ("would shadow the runtime's export" if target in shadowed_on else "dropped") in message, message
+
+
+@pytest.mark.parametrize("target", ["guest", "host"])
+def test_the_users_memory_exported_as_memory_is_the_linked_modules_memory(binaryen, target):
+    linked = link('(module (memory (export "memory") 2) (data (i32.const 8) "hi") (func (export "go") (result i32) '
+                  'i32.const 8 i32.load8_u))', target=target, pools=1, max_pages=16)
+    exports = {e.name: e.type for e in wasmtime.Module(validation_engine(), linked.wasm).exports}
+    assert isinstance(exports["memory"], wasmtime.MemoryType) and exports["memory"].limits.min == 2
+    assert "heap" not in exports
+
+
+def test_the_trials_hostile_exports_are_refused_from_the_command_line(binaryen, tmp_path, capsys):
+    """`tvm-wasm link` on a memory exported as mem0 (guest and host, --inline too): exit 1, naming the export."""
+    user = tmp_path / "export_mem0.wasm"
+    user.write_bytes(wasmtime.wat2wasm('(module (memory (export "mem0") 1) (func (export "go") (result i32) '
+                                       'i32.const 7))'))
+    for extra in (["--target", "guest"], ["--target", "guest", "--inline"], ["--target", "host"]):
+        assert main(["link", str(user), "-o", str(tmp_path / "out.wasm"), "--pools", "2", *extra]) == 1
+        assert "export 'mem0'" in capsys.readouterr().err
+    assert not (tmp_path / "out.wasm").exists()
 
 
 def test_a_refused_export_says_why_and_where_the_names_are_listed(binaryen):

@@ -14,7 +14,7 @@ from weakref import WeakKeyDictionary
 import numpy as np
 import wasmtime
 
-from ..abi.imports import first_unserved
+from ..abi.imports import GUEST_MEMORY_FUNCTIONS, REFUSED
 from ..abi.table import ABI, MODULE, code_message
 from ..abi.trap_cause import bulk_error, read_trap_cause, trap_cause_error
 from ..core.allocators import Allocator, Bump, Freelist, Slab
@@ -41,7 +41,7 @@ from ..host.closed import Closed, RunningCalls, finish_calls, running_calls
 from ..host.interrupt import EpochSwitch, interruptible_on
 from ..runtime import layout as L
 from ..runtime import sections
-from ..runtime.link_errors import LinkRefused
+from ..runtime.link_errors import LinkRefused, refuse_imports, served_functions
 from . import layout as G
 from .checkpoints import GuestCheckpointHooks, GuestLayout, compaction_moves
 from .module import GuestModule, validation_engine
@@ -91,32 +91,29 @@ def s32(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-GUEST_MEMORY_FUNCTIONS = frozenset(f.name for f in ABI if any(p.kind in ("ptr", "cptr") for p in f.params))
-"""ABI functions that copy to or from the caller's memory: in this module, always the default memory."""
-
-
 def check_guest_memory(user: wasmtime.Module, binary: bytes | None = None) -> None:
-    """Refuse a user module that would silently read and write the wrong memory.
+    """Refuse a user module that would silently read and write the wrong memory (``LinkRefused``).
 
     Here ``read``, ``write``, ``try_load_*``... copy to and from the module's
-    default memory. A user module that defines a memory of its own and imports
-    any of them would pass pointers into its own memory that land in another:
-    wrong bytes without an error. Such a module must import its memory
-    (``tvm.memory``, or ``env.memory`` as ``clang -Wl,--import-memory`` makes it).
+    default memory. A user module may have one memory (as the static linker
+    rules: more is refused with its words). One that defines its memory and
+    imports any of those functions would pass pointers into its own memory that
+    land in another: wrong bytes without an error, so it is refused; it must
+    import its memory (``tvm.memory``, or ``env.memory`` as ``clang
+    -Wl,--import-memory`` makes it) or be linked statically (``tvm-wasm link``
+    makes its memory the module's). One that defines its memory and reaches
+    regions only through handles (typed access, reducers) is served as it is.
     """
-    imports = {(imp.module, imp.name) for imp in user.imports}
+    imported = [imp for imp in user.imports if isinstance(imp.type, wasmtime.MemoryType)]
     if binary is not None:  # the binary shows every defined memory, exported or not
-        own_memory = bool(sections.defined_memories(binary))
+        defined = len(sections.defined_memories(binary))
     else:
-        own_memory = any(isinstance(e.type, wasmtime.MemoryType) for e in user.exports) and not any(
-            isinstance(imp.type, wasmtime.MemoryType) for imp in user.imports)
-    using = sorted(name for module, name in imports if module == "tvm" and name in GUEST_MEMORY_FUNCTIONS)
-    if own_memory and using:
-        raise LinkRefused(
-            f"the module defines its own memory but imports {', '.join(using)}, which here copy to and from the "
-            "self-contained module's memory: import the memory instead (clang/lld: -Wl,--import-memory; "
-            "rustc: -C link-arg=--import-memory; WAT: (import \"tvm\" \"memory\" (memory 1))), or link it statically with `tvm-wasm link`"
-        )
+        defined = int(any(isinstance(e.type, wasmtime.MemoryType) for e in user.exports) and not imported)
+    if len(imported) + defined > 1:
+        raise LinkRefused(REFUSED["memories"].format(count=len(imported) + defined))
+    using = sorted({imp.name for imp in user.imports if imp.module == "tvm" and imp.name in GUEST_MEMORY_FUNCTIONS})
+    if defined and using:
+        raise LinkRefused(REFUSED["own_memory"].format(using=", ".join(using)))
 
 
 _user_modules: WeakKeyDictionary[wasmtime.Engine, dict[bytes, wasmtime.Module]] = WeakKeyDictionary()
@@ -639,11 +636,17 @@ class GuestInstance:
         ``read``/``write`` and the other guest-memory operations copy to and
         from this module's ``memory``: a module importing ``tvm.memory`` or
         ``env.memory`` (C or Rust built with ``--import-memory``) gets it, grown
-        to the import's minimum. A module that defines its own memory but
-        imports functions taking guest pointers is refused (``LinkRefused``, a
-        ``ValueError``): those pointers would land in another memory; link it
-        statically with ``tvm-wasm link`` instead. Any other memory import, or
-        one with a maximum, is refused too.
+        to the import's minimum. A module that defines its own memory is served
+        when it imports no function taking a guest pointer, and refused when it
+        does (those pointers would land in another memory: link it statically
+        with ``tvm-wasm link``, which makes its memory the module's). Every
+        refusal is ``LinkRefused`` (a ``TvmError`` and a ``ValueError``) worded
+        as ``tvm-wasm link``, ``TvmHost.instantiate`` and ``tvm-guest.js`` word
+        it (``abi.imports.refused_import``): more than one memory, a memory
+        other than the module's own, a table or global, a ``tvm.*`` function
+        this module does not serve or with another signature; and any other
+        import (WASI, ``env.*``), which nothing serves here, and a memory
+        import that is shared, 64-bit or has a maximum.
         """
         binary: bytes | None = None
         try:
@@ -653,14 +656,17 @@ class GuestInstance:
                 binary = user if isinstance(user, bytes) else bytes(wasmtime.wat2wasm(user))
                 compiled = _compiled_user(self.engine, binary)
         except wasmtime.WasmtimeError as exc:
-            raise ValueError(f"cannot link the user module: {' '.join(str(exc).split())}") from None
+            raise LinkRefused(f"the user module is not a valid module: {str(exc).splitlines()[0]}") from None
         check_guest_memory(compiled, binary)
-        why = first_unserved([("tvm", i.name) for i in compiled.imports
-                              if i.module == name and isinstance(i.type, wasmtime.FuncType)],
-                             {e.name for e in self.module.exports if isinstance(e.type, wasmtime.FuncType)}, MODULE,
-                             pools=self.pools, internals={e.name for e in self.module.exports})
-        if why:
-            raise ValueError(f"cannot link the user module: {why}")
+        refuse_imports(compiled, served_functions(self.module), MODULE, pools=self.pools,
+                       internals={e.name for e in self.module.exports}, abi_module=name)
+        foreign = [f"{imp.module}.{imp.name}" for imp in compiled.imports
+                   if isinstance(imp.type, wasmtime.FuncType) and imp.module != name]
+        if foreign:
+            raise LinkRefused(f"import {foreign[0]}: GuestInstance.link serves only {name}.* and the module's "
+                              "memory; link the module statically (tvm-wasm link keeps WASI and declared imports "
+                              "as imports of the linked module) or serve it from JavaScript (tvm-guest.js link's "
+                              "imports)")
         if any(imp.module == name and imp.name == "clear_dirty" for imp in compiled.imports):
             self._checkpoint_hooks.foreign_clears = True  # it may clear bits checkpoints rely on: copy all pages
         linker = wasmtime.Linker(self.engine)
@@ -677,15 +683,16 @@ class GuestInstance:
                 raise
             raise error from trap
         except wasmtime.WasmtimeError as exc:
-            raise ValueError(f"cannot link the user module: {' '.join(str(exc).split())}") from None
+            raise LinkRefused(f"cannot link the user module: {' '.join(str(exc).split())}") from None
 
     def _serve_memory_import(self, linker: wasmtime.Linker, imp: wasmtime.ImportType, name: str) -> None:
         """Serve ``tvm.memory``/``env.memory`` with this module's memory, grown to the import's minimum."""
         where = f"{imp.module}.{imp.name}"
-        if (imp.module, imp.name) not in ((name, "memory"), ("env", "memory")):
-            raise LinkRefused(f"the user module imports memory {where}; it may import only this module's memory "
-                              f"(as {name}.memory or env.memory)")
-        limits = imp.type.limits
+        memory_type = imp.type
+        if memory_type.is_shared or memory_type.is_64:
+            raise LinkRefused(f"{where} is {'shared' if memory_type.is_shared else '64-bit'}; this module's memory is "
+                              "a plain 32-bit memory (build without -pthread/--shared-memory and without memory64)")
+        limits = memory_type.limits
         memory = self.guest_memory
         pages = memory.size(self.store)
         if limits.max is not None:

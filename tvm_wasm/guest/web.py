@@ -26,7 +26,15 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from ..abi.imports import unserved_import
+from ..abi.imports import (
+    GUEST_MEMORY_FUNCTIONS,
+    INTERNAL_NAMES,
+    INTERNAL_PATTERN,
+    REFUSED,
+    UNSERVED,
+    signature_text,
+    unserved_import,
+)
 from ..abi.table import (
     ABI,
     ALLOCATORS,
@@ -86,7 +94,7 @@ JS_ERRORS: tuple[str, ...] = (
     "RegionNotFound", "StaleHandle", "OutOfBounds", "NotResident", "AllocationFailed", "Pinned", "GuestMemoryError",
     "ReadOnly",
     "PolicyViolation", "UnsupportedAllocator", "BackingStoreError", "UnsupportedEngine", "AbiMismatch",
-    "CheckpointError",
+    "CheckpointError", "LinkRefused",
 )
 """The ``TvmError`` subclasses of ``tvm-guest.js``: Python's classes of the same name, and two of its own."""
 
@@ -142,6 +150,12 @@ def unserved_messages() -> dict[str, str]:
             if not entry.available_on(MODULE) and not entry.per_pool}
 
 
+def abi_signatures() -> dict[str, str]:
+    """Name -> wasm function type of every ABI function the module serves, as the link refusals word it."""
+    return {entry.name: signature_text(entry.wasm_params, entry.wasm_results) for entry in ABI
+            if entry.available_on(MODULE)}
+
+
 def generated_block() -> str:
     """The constants ``tvm-guest.js`` needs from the model and the ABI table."""
     kinds = sorted(REGION_KINDS, key=lambda k: k.value)
@@ -179,8 +193,12 @@ def generated_block() -> str:
         f"const COMPACT_CAUSES = {json.dumps(COMPACT_CAUSES)};",
         f"const ARGUMENT_ERRORS = {json.dumps(ARGUMENT_ERRORS)}; // core.arguments: a malformed argument",
         f"const UNSERVED_TVM = {json.dumps(unserved_messages())}; // tvm.* imports of the host only, by name",
-        f"const UNKNOWN_TVM = {json.dumps(unserved_import('{name}', MODULE))};",
-        f"const INTERNAL_TVM = {json.dumps(unserved_import('{name}', MODULE, internals={'{name}'}))};",
+        f"const UNSERVED_WHY = {json.dumps(UNSERVED)}; // the other reasons, as templates",
+        f"const LINK_REFUSED = {json.dumps(REFUSED)}; // abi.imports.refused_import's wordings",
+        f"const INTERNAL_NAMES = new Set({json.dumps(sorted(INTERNAL_NAMES))});",
+        f"const INTERNAL_PATTERN = new RegExp({json.dumps('^(?:' + INTERNAL_PATTERN + ')$')});",
+        f"const ABI_SIGNATURES = {json.dumps(abi_signatures())}; // tvm.* function types, per-pool names with {{k}}",
+        f"const GUEST_MEMORY_FUNCTIONS = new Set({json.dumps(sorted(GUEST_MEMORY_FUNCTIONS))}); // take guest pointers",
         f"const CHECKPOINT_ENDED = {json.dumps(ENDED)};",
         f"const ENDED_KEPT = {ENDED_KEPT}; // why the latest checkpoints ended is kept for their errors",
         f"const LAYOUT = {js_object(layout_fields())}; // save_layout's side tables (rollback's live-block test, compaction's moves)",
@@ -387,7 +405,8 @@ JS_API: list[Member] = [
     Member("TvmGuest", "guard<T>(fn: () => T): T",
            "Run `fn`, turning a trap of a typed access into its `TvmError` (other traps stay `RuntimeError`)."),
     Member("TvmGuest", "link(source: string | URL | Response | BufferSource | WebAssembly.Module, imports?: WebAssembly.Imports): Promise<WebAssembly.Instance>",
-           "Instantiate a user module importing `tvm.*` or clang's `env.memory` (grown as declared)."),
+           "Instantiate a user module importing `tvm.*` or clang's `env.memory` (grown as declared); what it "
+           "cannot serve is a `LinkRefused` worded as `tvm-wasm link` words it."),
     Member("TypedView", "readonly length: number", "Elements."),
     Member("TypedView", "readonly array: ViewArray<T>", "The current typed array (re-derived after growth; do not keep it)."),
     Member("TypedView", "get(index: number): ViewElement<T>", "Element `index` (`RangeError` outside the view)."),

@@ -10,6 +10,7 @@ only to fault a Cold region in or to run a Freelist allocation.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import weakref
 from collections.abc import Callable
@@ -35,14 +36,14 @@ from ..core.errors import (
 )
 from ..core.handle import U64_MAX, Handle
 from ..core.types import HandleRemap, PlacementPolicy, RegionKind, Residency, checked_flag
-from ..abi.imports import first_unserved
+from ..abi.imports import first_refused
 from ..abi.table import for_deployment
 from ..abi.trap_cause import TRAP_SEQ, access_error, read_trap_cause, trap_cause_error
 from ..abi.table import HOST as ABI_HOST
 from ..runtime import layout as L
 from ..runtime.bridge_module import BRIDGE_EXPORTS, GUEST
 from ..runtime.core_module import HOST, META_MEM
-from ..runtime.link_errors import LinkRefused
+from ..runtime.link_errors import LinkRefused, import_decls, served_functions
 from . import native
 from .closed import Closed, RunningCalls, finish_calls, running_calls
 from .guest_control import control_imports
@@ -405,6 +406,7 @@ class TvmHost(RegionDirectory):
         """A guest whose ``tvm`` imports are a fresh runtime instance's exports."""
         refuse_prelinked(compiled)
         self._refuse_unserved(compiled)
+        refuse_memory64(compiled, memory)
         self._use_wasi(compiled, wasi)
         runtime = self._new_runtime()
         self._serve_tvm(runtime)
@@ -414,13 +416,16 @@ class TvmHost(RegionDirectory):
             self._serve_tvm(self.runtime)
 
     def _refuse_unserved(self, compiled: wasmtime.Module) -> None:
-        """A ``tvm.*`` function the runtime does not serve: ``ValueError`` worded from the ABI table."""
+        """A ``tvm.*`` import the runtime does not serve (a function it lacks or of another signature, a table or
+        global, a memory but ``tvm.memory`` and imported regions ``tvm.r<id>``): ``LinkRefused`` worded as every
+        entry point words it (``abi.imports.refused_import``); the guest's memory is served below."""
         core = self._modules.core
-        why = first_unserved([(i.module, i.name) for i in compiled.imports if isinstance(i.type, wasmtime.FuncType)],
-                             {e.name for e in core.exports if isinstance(e.type, wasmtime.FuncType)}, ABI_HOST,
-                             internals={e.name for e in core.exports} | {i.name for i in core.imports})
+        tvm = [decl for decl in import_decls(compiled) if decl.module == "tvm"
+               and not (decl.kind == "memory" and (decl.name == "memory" or re.fullmatch(r"r\d+", decl.name)))]
+        why = first_refused(tvm, served_functions(core), ABI_HOST,
+                            internals={e.name for e in core.exports} | {i.name for i in core.imports})
         if why:
-            raise ValueError(f"cannot instantiate the guest: {why}")
+            raise LinkRefused(why)
 
     def run_command(self, module: ModuleSource, *, wasi: WasiArg = True, inline: bool = False) -> int:
         """Run a WASI preview1 command (its ``_start``) and return its exit status.
@@ -898,6 +903,17 @@ def refuse_prelinked(module: wasmtime.Module) -> None:
             "output, which TvmHost never runs; pass the unlinked module with inline=True "
             "(tvm-wasm run --inline USER.wasm), or link with --target guest for a module that runs anywhere"
         )
+
+
+def refuse_memory64(module: wasmtime.Module, memory: str) -> None:
+    """``LinkRefused`` for a guest whose memory (imported, or exported as ``memory``) is 64-bit: the runtime's
+    ``read``/``write`` address a 32-bit guest memory (as the linker says of such a module)."""
+    memories = [(f"import {i.module}.{i.name}", i.type) for i in module.imports if isinstance(i.type, wasmtime.MemoryType)]
+    memories += [(f"export {e.name!r}", e.type) for e in module.exports
+                 if isinstance(e.type, wasmtime.MemoryType) and e.name == memory]
+    for where, memory_type in memories:
+        if memory_type.is_64:
+            raise LinkRefused(f"the user memory must be an unshared 32-bit memory ({where} is 64-bit)")
 
 
 def wasm_type(name: str) -> wasmtime.ValType:

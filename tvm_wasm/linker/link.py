@@ -266,7 +266,7 @@ def link(
     runtime_module = compile_checked(runtime_wasm, "the generated runtime")
     policy.check_imports(user_module, runtime_module, rules, prefix, deployment=HOST if target == "host" else MODULE,
                          pools=pools, internals=runtime_internals(runtime_wasm, runtime_module))
-    policy.check_exports(user_module, runtime_module, MARK)
+    policy.check_exports(user_module, runtime_module, (MARK, HOIST_PREFIX), target)
     merged = merge(mark_runtime(prefix_function_names(runtime_wasm)), rewritten)
     abi = {e.name for e in runtime_module.exports if not e.name.startswith(HOIST_PREFIX)}
     verify(without_hoist_exports(merged), RuntimeCounts.of(runtime_wasm), abi)

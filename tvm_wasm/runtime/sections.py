@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..abi.imports import REFUSED
 from .link_errors import LinkRefused
 
 MAGIC = b"\0asm\x01\0\0\0"
@@ -258,8 +259,7 @@ def memory_as_import(wasm: bytes, module: str = "tvm", field: str = "memory", *,
     imported = [i for i in entries if i.kind == KIND_MEMORY]
     defined = defined_memories(wasm)
     if len(imported) + len(defined) > 1:
-        raise LinkRefused(f"the user module declares {len(imported) + len(defined)} memories; "
-                          "a linked module has one user memory (the pools are reached only through tvm.*)")
+        raise LinkRefused(REFUSED["memories"].format(count=len(imported) + len(defined)))
     if abi_prefix:
         entries = [Import(i.module, abi_prefix + i.name, i.kind, i.desc) if (i.module, i.kind) == (module, KIND_FUNC)
                    else i for i in entries]

@@ -20,7 +20,7 @@
 export const ABI_VERSION = 2;
 export const ABI_FINGERPRINT = 0x94aa07fd;
 const ERROR_CODES = { OK: 0, NOT_FOUND: 1, STALE: 2, OUT_OF_BOUNDS: 3, NOT_RESIDENT: 4, ALLOCATION_FAILED: 5, PINNED: 6, GUEST_MEMORY: 7, READ_ONLY: 8, OTHER: 9 };
-const ERROR_CLASS_CODES = { RegionNotFound: 1, StaleHandle: 2, OutOfBounds: 3, NotResident: 4, AllocationFailed: 5, Pinned: 6, GuestMemoryError: 7, ReadOnly: 8, PolicyViolation: 9, UnsupportedAllocator: 9, BackingStoreError: 9, UnsupportedEngine: 9, AbiMismatch: 9, CheckpointError: 9 };
+const ERROR_CLASS_CODES = { RegionNotFound: 1, StaleHandle: 2, OutOfBounds: 3, NotResident: 4, AllocationFailed: 5, Pinned: 6, GuestMemoryError: 7, ReadOnly: 8, PolicyViolation: 9, UnsupportedAllocator: 9, BackingStoreError: 9, UnsupportedEngine: 9, AbiMismatch: 9, CheckpointError: 9, LinkRefused: 9 };
 const KIND_NAMES = ["HOT_HEAP", "OBJECT_ARENA", "BLOB_ARENA", "PAGE_STORE", "SCRATCH", "DEVICE_STATE", "CODE_CACHE"];
 const KIND_POLICY = [{ pinnable: true, spillable: false, warm: false }, { pinnable: false, spillable: true, warm: false }, { pinnable: false, spillable: true, warm: false }, { pinnable: false, spillable: true, warm: true }, { pinnable: false, spillable: false, warm: false }, { pinnable: true, spillable: false, warm: false }, { pinnable: true, spillable: false, warm: false }];
 const ALLOCATORS = { BUMP: 0, FREELIST: 1, BLOCKS: 1, SLAB: 2 };
@@ -41,8 +41,12 @@ const COMPACT_REFUSED = "compact_region(r{region}) refused: {cause}";
 const COMPACT_CAUSES = {"allocator": "a {allocator} region cannot be compacted (only Freelist regions are)", "pinned": "the region is pinned", "last_generation": "generation space exhausted: the region is at generation {generation}, the last one (a compaction would revive old handles); copy its live blocks to a new region"};
 const ARGUMENT_ERRORS = {"not_an_integer": "{name} must be an integer, not {type} {value}", "out_of_range": "{name} must be in {minimum}..{maximum}, got {value}", "not_a_power_of_two": "{name} must be a power of two in {minimum}..{maximum}, got {value}", "not_a_handle": "{name} must be a Handle, not {type} {value}"}; // core.arguments: a malformed argument
 const UNSERVED_TVM = {"checkpoint_add": "checkpoint_add is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host", "checkpoint": "checkpoint is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host", "rollback": "rollback is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host", "release_checkpoint": "release_checkpoint is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host"}; // tvm.* imports of the host only, by name
-const UNKNOWN_TVM = "the tvm ABI has no function '{name}'";
-const INTERNAL_TVM = "{name} is a runtime internal, not an ABI function: user code reaches the runtime only through the ABI";
+const UNSERVED_WHY = {"pool": "{name} names pool {pool}, but this module has {have}; link or build with --pools {more} or more", "no_pools": "no per-pool functions (built with specialised=False)", "pools": "{pools} pool(s), so per-pool functions _p0.._p{last}", "not_exported": "{name} is an ABI function this runtime does not export", "internal": "{name} is a runtime internal, not an ABI function: user code reaches the runtime only through the ABI", "unknown": "the tvm ABI has no function '{name}'"}; // the other reasons, as templates
+const LINK_REFUSED = {"memory": "import {where}: a user module may import only its own memory (as env.memory or tvm.memory), never a pool or the directory", "kind": "import {where}: user modules may import functions and their memory only, not a {kind}", "signature": "import {where}: signature {signature} does not match the runtime's {expected}", "memories": "the user module declares {count} memories; a linked module has one user memory (the pools are reached only through tvm.*)", "own_memory": "the module defines its own memory but imports {using}, which here copy to and from the self-contained module's memory: import the memory instead (clang/lld: -Wl,--import-memory; rustc: -C link-arg=--import-memory; WAT: (import \"tvm\" \"memory\" (memory 1))), or link it statically with `tvm-wasm link`"}; // abi.imports.refused_import's wordings
+const INTERNAL_NAMES = new Set(["abi_fingerprint", "abi_version", "arena_grow_to", "arena_zero", "arena_zero_page", "block_find", "bridge", "check_handle", "compact_blocks", "copy_in", "copy_out", "ensure_resident", "fault", "gather", "histogram", "live_slot", "memory", "meta", "peek_id", "put_i64", "remove_extent", "span_give", "span_scrub", "span_take", "touch_span", "trap", "write_barrier"]);
+const INTERNAL_PATTERN = new RegExp("^(?:(hoist_|clocked_|tvm-hoist:|tvm-internal:|tvm_cold_|control_|host_|tvm:|trap_)\\w*|(mem|pool)\\d+|\\w*_p\\d+(_\\w+)?)$");
+const ABI_SIGNATURES = {"last_error": "() -> (i32)", "create_region": "(i32 i32) -> (i32)", "create_region_with": "(i32 i32 i32 i32) -> (i32)", "destroy_region": "(i32) -> (i32)", "pin": "(i32) -> (i32)", "unpin": "(i32) -> (i32)", "demote_region": "(i32) -> (i32)", "promote_region": "(i32) -> (i32)", "compact_region": "(i32) -> (i32)", "migrate": "(i64) -> (i64)", "protect": "(i32 i32) -> (i32)", "track_dirty": "(i32 i32) -> (i32)", "clear_dirty": "(i32) -> (i32)", "region_generation": "(i32) -> (i32)", "region_kind": "(i32) -> (i32)", "region_capacity": "(i32) -> (i64)", "region_used": "(i32) -> (i64)", "region_residency": "(i32) -> (i32)", "region_pinned": "(i32) -> (i32)", "region_allocator": "(i32) -> (i32)", "region_read_only": "(i32) -> (i32)", "next_dirty_page": "(i32 i32) -> (i64)", "region_pool": "(i32) -> (i32)", "region_base": "(i32) -> (i64)", "region_metric": "(i32 i32) -> (i64)", "region_last_access": "(i32) -> (i64)", "region_count": "() -> (i32)", "lru_candidate": "() -> (i32)", "handle_address": "(i64 i32) -> (i64)", "note_write": "(i64 i32) -> (i32)", "alloc": "(i32 i32) -> (i64)", "alloc_aligned": "(i32 i32 i32) -> (i64)", "dealloc": "(i64) -> (i32)", "load_u8": "(i64 i32) -> (i32)", "store_u8": "(i64 i32 i32) -> ()", "load_u16": "(i64 i32) -> (i32)", "store_u16": "(i64 i32 i32) -> ()", "load_u32": "(i64 i32) -> (i32)", "store_u32": "(i64 i32 i32) -> ()", "load_i64": "(i64 i32) -> (i64)", "store_i64": "(i64 i32 i64) -> ()", "load_f32": "(i64 i32) -> (f32)", "store_f32": "(i64 i32 f32) -> ()", "load_f64": "(i64 i32) -> (f64)", "store_f64": "(i64 i32 f64) -> ()", "try_load_u8": "(i64 i32 i32) -> (i32)", "try_store_u8": "(i64 i32 i32) -> (i32)", "try_load_u16": "(i64 i32 i32) -> (i32)", "try_store_u16": "(i64 i32 i32) -> (i32)", "try_load_u32": "(i64 i32 i32) -> (i32)", "try_store_u32": "(i64 i32 i32) -> (i32)", "try_load_i64": "(i64 i32 i32) -> (i32)", "try_store_i64": "(i64 i32 i64) -> (i32)", "try_load_f32": "(i64 i32 i32) -> (i32)", "try_store_f32": "(i64 i32 f32) -> (i32)", "try_load_f64": "(i64 i32 i32) -> (i32)", "try_store_f64": "(i64 i32 f64) -> (i32)", "load_u8_p{k}": "(i64 i32) -> (i32)", "store_u8_p{k}": "(i64 i32 i32) -> ()", "load_u16_p{k}": "(i64 i32) -> (i32)", "store_u16_p{k}": "(i64 i32 i32) -> ()", "load_u32_p{k}": "(i64 i32) -> (i32)", "store_u32_p{k}": "(i64 i32 i32) -> ()", "load_i64_p{k}": "(i64 i32) -> (i64)", "store_i64_p{k}": "(i64 i32 i64) -> ()", "load_f32_p{k}": "(i64 i32) -> (f32)", "store_f32_p{k}": "(i64 i32 f32) -> ()", "load_f64_p{k}": "(i64 i32) -> (f64)", "store_f64_p{k}": "(i64 i32 f64) -> ()", "read": "(i64 i32 i32) -> (i32)", "write": "(i64 i32 i32) -> (i32)", "copy": "(i64 i64 i32) -> (i32)", "copy_region": "(i32 i32 i32 i32 i32) -> (i32)", "read_gather": "(i64 i32 i32 i32 i32) -> (i32)", "sum_u8": "(i64 i32) -> (i64)", "count_byte": "(i64 i32 i32) -> (i64)", "find_byte": "(i64 i32 i32) -> (i64)", "popcount": "(i64 i32) -> (i64)", "min_max_u8": "(i64 i32) -> (i32)", "hash_fnv1a": "(i64 i32 i32) -> (i32)", "eq": "(i64 i64 i32) -> (i32)", "fill": "(i64 i32 i32) -> (i32)", "discard": "(i64 i32) -> (i32)", "byte_histogram": "(i64 i32 i32) -> (i32)", "begin_spill": "(i32) -> (i32)", "finish_spill": "(i32) -> (i32)", "cancel_spill": "(i32) -> (i32)", "restore_region": "(i32) -> (i32)", "layout_size": "(i32) -> (i32)", "save_layout": "(i32 i32) -> (i32)", "load_layout": "(i32 i32) -> (i32)", "renew_generation": "(i32) -> (i32)"}; // tvm.* function types, per-pool names with {k}
+const GUEST_MEMORY_FUNCTIONS = new Set(["byte_histogram", "hash_fnv1a", "load_layout", "read", "read_gather", "save_layout", "try_load_f32", "try_load_f64", "try_load_i64", "try_load_u16", "try_load_u32", "try_load_u8", "write"]); // take guest pointers
 const CHECKPOINT_ENDED = {"released": "checkpoint {id} was released", "superseded": "checkpoint {id} was superseded by the rollback to checkpoint {target}", "destroyed": "checkpoint {id} was released when region {region} was destroyed", "foreign": "checkpoint {id} is not a checkpoint of this {owner}", "ended": "checkpoint {id} is no longer live (released, superseded by a rollback, or a region destroyed)"};
 const ENDED_KEPT = 4096; // why the latest checkpoints ended is kept for their errors
 const LAYOUT = { BT_COUNT: 0, BT_ENTRIES: 16, BLOCK_SIZE: 16, BLK_OFFSET: 0, BLK_SIZE: 4, BLK_PREV: 8, BLK_LIVE: 12, NO_PREV: 4294967295, SLAB_COUNT: 0, SLAB_SLOTS: 4, SLAB_STACK: 8 }; // save_layout's side tables (rollback's live-block test, compaction's moves)
@@ -126,6 +130,8 @@ export class UnsupportedEngine extends TvmError { static code = ERROR_CLASS_CODE
 export class AbiMismatch extends TvmError { static code = ERROR_CLASS_CODES.AbiMismatch; }
 /** A checkpoint cannot be used: released, superseded by a rollback, another guest's, or over a destroyed region (the message says which). */
 export class CheckpointError extends TvmError { static code = ERROR_CLASS_CODES.CheckpointError; }
+/** A user module `link` may not serve (worded as `tvm-wasm link`, `TvmHost` and `GuestInstance.link` word it). */
+export class LinkRefused extends TvmError { static code = ERROR_CLASS_CODES.LinkRefused; }
 
 const ERRORS_BY_CODE = new Map(
   [RegionNotFound, StaleHandle, OutOfBounds, NotResident, AllocationFailed, Pinned, GuestMemoryError, ReadOnly]
@@ -461,9 +467,14 @@ export async function instantiate(source = new URL("./guest.wasm", import.meta.u
   return new TvmGuest(module, instance);
 }
 
-// ---------------------------------------------------------------- the binary's import section
-function readImportedMemories(bytes) {
-  // -> [{module, name, minimum, maximum, shared, memory64}] from the import section.
+// ---------------------------------------------------------------- the binary's imports and memories
+const VALUE_TYPES = { 0x7f: "i32", 0x7e: "i64", 0x7d: "f32", 0x7c: "f64", 0x7b: "v128", 0x70: "funcref", 0x6f: "externref" };
+const IMPORT_KINDS = ["func", "table", "memory", "global", "tag"];
+
+function readModuleShape(bytes) {
+  // -> { imports: [{module, name, kind, signature, minimum, maximum, shared, memory64}], definedMemories }
+  // from the type, import and memory sections; a function's signature is "(i64 i32) -> (i32)" (null when
+  // its type is not a plain function type).
   const data = bytesOf(bytes, "link");
   let at = 8;
   const uleb = () => {
@@ -488,29 +499,58 @@ function readImportedMemories(bytes) {
     const maximum = flags & 1 ? uleb() : undefined;
     return { minimum, maximum, shared: !!(flags & 2), memory64: !!(flags & 4) };
   };
-  const memories = [];
+  const types = [];
+  const imports = [];
+  let definedMemories = 0;
   while (at < data.length) {
     const section = data[at++];
     const size = uleb();
     const end = at + size;
-    if (section === 2) {
+    if (section === 1) {
+      const count = uleb();
+      for (let i = 0; i < count && at < end; i++) {
+        if (data[at] !== 0x60) break; // not a plain function type (GC proposal): signatures unknown from here
+        at++;
+        const vector = () => Array.from({ length: uleb() }, () => VALUE_TYPES[data[at++]] ?? "?");
+        const params = vector();
+        const results = vector();
+        types.push(`(${params.join(" ")}) -> (${results.join(" ")})`);
+      }
+    } else if (section === 2) {
       const count = uleb();
       for (let i = 0; i < count; i++) {
         const module = name();
         const field = name();
-        const kind = data[at++];
-        if (kind === 0) uleb(); // function: type index
-        else if (kind === 1) { at++; limits(); } // table: reftype, limits
-        else if (kind === 2) memories.push({ module, name: field, ...limits() });
-        else if (kind === 3) at += 2; // global: valtype, mutability
-        else if (kind === 4) { at++; uleb(); } // tag
-        else throw new TypeError(`unknown import kind ${kind} in the user module`);
+        const code = data[at++];
+        const kind = IMPORT_KINDS[code];
+        if (kind === "func") imports.push({ module, name: field, kind, signature: types[uleb()] ?? null });
+        else if (kind === "table") { at++; limits(); imports.push({ module, name: field, kind }); }
+        else if (kind === "memory") imports.push({ module, name: field, kind, ...limits() });
+        else if (kind === "global") { at += 2; imports.push({ module, name: field, kind }); }
+        else if (kind === "tag") { at++; uleb(); imports.push({ module, name: field, kind }); }
+        else throw new LinkRefused(`unknown import kind ${code} in the user module`);
       }
-      return memories;
+    } else if (section === 5) {
+      definedMemories = uleb();
     }
     at = end;
   }
-  return memories;
+  return { imports, definedMemories };
+}
+
+/** A compiled module's shape without its bytes: no signatures, and only exported memories are seen. */
+function moduleShape(module) {
+  const imports = WebAssembly.Module.imports(module).map((i) => ({ ...i, kind: i.kind === "function" ? "func" : i.kind,
+    signature: null }));
+  const exported = WebAssembly.Module.exports(module).some((e) => e.kind === "memory");
+  return { imports, definedMemories: exported && !imports.some((i) => i.kind === "memory") ? 1 : 0 };
+}
+
+/** The ABI signature of `name` (a per-pool name like `load_u8_p3` finds its family's), or undefined. */
+function abiSignature(name) {
+  if (name in ABI_SIGNATURES) return ABI_SIGNATURES[name];
+  const match = /^(.*)_p\d+$/.exec(name);
+  return match ? ABI_SIGNATURES[`${match[1]}_p{k}`] : undefined;
 }
 
 // ---------------------------------------------------------------- checkpoints (tvm_wasm/core/checkpoints.py)
@@ -1475,8 +1515,14 @@ export class TvmGuest {
   /**
    * Instantiate a user module whose `tvm.*` imports (functions and `memory`) are this module's
    * exports. A clang-built module importing `env.memory` (`-Wl,--import-memory`) gets the
-   * default memory, grown to the minimum it declares; a shared or 64-bit memory import, or one
-   * whose maximum is below the memory's size, is refused with a `WebAssembly.LinkError` that says why.
+   * default memory, grown to the minimum it declares. A module that defines its own memory is
+   * served when it imports no function taking a guest pointer (`read`, `write`, `try_load_*`...),
+   * and refused when it does (those pointers would land in another memory: link it with
+   * `tvm-wasm link`). Every refusal is a `LinkRefused` (a `TvmError`) worded as `tvm-wasm link`,
+   * `TvmHost` and `GuestInstance.link` word it: more than one memory, a memory other than the
+   * module's own, a table or global nobody passes in `imports`, a `tvm.*` function this module
+   * does not serve or with another signature, a shared or 64-bit memory import, or one whose
+   * maximum is below the memory's size, and any import nobody provides.
    */
   async link(source, imports = {}) {
     let bytes = null;
@@ -1486,25 +1532,26 @@ export class TvmGuest {
     }
     const module = bytes ? await compile(bytes) : source;
     const env = { ...(imports.env ?? {}) };
-    const wanted = WebAssembly.Module.imports(module);
-    if (wanted.some((i) => i.module === "tvm" && i.name === "clear_dirty")) {
+    const shape = bytes ? readModuleShape(bytes) : moduleShape(module);
+    const why = this._linkRefusal(shape, imports);
+    if (why) throw new LinkRefused(why);
+    if (shape.imports.some((i) => i.module === "tvm" && i.name === "clear_dirty")) {
       this._checkpoints.foreignClears = true; // it may clear the bits checkpoints rely on: they copy every page
     }
-    const memories = bytes ? readImportedMemories(bytes) : [];
-    for (const memory of memories) {
+    for (const memory of shape.imports.filter((i) => i.kind === "memory")) {
       const label = `${memory.module}.${memory.name}`;
       const ours = (memory.module === "env" || memory.module === "tvm") && memory.name === "memory" && !(memory.module === "env" && env.memory);
       if (!ours) continue;
       if (memory.shared || memory.memory64) {
-        throw new WebAssembly.LinkError(`${label} is ${memory.shared ? "shared" : "64-bit"}; the guest's default memory is a `
+        throw new LinkRefused(`${label} is ${memory.shared ? "shared" : "64-bit"}; the guest's default memory is a `
           + "plain 32-bit memory (link without -pthread/--shared-memory and without memory64)");
       }
       const pages = this.memory.buffer.byteLength / 65536;
       if (memory.maximum !== undefined && memory.maximum < Math.max(pages, memory.minimum)) {
-        throw new WebAssembly.LinkError(`${label} declares at most ${memory.maximum} pages, but the guest's default memory `
+        throw new LinkRefused(`${label} declares at most ${memory.maximum} pages, but the guest's default memory `
           + `already has ${pages}; link with a larger --max-memory or none`);
       }
-      if (memory.minimum > pages) this.memory.grow(memory.minimum - pages); // as the module declares
+      if (memory.minimum !== undefined && memory.minimum > pages) this.memory.grow(memory.minimum - pages); // as declared
       if (memory.module === "env") env.memory = this.memory;
     }
     const tvm = { ...this.exports };
@@ -1512,18 +1559,58 @@ export class TvmGuest {
       const raw = this.exports[name];
       tvm[name] = (...args) => { const result = raw(...args); this.checkGrowth(); return result; };
     }
-    const unserved = wanted.find((i) => i.module === "tvm" && i.kind === "function" && typeof tvm[i.name] !== "function");
-    if (unserved && !(imports.tvm && unserved.name in imports.tvm)) { // worded from the ABI table, as GuestInstance.link words it
-      const name = unserved.name;
-      const why = UNSERVED_TVM[name] ?? fillTemplate(name in this.exports ? INTERNAL_TVM : UNKNOWN_TVM, { name });
-      throw new WebAssembly.LinkError(`import tvm.${name}: ${why}`);
-    }
     const all = { ...imports, tvm, ...(Object.keys(env).length ? { env } : {}) };
-    const missing = wanted.filter((i) => !(all[i.module] && i.name in all[i.module])).map((i) => `${i.module}.${i.name} (${i.kind})`);
+    const missing = shape.imports.filter((i) => !(all[i.module] && i.name in all[i.module])).map((i) => `${i.module}.${i.name} (${i.kind})`);
     if (missing.length) {
-      throw new WebAssembly.LinkError(`the user module imports what nobody provides: ${missing.join(", ")}; pass them in imports`);
+      throw new LinkRefused(`the user module imports what nobody provides: ${missing.join(", ")}; pass them in imports`);
     }
     return WebAssembly.instantiate(module, all);
+  }
+
+  /**
+   * Why `link` refuses a module of this `shape`, or null: the rules and words of `abi.imports.refused_import`
+   * (and `GuestInstance.link`'s memory rule), in the same order; imports the caller passes are its own.
+   */
+  _linkRefusal(shape, imports) {
+    const count = shape.imports.filter((i) => i.kind === "memory").length + shape.definedMemories;
+    if (count > 1) return fillTemplate(LINK_REFUSED.memories, { count });
+    const using = [...new Set(shape.imports.filter((i) => i.module === "tvm" && GUEST_MEMORY_FUNCTIONS.has(i.name))
+      .map((i) => i.name))].sort();
+    if (shape.definedMemories && using.length) return fillTemplate(LINK_REFUSED.own_memory, { using: using.join(", ") });
+    for (const imp of shape.imports) {
+      const where = `${imp.module}.${imp.name}`;
+      const supplied = imp.module !== "tvm" && imports[imp.module] !== undefined && imp.name in imports[imp.module];
+      if (imp.kind === "memory") {
+        const own = (imp.module === "tvm" || imp.module === "env") && imp.name === "memory";
+        if (!own && !supplied) return fillTemplate(LINK_REFUSED.memory, { where });
+      } else if (imp.kind !== "func") {
+        if (!supplied) return fillTemplate(LINK_REFUSED.kind, { where, kind: imp.kind });
+      } else if (imp.module === "tvm") {
+        if (typeof this.exports[imp.name] !== "function") return `import ${where}: ${this._unserved(imp.name)}`;
+        const expected = abiSignature(imp.name);
+        if (imp.signature && expected && imp.signature !== expected) {
+          return fillTemplate(LINK_REFUSED.signature, { where, signature: imp.signature, expected });
+        }
+      }
+    }
+    return null;
+  }
+
+  /** Why this module serves no `tvm.<name>` (`abi.imports.unserved_import`, without its "did you mean"). */
+  _unserved(name) {
+    if (name in UNSERVED_TVM) return UNSERVED_TVM[name];
+    const perPool = /^(.*)_p(\d+)$/.exec(name);
+    if (perPool && `${perPool[1]}_p{k}` in ABI_SIGNATURES) {
+      const pool = Number(perPool[2]);
+      const have = this.pools ? fillTemplate(UNSERVED_WHY.pools, { pools: this.pools, last: this.pools - 1 })
+        : UNSERVED_WHY.no_pools;
+      return fillTemplate(UNSERVED_WHY.pool, { name, pool, have, more: pool + 1 });
+    }
+    if (name in ABI_SIGNATURES) return fillTemplate(UNSERVED_WHY.not_exported, { name });
+    if (name in this.exports || INTERNAL_NAMES.has(name) || INTERNAL_PATTERN.test(name)) {
+      return fillTemplate(UNSERVED_WHY.internal, { name });
+    }
+    return fillTemplate(UNSERVED_WHY.unknown, { name });
   }
 }
 

@@ -237,9 +237,9 @@ export async function runPackageChecks(tvm, { cases = null, clangBytes = null, c
     assert(user.exports.pages() >= 2 && g.memory.buffer.byteLength / PAGE >= Math.max(2, before), "grown to 2 pages");
     user.exports.poke(PAGE + 8, 1234);
     assert(new Int32Array(g.memory.buffer, PAGE + 8, 1)[0] === 1234, "the default memory is env.memory");
-    await rejects(WebAssembly.LinkError, () => g.link(new Uint8Array(SHARED_MEMORY)), "shared memory");
-    await rejects(WebAssembly.LinkError, () => g.link(new Uint8Array(SMALL_MAX)), "maximum below the size");
-    await rejects(WebAssembly.LinkError, () => g.link(new Uint8Array(DIV).buffer, {}).then(() => g.link(new Uint8Array(
+    await rejects(tvm.LinkRefused, () => g.link(new Uint8Array(SHARED_MEMORY)), "shared memory");
+    await rejects(tvm.LinkRefused, () => g.link(new Uint8Array(SMALL_MAX)), "maximum below the size");
+    await rejects(tvm.LinkRefused, () => g.link(new Uint8Array(DIV).buffer, {}).then(() => g.link(new Uint8Array(
       [0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 2, 11, 1, 3, 101, 110, 118, 3, 102, 111, 111, 0, 0]))), "missing env.foo");
     if (clangBytes) {
       const clang = await g.link(clangBytes);
