@@ -3,7 +3,9 @@
 Three kinds of fault beyond a stale handle (tests/test_handle_faults_across_layers.py) read the same, class
 and message, on the model (the specification), ``TvmHost``'s Python API and the self-contained module's
 ``GuestInstance``: a bulk access past a region's capacity (``core.handle_faults.out_of_bounds``), a
-compaction the region refuses (``compact_refused``) and a malformed argument (``core.arguments``). The
+compaction the region refuses (``compact_refused``), an ``alloc`` or ``dealloc`` the region's allocator
+refuses (``core.allocator_faults``: the module answers one code for several causes, its embedders tell them
+apart) and a malformed argument (``core.arguments``). The
 WIT path is checked in tests/component/test_wit_bad_input.py and ``tvm-guest.js`` in
 tests/guest/test_same_words_in_js.py, from the same tables.
 """
@@ -16,6 +18,7 @@ import pytest
 from test_handle_faults_across_layers import on_every_layer, outcome
 
 from tvm_wasm import Freelist, Handle, RegionKind, Slab
+from tvm_wasm.core.allocator_faults import alloc_cause, dealloc_cause
 from tvm_wasm.core.arguments import NOT_A_HANDLE, NOT_A_POWER_OF_TWO, NOT_AN_INTEGER, NOT_BYTES, OUT_OF_RANGE
 from tvm_wasm.core.handle_faults import COMPACT_CAUSES, COMPACT_REFUSED, OUT_OF_BOUNDS, compact_refused, out_of_bounds
 from tvm_wasm.guest import GuestInstance, build_module
@@ -26,7 +29,7 @@ ARENA, HEAP = RegionKind.OBJECT_ARENA, RegionKind.HOT_HEAP
 
 class Setup:
     """On one layer: a Bump region (1) with a 64-byte block holding ``PAYLOAD``, a pinned Freelist region (2)
-    and a Slab region (3)."""
+    with a 16-byte block, an empty Slab region of 32-byte slots (3) and a full one of one slot (4)."""
 
     def __init__(self, layer) -> None:
         self.layer = layer
@@ -37,11 +40,13 @@ class Setup:
         layer.alloc(self.pinned, 16)
         layer.pin(self.pinned)
         self.slab = layer.create_region(ARENA, 4096, allocator=Slab(32))
-        assert (self.bump, self.pinned, self.slab) == (1, 2, 3)
+        self.full = layer.create_region(ARENA, 32, allocator=Slab(32))
+        layer.alloc(self.full, 32)
+        assert (self.bump, self.pinned, self.slab, self.full) == (1, 2, 3, 4)
 
     def stored(self) -> tuple[object, ...]:
         """What a refused call must leave as it was: the block's bytes and every region's state."""
-        info = [self.layer.region_info(r) for r in (self.bump, self.pinned, self.slab)]
+        info = [self.layer.region_info(r) for r in (self.bump, self.pinned, self.slab, self.full)]
         return (self.layer.read(self.h, 64), *((i.generation, i.used, i.pinned) for i in info))
 
 
@@ -60,6 +65,20 @@ def faults(s: Setup) -> dict[str, Callable[[], object]]:
         "compact a Bump region": lambda: L.compact_region(r),
         "compact a Slab region": lambda: L.compact_region(s.slab),
         "compact a pinned region": lambda: L.compact_region(s.pinned),
+        # alloc and dealloc refused by the allocator
+        "alloc past a Bump region's room": lambda: L.alloc(r, 8000),
+        "alloc past a Bump region's room, aligned": lambda: L.alloc(r, 4040, align=16),
+        "alloc an empty Freelist block": lambda: L.alloc(s.pinned, 0),
+        "alloc too large a Freelist block": lambda: L.alloc(s.pinned, 5000, align=4),
+        "alloc another size from a Slab": lambda: L.alloc(s.slab, 16),
+        "alloc a Slab slot aligned past its class": lambda: L.alloc(s.slab, 32, align=64),
+        "alloc from a full Slab": lambda: L.alloc(s.full, 32),
+        "alloc another size from a full Slab": lambda: L.alloc(s.full, 8),
+        "dealloc inside a Freelist block": lambda: L.dealloc(Handle(s.pinned, 1, 4)),
+        "dealloc past the capacity": lambda: L.dealloc(Handle(s.pinned, 1, 5000)),
+        "dealloc between Slab slots": lambda: L.dealloc(Handle(s.slab, 1, 4)),
+        "dealloc a free Slab slot": lambda: L.dealloc(Handle(s.slab, 1, 32)),
+        "dealloc between a full Slab's slots": lambda: L.dealloc(Handle(s.full, 1, 8)),
         # malformed arguments: types
         "alloc a str region id": lambda: L.alloc("1", 8),
         "alloc a bool region id": lambda: L.alloc(True, 8),
@@ -160,6 +179,16 @@ def test_the_words_are_the_tables(layers):
     assert model["create capacity 0"] == ("ValueError", "capacity must be in 1..4294967295, got 0")
     assert model["alloc in region 70000"] == ("RegionNotFound", "no region r70000 [region=70000]")
     assert model["pin region -1"] == ("RegionNotFound", "no region r-1 [region=-1]")
+    assert model["alloc past a Bump region's room"] == (
+        "AllocationFailed", "alloc(r1) of 8000 byte(s): " + alloc_cause("bump_full", used=64, align=1)
+        + " [region=1, gen=1, len=8000, capacity=4096]")
+    assert model["alloc another size from a Slab"][1] == (
+        "alloc(r3) of 16 byte(s): the Slab region's slots are 32 byte(s) [region=3, gen=1, len=16, capacity=4096]")
+    assert model["alloc from a full Slab"][1].startswith("alloc(r4) of 32 byte(s): all 1 slots of the Slab region")
+    assert model["dealloc a free Slab slot"] == (
+        "OutOfBounds", "dealloc(r3@1+32): " + dealloc_cause("slab_free") + " [region=3, gen=1, offset=0x20, capacity=4096]")
+    assert model["dealloc inside a Freelist block"][1].startswith("dealloc(r2@1+4): no live block starts at this offset [")
+    assert model["dealloc past the capacity"][1].startswith("dealloc(r2@1+5000): outside the region's capacity [")
 
 
 def test_a_guest_view_past_the_capacity_reads_as_a_read_does():

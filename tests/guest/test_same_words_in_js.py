@@ -186,7 +186,8 @@ def test_the_python_words_come_from_the_table():
 
 # ---------------------------------------------------------------- past the capacity, compaction refused, malformed arguments
 # (name, the call in Python on GuestInstance ``g``, the same call in JavaScript): region 1 Bump with a block ``h``,
-# region 2 a pinned Freelist, region 3 a Slab; ``end`` is ``h`` moved to offset 4090.
+# region 2 a pinned Freelist with a 16-byte block, region 3 an empty Slab of 32-byte slots, region 4 a full one
+# of one slot; ``end`` is ``h`` moved to offset 4090.
 MORE_FAULTS = [
     ("read past the capacity", lambda g, h, end: g.read(end, 8), "g.read(end, 8)"),
     ("write past the capacity", lambda g, h, end: g.write(end, bytes(8)), "g.write(end, new Uint8Array(8))"),
@@ -195,6 +196,17 @@ MORE_FAULTS = [
     ("compact a Bump region", lambda g, h, end: g.compact_region(1), "g.compactRegion(1)"),
     ("compact a pinned region", lambda g, h, end: g.compact_region(2), "g.compactRegion(2)"),
     ("compact a Slab region", lambda g, h, end: g.compact_region(3), "g.compactRegion(3)"),
+    ("alloc past a Bump region's room", lambda g, h, end: g.alloc(1, 8000, align=8), "g.alloc(1, 8000, { align: 8 })"),
+    ("alloc an empty Freelist block", lambda g, h, end: g.alloc(2, 0, align=8), "g.alloc(2, 0, { align: 8 })"),
+    ("alloc too large a Freelist block", lambda g, h, end: g.alloc(2, 5000, align=4), "g.alloc(2, 5000, { align: 4 })"),
+    ("alloc another size from a Slab", lambda g, h, end: g.alloc(3, 16, align=8), "g.alloc(3, 16, { align: 8 })"),
+    ("alloc a Slab slot aligned past its class", lambda g, h, end: g.alloc(3, 32, align=64), "g.alloc(3, 32, { align: 64 })"),
+    ("alloc from a full Slab", lambda g, h, end: g.alloc(4, 32, align=8), "g.alloc(4, 32, { align: 8 })"),
+    ("dealloc inside a Freelist block", lambda g, h, end: g.dealloc(Handle(2, 1, 4)), "g.dealloc(packHandle(2, 1, 4))"),
+    ("dealloc past the capacity", lambda g, h, end: g.dealloc(Handle(2, 1, 5000)), "g.dealloc(packHandle(2, 1, 5000))"),
+    ("dealloc between Slab slots", lambda g, h, end: g.dealloc(Handle(3, 1, 4)), "g.dealloc(packHandle(3, 1, 4))"),
+    ("dealloc a free Slab slot", lambda g, h, end: g.dealloc(Handle(3, 1, 32)), "g.dealloc(packHandle(3, 1, 32))"),
+    ("dealloc between a full Slab's slots", lambda g, h, end: g.dealloc(Handle(4, 1, 8)), "g.dealloc(packHandle(4, 1, 8))"),
     ("alloc a str region id", lambda g, h, end: g.alloc("1", 8), "g.alloc('1', 8)"),
     ("alloc a bool region id", lambda g, h, end: g.alloc(True, 8), "g.alloc(true, 8)"),
     ("alloc a fractional size", lambda g, h, end: g.alloc(1, 8.5), "g.alloc(1, 8.5)"),
@@ -233,6 +245,7 @@ def more_python_side(module: bytes) -> list[list[str]]:
         g.alloc(heap, 16)
         g.pin(heap)
         g.create_region(RegionKind.OBJECT_ARENA, 4096, allocator=Slab(32))
+        g.alloc(g.create_region(RegionKind.OBJECT_ARENA, 32, allocator=Slab(32)), 32)
         for _, call, _ in MORE_FAULTS:
             try:
                 call(g, h, h.with_offset(4090))
@@ -247,7 +260,7 @@ def more_python_side(module: bytes) -> list[list[str]]:
 
 
 MORE_PAGE = """
-  import { instantiate, RegionKind, Allocator, offsetHandle } from "/tvm-guest.js";
+  import { instantiate, RegionKind, Allocator, offsetHandle, packHandle } from "/tvm-guest.js";
   const report = { errors: [] };
   try {
     const g = await instantiate("/guest.wasm");
@@ -258,6 +271,7 @@ MORE_PAGE = """
     g.alloc(heap, 16);
     g.pin(heap);
     g.createRegion(RegionKind.OBJECT_ARENA, 4096, { allocator: Allocator.SLAB, classSize: 32 });
+    g.alloc(g.createRegion(RegionKind.OBJECT_ARENA, 32, { allocator: Allocator.SLAB, classSize: 32 }), 32);
     const end = offsetHandle(h, 4090);
     const calls = [CALLS];
     for (const call of calls) {

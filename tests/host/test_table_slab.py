@@ -41,4 +41,4 @@ def test_slab_refusals_match_the_model(make_host) -> None:
         steps.append([d.alloc(r, 64).offset for _ in range(4)])
         outcomes.append(steps)
     assert outcomes[0] == outcomes[1]
-    assert outcomes[0][3] == "OutOfBounds: slab: double free"
+    assert outcomes[0][3] == "OutOfBounds: dealloc(r1@1+0): the slot is free already (a double free)"  # allocator_faults

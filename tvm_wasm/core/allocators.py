@@ -10,6 +10,7 @@ import bisect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 
+from .allocator_faults import alloc_cause, dealloc_cause
 from .errors import AllocationFailed, OutOfBounds
 
 
@@ -105,9 +106,8 @@ class Bump(Allocator):
         _check_align(align)
         offset = _align_up(self._used, align)
         if size < 0 or offset + size > self.capacity:
-            raise AllocationFailed(
-                f"bump: {size} bytes at {offset:#x} exceed the region", length=size, capacity=self.capacity
-            )
+            raise AllocationFailed(alloc_cause("bump_full", size=size, align=align, used=self._used),
+                                   length=size, capacity=self.capacity)
         self._used = offset + size
         return offset
 
@@ -149,7 +149,7 @@ class Freelist(Allocator):
     def alloc(self, size: int, align: int = 1) -> int:
         _check_align(align)
         if size <= 0:
-            raise AllocationFailed(f"freelist: size must be positive, got {size}", length=size)
+            raise AllocationFailed(alloc_cause("empty_block"), length=size)
         for index, (start, length) in enumerate(self._free):
             offset = _align_up(start, align)
             end = offset + size
@@ -160,14 +160,12 @@ class Freelist(Allocator):
             self._live[offset] = size
             self._used += size
             return offset
-        raise AllocationFailed(
-            f"freelist: no free block of {size} bytes (align {align})", length=size, capacity=self.capacity
-        )
+        raise AllocationFailed(alloc_cause("no_free_block", size=size, align=align), length=size, capacity=self.capacity)
 
     def dealloc(self, offset: int) -> None:
         size = self._live.pop(offset, None)
         if size is None:
-            raise OutOfBounds("freelist: no live block starts here", offset=offset, capacity=self.capacity)
+            raise OutOfBounds(dealloc_cause("no_block"), offset=offset, capacity=self.capacity)
         self._used -= size
         index = bisect.bisect_left(self._free, (offset, 0))
         start, end = offset, offset + size
@@ -229,15 +227,11 @@ class Slab(Allocator):
     def alloc(self, size: int, align: int = 1) -> int:
         _check_align(align)
         if size != self.class_size:
-            raise AllocationFailed(
-                f"slab: size {size} is not the class size {self.class_size}", length=size
-            )
+            raise AllocationFailed(alloc_cause("slab_size", size=size, class_size=self.class_size), length=size)
         if align > 1 and self.class_size % align:
-            raise AllocationFailed(f"slab: class size {self.class_size} cannot honour align {align}")
+            raise AllocationFailed(alloc_cause("slab_align", align=align, class_size=self.class_size), length=size)
         if not self._free:
-            raise AllocationFailed(
-                f"slab: all {self.slots} slots are taken", length=size, capacity=self.capacity
-            )
+            raise AllocationFailed(alloc_cause("slab_full", slots=self.slots), length=size, capacity=self.capacity)
         slot = self._free.pop()
         self._is_free[slot] = 0
         self._live += 1
@@ -246,9 +240,10 @@ class Slab(Allocator):
     def dealloc(self, offset: int) -> None:
         slot, misalignment = divmod(offset, self.class_size)
         if misalignment or not 0 <= slot < self.slots:
-            raise OutOfBounds("slab: not a slot boundary", offset=offset, capacity=self.capacity)
+            raise OutOfBounds(dealloc_cause("slab_boundary", class_size=self.class_size), offset=offset,
+                              capacity=self.capacity)
         if self._is_free[slot]:
-            raise OutOfBounds("slab: double free", offset=offset, capacity=self.capacity)
+            raise OutOfBounds(dealloc_cause("slab_free"), offset=offset, capacity=self.capacity)
         self._is_free[slot] = 1
         self._free.append(slot)
         self._live -= 1

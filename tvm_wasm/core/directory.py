@@ -38,7 +38,8 @@ from .errors import (
 from .handle import MAX_GENERATION, U16_MAX, U32_MAX, U64_MAX, Handle, next_generation
 from . import arguments
 from .allocators import allocator_name
-from .handle_faults import compact_refused, handle_fault, out_of_bounds, region_fault
+from .allocator_faults import alloc_message
+from .handle_faults import compact_refused, handle_fault, handle_message, out_of_bounds, region_fault
 from .types import (
     EvictionReport,
     HandleRemap,
@@ -424,10 +425,9 @@ class RegionDirectory:
         self._check_writable(region)
         try:
             offset = region.allocator.alloc(size, align)
-        except TvmError as exc:
-            raise exc.with_context(
-                region_id=region.id, generation=region.generation, length=size, capacity=region.capacity
-            ) from None
+        except TvmError as exc:  # the allocator's cause (core.allocator_faults), in ALLOC_ERROR
+            raise type(exc)(alloc_message(region.id, size, exc.message), region_id=region.id,
+                            generation=region.generation, length=size, capacity=region.capacity) from None
         region.counters.allocations += 1
         region.counters.bytes_allocated += size
         return Handle(region.id, region.generation, offset)
@@ -438,8 +438,9 @@ class RegionDirectory:
         self._check_writable(region)
         try:
             region.allocator.dealloc(handle.offset)
-        except TvmError as exc:
-            raise exc.with_context(region_id=region.id, generation=region.generation) from None
+        except TvmError as exc:  # the allocator's cause (core.allocator_faults), in HANDLE_ERROR
+            raise type(exc)(handle_message("dealloc", handle, exc.message), region_id=region.id,
+                            generation=region.generation, offset=handle.offset, capacity=region.capacity) from None
 
     # ------------------------------------------------------------------ data access
     def read(self, handle: Handle, length: int) -> bytes:

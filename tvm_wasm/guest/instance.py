@@ -34,7 +34,15 @@ from ..core.errors import (
 )
 from ..core.handle import Handle
 from ..core import arguments
-from ..core.handle_faults import ALLOCATOR_NAMES, compact_refused, handle_fault, out_of_bounds, region_fault
+from ..core.allocator_faults import alloc_cause, alloc_message, dealloc_cause
+from ..core.handle_faults import (
+    ALLOCATOR_NAMES,
+    compact_refused,
+    handle_fault,
+    handle_message,
+    out_of_bounds,
+    region_fault,
+)
 from ..core.types import HandleRemap, PlacementPolicy, RegionKind, RegionMetrics, Residency, checked_flag
 from ..host import native
 from ..host.closed import Closed, RunningCalls, finish_calls, running_calls
@@ -176,6 +184,7 @@ class GuestInstance:
         self.instance = wasmtime.Instance(self.store, self.module, [])
         self.exports = self.instance.exports(self.store)
         self.pools = sum(1 for e in self.module.exports if e.name.startswith("mem") and e.name[3:].isdigit())
+        self._slab_classes: dict[int, int] = {}  # Slab regions this instance created: their class size
         self._checkpoint_hooks = GuestCheckpointHooks(self)
         self._checkpoints = Checkpointer(
             self._checkpoint_hooks,  # type: ignore[arg-type]
@@ -360,11 +369,14 @@ class GuestInstance:
         if region_id == 0:
             code = self.last_error()
             raise error_for_code(code, code_message(code, "create_region"), capacity=capacity)
+        if kind_value == G.ALLOC_SLAB:
+            self._slab_classes[region_id] = param  # the class size, for refusals while no slot is live
         return region_id
 
     def destroy_region(self, region_id: int) -> None:
         region_id = region_arg(region_id)
         self._checked(self.raw("destroy_region", region_id), "destroy_region", region_id)
+        self._slab_classes.pop(region_id, None)
         gone = self._checkpoint_hooks.forget(region_id)
         if gone is not None:
             self._checkpoints.forget(gone)  # type: ignore[arg-type]
@@ -482,14 +494,85 @@ class GuestInstance:
             code = self.last_error()
             if code == RegionNotFound.code:
                 raise self._region_fault(region_id)
+            if code == AllocationFailed.code:
+                raise self._alloc_refused(region_id, size, align)
             raise error_for_code(code, code_message(code, "alloc"), region_id=region_id, length=size)
         return Handle.unpack(packed)
+
+    def _allocator_state(self, region_id: int) -> tuple[int, int, bytes, int | None]:
+        """(allocator kind, capacity, ``save_layout``'s side table, Slab class size if known) of a live region:
+        what tells the cause of a refusal the module answers with one code. A Slab's class size is its
+        ``used`` over its live slots (``guest.checkpoints.layout_live_test``); with none live, the size this
+        instance created it with (``None`` for a region linked code created)."""
+        kind = self._value(self.raw("region_allocator", region_id), "region_allocator", region_id)
+        capacity = u32(self._value(self.raw("region_capacity", region_id), "region_capacity", region_id))
+        state = GuestLayout(self, region_id).layout_state()
+        assert isinstance(state, bytes)
+        used, table = int.from_bytes(state[:4], "little"), state[4:]
+        class_size = None
+        if kind == G.ALLOC_SLAB:
+            slots = int.from_bytes(table[L.SLAB_SLOTS : L.SLAB_SLOTS + 4], "little")
+            live = slots - int.from_bytes(table[L.SLAB_COUNT : L.SLAB_COUNT + 4], "little")
+            class_size = used // live if live else self._slab_classes.get(region_id)
+        return kind, capacity, state, class_size
+
+    def _alloc_refused(self, region_id: int, size: int, align: int) -> AllocationFailed:
+        """Code 5 of ``alloc_aligned``, worded by the model's cause (``core.allocator_faults``) told from the
+        region's allocator state."""
+        kind, capacity, state, class_size = self._allocator_state(region_id)
+        used, table = int.from_bytes(state[:4], "little"), state[4:]
+        field = lambda offset: int.from_bytes(table[offset : offset + 4], "little")  # noqa: E731
+        effective = align or 8  # alloc_aligned's default
+        if kind == G.ALLOC_BUMP:
+            cause = alloc_cause("bump_full", align=effective, used=used)
+        elif kind == G.ALLOC_BLOCKS:
+            full = field(G.BT_COUNT) >= field(G.BT_CAP)
+            cause = (alloc_cause("empty_block") if size == 0 else
+                     alloc_cause("block_table_full", entries=field(G.BT_CAP)) if full else
+                     alloc_cause("no_free_block", align=effective))
+        else:
+            slots, free = field(L.SLAB_SLOTS), field(L.SLAB_COUNT)
+            if class_size is None:
+                cause = (alloc_cause("slab_full", slots=slots) if free == 0
+                         else alloc_cause("slab_size_or_align", align=effective))
+            elif size != class_size:
+                cause = alloc_cause("slab_size", class_size=class_size)
+            elif align > 1 and class_size % align:
+                cause = alloc_cause("slab_align", align=align, class_size=class_size)
+            else:
+                cause = alloc_cause("slab_full", slots=slots)
+        generation = self._value(self.raw("region_generation", region_id), "region_generation", region_id)
+        return AllocationFailed(alloc_message(region_id, size, cause), region_id=region_id, generation=generation,
+                                length=size, capacity=capacity)
+
+    def _dealloc_refused(self, handle: Handle) -> OutOfBounds:
+        """Code 3 of ``dealloc`` (the handle's region is live at its generation): past the capacity, or the
+        allocator's cause (``core.allocator_faults``) told from the region's allocator state."""
+        kind, capacity, state, class_size = self._allocator_state(handle.region_id)
+        if handle.offset > capacity:
+            return out_of_bounds("dealloc", handle, None, capacity)
+        if kind == G.ALLOC_SLAB:
+            table = state[4:]
+            slots = int.from_bytes(table[L.SLAB_SLOTS : L.SLAB_SLOTS + 4], "little")
+            if class_size is None:
+                cause = dealloc_cause("slab_no_slot")
+            elif handle.offset % class_size or handle.offset // class_size >= slots:
+                cause = dealloc_cause("slab_boundary", class_size=class_size)
+            else:
+                cause = dealloc_cause("slab_free")
+        else:
+            cause = dealloc_cause("no_block")
+        return OutOfBounds(handle_message("dealloc", handle, cause), region_id=handle.region_id,
+                           generation=handle.generation, offset=handle.offset, capacity=capacity)
 
     def dealloc(self, handle: Handle) -> None:
         code = self.raw("dealloc", handle_bits(handle))
         if code in (RegionNotFound.code, StaleHandle.code):
             self.last_error()  # reported here
             raise self._handle_fault(int(code), "dealloc", handle)  # type: ignore[call-overload]
+        if code == OutOfBounds.code:
+            self.last_error()  # reported here
+            raise self._dealloc_refused(handle)
         self._checked(code, "dealloc", handle.region_id)
 
     def pool_memory(self, pool: int) -> wasmtime.Memory:

@@ -55,6 +55,7 @@ from ..abi.table import (
     TrapCauseField,
 )
 from ..core import errors
+from ..core.allocator_faults import ALLOC_CAUSES, ALLOC_ERROR, DEALLOC_CAUSES
 from ..core.arguments import ARGUMENT_ERRORS
 from ..core.handle_faults import ALLOCATOR_NAMES, COMPACT_CAUSES, COMPACT_REFUSED, OUT_OF_BOUNDS
 from ..core.checkpoints import ENDED, ENDED_KEPT
@@ -192,6 +193,9 @@ def generated_block() -> str:
         f"const COMPACT_REFUSED = {json.dumps(COMPACT_REFUSED)};",
         f"const COMPACT_CAUSES = {json.dumps(COMPACT_CAUSES)};",
         f"const ARGUMENT_ERRORS = {json.dumps(ARGUMENT_ERRORS)}; // core.arguments: a malformed argument",
+        f"const ALLOC_ERROR = {json.dumps(ALLOC_ERROR)};",
+        f"const ALLOC_CAUSES = {json.dumps(ALLOC_CAUSES)}; // core.allocator_faults",
+        f"const DEALLOC_CAUSES = {json.dumps(DEALLOC_CAUSES)};",
         f"const UNSERVED_TVM = {json.dumps(unserved_messages())}; // tvm.* imports of the host only, by name",
         f"const UNSERVED_WHY = {json.dumps(UNSERVED)}; // the other reasons, as templates",
         f"const LINK_REFUSED = {json.dumps(REFUSED)}; // abi.imports.refused_import's wordings",
@@ -209,7 +213,7 @@ def generated_block() -> str:
 def layout_fields() -> dict[str, int]:
     """Offsets in ``save_layout``'s bytes that ``RollbackRemap`` and ``HandleRemap`` read (see
     ``guest.checkpoints.layout_live_test`` and ``compaction_moves``)."""
-    return {"BT_COUNT": G.BT_COUNT, "BT_ENTRIES": G.BT_ENTRIES, "BLOCK_SIZE": G.BLOCK_SIZE,
+    return {"BT_COUNT": G.BT_COUNT, "BT_CAP": G.BT_CAP, "BT_ENTRIES": G.BT_ENTRIES, "BLOCK_SIZE": G.BLOCK_SIZE,
             "BLK_OFFSET": G.BLK_OFFSET, "BLK_SIZE": G.BLK_SIZE, "BLK_PREV": G.BLK_PREV, "BLK_LIVE": G.BLK_LIVE,
             "NO_PREV": G.NO_PREV,
             "SLAB_COUNT": L.SLAB_COUNT, "SLAB_SLOTS": L.SLAB_SLOTS, "SLAB_STACK": L.SLAB_STACK}
@@ -570,7 +574,8 @@ def render_reference() -> str:
         "",
         "Generated from the ABI table and the JavaScript layer's table by `tvm_wasm.guest.web`.",
         "Sizes, offsets and counts take a Number (an integer up to 2^53) or a BigInt; a value the ABI",
-        "cannot hold is a `RangeError`, a value of the wrong type a `TypeError`. Failures of the",
+        "cannot hold is a `RangeError`, a value of the wrong type a `TypeError` (a fraction, a string or a boolean "
+        "included), worded as Python's `tvm_wasm` words them. Failures of the",
         "control and data plane are `TvmError` subclasses (`error.code` is the raw-ABI code).",
         "",
         "## Module exports",

@@ -9,6 +9,7 @@ import wasmtime
 
 from ..core.allocators import Bump, Slab, slots_test
 from ..core.directory import Counters
+from ..core.allocator_faults import alloc_cause, dealloc_cause
 from ..core.errors import AllocationFailed, OutOfBounds
 from ..runtime import layout as L
 from . import native
@@ -209,13 +210,13 @@ class TableSlab(Slab):
 
     def alloc(self, size: int, align: int = 1) -> int:
         if size != self.class_size:
-            raise AllocationFailed(f"slab: size {size} is not the class size {self.class_size}", length=size)
+            raise AllocationFailed(alloc_cause("slab_size", size=size, class_size=self.class_size), length=size)
         if align > 1 and (align & (align - 1) or self.class_size % align):
-            raise AllocationFailed(f"slab: class size {self.class_size} cannot honour align {align}")
+            raise AllocationFailed(alloc_cause("slab_align", align=align, class_size=self.class_size), length=size)
         u32 = self._table.u32
         count = int(u32[self._count_index()])
         if count == 0:
-            raise AllocationFailed(f"slab: all {self._slots} slots are taken", length=size, capacity=self.capacity)
+            raise AllocationFailed(alloc_cause("slab_full", slots=self._slots), length=size, capacity=self.capacity)
         count -= 1
         u32[self._count_index()] = count
         slot = int(u32[self.side_offset // 4 + L.SLAB_STACK // 4 + count])
@@ -226,10 +227,11 @@ class TableSlab(Slab):
     def dealloc(self, offset: int) -> None:
         slot, misalignment = divmod(offset, self.class_size)
         if misalignment or not 0 <= slot < self._slots:
-            raise OutOfBounds("slab: not a slot boundary", offset=offset, capacity=self.capacity)
+            raise OutOfBounds(dealloc_cause("slab_boundary", class_size=self.class_size), offset=offset,
+                              capacity=self.capacity)
         flag = self.side_offset + L.SLAB_STACK + 4 * self._slots + slot
         if self._table.u8[flag]:
-            raise OutOfBounds("slab: double free", offset=offset, capacity=self.capacity)
+            raise OutOfBounds(dealloc_cause("slab_free"), offset=offset, capacity=self.capacity)
         self._table.u8[flag] = 1
         u32 = self._table.u32
         count = int(u32[self._count_index()])

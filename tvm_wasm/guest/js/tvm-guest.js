@@ -40,6 +40,9 @@ const ALLOCATOR_NAMES = ["Bump", "Freelist", "Slab"]; // by allocator value, as 
 const COMPACT_REFUSED = "compact_region(r{region}) refused: {cause}";
 const COMPACT_CAUSES = {"allocator": "a {allocator} region cannot be compacted (only Freelist regions are)", "pinned": "the region is pinned", "last_generation": "generation space exhausted: the region is at generation {generation}, the last one (a compaction would revive old handles); copy its live blocks to a new region"};
 const ARGUMENT_ERRORS = {"not_an_integer": "{name} must be an integer, not {type} {value}", "out_of_range": "{name} must be in {minimum}..{maximum}, got {value}", "not_a_power_of_two": "{name} must be a power of two in {minimum}..{maximum}, got {value}", "not_a_handle": "{name} must be a Handle, not {type} {value}"}; // core.arguments: a malformed argument
+const ALLOC_ERROR = "alloc(r{region}) of {size} byte(s): {cause}";
+const ALLOC_CAUSES = {"bump_full": "no room above offset {used:#x} (align {align})", "no_free_block": "no free block that large (align {align})", "empty_block": "a Freelist block is at least 1 byte", "block_table_full": "the block table is full ({entries} blocks since the last compaction)", "slab_size": "the Slab region's slots are {class_size} byte(s)", "slab_align": "the Slab region's {class_size}-byte slots cannot be aligned to {align}", "slab_full": "all {slots} slots of the Slab region are taken", "slab_size_or_align": "the Slab region's slots are of another size, or cannot be aligned to {align}"}; // core.allocator_faults
+const DEALLOC_CAUSES = {"no_block": "no live block starts at this offset", "slab_boundary": "not a boundary of the Slab region's {class_size}-byte slots", "slab_free": "the slot is free already (a double free)", "slab_no_slot": "no live slot starts at this offset (not a slot boundary, or free already)"};
 const UNSERVED_TVM = {"checkpoint_add": "checkpoint_add is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host", "checkpoint": "checkpoint is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host", "rollback": "rollback is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host", "release_checkpoint": "release_checkpoint is a host-only ABI function: it exists only on the host target (TvmHost, `tvm-wasm link --target host`), not on the guest target, because the module's checkpoint pages are kept by its embedder (GuestInstance.checkpoint, like its Cold tier), which uses layout_size, save_layout, load_layout and renew_generation; link with --target host"}; // tvm.* imports of the host only, by name
 const UNSERVED_WHY = {"pool": "{name} names pool {pool}, but this module has {have}; link or build with --pools {more} or more", "no_pools": "no per-pool functions (built with specialised=False)", "pools": "{pools} pool(s), so per-pool functions _p0.._p{last}", "not_exported": "{name} is an ABI function this runtime does not export", "internal": "{name} is a runtime internal, not an ABI function: user code reaches the runtime only through the ABI", "unknown": "the tvm ABI has no function '{name}'"}; // the other reasons, as templates
 const LINK_REFUSED = {"memory": "import {where}: a user module may import only its own memory (as env.memory or tvm.memory), never a pool or the directory", "kind": "import {where}: user modules may import functions and their memory only, not a {kind}", "signature": "import {where}: signature {signature} does not match the runtime's {expected}", "memories": "the user module declares {count} memories; a linked module has one user memory (the pools are reached only through tvm.*)", "own_memory": "the module defines its own memory but imports {using}, which here copy to and from the self-contained module's memory: import the memory instead (clang/lld: -Wl,--import-memory; rustc: -C link-arg=--import-memory; WAT: (import \"tvm\" \"memory\" (memory 1))), or link it statically with `tvm-wasm link`"}; // abi.imports.refused_import's wordings
@@ -49,7 +52,7 @@ const ABI_SIGNATURES = {"last_error": "() -> (i32)", "create_region": "(i32 i32)
 const GUEST_MEMORY_FUNCTIONS = new Set(["byte_histogram", "hash_fnv1a", "load_layout", "read", "read_gather", "save_layout", "try_load_f32", "try_load_f64", "try_load_i64", "try_load_u16", "try_load_u32", "try_load_u8", "write"]); // take guest pointers
 const CHECKPOINT_ENDED = {"released": "checkpoint {id} was released", "superseded": "checkpoint {id} was superseded by the rollback to checkpoint {target}", "destroyed": "checkpoint {id} was released when region {region} was destroyed", "foreign": "checkpoint {id} is not a checkpoint of this {owner}", "ended": "checkpoint {id} is no longer live (released, superseded by a rollback, or a region destroyed)"};
 const ENDED_KEPT = 4096; // why the latest checkpoints ended is kept for their errors
-const LAYOUT = { BT_COUNT: 0, BT_ENTRIES: 16, BLOCK_SIZE: 16, BLK_OFFSET: 0, BLK_SIZE: 4, BLK_PREV: 8, BLK_LIVE: 12, NO_PREV: 4294967295, SLAB_COUNT: 0, SLAB_SLOTS: 4, SLAB_STACK: 8 }; // save_layout's side tables (rollback's live-block test, compaction's moves)
+const LAYOUT = { BT_COUNT: 0, BT_CAP: 4, BT_ENTRIES: 16, BLOCK_SIZE: 16, BLK_OFFSET: 0, BLK_SIZE: 4, BLK_PREV: 8, BLK_LIVE: 12, NO_PREV: 4294967295, SLAB_COUNT: 0, SLAB_SLOTS: 4, SLAB_STACK: 8 }; // save_layout's side tables (rollback's live-block test, compaction's moves)
 // --- end of generated code ---
 
 // ---------------------------------------------------------------- enums
@@ -144,9 +147,10 @@ export function errorForCode(code, message, context = {}) {
   return new Class(message, context);
 }
 
-/** `template` with each `{name}` replaced by `values[name]` (the generated tables' Python-style templates). */
+/** `template` with each `{name}` replaced by `values[name]` (the generated tables' Python-style templates;
+ *  `{name:#x}` in hex, as Python's format writes it). */
 function fillTemplate(template, values) {
-  return template.replace(/\{(\w+)\}/g, (_, name) => String(values[name]));
+  return template.replace(/\{(\w+)(:#x)?\}/g, (_, name, hex) => (hex ? `0x${values[name].toString(16)}` : String(values[name])));
 }
 
 /**
@@ -1039,6 +1043,7 @@ export class TvmGuest {
     this._growListeners = new Set();
     this._epoch = 0; // bumped whenever a handle may have gone stale or bytes moved
     this._checkpoints = new Checkpoints(this);
+    this._slabClasses = new Map(); // Slab regions this guest created: their class size (for refusals)
   }
 
   /** The default memory: spliced user code's plain loads, and `tvm.memory` / `env.memory` of linked modules. */
@@ -1178,6 +1183,7 @@ export class TvmGuest {
     const id = this.exports.create_region_with(kind, cap, allocator, param);
     this.checkGrowth();
     if (id === 0) throw this._fail(this.exports.last_error(), "createRegion failed", { capacity: cap });
+    if (allocator === Allocator.SLAB) this._slabClasses.set(id, param);
     return id;
   }
 
@@ -1191,6 +1197,7 @@ export class TvmGuest {
     const region = regionId(id);
     const cold = this._regionTier(region) === Residency.COLD;
     this._op("destroyRegion", "destroy_region", region);
+    this._slabClasses.delete(region);
     this._epoch++;
     this._checkpoints.forget(region);
     if (cold && this.coldTier) this.coldTier._forget(region);
@@ -1381,14 +1388,81 @@ export class TvmGuest {
     const aligned = alignment(align);
     const region = regionId(id);
     const handle = this.exports.alloc_aligned(region, bytes, aligned);
-    if (handle === 0n) throw this._fail(this.exports.last_error(), "alloc failed", { regionId: region, length: bytes });
+    if (handle === 0n) {
+      const code = this.exports.last_error();
+      if (code === AllocationFailed.code) throw this._allocRefused(region, bytes, aligned);
+      throw this._fail(code, "alloc failed", { regionId: region, length: bytes });
+    }
     return handle;
+  }
+
+  /** The allocator state that tells the cause of a refusal the module answers with one code, as
+   *  GuestInstance reads it: kind, capacity, `used`, a side-table field reader, a Slab's class size
+   *  (`used` over its live slots; with none live, the size this guest created it with, else undefined). */
+  _allocatorState(region) {
+    const kind = this.exports.region_allocator(region);
+    const capacity = unsigned(this.exports.region_capacity(region));
+    const layout = this._checkpoints._layout(region);
+    const data = new DataView(layout.buffer, layout.byteOffset, layout.byteLength);
+    const used = data.getUint32(0, true);
+    const field = (offset) => data.getUint32(4 + offset, true);
+    let classSize;
+    if (kind === ALLOCATORS.SLAB) {
+      const live = field(LAYOUT.SLAB_SLOTS) - field(LAYOUT.SLAB_COUNT);
+      classSize = live ? Math.floor(used / live) : this._slabClasses.get(region);
+    }
+    return { kind, capacity, used, field, classSize };
+  }
+
+  /** Code 5 of `alloc_aligned`, worded by the model's cause (ALLOC_ERROR, ALLOC_CAUSES). */
+  _allocRefused(region, size, align) {
+    const { kind, capacity, used, field, classSize } = this._allocatorState(region);
+    const effective = align || 8; // alloc_aligned's default
+    const because = (key, values = {}) => fillTemplate(ALLOC_CAUSES[key], values);
+    let cause;
+    if (kind === ALLOCATORS.BUMP) {
+      cause = because("bump_full", { align: effective, used });
+    } else if (kind === ALLOCATORS.FREELIST) {
+      const full = field(LAYOUT.BT_COUNT) >= field(LAYOUT.BT_CAP);
+      cause = size === 0 ? because("empty_block") : full ? because("block_table_full", { entries: field(LAYOUT.BT_CAP) })
+        : because("no_free_block", { align: effective });
+    } else {
+      const slots = field(LAYOUT.SLAB_SLOTS);
+      const free = field(LAYOUT.SLAB_COUNT);
+      if (classSize === undefined) cause = free === 0 ? because("slab_full", { slots }) : because("slab_size_or_align", { align: effective });
+      else if (size !== classSize) cause = because("slab_size", { class_size: classSize });
+      else if (align > 1 && classSize % align) cause = because("slab_align", { align, class_size: classSize });
+      else cause = because("slab_full", { slots });
+    }
+    const generation = this.exports.region_generation(region);
+    return new AllocationFailed(fillTemplate(ALLOC_ERROR, { region, size, cause }),
+      { regionId: region, generation, length: size, capacity });
+  }
+
+  /** Code 3 of `dealloc` (the handle's region live at its generation): past the capacity, or the allocator's
+   *  cause (DEALLOC_CAUSES), as GuestInstance words it. */
+  _deallocRefused(h) {
+    const { regionId: id, generation, offset } = unpackHandle(h);
+    const { kind, capacity, field, classSize } = this._allocatorState(id);
+    let cause;
+    if (offset > capacity) cause = OUT_OF_BOUNDS;
+    else if (kind !== ALLOCATORS.SLAB) cause = DEALLOC_CAUSES.no_block;
+    else if (classSize === undefined) cause = DEALLOC_CAUSES.slab_no_slot;
+    else if (offset % classSize || Math.floor(offset / classSize) >= field(LAYOUT.SLAB_SLOTS)) {
+      cause = fillTemplate(DEALLOC_CAUSES.slab_boundary, { class_size: classSize });
+    } else cause = DEALLOC_CAUSES.slab_free;
+    const message = fillTemplate(HANDLE_ERROR, { operation: "dealloc", handle: `r${id}@${generation}+${offset}`, cause });
+    return new OutOfBounds(message, { regionId: id, generation, offset, capacity });
   }
 
   dealloc(handle) {
     const h = checkHandle(handle);
     const code = this.exports.dealloc(h);
     if (code === RegionNotFound.code || code === StaleHandle.code) throw this._bulkFail(code, "dealloc", h);
+    if (code === OutOfBounds.code) {
+      this.lastError(); // reported here
+      throw this._deallocRefused(h);
+    }
     if (code !== 0) {
       const { regionId: id, generation, offset } = unpackHandle(h);
       throw this._fail(code, "dealloc failed", { regionId: id, generation, offset });
