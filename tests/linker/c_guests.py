@@ -40,6 +40,17 @@ __attribute__((export_name("round_trip"))) int32_t round_trip(int64_t h, int32_t
 __attribute__((export_name("greeting_byte"))) int32_t greeting_byte(int32_t i) { return greeting[i]; }
 """
 
+# A freestanding C guest's region lifecycle and u32 access through handles (five raw ABI imports).
+TVM_ACCESS_C = r"""
+#include <stdint.h>
+#define TVM(name) __attribute__((import_module("tvm"), import_name(#name)))
+TVM(create_region) int32_t tvm_create_region(int32_t kind, int32_t capacity);
+TVM(destroy_region) int32_t tvm_destroy_region(int32_t id);
+TVM(alloc) int64_t tvm_alloc(int32_t region, int32_t size);
+TVM(store_u32) void tvm_store_u32(int64_t h, int32_t off, uint32_t v);
+TVM(load_u32) uint32_t tvm_load_u32(int64_t h, int32_t off);
+"""
+
 # What a WASI C command needs to make a region and reach it through handles (the four raw ABI imports).
 WASI_PRELUDE_C = r"""
 #include <stdint.h>
@@ -60,6 +71,24 @@ int main(void) {
   for (int i = 0; i < 16; i++) s += tvm_load_u32(h, 4 * i);
   printf("region %d sum %u\n", r, s);
   return 0;
+}
+"""
+
+# A WASI command with an import of its own: argv[1] records summed through handles, reported through
+# env.report and printed; exit status argv[2]
+WASI_COMMAND_C = WASI_PRELUDE_C + r"""
+#include <stdlib.h>
+__attribute__((import_module("env"), import_name("report"))) void report(uint32_t value);
+int main(int argc, char **argv) {
+  int n = argc > 1 ? atoi(argv[1]) : 4;
+  int32_t r = tvm_create_region(1, 1 << 16);
+  int64_t h = tvm_alloc(r, 4 * n);
+  uint32_t s = 0;
+  for (int i = 0; i < n; i++) tvm_store_u32(h, 4 * i, 3 * i + 1);
+  for (int i = 0; i < n; i++) s += tvm_load_u32(h, 4 * i);
+  report(s);
+  printf("records %d sum %u\n", n, s);
+  return argc > 2 ? atoi(argv[2]) : 0;
 }
 """
 

@@ -11,20 +11,12 @@ from pathlib import Path
 
 import pytest
 import wasmtime
-from c_guests import clang
+from c_guests import TVM_ACCESS_C, clang
 
 from tvm_wasm import OutOfBounds, StaleHandle, TvmHost
 from tvm_wasm.linker import link
 
-BAD_ACCESS_C = r"""
-#include <stdint.h>
-#include <stdio.h>
-#define TVM(name) __attribute__((import_module("tvm"), import_name(#name)))
-TVM(create_region) int32_t tvm_create_region(int32_t kind, int32_t capacity);
-TVM(destroy_region) int32_t tvm_destroy_region(int32_t id);
-TVM(alloc) int64_t tvm_alloc(int32_t region, int32_t size);
-TVM(store_u32) void tvm_store_u32(int64_t h, int32_t off, uint32_t v);
-TVM(load_u32) uint32_t tvm_load_u32(int64_t h, int32_t off);
+BAD_ACCESS_C = "#include <stdio.h>\n" + TVM_ACCESS_C + r"""
 static int64_t kept;
 /* argv[1]: "oob" stores past the region's end, "stale" loads through a destroyed region's handle */
 int main(int argc, char **argv) {

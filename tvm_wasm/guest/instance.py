@@ -8,6 +8,7 @@ benchmarks and Python embedders; ``js/tvm-guest.js`` is the same for browsers.
 from __future__ import annotations
 
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from weakref import WeakKeyDictionary
 
@@ -47,12 +48,14 @@ from ..core.types import HandleRemap, PlacementPolicy, RegionKind, RegionMetrics
 from ..host import native
 from ..host.closed import Closed, RunningCalls, finish_calls, running_calls
 from ..host.interrupt import EpochSwitch, interruptible_on
+from ..host.wasi import COMMAND_ENTRY, REACTOR_INIT, WasiArg
 from ..runtime import layout as L
 from ..runtime import sections
 from ..runtime.link_errors import LinkRefused, refuse_imports, served_functions
 from . import layout as G
 from .checkpoints import GuestCheckpointHooks, GuestLayout, compaction_moves
 from .module import GuestModule, validation_engine
+from .module_imports import serve_imports
 
 ModuleSource = GuestModule | bytes | str | wasmtime.Module
 
@@ -155,7 +158,8 @@ class GuestInstance:
 
     def __init__(self, module: ModuleSource, *, engine: wasmtime.Engine | None = None,
                  store: wasmtime.Store | None = None, checkpoint_store: CheckpointStore | None = None,
-                 interruptible: bool | None = None) -> None:
+                 interruptible: bool | None = None, wasi: WasiArg = None,
+                 imports: Mapping[str, Mapping[str, object]] | None = None) -> None:
         """``checkpoint_store``: where checkpoint pages live (``MemoryCheckpointStore`` by default). A store
         that leases region ids and generations across processes (``FileCheckpointStore``) is refused with
         ``CheckpointError``: the module hands out ids and generations inside wasm, so it could not extend
@@ -168,7 +172,19 @@ class GuestInstance:
         call raises ``Interrupted``. The default engine is then made with ``Config.epoch_interruption``.
         Unset (``None``), it follows a given ``engine`` (or ``store``'s): with epoch interruption on, the
         instance is interruptible (its deadline kept ahead, so calls run); a value that contradicts the
-        engine raises ``ValueError`` naming the fix."""
+        engine raises ``ValueError`` naming the fix.
+
+        ``wasi`` and ``imports`` serve a module linked with ``tvm-wasm link --target guest`` that kept
+        imports of its own (the runtime module itself imports nothing). ``wasi``: a ``wasmtime.WasiConfig``
+        (arguments, environment, preopened directories, stdio) or ``True`` for inherited stdio and nothing
+        else serves WASI preview1, as for ``TvmHost.instantiate``; the config is consumed (set on the
+        store, a given ``store`` included). ``imports``: ``{module: {name: value}}`` for any other import
+        (and to replace single WASI functions): a Python callable (wrapped with the import's own function
+        type) or a ``wasmtime.Func``/``Memory``/``Global``/``Table`` made in this instance's store. A module
+        whose imports are not all provided is refused before instantiation with ``LinkRefused`` (a
+        ``TvmError`` and ``ValueError``) naming every missing import and how to supply it
+        (``guest.module_imports``). A reactor's ``_initialize`` export is called once here; a command's
+        ``_start`` runs with :meth:`run_command`."""
         if getattr(checkpoint_store, "cover", None) is not None:
             raise CheckpointError(
                 f"a GuestInstance cannot keep checkpoints in {checkpoint_store!r}: the module hands out region "
@@ -181,7 +197,7 @@ class GuestInstance:
         self._epoch = EpochSwitch(self.engine, self.store, enabled=self.interruptible, owner="GuestInstance")
         self._calls = RunningCalls("GuestInstance")
         self.module = self._compile(module)
-        self.instance = wasmtime.Instance(self.store, self.module, [])
+        self.instance = self._instantiate(wasi, imports)
         self.exports = self.instance.exports(self.store)
         self.pools = sum(1 for e in self.module.exports if e.name.startswith("mem") and e.name[3:].isdigit())
         self._slab_classes: dict[int, int] = {}  # Slab regions this instance created: their class size
@@ -191,6 +207,9 @@ class GuestInstance:
             MemoryCheckpointStore() if checkpoint_store is None else checkpoint_store, L.DIRTY_PAGE,
             owner=type(self).__name__,
         )
+        self._command_ran = False
+        if isinstance(self.exports.get(REACTOR_INIT), wasmtime.Func) and COMMAND_ENTRY not in self.exports:
+            self.call_export(REACTOR_INIT)  # a reactor initialises once, as TvmHost.instantiate does
 
     def close(self) -> None:
         """Release the instance's store (its pools) now; later calls raise ``HostClosed`` naming the
@@ -226,6 +245,45 @@ class GuestInstance:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _instantiate(self, wasi: WasiArg, imports: Mapping[str, Mapping[str, object]] | None) -> wasmtime.Instance:
+        """The module's instance; its imports (a linked module's WASI and own ones) served or refused by name."""
+        def instantiate(linker: wasmtime.Linker) -> wasmtime.Instance:
+            self._epoch.arm()
+            try:
+                return linker.instantiate(self.store, self.module)
+            except wasmtime.Trap as trap:  # in a start function
+                error = self._epoch.typed(trap)
+                if error is trap:
+                    raise
+                raise error from trap
+
+        return serve_imports(self.store, self.module, wasi, imports, instantiate)
+
+    def run_command(self) -> int:
+        """Run the module's WASI command (its ``_start``, as a WASI C or Rust program linked with
+        ``tvm-wasm link --target guest`` has) and return its exit status, as ``TvmHost.run_command`` and
+        ``tvm-wasm run`` do: the code passed to ``proc_exit``, or 0 when ``_start`` returns.
+
+        Give the instance ``wasi=`` (arguments, stdio...) first. A typed-access trap raises its ``TvmError``
+        (naming the user function), an :meth:`interrupt` ``Interrupted``, the program's own traps the
+        ``wasmtime.Trap``. A command runs once per instance (its constructors and destructors run with it):
+        a second call, or a module without ``_start``, is a ``ValueError``; regions it left stay readable.
+        """
+        with running_calls(self, "run_command").running("run_command"):
+            start = self.exports.get(COMMAND_ENTRY)
+            if not isinstance(start, wasmtime.Func):
+                raise ValueError(f"not a WASI command: the module exports no {COMMAND_ENTRY} (call its exports "
+                                 "with call(instance.instance, name, ...) or raw(name, ...) instead)")
+            if self._command_ran:
+                raise ValueError("this GuestInstance already ran its command: a WASI command runs once per "
+                                 "instance (as with wasmtime run); make a new GuestInstance to run it again")
+            self._command_ran = True
+            try:
+                self._guarded(start)
+            except wasmtime.ExitTrap as exit_:
+                return int(exit_.code)
+            return 0
 
     def _compile(self, module: ModuleSource) -> wasmtime.Module:
         if isinstance(module, wasmtime.Module):

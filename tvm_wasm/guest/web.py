@@ -35,6 +35,7 @@ from ..abi.imports import (
     signature_text,
     unserved_import,
 )
+from ..abi.trap_cause import RUNTIME_FUNCTION_PREFIX
 from ..abi.table import (
     ABI,
     ALLOCATORS,
@@ -64,6 +65,7 @@ from ..runtime import layout as L
 from . import layout as G
 from .layout import TIER_SPILLING
 from .module import ABI_VERSION, GuestModule, abi_fingerprint
+from .module_imports import IMPORT_ENTRY, UNSATISFIED_IMPORTS, js_advice
 
 JS_NAME = "tvm-guest.js"
 DTS_NAME = "tvm-guest.d.ts"
@@ -104,6 +106,7 @@ def error_class_codes() -> dict[str, int]:
     """Each JavaScript error class's code: its Python class's (``tvm_wasm.core.errors``), else ``OTHER``."""
     other = error_codes()["OTHER"]
     return {name: getattr(errors, name).code if hasattr(errors, name) else other for name in JS_ERRORS}
+    # LinkRefused (runtime.link_errors) is a TvmError with the base code, OTHER
 
 
 def allocators() -> dict[str, int]:
@@ -206,6 +209,10 @@ def generated_block() -> str:
         f"const CHECKPOINT_ENDED = {json.dumps(ENDED)};",
         f"const ENDED_KEPT = {ENDED_KEPT}; // why the latest checkpoints ended is kept for their errors",
         f"const LAYOUT = {js_object(layout_fields())}; // save_layout's side tables (rollback's live-block test, compaction's moves)",
+        f"const UNSATISFIED_IMPORTS = {json.dumps(UNSATISFIED_IMPORTS)}; // instantiate's refusal (guest.module_imports)",
+        f"const IMPORT_ENTRY = {json.dumps(IMPORT_ENTRY)};",
+        f"const IMPORT_ADVICE = {json.dumps(js_advice())}; // by the missing import's module, in this order",
+        f"const RUNTIME_FUNCTION_PREFIX = {json.dumps(RUNTIME_FUNCTION_PREFIX)}; // the runtime's functions in a linked module's name section",
         END,
     ])
 
@@ -322,9 +329,13 @@ class Member:
 
 
 JS_API: list[Member] = [
-    Member("", "function instantiate(source?: string | URL | Response | BufferSource | WebAssembly.Module): Promise<TvmGuest>",
+    Member("", "function instantiate(source?: string | URL | Response | BufferSource | WebAssembly.Module, "
+               "options?: { imports?: WebAssembly.Imports }): Promise<TvmGuest>",
            "Compile (streaming when served as `application/wasm`) and instantiate a guest module; with no "
-           "argument, the package's `guest.wasm`. Throws `UnsupportedEngine` where the engine lacks multi-memory, "
+           "argument, the package's `guest.wasm`. `options.imports` serves what a module linked with "
+           "`tvm-wasm link --target guest` kept importing (a WASI shim's import object as "
+           "`wasi_snapshot_preview1`, the user's own imports). Throws `LinkRefused` naming every import not "
+           "provided (before instantiating), `UnsupportedEngine` where the engine lacks multi-memory, "
            "SIMD or bulk memory, `AbiMismatch` for a module built for another ABI."),
     Member("", "function compile(source: string | URL | Response | BufferSource | WebAssembly.Module): Promise<WebAssembly.Module>",
            "Compile only (streaming when possible)."),
@@ -407,7 +418,8 @@ JS_API: list[Member] = [
            "Be told when a pool grew (plain typed arrays over it are detached); returns the unsubscribe function."),
     Member("TvmGuest", "checkGrowth(): GrowEvent[]", "Compare pool sizes with the last seen and notify listeners."),
     Member("TvmGuest", "guard<T>(fn: () => T): T",
-           "Run `fn`, turning a trap of a typed access into its `TvmError` (other traps stay `RuntimeError`)."),
+           "Run `fn`, turning a trap of a typed access into its `TvmError` (other traps stay `RuntimeError`); "
+           "in a linked module the message names the user function, read from the trap's stack."),
     Member("TvmGuest", "link(source: string | URL | Response | BufferSource | WebAssembly.Module, imports?: WebAssembly.Imports): Promise<WebAssembly.Instance>",
            "Instantiate a user module importing `tvm.*` or clang's `env.memory` (grown as declared); what it "
            "cannot serve is a `LinkRefused` worded as `tvm-wasm link` words it."),

@@ -51,7 +51,7 @@ from .interrupt import EpochSwitch, interruptible_on, note_epoch_checks
 from .pools import PoolSet, Span
 from .runtime import RuntimeModules, runtime_modules
 from .table import DirectoryTable, TableBump, TableCounters, TableSlab
-from .wasi import COMMAND_ENTRY, REACTOR_INIT, WASI_MODULE, WasiArg, default_wasi_config, imports_wasi
+from .wasi import COMMAND_ENTRY, REACTOR_INIT, WASI_MODULE, WasiArg, give_wasi, imports_wasi
 
 if TYPE_CHECKING:
     from .component import ComponentGuest
@@ -339,13 +339,7 @@ class TvmHost(RegionDirectory):
     def _use_wasi(self, compiled: wasmtime.Module, wasi: WasiArg) -> None:
         """Give the store ``wasi`` (True: ``default_wasi_config()``) and serve WASI imports."""
         if wasi is not None and wasi is not False:
-            try:
-                self.store.set_wasi(default_wasi_config() if wasi is True else wasi)
-            except ValueError as exc:  # wasmtime-py's "already closed"
-                raise ValueError(
-                    "this wasmtime.WasiConfig was already used: the host's store consumed it, so make a "
-                    "new one for each instantiate/run_command (or pass wasi=True)"
-                ) from exc
+            give_wasi(self.store, wasi, owner="the host's store", each="instantiate/run_command")
             if not self._wasi_defined:
                 self.linker.define_wasi()
                 self._wasi_defined = True

@@ -36,6 +36,16 @@ def default_wasi_config() -> wasmtime.WasiConfig:
     return config
 
 
+def give_wasi(store: wasmtime.Store, wasi: wasmtime.WasiConfig | bool, *, owner: str, each: str) -> None:
+    """Set ``wasi`` (``True``: :func:`default_wasi_config`) on ``store``. A config is consumed by the store it
+    is set on: one used before raises ``ValueError`` saying to make a new one for each ``each``."""
+    try:
+        store.set_wasi(default_wasi_config() if wasi is True else wasi)  # type: ignore[arg-type]
+    except ValueError as exc:  # wasmtime-py's "already closed"
+        raise ValueError(f"this wasmtime.WasiConfig was already used: {owner} consumed it, so make a new one "
+                         f"for each {each} (or pass wasi=True)") from exc
+
+
 def wasi_config(
     argv: Sequence[str],
     *,

@@ -53,6 +53,10 @@ const GUEST_MEMORY_FUNCTIONS = new Set(["byte_histogram", "hash_fnv1a", "load_la
 const CHECKPOINT_ENDED = {"released": "checkpoint {id} was released", "superseded": "checkpoint {id} was superseded by the rollback to checkpoint {target}", "destroyed": "checkpoint {id} was released when region {region} was destroyed", "foreign": "checkpoint {id} is not a checkpoint of this {owner}", "ended": "checkpoint {id} is no longer live (released, superseded by a rollback, or a region destroyed)"};
 const ENDED_KEPT = 4096; // why the latest checkpoints ended is kept for their errors
 const LAYOUT = { BT_COUNT: 0, BT_CAP: 4, BT_ENTRIES: 16, BLOCK_SIZE: 16, BLK_OFFSET: 0, BLK_SIZE: 4, BLK_PREV: 8, BLK_LIVE: 12, NO_PREV: 4294967295, SLAB_COUNT: 0, SLAB_SLOTS: 4, SLAB_STACK: 8 }; // save_layout's side tables (rollback's live-block test, compaction's moves)
+const UNSATISFIED_IMPORTS = "the module's imports are not all provided: {missing}; {how}"; // instantiate's refusal (guest.module_imports)
+const IMPORT_ENTRY = "{module}.{name} ({kind})";
+const IMPORT_ADVICE = {"tvm": "tvm.* imports mean a user module not linked with the runtime: link it first (`tvm-wasm link USER.wasm -o OUT.wasm --target guest`), or link it into a running guest module with TvmGuest.link", "tvm_host": "tvm_host.* imports mean `tvm-wasm link --target host` output, which only TvmHost runs (it links the unlinked module itself, with inline=True): link with --target guest", "wasi_snapshot_preview1": "pass a WASI preview1 implementation (a WASI shim's import object) as instantiate(source, { imports: { wasi_snapshot_preview1: ... } })", "other": "pass the others in instantiate(source, { imports: { module: { name: value } } })"}; // by the missing import's module, in this order
+const RUNTIME_FUNCTION_PREFIX = "tvm."; // the runtime's functions in a linked module's name section
 // --- end of generated code ---
 
 // ---------------------------------------------------------------- enums
@@ -133,7 +137,7 @@ export class UnsupportedEngine extends TvmError { static code = ERROR_CLASS_CODE
 export class AbiMismatch extends TvmError { static code = ERROR_CLASS_CODES.AbiMismatch; }
 /** A checkpoint cannot be used: released, superseded by a rollback, another guest's, or over a destroyed region (the message says which). */
 export class CheckpointError extends TvmError { static code = ERROR_CLASS_CODES.CheckpointError; }
-/** A user module `link` may not serve (worded as `tvm-wasm link`, `TvmHost` and `GuestInstance.link` word it). */
+/** A module may not be linked or instantiated as given (worded as `tvm-wasm link`, `TvmHost` and `GuestInstance` word it; an import nobody provides names each). */
 export class LinkRefused extends TvmError { static code = ERROR_CLASS_CODES.LinkRefused; }
 
 const ERRORS_BY_CODE = new Map(
@@ -451,24 +455,82 @@ function checkAbi(exports) {
   }
 }
 
+/** What `imports` lacks of `module`'s imports: `LinkRefused` naming each (words of guest.module_imports), or null. */
+function unsatisfiedImports(module, imports) {
+  const missing = WebAssembly.Module.imports(module).filter(({ module: from, name }) => {
+    const entries = imports[from];
+    return entries === null || (typeof entries !== "object" && typeof entries !== "function") || entries[name] === undefined;
+  });
+  if (!missing.length) return null;
+  const groups = new Set(missing.map((i) => (i.module in IMPORT_ADVICE ? i.module : "other")));
+  const how = Object.keys(IMPORT_ADVICE).filter((group) => groups.has(group)).map((group) => IMPORT_ADVICE[group]);
+  const entries = missing.map((i) => fillTemplate(IMPORT_ENTRY, { module: i.module, name: i.name, kind: i.kind }));
+  return new LinkRefused(fillTemplate(UNSATISFIED_IMPORTS, { missing: entries.join(", "), how: how.join("; ") }));
+}
+
 /**
  * Compile (from a URL, Response, bytes or Module) and instantiate a guest module; with no
- * argument, the `guest.wasm` next to this file (the web package's layout).
+ * argument, the `guest.wasm` next to this file (the web package's layout). `options.imports`
+ * is an import object for what a module linked with `tvm-wasm link --target guest` kept
+ * importing (a WASI shim's functions as `wasi_snapshot_preview1`, the user's own imports);
+ * any import it lacks is refused with `LinkRefused` naming each, before instantiating.
  */
-export async function instantiate(source = new URL("./guest.wasm", import.meta.url)) {
+export async function instantiate(source = new URL("./guest.wasm", import.meta.url), options = {}) {
+  if (options === null || typeof options !== "object") throw new TypeError("instantiate options must be an object ({ imports })");
+  for (const key of Object.keys(options)) {
+    if (key !== "imports") throw new TypeError(`unknown instantiate option ${key} (imports)`);
+  }
+  const imports = options.imports ?? {};
+  if (imports === null || typeof imports !== "object") throw new TypeError("instantiate's imports must be an import object");
   const module = await compile(source);
+  const refused = unsatisfiedImports(module, imports);
+  if (refused) throw refused;
   let instance;
   try {
-    instance = await WebAssembly.instantiate(module, {});
+    instance = await WebAssembly.instantiate(module, imports);
   } catch (error) {
     if (error instanceof RangeError) {
       throw new UnsupportedEngine(`the engine could not reserve the module's memories (${error.message}); `
         + "build with --browser or a smaller --max-pages", {});
     }
+    if (error instanceof WebAssembly.LinkError) { // an import of the wrong kind or type
+      const refusedType = new LinkRefused(`the module cannot be instantiated with the imports given: ${error.message}`);
+      refusedType.cause = error;
+      throw refusedType;
+    }
     throw error;
   }
   checkAbi(instance.exports);
   return new TvmGuest(module, instance);
+}
+
+// ---------------------------------------------------------------- the user function a trap hit
+/**
+ * The wasm functions of an error's stack, innermost first, as named there from the module's name section
+ * (V8: `at NAME (wasm://wasm/...:wasm-function[3]:0x..)`, SpiderMonkey: `NAME@...:wasm-function[3]:0x..`);
+ * a frame of a function with no name is "".
+ */
+function wasmFrames(error) {
+  const frames = [];
+  for (const line of String(error?.stack ?? "").split("\n")) {
+    if (!line.includes("wasm-function[")) continue;
+    const v8 = /^\s*at (?:(.*?) \()?[^()]*wasm-function\[\d+\][^()]*\)?\s*$/.exec(line);
+    const spidermonkey = /^(.*?)@.*wasm-function\[\d+\]/.exec(line);
+    const name = v8 ? v8[1] ?? "" : spidermonkey ? spidermonkey[1] : "";
+    frames.push(/^wasm-function\[\d+\]$/.test(name) ? "" : name);
+  }
+  return frames;
+}
+
+/**
+ * The innermost user function of a trap in a module linked with the runtime (whose functions the linker
+ * names `tvm.*`): the first wasm frame not named so, as `abi.trap_cause.user_function` reads wasmtime's
+ * backtrace. Null when no frame is the runtime's (nothing tells them apart) or the function has no name.
+ */
+function userFunction(error) {
+  const frames = wasmFrames(error);
+  if (!frames.some((name) => name.startsWith(RUNTIME_FUNCTION_PREFIX))) return null;
+  return frames.find((name) => !name.startsWith(RUNTIME_FUNCTION_PREFIX)) || null;
 }
 
 // ---------------------------------------------------------------- the binary's imports and memories
@@ -1131,7 +1193,10 @@ export class TvmGuest {
     if (width !== undefined) context.length = width;
     if (capacity) context.capacity = capacity;
     const state = capacity ? "live" : generation ? "destroyed" : "absent";
-    const typed = errorForCode(code, typedAccessMessage(read("trap_function", -1), handle, offset, width ?? 0, state, generation), context);
+    let message = typedAccessMessage(read("trap_function", -1), handle, offset, width ?? 0, state, generation);
+    const where = userFunction(error);
+    if (where) message += ` (in ${where})`; // as abi.trap_cause.access_error words it
+    const typed = errorForCode(code, message, context);
     typed.cause = error;
     return typed;
   }
