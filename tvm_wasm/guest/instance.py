@@ -248,9 +248,11 @@ class GuestInstance:
 
     def _instantiate(self, wasi: WasiArg, imports: Mapping[str, Mapping[str, object]] | None) -> wasmtime.Instance:
         """The module's instance; its imports (a linked module's WASI and own ones) served or refused by name."""
-        def instantiate(linker: wasmtime.Linker) -> wasmtime.Instance:
+        def instantiate(linker: wasmtime.Linker | None) -> wasmtime.Instance:
             self._epoch.arm()
             try:
+                if linker is None:
+                    return wasmtime.Instance(self.store, self.module, [])
                 return linker.instantiate(self.store, self.module)
             except wasmtime.Trap as trap:  # in a start function
                 error = self._epoch.typed(trap)
