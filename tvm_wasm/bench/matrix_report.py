@@ -9,12 +9,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from . import targets
 from .results import Row, RunInfo
 
 HEADLINE_VARIANTS = ("m32", "m32-checked", "m64", "tvm", "tvm-inline", "tvm-bulk", "tvm-mm", "guest", "guest-inline",
                      "native")
-TARGET_BULK = 0.90  # tvm-bulk, tvm-mm, guest vs m32
-TARGET_PER_ACCESS = 0.50  # tvm vs m32
 
 
 def duration(ns: float | None) -> str:
@@ -89,38 +88,8 @@ def render_terminal(rows: list[Row], console: Console, info: RunInfo) -> None:
 
 
 def target_lines(rows: list[Row]) -> list[str]:
-    """The issue's targets, checked against this run (wasmtime rows)."""
-    misses_bulk, misses_tvm, losses_m64, wins_m64, pairs_m64 = [], [], [], 0, 0
-    checked_bulk = checked_tvm = 0
-    for (cls, size), by in groups(rows).items():
-        for v in ("tvm-bulk", "tvm-mm", "guest"):
-            r = by.get(v)
-            if r and r.measured and r.speedup_vs_m32 is not None:
-                checked_bulk += 1
-                if r.speedup_vs_m32 < TARGET_BULK:
-                    misses_bulk.append(f"{v} {cls} {size_label(size)} {r.speedup_vs_m32:.2f}")
-        r = by.get("tvm")
-        if r and r.measured and r.speedup_vs_m32 is not None:
-            checked_tvm += 1
-            if r.speedup_vs_m32 < TARGET_PER_ACCESS:
-                misses_tvm.append(f"{cls} {size_label(size)} {r.speedup_vs_m32:.2f}")
-        for v in ("tvm", "tvm-bulk", "tvm-mm"):
-            r = by.get(v)
-            if r and r.measured and r.speedup_vs_m64 is not None:
-                pairs_m64 += 1
-                if r.speedup_vs_m64 > 1:
-                    wins_m64 += 1
-                else:
-                    losses_m64.append(f"{v} {cls} {size_label(size)} {r.speedup_vs_m64:.2f}")
-    lines = [
-        f"targets: tvm-bulk/tvm-mm/guest >= {TARGET_BULK:.2f} of m32: {checked_bulk - len(misses_bulk)} of "
-        f"{checked_bulk} rows" + (f"; below: {', '.join(misses_bulk)}" if misses_bulk else ""),
-        f"targets: tvm (per access) >= {TARGET_PER_ACCESS:.2f} of m32: {checked_tvm - len(misses_tvm)} of "
-        f"{checked_tvm} rows" + (f"; below: {', '.join(misses_tvm)}" if misses_tvm else ""),
-        f"targets: tvm* faster than m64: {wins_m64} of {pairs_m64} pairs"
-        + (f"; slower: {', '.join(losses_m64)}" if losses_m64 else ""),
-    ]
-    return lines
+    """The issues' targets (``targets.TARGETS``), checked against this run's wasmtime rows."""
+    return targets.target_lines(rows, size_label)
 
 
 def headline_markdown(rows: list[Row], engine: str = "wasmtime") -> str:
