@@ -159,7 +159,7 @@ def probe_module(cls: str, variant: str) -> tuple[wasmtime.Engine, bytes]:
             m64.add(_reps_func(_probe_loop(2048, ["local.get $a", "i64.load"], ("i64.extend_i32_u", "i64.load")), []))
             return wasmtime.Engine(config), wasmtime.wat2wasm(m64.render())
         kernel_wat = tvm_probe_module(2048).render()
-    elif cls in ("large_ws_probe", "multi_region_90_9_1", "growth", "jvm_gen_alloc_scan"):
+    elif cls in CLASSES:
         kernel = CLASSES[cls](16 * 1024, 0xDEADBEEF)
         caps = arena_caps(kernel, arena_reps(kernel, 1 << 24))
         if variant in ("m32", "m64"):

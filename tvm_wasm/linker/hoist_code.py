@@ -51,7 +51,7 @@ class LoopCode:
             return self.emit_rejoining()
         done, slow = self.fp.local_label(), self.fp.local_label()
         ranges, range_checks, ranged, t = self.range_checks(self.plan.ranges)
-        free = frozenset(self.plan.ranges.found) | frozenset(self.plan.in_allocation)
+        free = frozenset(self.plan.ranges.found) | frozenset(self.plan.in_allocation) | frozenset(self.plan.covered)
         checks = [*self.entry_checks(), *range_checks, *self.bump.allocation_checks()]
         versions: list[Node] = []
         if self.plan.dirty:

@@ -16,6 +16,7 @@ import copy
 from dataclasses import dataclass
 
 from ..runtime import layout as L
+from .covered import covered_accesses
 from .induction import (
     Affine, Induction, TripCount, affine, body_of, const_of, inductions, one_site_per_iteration, post_order,
     reads_after_update, trip_count, unconditional,
@@ -185,6 +186,11 @@ class LoopPlan:
         fp.report.marks_shared += sum(1 for m in self.marks.values() if m is None)
         self.ranges = self.ranges_of(loop, frozenset(self.in_allocation)) if self.exact else LoopRanges({}, None, {}, {})
         fp.report.unchecked += len(self.ranges.found)
+        # Only in an exact copy does reaching an access mean every earlier one passed its compare.
+        proved = set(self.in_allocation) | set(self.ranges.found)
+        self.covered = {b: a for b, a in covered_accesses(loop, sites, fp.helpers.accesses, fp.facts).items()
+                        if b not in proved} if self.exact else {}
+        fp.report.covered += len(self.covered)
 
     # -------------------------------------------------------------- bump allocation
     def arenas_of(self, allocs: list[list[Node]]) -> dict[str, Arena]:

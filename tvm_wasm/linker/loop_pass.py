@@ -43,6 +43,7 @@ class HoistReport:
     bump_deferred: int = 0  # loops whose allocations store their bump pointer at each flush, not each allocation
     in_allocation: int = 0  # accesses proved in bounds by the allocation their offset comes from
     marks_shared: int = 0  # stores whose dirty-page marks an earlier store of their run makes
+    covered: int = 0  # accesses whose compare an earlier access of the same iteration covers (.covered)
     functions: list[str] = field(default_factory=list)
 
 
