@@ -53,8 +53,7 @@ TARGETS: tuple[Target, ...] = (
     Target("tvm-inline/guest-inline >= 0.50 of m32", INLINED, "speedup_vs_m32", 0.50),
     Target("tvm-inline/guest-inline faster than m64", INLINED, "speedup_vs_m64", 1.0, strict=True,
            exclude=("beyond_4gib",)),
-    Target("beyond_4gib: tvm-inline/guest-inline/guest >= 1.0x m64", (*INLINED, "guest"), "speedup_vs_m64", 1.0,
-           classes=("beyond_4gib",)),
+    Target("beyond_4gib: tvm-inline/guest-inline >= 1.0x m64", INLINED, "speedup_vs_m64", 1.0, classes=("beyond_4gib",)),
 )
 
 
