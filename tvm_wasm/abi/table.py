@@ -335,6 +335,10 @@ def _queries() -> list[AbiFunction]:
               "An embedder took a writable zero-copy view of [offset, offset+len): checked like a store (read-only: "
               "8, nothing marked); the range's pages turn dirty when the region is tracked",
               host=False, absent_because=NO_VIEW),
+        _code("note_read", (H, N), "queries",
+              "An embedder copied [offset, offset+len) out of a zero-copy view (after handle_address, which "
+              "stamped the access clock): checked like a load; counted in bytes_read, as the model's read counts it",
+              host=False, absent_because=NO_VIEW),
     ]
 
 

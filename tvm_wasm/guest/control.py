@@ -540,6 +540,20 @@ def handle_address_func() -> Func:
                 export="handle_address")
 
 
+def note_read_func() -> Func:
+    """note_read(h, len) -> code: the embedder copied ``[offset, offset + len)`` out through ``handle_address``
+    (which stamped the clock): the same checks, then ``len`` counted in ``bytes_read``, as the model's ``read``
+    counts it. No clock tick of its own, so a read is one access for the LRU order, as in the model."""
+    on_error = lambda: ["(global.set $last_error (local.get $code))", "(return (local.get $code))"]
+    body = [
+        *A.validate_handle("h", ["local.get $len", "i64.extend_i32_u", "i64.add"], on_error),
+        *A.ensure_resident("h", on_error),
+        *A.count(L.SLOT_BYTES_READ, ["local.get $len", "i64.extend_i32_u"], stamp=False),
+        "i32.const 0",
+    ]
+    return Func("note_read", [("h", "i64"), ("len", "i32")], ["i32"], A.RESOLVE_LOCALS, body, export="note_read")
+
+
 # ---------------------------------------------------------------- aligned allocation
 DEFAULT_ALIGN = 8  # every typed array's element size divides it (Float64Array, BigInt64Array)
 
@@ -666,6 +680,7 @@ def control_funcs(pools: int) -> list[Func]:
         pin_func(), unpin_func(), demote_func(), promote_func(), compact_region_func(),
         *(accessor(name, value, result) for name, (value, result) in ACCESSORS.items()),
         metric_func(), last_access_func(), region_count_func(), lru_candidate_func(), handle_address_func(),
+        note_read_func(),
         alloc_aligned_func(), begin_spill_func(), finish_spill_func(), cancel_spill_func(),
         restore_region_func(pools),
     ]

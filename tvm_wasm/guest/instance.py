@@ -687,7 +687,10 @@ class GuestInstance:
         return native.memory_view(self.pool_memory(pool), self.store)[address : address + length]
 
     def read(self, handle: Handle, length: int) -> bytes:
-        return self._pool_bytes(handle, length, "read").tobytes()
+        """A copy of ``length`` bytes at the handle, counted in ``bytes_read`` (``note_read``) as the model's ``read``."""
+        data = self._pool_bytes(handle, length, "read").tobytes()
+        self._bulk_checked(self.raw("note_read", handle_bits(handle), s32(len(data))), "read", handle, len(data))
+        return data
 
     def write(self, handle: Handle, data: bytes) -> None:
         """Write ``data`` at the handle: the span first passes the data plane's write barrier as a

@@ -139,6 +139,8 @@ TVM_IMPORT("lru_candidate") tvm_region tvm_lru_candidate(void);
 TVM_IMPORT("handle_address") int64_t tvm_handle_address(tvm_handle h, uint32_t len);
 /* An embedder took a writable zero-copy view of [offset, offset+len): checked like a store (read-only: 8, nothing marked); the range's pages turn dirty when the region is tracked. Errors: returns 0 or the error code (also in last_error). On the self-contained module only. (Not on the other: a guest cannot import the host's pools, so a pool address is of no use to it; Python embedders use TvmHost.view.) */
 TVM_IMPORT("note_write") int32_t tvm_note_write(tvm_handle h, uint32_t len);
+/* An embedder copied [offset, offset+len) out of a zero-copy view (after handle_address, which stamped the access clock): checked like a load; counted in bytes_read, as the model's read counts it. Errors: returns 0 or the error code (also in last_error). On the self-contained module only. (Not on the other: a guest cannot import the host's pools, so a pool address is of no use to it; Python embedders use TvmHost.view.) */
+TVM_IMPORT("note_read") int32_t tvm_note_read(tvm_handle h, uint32_t len);
 
 /* ---------------------------------------------------------------- allocation */
 /* Allocate `size` bytes in a region; returns the handle. Errors: returns 0 on failure, code in tvm_last_error(). On both deployments. */

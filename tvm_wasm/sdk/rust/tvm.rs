@@ -101,6 +101,9 @@ pub mod raw {
         /// An embedder took a writable zero-copy view of [offset, offset+len): checked like a store (read-only: 8, nothing marked); the range's pages turn dirty when the region is tracked
         #[link_name = "note_write"]
         pub fn note_write(h: u64, len: u32) -> i32;
+        /// An embedder copied [offset, offset+len) out of a zero-copy view (after handle_address, which stamped the access clock): checked like a load; counted in bytes_read, as the model's read counts it
+        #[link_name = "note_read"]
+        pub fn note_read(h: u64, len: u32) -> i32;
         /// Allocate size bytes in a region; returns the handle
         #[link_name = "alloc"]
         pub fn alloc(region: u32, size: u32) -> u64;
