@@ -224,3 +224,17 @@ def test_guest_build_user_wat_given_a_binary_says_what_to_do(tmp_path):
                            str(tmp_path / "g.wasm"), "--user-wat", str(binary)], capture_output=True, text=True)
     assert done.returncode == 2
     assert "tvm-wasm link" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_link_and_run_word_a_refused_module_alike(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One form for the same refusal: the class name first, as every other typed error, then the file."""
+    bridge = tmp_path / "bridge.wat"
+    bridge.write_text('(module (import "tvm" "bridge" (table 1 funcref)) (memory (export "memory") 1)'
+                      ' (func (export "_start")))')
+    lines = []
+    for argv in (["link", str(bridge), "-o", str(tmp_path / "out.wasm")], ["run", str(bridge)]):
+        assert main(argv) == 1
+        lines.append(capsys.readouterr().err.strip())
+    for line in lines:
+        assert line.startswith(f"tvm-wasm: error: LinkRefused: {bridge}: import tvm.bridge"), line
+        assert "\n" not in line

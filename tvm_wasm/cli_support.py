@@ -113,3 +113,9 @@ def fail(message: str, code: int) -> int:
     one_line = " ".join(str(message).split())
     print(f"{PROG}: error: {one_line}", file=sys.stderr)
     return code
+
+
+def refused(exc: BaseException, path: object) -> str:
+    """A refusal of the module in ``path`` as every subcommand words it: the class name first, as every
+    other typed error (``LinkRefused: user.wasm: import tvm.bridge: ...``), then the file."""
+    return f"{type(exc).__name__}: {path}: {exc}"

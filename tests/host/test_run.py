@@ -151,7 +151,8 @@ def test_missing_or_invalid_guest_file(tmp_path, capfd) -> None:
 def test_unlinkable_guest_names_the_import(wasm, capfd) -> None:
     path = wasm('(module (import "env" "mystery" (func)) (func (export "_start")))')
     assert main(["run", path]) == 1
-    assert "env::mystery" in one_error_line(capfd.readouterr().err)
+    line = one_error_line(capfd.readouterr().err)
+    assert f"LinkRefused: {path}: the module's imports are not all provided: env.mystery (function); " in line
 
 
 # ---------------------------------------------------------------- --stats
@@ -187,7 +188,7 @@ def test_run_command_refuses_a_library() -> None:
 
 
 def test_instantiate_wraps_link_errors() -> None:
-    with pytest.raises(ValueError, match="env::mystery"):
+    with pytest.raises(ValueError, match=r"not all provided: env\.mystery \(function\)"):
         TvmHost(pools=1).instantiate('(module (import "env" "mystery" (func)))')
 
 

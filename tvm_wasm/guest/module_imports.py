@@ -1,85 +1,26 @@
-"""A module's imports its embedder must provide, and one wording for those it does not.
+"""A module's imports ``GuestInstance`` serves, and its refusal of those nobody provides.
 
 The self-contained module imports nothing, but a module linked with
 ``tvm-wasm link --target guest`` keeps the user's WASI and own imports
 (``env.*``, ...). ``GuestInstance`` serves WASI from a ``wasmtime.WasiConfig``
-and the rest from ``imports=``; ``tvm-guest.js``'s ``instantiate`` takes an
-import object. Whatever is still missing is refused before the engine is asked
-(``LinkRefused``), naming every missing import and saying how to supply it:
-the list is worded alike on both (``tvm-guest.js``'s generated block carries
-these templates), the advice in each embedder's own API.
+and the rest from ``imports=``. Whatever is still missing is refused before the
+engine is asked (``LinkRefused``), worded by the one table every embedder uses
+(``host.import_refusals``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 
 import wasmtime
 
-from ..host.wasi import WASI_MODULE, WasiArg, give_wasi
+from ..host.import_refusals import IMPORT_ADVICE, import_kind, refuse_missing, unsatisfied_message, wrong_import
+
+__all__ = ["IMPORT_ADVICE", "serve_imports", "unsatisfied_message"]  # the table's names as this module's users know them
+from ..host.wasi import WasiArg, give_wasi
 from ..runtime.link_errors import LinkRefused
 
-UNSATISFIED_IMPORTS = "the module's imports are not all provided: {missing}; {how}"
-"""The message of the refusal: every missing import (``IMPORT_ENTRY``, in the module's import order), then advice."""
-
-IMPORT_ENTRY = "{module}.{name} ({kind})"
-"""One missing import: its two-level name and its kind (the JS API's kind words: function, memory, global, table)."""
-
-EMBEDDERS = ("GuestInstance", "tvm-guest.js")
-
-LINK_FIRST = ("tvm.* imports mean a user module not linked with the runtime: link it first (`tvm-wasm link "
-              "USER.wasm -o OUT.wasm --target guest`), or link it into a running guest module with {link}")
-HOST_TARGET = ("tvm_host.* imports mean `tvm-wasm link --target host` output, which only TvmHost runs (it links "
-               "the unlinked module itself, with inline=True): link with --target guest")
-
-#: Advice per group of missing imports (``import_group``) and embedder, in the order they are given.
-IMPORT_ADVICE: dict[str, dict[str, str]] = {
-    "tvm": {"GuestInstance": LINK_FIRST.format(link="GuestInstance.link"),
-            "tvm-guest.js": LINK_FIRST.format(link="TvmGuest.link")},
-    "tvm_host": {"GuestInstance": HOST_TARGET, "tvm-guest.js": HOST_TARGET},
-    WASI_MODULE: {
-        "GuestInstance": "serve WASI with wasi=True (inherited stdio, no arguments) or wasi=wasmtime.WasiConfig() "
-                         "(arguments, environment, directories, stdio), as TvmHost.run_command takes it",
-        "tvm-guest.js": f"pass a WASI preview1 implementation (a WASI shim's import object) as "
-                        f"instantiate(source, {{ imports: {{ {WASI_MODULE}: ... }} }})",
-    },
-    "other": {
-        "GuestInstance": "pass the others as imports={module: {name: value}} (a function: a Python callable or "
-                         "wasmtime.Func; a memory, global or table: the wasmtime object, made in the instance's store)",
-        "tvm-guest.js": "pass the others in instantiate(source, { imports: { module: { name: value } } })",
-    },
-}
-
-
-def import_group(module: str) -> str:
-    """Which advice a missing import from ``module`` gets (a key of ``IMPORT_ADVICE``)."""
-    return module if module in IMPORT_ADVICE else "other"
-
-
-def unsatisfied_message(missing: Iterable[tuple[str, str, str]], embedder: str) -> str:
-    """The refusal's words for ``missing`` ``(module, name, kind)`` imports on ``embedder`` (``EMBEDDERS``)."""
-    if embedder not in EMBEDDERS:
-        raise ValueError(f"embedder must be one of {EMBEDDERS}, got {embedder!r}")
-    missing = list(missing)
-    groups = dict.fromkeys(import_group(module) for module, _, _ in missing)
-    how = "; ".join(IMPORT_ADVICE[group][embedder] for group in IMPORT_ADVICE if group in groups)
-    entries = ", ".join(IMPORT_ENTRY.format(module=module, name=name, kind=kind) for module, name, kind in missing)
-    return UNSATISFIED_IMPORTS.format(missing=entries, how=how)
-
-
-def js_advice() -> dict[str, str]:
-    """``tvm-guest.js``'s advice by group, for its generated block."""
-    return {group: advice["tvm-guest.js"] for group, advice in IMPORT_ADVICE.items()}
-
-
 EXTERNS = (wasmtime.Func, wasmtime.Memory, wasmtime.Global, wasmtime.Table)
-KINDS = ((wasmtime.FuncType, "function"), (wasmtime.MemoryType, "memory"), (wasmtime.GlobalType, "global"),
-         (wasmtime.TableType, "table"))
-
-
-def import_kind(import_type: object) -> str:
-    """The JS API's word for a wasmtime import type (``function``, ``memory``, ``global``, ``table``)."""
-    return next((word for kind, word in KINDS if isinstance(import_type, kind)), type(import_type).__name__)
 
 
 def serve_imports(store: wasmtime.Store, module: wasmtime.Module, wasi: WasiArg,
@@ -107,21 +48,13 @@ def serve_imports(store: wasmtime.Store, module: wasmtime.Module, wasi: WasiArg,
             if import_type is None:
                 continue  # not imported by this module (an import object may serve several)
             linker.define(store, module_name, name, _extern(store, module_name, name, import_type, value))
-    missing = []
-    for imp in module.imports:
-        try:
-            linker.get(store, imp.module, imp.name)
-        except wasmtime.WasmtimeError:
-            missing.append((imp.module, imp.name, import_kind(imp.type)))
-    if missing:
-        raise LinkRefused(unsatisfied_message(missing, "GuestInstance"))
+    refuse_missing(linker, store, module, "GuestInstance")
     try:
         return instantiate(linker)
     except wasmtime.Trap:
         raise  # the start function's: the embedder types it
     except wasmtime.WasmtimeError as exc:  # an import of the wrong type
-        raise LinkRefused(f"the module cannot be instantiated with the imports given: {' '.join(str(exc).split())}") \
-            from None
+        raise wrong_import(exc) from None
 
 
 def _entries(imports: Mapping[str, Mapping[str, object]] | None) -> list[tuple[str, Mapping[str, object]]]:

@@ -65,7 +65,7 @@ from ..runtime import layout as L
 from . import layout as G
 from .layout import TIER_SPILLING
 from .module import ABI_VERSION, GuestModule, abi_fingerprint
-from .module_imports import IMPORT_ENTRY, UNSATISFIED_IMPORTS, js_advice
+from ..host.import_refusals import IMPORT_ENTRY, UNSATISFIED_IMPORTS, js_advice
 
 JS_NAME = "tvm-guest.js"
 DTS_NAME = "tvm-guest.d.ts"
@@ -209,7 +209,7 @@ def generated_block() -> str:
         f"const CHECKPOINT_ENDED = {json.dumps(ENDED)};",
         f"const ENDED_KEPT = {ENDED_KEPT}; // why the latest checkpoints ended is kept for their errors",
         f"const LAYOUT = {js_object(layout_fields())}; // save_layout's side tables (rollback's live-block test, compaction's moves)",
-        f"const UNSATISFIED_IMPORTS = {json.dumps(UNSATISFIED_IMPORTS)}; // instantiate's refusal (guest.module_imports)",
+        f"const UNSATISFIED_IMPORTS = {json.dumps(UNSATISFIED_IMPORTS)}; // instantiate's refusal (host.import_refusals)",
         f"const IMPORT_ENTRY = {json.dumps(IMPORT_ENTRY)};",
         f"const IMPORT_ADVICE = {json.dumps(js_advice())}; // by the missing import's module, in this order",
         f"const RUNTIME_FUNCTION_PREFIX = {json.dumps(RUNTIME_FUNCTION_PREFIX)}; // the runtime's functions in a linked module's name section",

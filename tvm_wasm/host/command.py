@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cli_support import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, byte_size, fail, number
+from ..cli_support import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, byte_size, fail, number, refused
 
 if TYPE_CHECKING:
     import wasmtime
@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.errors import TvmError
     from ..core.file_backing import FileBackingStore
     from ..runtime.core_module import check_pool_count
+    from ..runtime.link_errors import LinkRefused
     from .interrupt import Interrupted, sigint_interrupts
     from .tvm_host import DEFAULT_POOLS, TvmHost
     from .wasi import COMMAND_ENTRY, parse_dir, parse_env, trap_summary, wasi_config
@@ -117,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
         status = int(exit_.code)
     except (Interrupted, KeyboardInterrupt):  # the interrupt reached us before Python's SIGINT handler ran, or after
         error, status = "interrupted", EXIT_INTERRUPTED
+    except LinkRefused as exc:  # the module, not a run of it: named as tvm-wasm link names it
+        error, status = refused(exc, args.guest), EXIT_FAILURE
     except TvmError as exc:
         error, status = f"{type(exc).__name__}: {exc}", EXIT_FAILURE
     except wasmtime.Trap as trap:

@@ -47,6 +47,7 @@ from ..runtime.link_errors import LinkRefused, import_decls, served_functions
 from . import native
 from .closed import Closed, RunningCalls, finish_calls, running_calls
 from .guest_control import control_imports
+from .import_refusals import refuse_missing, wrong_import
 from .interrupt import EpochSwitch, interruptible_on, note_epoch_checks
 from .pools import PoolSet, Span
 from .runtime import RuntimeModules, runtime_modules
@@ -376,8 +377,9 @@ class TvmHost(RegionDirectory):
         ``tvm_host.*`` (``tvm-wasm link --target host`` output) is refused with
         ``LinkRefused`` either way: the host runs only what it linked itself.
 
-        Raises ``ValueError`` for a module that cannot be linked (an import nobody
-        defines, with what it is); a trap in the start function raises its ``TvmError``
+        Raises ``LinkRefused`` (a ``TvmError`` and ``ValueError``) for a module that cannot be
+        linked: every import nobody defines, named and worded as ``GuestInstance`` words it
+        (``host.import_refusals``), or one of the wrong type; a trap in the start function raises its ``TvmError``
         (``Interrupted`` for :meth:`interrupt`, or the ``wasmtime.Trap``).
         """
         self._rearm()
@@ -453,12 +455,13 @@ class TvmHost(RegionDirectory):
             self.linker.define(self.store, imp.module, imp.name, guest_memory)
             self._bind_guest_memory(runtime, guest_memory)
             break
+        refuse_missing(self.linker, self.store, compiled, "TvmHost")  # one refusal for every embedder
         try:
             instance = self.linker.instantiate(self.store, compiled)
         except wasmtime.Trap:
             raise  # a trap in the start function: the caller's to report
-        except wasmtime.WasmtimeError as exc:  # an import nobody defines, or of the wrong type
-            raise ValueError(f"cannot instantiate the guest: {' '.join(str(exc).split())}") from None
+        except wasmtime.WasmtimeError as exc:  # an import of the wrong type
+            raise wrong_import(exc) from None
         if guest_memory is None:
             exported = instance.exports(self.store).get(memory)
             if not isinstance(exported, wasmtime.Memory):
@@ -479,12 +482,13 @@ class TvmHost(RegionDirectory):
         if imports_wasi(compiled) and not self._runtime_wasi_defined:
             self._runtime_linker.define_wasi()  # the linked guest is instantiated by the private linker
             self._runtime_wasi_defined = True
+        refuse_missing(self._runtime_linker, self.store, compiled, "TvmHost")  # tvm_host.* are the private linker's
         try:
-            instance = self._runtime_linker.instantiate(self.store, compiled)  # tvm_host.* from the private linker
+            instance = self._runtime_linker.instantiate(self.store, compiled)
         except wasmtime.Trap:
             raise  # a trap in the start function: the caller's to report
-        except wasmtime.WasmtimeError as exc:  # a WASI import the host does not define (wasi_unstable)
-            raise ValueError(f"cannot instantiate the guest: {' '.join(str(exc).split())}") from None
+        except wasmtime.WasmtimeError as exc:  # an import of the wrong type
+            raise wrong_import(exc) from None
         self._bindings.append(GuestBinding(instance, instance))  # its runtime globals are its own exports
         return instance
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..cli_support import DEFAULT_POOLS, EXIT_FAILURE, EXIT_USAGE, fail, number
+from ..cli_support import DEFAULT_POOLS, EXIT_FAILURE, EXIT_USAGE, fail, number, refused
 from ..runtime import layout as L
 
 
@@ -52,7 +52,7 @@ def run_link(args: argparse.Namespace) -> int:
         linked = link(args.user, target=args.target, pools=args.pools, max_pages=args.max_pages,
                       inline_runtime=args.inline, allow_imports=args.allow_import)
     except LinkRefused as exc:  # before ValueError: a refused module is also one
-        return fail(f"refused {args.user}: {exc}", EXIT_FAILURE)
+        return fail(refused(exc, args.user), EXIT_FAILURE)
     except ValueError as exc:
         return fail(str(exc), EXIT_USAGE)
     except ToolMissing as exc:

@@ -53,7 +53,7 @@ const GUEST_MEMORY_FUNCTIONS = new Set(["byte_histogram", "hash_fnv1a", "load_la
 const CHECKPOINT_ENDED = {"released": "checkpoint {id} was released", "superseded": "checkpoint {id} was superseded by the rollback to checkpoint {target}", "destroyed": "checkpoint {id} was released when region {region} was destroyed", "foreign": "checkpoint {id} is not a checkpoint of this {owner}", "ended": "checkpoint {id} is no longer live (released, superseded by a rollback, or a region destroyed)"};
 const ENDED_KEPT = 4096; // why the latest checkpoints ended is kept for their errors
 const LAYOUT = { BT_COUNT: 0, BT_CAP: 4, BT_ENTRIES: 16, BLOCK_SIZE: 16, BLK_OFFSET: 0, BLK_SIZE: 4, BLK_PREV: 8, BLK_LIVE: 12, NO_PREV: 4294967295, SLAB_COUNT: 0, SLAB_SLOTS: 4, SLAB_STACK: 8 }; // save_layout's side tables (rollback's live-block test, compaction's moves)
-const UNSATISFIED_IMPORTS = "the module's imports are not all provided: {missing}; {how}"; // instantiate's refusal (guest.module_imports)
+const UNSATISFIED_IMPORTS = "the module's imports are not all provided: {missing}; {how}"; // instantiate's refusal (host.import_refusals)
 const IMPORT_ENTRY = "{module}.{name} ({kind})";
 const IMPORT_ADVICE = {"tvm": "tvm.* imports mean a user module not linked with the runtime: link it first (`tvm-wasm link USER.wasm -o OUT.wasm --target guest`), or link it into a running guest module with TvmGuest.link", "tvm_host": "tvm_host.* imports mean `tvm-wasm link --target host` output, which only TvmHost runs (it links the unlinked module itself, with inline=True): link with --target guest", "wasi_snapshot_preview1": "pass a WASI preview1 implementation (a WASI shim's import object) as instantiate(source, { imports: { wasi_snapshot_preview1: ... } })", "other": "pass the others in instantiate(source, { imports: { module: { name: value } } })"}; // by the missing import's module, in this order
 const RUNTIME_FUNCTION_PREFIX = "tvm."; // the runtime's functions in a linked module's name section
@@ -455,7 +455,7 @@ function checkAbi(exports) {
   }
 }
 
-/** What `imports` lacks of `module`'s imports: `LinkRefused` naming each (words of guest.module_imports), or null. */
+/** What `imports` lacks of `module`'s imports: `LinkRefused` naming each (words of host.import_refusals), or null. */
 function unsatisfiedImports(module, imports) {
   const missing = WebAssembly.Module.imports(module).filter(({ module: from, name }) => {
     const entries = imports[from];
