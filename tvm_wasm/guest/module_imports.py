@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping
 
 import wasmtime
 
-from ..host.import_refusals import IMPORT_ADVICE, import_kind, refuse_missing, unsatisfied_message, wrong_import
+from ..host.import_refusals import (IMPORT_ADVICE, import_kind, refuse_missing, unsatisfied_message, unused_message,
+                                    wrong_import)
 
 __all__ = ["IMPORT_ADVICE", "serve_imports", "unsatisfied_message"]  # the table's names as this module's users know them
-from ..host.wasi import WasiArg, give_wasi
+from ..host.wasi import WASI_MODULE, WasiArg, give_wasi
 from ..runtime.link_errors import LinkRefused
 
 EXTERNS = (wasmtime.Func, wasmtime.Memory, wasmtime.Global, wasmtime.Table)
@@ -30,7 +31,9 @@ def serve_imports(store: wasmtime.Store, module: wasmtime.Module, wasi: WasiArg,
     ``instantiate(linker)`` (the embedder's own, which types a trap in a start function; ``None`` for a module
     that imports nothing, given no WASI).
 
-    Raises ``LinkRefused`` naming every import nothing provides (before wasmtime is asked), a value of
+    Raises ``LinkRefused`` naming every import nothing provides (before wasmtime is asked), an entry of
+    ``imports`` the module does not import (a misspelt name: the module's imports of that module name and the
+    nearest; entries under WASI's module name are a WASI implementation's and may go unused), a value of
     the wrong kind, or a type wasmtime does not accept; ``ValueError`` for a ``WasiConfig`` already used
     or ``imports`` that are not a mapping of mappings."""
     entries = _entries(imports)
@@ -46,7 +49,10 @@ def serve_imports(store: wasmtime.Store, module: wasmtime.Module, wasi: WasiArg,
         for name, value in served.items():
             import_type = wanted.get((module_name, name))
             if import_type is None:
-                continue  # not imported by this module (an import object may serve several)
+                if module_name == WASI_MODULE:
+                    continue  # a WASI implementation serves the whole interface, whatever the module uses
+                imported = [imp.name for imp in module.imports if imp.module == module_name]
+                raise LinkRefused(unused_message(module_name, str(name), imported))
             linker.define(store, module_name, name, _extern(store, module_name, name, import_type, value))
     refuse_missing(linker, store, module, "GuestInstance")
     try:

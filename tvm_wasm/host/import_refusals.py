@@ -11,6 +11,7 @@ each embedder's own API. ``tvm-wasm run`` is ``TvmHost``'s.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 
 import wasmtime
@@ -81,6 +82,19 @@ def unsatisfied_message(missing: Iterable[tuple[str, str, str]], embedder: str) 
 def js_advice() -> dict[str, str]:
     """``tvm-guest.js``'s advice by group, for its generated block."""
     return {group: advice["tvm-guest.js"] for group, advice in IMPORT_ADVICE.items()}
+
+
+UNUSED_IMPORT = "imports[{module!r}][{name!r}] is not an import of the module{suggestion}: it imports {imported}"
+"""The refusal of an entry the module does not import (a misspelt name, most often): what it does import from
+that module name, and the nearest of those names when one is close."""
+
+
+def unused_message(module: str, name: str, imported: list[str]) -> str:
+    """``UNUSED_IMPORT`` for entry ``module.name``, given the names the module imports from ``module``."""
+    close = difflib.get_close_matches(name, imported, n=1)
+    listing = (f"from {module!r}: " + ", ".join(imported)) if imported else f"nothing from {module!r}"
+    return UNUSED_IMPORT.format(module=module, name=name, imported=listing,
+                                suggestion=f" (did you mean {close[0]!r}?)" if close else "")
 
 
 KINDS = ((wasmtime.FuncType, "function"), (wasmtime.MemoryType, "memory"), (wasmtime.GlobalType, "global"),
