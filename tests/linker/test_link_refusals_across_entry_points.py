@@ -53,6 +53,7 @@ GUEST_ROWS = [
      "import tvm.load_u8_p5: load_u8_p5 names pool 5, but this module has 2 pool(s), so per-pool functions "
      "_p0.._p1; link or build with --pools 6 or more"),
 ]
+WRONG_SIGNATURE = next(wat for row, wat, _ in ROWS if row == "an ABI function with another signature")
 HOST_SKIPS = {"a second memory"}  # TvmHost runs unlinked modules with memories of their own (no rule to share)
 
 
@@ -112,6 +113,10 @@ PAGE = """<!doctype html>
     }
     const own = await g.link("/own.wasm");  // its own memory, no guest pointers: served
     report.own = own.exports.peek();
+    // a compiled module shows no import signatures: the engine's refusal comes out typed all the same
+    const compiled = await WebAssembly.compile(await (await fetch("/wrong-signature.wasm")).arrayBuffer());
+    try { await g.link(compiled); report.compiled = "linked"; }
+    catch (error) { report.compiled = `${error instanceof LinkRefused ? "" : "untyped "}${error.name}`; }
   } catch (error) {
     report.error = String(error && error.stack ? error.stack : error);
   }
@@ -141,13 +146,15 @@ def test_tvm_guest_js_link_refuses_with_the_same_words():
              "/tvm-guest.js": ("text/javascript",
                                resources.files("tvm_wasm.guest").joinpath("js/tvm-guest.js").read_bytes()),
              "/guest.wasm": ("application/wasm", module),
-             "/own.wasm": ("application/wasm", bytes(wasmtime.wat2wasm(OWN_MEMORY_TYPED_ONLY)))}
+             "/own.wasm": ("application/wasm", bytes(wasmtime.wat2wasm(OWN_MEMORY_TYPED_ONLY))),
+             "/wrong-signature.wasm": ("application/wasm", bytes(wasmtime.wat2wasm(WRONG_SIGNATURE)))}
     for n, (_, wat, _) in enumerate(rows):
         files[f"/user-{n}.wasm"] = ("application/wasm", bytes(wasmtime.wat2wasm(wat)))
     report = run_in_chromium(chromium, files)
     assert "error" not in report, report["error"]
     assert report["refusals"] == expected, json.dumps(report, indent=1)
     assert report["own"] == 7
+    assert report["compiled"] == "LinkRefused"
 
 
 def test_a_64_bit_memory_is_refused_typed_on_every_python_entry_point(binaryen):

@@ -1712,7 +1712,12 @@ export class TvmGuest {
     if (missing.length) {
       throw new LinkRefused(`the user module imports what nobody provides: ${missing.join(", ")}; pass them in imports`);
     }
-    return WebAssembly.instantiate(module, all);
+    try {
+      return await WebAssembly.instantiate(module, all);
+    } catch (error) { // what only the engine saw (a WebAssembly.Module gives no import signatures): typed all the same
+      if (error instanceof WebAssembly.LinkError) throw new LinkRefused(`cannot link the user module: ${error.message}`);
+      throw error;
+    }
   }
 
   /**
