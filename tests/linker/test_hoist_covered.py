@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_hoist_ranges import handle, observe
+from hoist_pairs import agree, linked_pair
+from test_hoist_ranges import handle
+from test_hoist_value_ranges import _sum as _add
 
-from tvm_wasm import Handle, RegionKind, TvmHost
+from tvm_wasm import Handle, TvmHost
 from tvm_wasm.linker import link
 from tvm_wasm.linker.covered import largest
 from tvm_wasm.linker.ranges import RangeFacts
@@ -31,15 +33,13 @@ def _loop(body: str) -> str:
   (local.get $acc)"""
 
 
-def _add(value: str) -> str:
-    return f"(local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u {value})))"
-
+#: The typed accesses the shapes use: (ABI name, local name, result type or None for a store).
+ACCESSES = (("load_u32", "ld32", "i32"), ("load_u8", "ld8", "i32"), ("load_i64", "ld64", "i64"), ("store_u32", "st32", None))
+IMPORTS = "\n".join(f'(import "tvm" "{abi}" (func ${name} (param i64 i32) (result {result})))' if result else
+                    f'(import "tvm" "{abi}" (func ${name} (param i64 i32 i32)))' for abi, name, result in ACCESSES)
 
 COVERED = f"""(module
- (import "tvm" "load_u32" (func $ld32 (param i64 i32) (result i32)))
- (import "tvm" "load_u8" (func $ld8 (param i64 i32) (result i32)))
- (import "tvm" "load_i64" (func $ld64 (param i64 i32) (result i64)))
- (import "tvm" "store_u32" (func $st32 (param i64 i32 i32)))
+ {IMPORTS}
  (memory (export "memory") 1)
  ;; the bench's list walk: the payload at (p << 3) + 4, then next at p << 3 (covered)
  (func (export "walk") {_loop(_add("(call $ld32 (local.get $h) (i32.add (i32.shl (local.get $p) (i32.const 3)) (i32.const 4)))")
@@ -79,12 +79,7 @@ CAPACITIES = (64, 63, 60, 4096, 4095, 12, 11, 8, 16)
 
 @pytest.fixture(scope="module")
 def setup(binaryen):
-    host = TvmHost(pools=2)
-    plain = host.instantiate(COVERED)
-    linked = host.instantiate(COVERED, inline=True)
-    regions = [host.create_region(RegionKind.OBJECT_ARENA, capacity) for capacity in CAPACITIES]
-    yield host, plain, linked, regions
-    host.close()
+    yield from linked_pair(COVERED, CAPACITIES)
 
 
 def fill(host: TvmHost, regions: list[int], seed: int, spread: int) -> None:
@@ -99,15 +94,7 @@ def fill(host: TvmHost, regions: list[int], seed: int, spread: int) -> None:
 
 
 def same(setup, name: str, args: list[int], seed: int, spread: int) -> object:
-    host, plain, linked, regions = setup
-    results = []
-    for instance in (plain, linked):
-        fill(host, regions, seed, spread)
-        seen = observe(host, instance, name, args, regions)
-        stored = [host.read(Handle(r, host.region_info(r).generation, 0), host.region_info(r).capacity) for r in regions]
-        results.append((seen, stored))
-    assert results[1] == results[0], (name, args)
-    return results[0][0][0]
+    return agree(setup, name, args, lambda host, regions: fill(host, regions, seed, spread))
 
 
 def test_the_pass_covers_exactly_the_dominated_narrower_reads(binaryen):

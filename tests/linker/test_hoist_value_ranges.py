@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_hoist_ranges import handle, observe
+from hoist_pairs import agree, linked_pair
+from test_hoist_ranges import handle
 
-from tvm_wasm import Handle, RegionKind, TvmHost
+from tvm_wasm import Handle, TvmHost
 from tvm_wasm.linker import link
 
 SCALED = "(i32.shl (i32.wrap_i64 (i64.shr_u (i64.mul (i64.extend_i32_u (local.get $x)) (i64.const {n})) (i64.const 32))) (i32.const 2))"
@@ -119,12 +120,7 @@ CAPACITIES = (4096, 4095, 4100, 1020, 1019, 1000, 999, 1024, 1023, 2048, 2047, 2
 
 @pytest.fixture(scope="module")
 def setup(binaryen):
-    host = TvmHost(pools=2)
-    plain = host.instantiate(RANGED)
-    linked = host.instantiate(RANGED, inline=True)
-    regions = [host.create_region(RegionKind.OBJECT_ARENA, capacity) for capacity in CAPACITIES]
-    yield host, plain, linked, regions
-    host.close()
+    yield from linked_pair(RANGED, CAPACITIES)
 
 
 def fill(host: TvmHost, regions: list[int]) -> None:
@@ -140,16 +136,7 @@ def same(setup, name: str, args: list[int], stamp_order: bool = True) -> object:
     ``stamp_order`` False: the regions stamped agree, not their order (a hoisted loop stamps its regions at
     its end in the order of their last access in the loop body, which with branches is not the order of
     the last accesses that ran: README, linker, Counters)."""
-    host, plain, linked, regions = setup
-    results = []
-    for instance in (plain, linked):
-        fill(host, regions)
-        answer, counts, ticks, stamps = observe(host, instance, name, args, regions)
-        seen = (answer, counts, ticks, stamps if stamp_order or stamps is None else sorted(stamps))
-        stored = [host.read(Handle(r, host.region_info(r).generation, 0), host.region_info(r).capacity) for r in regions]
-        results.append((seen, stored))
-    assert results[1] == results[0], (name, args)
-    return results[0][0][0]
+    return agree(setup, name, args, fill, stamp_order)
 
 
 def test_the_pass_hoists_every_bounded_offset(binaryen):
