@@ -47,3 +47,18 @@ def test_exact_entries_and_unused_wasi_functions_are_served(linked) -> None:
     g = GuestInstance(linked, wasi=True, imports={"env": {"report": seen.append, "limit": lambda: 3},
                                                   "wasi_snapshot_preview1": {"sched_yield": lambda: 0}})
     assert g.call_export("go") == 3 and seen == [7]
+
+
+def test_an_extern_of_another_store_is_refused_not_a_process_abort(linked) -> None:
+    """wasmtime aborts the process when an extern of one store is defined in another; the embedder refuses it."""
+    import wasmtime
+
+    other = wasmtime.Store()
+    report = wasmtime.Func(other, wasmtime.FuncType([wasmtime.ValType.i32()], []), lambda value: None)
+    with pytest.raises(LinkRefused, match=re.escape("imports['env']['report'] is a wasmtime.Func made in another Store")):
+        GuestInstance(linked, imports={"env": {"report": report, "limit": lambda: 1}})
+    store = wasmtime.Store()
+    seen = []
+    own = wasmtime.Func(store, wasmtime.FuncType([wasmtime.ValType.i32()], []), seen.append)
+    g = GuestInstance(linked, store=store, imports={"env": {"report": own, "limit": lambda: 4}})
+    assert g.call_export("go") == 4 and seen == [7]

@@ -18,6 +18,7 @@ from ..host.import_refusals import (IMPORT_ADVICE, import_kind, refuse_missing, 
                                     wrong_import)
 
 __all__ = ["IMPORT_ADVICE", "serve_imports", "unsatisfied_message"]  # the table's names as this module's users know them
+from ..host.native import store_id
 from ..host.wasi import WASI_MODULE, WasiArg, give_wasi
 from ..runtime.link_errors import LinkRefused
 
@@ -75,6 +76,10 @@ def _entries(imports: Mapping[str, Mapping[str, object]] | None) -> list[tuple[s
 def _extern(store: wasmtime.Store, module: str, name: str, import_type: object, value: object) -> object:
     """``value`` as the extern for import ``module.name``: a callable becomes a ``wasmtime.Func`` of the import's type."""
     if isinstance(value, EXTERNS):
+        if store_id(value) != store_id(store):  # wasmtime would abort the process, not raise
+            raise LinkRefused(f"imports[{module!r}][{name!r}] is a wasmtime.{type(value).__name__} made in another "
+                              f"Store: make it in the instance's store (store = wasmtime.Store(engine), then "
+                              f"GuestInstance(module, store=store, imports=...)), or pass a Python callable")
         return value
     if callable(value) and isinstance(import_type, wasmtime.FuncType):
         return wasmtime.Func(store, import_type, value)

@@ -56,3 +56,20 @@ def resident_set_bytes() -> int:
     """This process's resident set size, from /proc (Linux)."""
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * OS_PAGE
+
+
+def store_id(item: wasmtime.Store | wasmtime.Func | wasmtime.Memory | wasmtime.Global | wasmtime.Table) -> int:
+    """The id of the store a wasmtime extern belongs to (a ``Store``: its own, read off a probe global).
+
+    wasmtime's C API aborts the whole process (a Rust panic, "object used with the wrong store") when an
+    extern of one store is used in another; the Python package exposes no way to ask, so the id is read
+    from the extern's C struct: ``store_id`` directly (funcs, globals) or in its first member (memories,
+    tables), as wasmtime 50's ``_bindings`` lay them out."""
+    if isinstance(item, wasmtime.Store):
+        item = wasmtime.Global(item, wasmtime.GlobalType(wasmtime.ValType.i32(), False), wasmtime.Val.i32(0))
+    for field in ("_func", "_global", "_memory", "_table"):
+        raw = getattr(item, field, None)
+        if raw is not None:
+            found = getattr(raw, "store_id", None)
+            return int(raw._anon_1.store_id if found is None else found)
+    raise TypeError(f"not a wasmtime extern: {type(item).__name__}")
