@@ -43,8 +43,9 @@ def register(commands: Any) -> None:
         help="run the benchmark matrix (TVM vs m32/m64 across workload classes), or compare two runs",
         description=(
             "Measure every workload class under every memory model (m32, m32-checked, m64, tvm, tvm-bulk, "
-            "tvm-mm, guest, native) side by side, check every answer, and write a JSON file, a Markdown "
-            "report and a PNG plot. 'bench compare BASE.json NEW.json' exits 1 when a tvm* or guest row "
+            "tvm-mm, guest, native; tvm-inline and guest-inline, the linked variants, when named in "
+            "--variants) side by side, check every answer, print the issues' targets met and missed, and write "
+            "a JSON file, a Markdown report and a PNG plot. 'bench compare BASE.json NEW.json' exits 1 when a tvm* or guest row "
             "got slower than --threshold allows. '--micro' runs the host data-plane micro-benchmarks."
         ),
     )
@@ -55,8 +56,10 @@ def register(commands: Any) -> None:
     sub.add_argument("--quick", action="store_true",
                      help="the whole matrix at reduced sizes and samples (under 2 minutes on 2 cores)")
     sub.add_argument("--classes", type=_csv, metavar="LIST", help="comma-separated classes (default: all)")
-    sub.add_argument("--sizes", type=_csv, metavar="LIST", help="comma-separated sizes such as 1K,16K,256K,16M")
-    sub.add_argument("--variants", type=_csv, metavar="LIST", help="comma-separated variants (default: all)")
+    sub.add_argument("--sizes", type=_csv, metavar="LIST", help="comma-separated sizes such as 1K,16K,256K,16M "
+                     "(default: 1K,16K,256K,16M; --quick: 1K,16K,256K)")
+    sub.add_argument("--variants", type=_csv, metavar="LIST", help="comma-separated variants (default: all but the linked "
+                     "tvm-inline and guest-inline, which link each kernel with Binaryen first)")
     sub.add_argument("--engines", type=_csv, metavar="LIST", help="comma-separated engines: wasmtime,v8,wamr "
                      "(default: wasmtime)")
     sub.add_argument("--json", type=Path, metavar="PATH", help="write the rows here (default: DIR/bench.json)")
